@@ -1,0 +1,227 @@
+//! `Database`: the handle programs hold.
+
+use std::ops::RangeBounds;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::batch::{check_key, check_value, BatchOp, WriteBatch};
+use crate::config::LightningDbConfig;
+use crate::engine::{DbInner, WriteRequest};
+use crate::error::DatabaseError;
+use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
+use crate::snapshot::Snapshot;
+use crate::stats::DbStats;
+use crate::storage::fs::{FileSystem, StdFileSystem};
+use crate::txn::{Transaction, TransactionOptions};
+
+/// An open database. Share one handle between threads with `Arc<Database>`: every
+/// method takes `&self`, readers never wait for writers, and concurrent writers are
+/// committed together (one log write and one sync for the whole group).
+///
+/// Dropping the handle closes it as [`Database::close`] does, ignoring errors.
+pub struct Database {
+    pub(crate) inner: Arc<DbInner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens the database in directory `path` (created if missing) with `config`
+    /// (its `path` field is ignored in favour of the argument).
+    ///
+    /// Errors: `ConfigurationError` for an invalid config (naming the field),
+    /// `DatabaseLocked` when another process or handle has it open, corruption and
+    /// recovery errors when its files are damaged, `Io` for the rest.
+    pub fn open(
+        path: impl AsRef<Path>,
+        config: LightningDbConfig,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_with_fs(path, config, Arc::new(StdFileSystem))
+    }
+
+    /// Opens the database at `config.path` (default `./lightning-data`).
+    pub fn new_with_config(config: LightningDbConfig) -> Result<Database, DatabaseError> {
+        let path = config.path.clone();
+        Self::open(path, config)
+    }
+
+    /// Opens through a custom file-system layer (used by fault-injection tests).
+    pub fn open_with_fs(
+        path: impl AsRef<Path>,
+        mut config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Database, DatabaseError> {
+        config.path = path.as_ref().to_path_buf();
+        let inner = DbInner::open(path.as_ref(), config, fs)?;
+        Ok(Database { inner })
+    }
+
+    /// The configuration in force (after reconciling the reference's duplicate fields).
+    pub fn config(&self) -> &LightningDbConfig {
+        &self.inner.config
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stores `value` under `key`, durably per the configured `Durability`.
+    /// Keys must be 1..=`max_key_size` bytes (`EmptyKey`, `KeyTooLarge`), values at most
+    /// `max_value_size` bytes (`ValueTooLarge`); a refused call writes nothing.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), DatabaseError> {
+        put(&self.inner, key, value)
+    }
+
+    /// The value stored under `key`, or `None`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
+        get(&self.inner, key)
+    }
+
+    /// True when `key` holds a value.
+    pub fn contains_key(&self, key: &[u8]) -> Result<bool, DatabaseError> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Removes `key`; returns whether it held a value just before (decided atomically
+    /// with the delete).
+    pub fn delete(&self, key: &[u8]) -> Result<bool, DatabaseError> {
+        delete(&self.inner, key)
+    }
+
+    /// An empty batch checking sizes against this database's limits.
+    pub fn new_batch(&self) -> WriteBatch {
+        WriteBatch::with_limits(
+            self.inner.config.max_key_size,
+            self.inner.config.max_value_size,
+        )
+    }
+
+    /// Applies every operation of `batch` atomically: all or nothing, after a crash as
+    /// well, and readers never see part of it. Sizes are checked against this
+    /// database's limits first; one oversized entry refuses the whole batch.
+    pub fn write_batch(&self, batch: &WriteBatch) -> Result<(), DatabaseError> {
+        write_batch(&self.inner, batch)
+    }
+
+    /// Every pair in key order, as of now.
+    pub fn iter(&self) -> DbIterator {
+        self.range::<std::ops::RangeFull>(..)
+    }
+
+    /// The pairs whose keys fall in `range` (`db.range(lo..hi)`, `db.range(lo..)`, ...), as of now.
+    pub fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> DbIterator {
+        let (lo, hi) = owned_bounds(&range);
+        let seq = self.inner.last_sequence();
+        DbIterator::new(self.inner.super_version(), seq, lo, hi)
+    }
+
+    /// The pairs whose keys start with `prefix`, as of now.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> DbIterator {
+        let (lo, hi) = prefix_bounds(prefix);
+        let seq = self.inner.last_sequence();
+        DbIterator::new(self.inner.super_version(), seq, lo, hi)
+    }
+
+    /// A consistent read-only view as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(Arc::clone(&self.inner))
+    }
+
+    /// Starts an optimistic transaction.
+    pub fn begin_transaction(&self) -> Result<Transaction, DatabaseError> {
+        Transaction::begin(Arc::clone(&self.inner), TransactionOptions::default())
+    }
+
+    /// Starts a transaction with explicit options (for example pessimistic locking).
+    pub fn begin_transaction_with(
+        &self,
+        options: TransactionOptions,
+    ) -> Result<Transaction, DatabaseError> {
+        Transaction::begin(Arc::clone(&self.inner), options)
+    }
+
+    /// Writes every memtable to table files and waits for it.
+    pub fn flush(&self) -> Result<(), DatabaseError> {
+        self.inner.flush()
+    }
+
+    /// Flushes, then compacts every table into one level, dropping overwritten versions
+    /// and tombstones no snapshot needs. Returns when done.
+    pub fn compact(&self) -> Result<(), DatabaseError> {
+        self.inner.compact_all()
+    }
+
+    /// Makes every acknowledged write durable now (useful with `Periodic` or `NoSync`).
+    pub fn sync(&self) -> Result<(), DatabaseError> {
+        self.inner.sync_wal()
+    }
+
+    /// Sizes, counters and what recovery did at open.
+    pub fn stats(&self) -> DbStats {
+        self.inner.stats()
+    }
+
+    /// Syncs the log, stops background work and releases the directory lock, reporting
+    /// a final sync failure. Snapshots, iterators and transactions still alive answer
+    /// `DatabaseClosed` to new operations.
+    pub fn close(self) -> Result<(), DatabaseError> {
+        self.inner.shutdown()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = self.inner.shutdown();
+    }
+}
+
+// The operations as free functions over the shared core, so the async wrappers can
+// run them on another thread without borrowing the handle.
+
+pub(crate) fn put(inner: &DbInner, key: &[u8], value: &[u8]) -> Result<(), DatabaseError> {
+    let cfg = &inner.config;
+    check_key(key, cfg.max_key_size)?;
+    check_value(value, cfg.max_value_size)?;
+    inner.submit(WriteRequest::new(vec![BatchOp {
+        key: key.to_vec(),
+        value: Some(value.to_vec()),
+    }]))?;
+    inner.counters.puts.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+pub(crate) fn get(inner: &DbInner, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
+    if key.is_empty() {
+        return Err(DatabaseError::EmptyKey);
+    }
+    let seq = inner.last_sequence();
+    inner.get_at(key, seq)
+}
+
+pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError> {
+    check_key(key, inner.config.max_key_size)?;
+    let mut req = WriteRequest::new(vec![BatchOp {
+        key: key.to_vec(),
+        value: None,
+    }]);
+    req.report_existing = true;
+    let outcome = inner.submit(req)?;
+    inner.counters.deletes.fetch_add(1, Ordering::Relaxed);
+    Ok(outcome.existed)
+}
+
+pub(crate) fn write_batch(inner: &DbInner, batch: &WriteBatch) -> Result<(), DatabaseError> {
+    let cfg = &inner.config;
+    batch.check_limits(cfg.max_key_size, cfg.max_value_size)?;
+    inner.submit(WriteRequest::new(batch.ops.clone()))?;
+    inner.counters.batches.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}

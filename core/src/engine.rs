@@ -1,0 +1,1195 @@
+//! The engine behind [`crate::Database`]: recovery, the group-commit write path,
+//! reads, and the background flush and compaction threads.
+//!
+//! Lock order, to stay deadlock-free: `wal` → `sv_update` → `versions`.
+//! Readers take none of them: they load the current [`SuperVersion`] atomically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use crate::batch::BatchOp;
+use crate::config::{Durability, LightningDbConfig};
+use crate::error::DatabaseError;
+use crate::stats::{DbStats, LevelStats, RecoveryReport};
+use crate::storage::cache::BlockCache;
+use crate::storage::compaction::{self, LevelTargets, RunContext, RunWriter, L0_STOP_WRITES};
+use crate::storage::fs::{DirLock, FileSystem};
+use crate::storage::iter::Cursor;
+use crate::storage::manifest::{self, ManifestWriter, VersionEdit};
+use crate::storage::memtable::{MemTable, MemTableCursor};
+use crate::storage::table::builder::{BuildOptions, TableMeta};
+use crate::storage::table::reader::Table;
+use crate::storage::table::table_file_name;
+use crate::storage::version::{Version, NUM_LEVELS};
+use crate::storage::wal::{self, WalWriter};
+
+/// Immutable memtables allowed to wait for flushing before writers stall.
+const MAX_IMMUTABLE_MEMTABLES: usize = 2;
+/// Upper bound on the bytes one write group gathers, to bound latency.
+const MAX_GROUP_BYTES: usize = 4 << 20;
+
+/// Everything a reader needs, swapped atomically as a whole.
+pub(crate) struct SuperVersion {
+    pub mem: Arc<MemTable>,
+    /// Immutable memtables, newest first.
+    pub imms: Vec<Arc<MemTable>>,
+    pub version: Arc<Version>,
+}
+
+impl SuperVersion {
+    /// Cursors over every source, newest first.
+    pub fn cursors(&self) -> Vec<Box<dyn Cursor>> {
+        let mut out: Vec<Box<dyn Cursor>> = Vec::with_capacity(2 + self.imms.len() + NUM_LEVELS);
+        out.push(Box::new(MemTableCursor::new(Arc::clone(&self.mem))));
+        for imm in &self.imms {
+            out.push(Box::new(MemTableCursor::new(Arc::clone(imm))));
+        }
+        self.version.cursors(&mut out);
+        out
+    }
+
+    /// The newest version of `key` at or below `snapshot`: `(seq, value)`, value `None` for a tombstone.
+    pub fn get_entry(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
+        if let Some(found) = self.mem.get(key, snapshot) {
+            return Ok(Some(found));
+        }
+        for imm in &self.imms {
+            if let Some(found) = imm.get(key, snapshot) {
+                return Ok(Some(found));
+            }
+        }
+        self.version.get(key, snapshot)
+    }
+}
+
+/// A transaction's request to check, at commit, that nobody wrote its keys since it began.
+pub(crate) struct ConflictCheck {
+    pub start_seq: u64,
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// What a successful write reports back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriteOutcome {
+    /// For single deletes: whether the key held a value just before.
+    pub existed: bool,
+}
+
+/// One caller's write, waiting in the group-commit queue.
+pub(crate) struct WriteRequest {
+    pub ops: Vec<BatchOp>,
+    pub check: Option<ConflictCheck>,
+    pub report_existing: bool,
+    result: Mutex<Option<Result<WriteOutcome, DatabaseError>>>,
+}
+
+impl WriteRequest {
+    pub fn new(ops: Vec<BatchOp>) -> Self {
+        Self {
+            ops,
+            check: None,
+            report_existing: false,
+            result: Mutex::new(None),
+        }
+    }
+
+    fn set(&self, r: Result<WriteOutcome, DatabaseError>) {
+        *self.result.lock() = Some(r);
+    }
+
+    fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|o| o.key.len() + o.value.as_ref().map_or(0, Vec::len) + 8)
+            .sum()
+    }
+}
+
+#[derive(Default)]
+struct WriteQueue {
+    pending: Vec<Arc<WriteRequest>>,
+    leader_active: bool,
+}
+
+/// State the flush and compaction threads wait on.
+#[derive(Default)]
+struct BackgroundState {
+    shutdown: bool,
+    compaction_requested: bool,
+    /// Set when background work failed for good; writers see it as poisoning.
+    error: Option<String>,
+}
+
+struct VersionSet {
+    manifest: ManifestWriter,
+    current: Arc<Version>,
+}
+
+/// Counters kept while the database is open.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub puts: AtomicU64,
+    pub deletes: AtomicU64,
+    pub gets: AtomicU64,
+    pub batches: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub write_groups: AtomicU64,
+    pub flushes: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_bytes_written: AtomicU64,
+    pub stall_micros: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub background_errors: AtomicU64,
+}
+
+/// The shared core of an open database.
+pub(crate) struct DbInner {
+    pub path: PathBuf,
+    pub config: LightningDbConfig,
+    pub fs: Arc<dyn FileSystem>,
+    lock: Mutex<Option<Box<dyn DirLock>>>,
+    pub cache: Arc<BlockCache>,
+    super_version: ArcSwap<SuperVersion>,
+    sv_update: Mutex<()>,
+    last_seq: AtomicU64,
+    next_file: AtomicU64,
+    queue: Mutex<WriteQueue>,
+    queue_cv: Condvar,
+    wal: Mutex<WalWriter>,
+    versions: Mutex<VersionSet>,
+    bg: Mutex<BackgroundState>,
+    bg_cv: Condvar,
+    compaction_lock: Mutex<()>,
+    snapshots: Mutex<BTreeMap<u64, usize>>,
+    poisoned: Mutex<Option<String>>,
+    is_poisoned: AtomicBool,
+    closed: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    targets: LevelTargets,
+    /// Key locks of pessimistic transactions.
+    pub locks: crate::txn::lock_manager::LockManager,
+    next_txn_id: AtomicU64,
+    pub counters: Counters,
+    pub recovery: RecoveryReport,
+    pub opened_at: Instant,
+}
+
+fn build_options(config: &LightningDbConfig) -> BuildOptions {
+    BuildOptions {
+        block_size: config.block_size,
+        compress: config.compression_enabled,
+        bloom_bits_per_key: config.bloom_bits_per_key,
+        checksum: config.checksum_algorithm,
+    }
+}
+
+fn parse_number(name: &str, suffix: &str) -> Option<u64> {
+    name.strip_suffix(suffix)?.parse().ok()
+}
+
+impl DbInner {
+    /// Opens (or creates) the database at `path`, recovering from its log.
+    pub fn open(
+        path: &Path,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Arc<DbInner>, DatabaseError> {
+        config.validate()?;
+        let config = config.reconciled();
+        let started = Instant::now();
+        fs.create_dir_all(path)
+            .map_err(|e| DatabaseError::io("create database directory", path, &e))?;
+        let lock_path = path.join("LOCK");
+        let lock = fs.lock(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                DatabaseError::DatabaseLocked {
+                    path: path.display().to_string(),
+                }
+            } else {
+                DatabaseError::io("lock database", &lock_path, &e)
+            }
+        })?;
+        let cache = Arc::new(BlockCache::new(config.cache_size));
+        let names = fs
+            .list_dir(path)
+            .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
+
+        // 1. The manifest says which tables are live.
+        let mut levels: Vec<Vec<TableMeta>> = vec![Vec::new(); NUM_LEVELS];
+        let mut log_number = 0u64;
+        let mut next_file = 1u64;
+        let mut last_seq = 0u64;
+        let mut old_manifest = None;
+        match manifest::read_current(fs.as_ref(), path)? {
+            Some(number) => {
+                old_manifest = Some(number);
+                for edit in manifest::read_manifest(fs.as_ref(), path, number)? {
+                    apply_edit_meta(&mut levels, &edit)?;
+                    if let Some(n) = edit.log_number {
+                        log_number = n;
+                    }
+                    if let Some(n) = edit.next_file_number {
+                        next_file = next_file.max(n);
+                    }
+                    if let Some(n) = edit.last_sequence {
+                        last_seq = last_seq.max(n);
+                    }
+                }
+            }
+            None => {
+                if names.iter().any(|n| n.ends_with(".sst")) {
+                    return Err(DatabaseError::CurrentFileInvalid {
+                        details: format!(
+                            "{} holds table files but no CURRENT file",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+        }
+        // File numbers on disk are never reused, whatever the manifest last recorded.
+        for name in &names {
+            let base = name.strip_suffix(".tmp").unwrap_or(name);
+            let n = parse_number(base, ".sst")
+                .or_else(|| parse_number(base, ".log"))
+                .or_else(|| base.strip_prefix("MANIFEST-").and_then(|n| n.parse().ok()));
+            if let Some(n) = n {
+                next_file = next_file.max(n + 1);
+            }
+        }
+
+        let mut version = Version::default();
+        for (level, metas) in levels.iter().enumerate() {
+            for meta in metas {
+                let table_path = path.join(table_file_name(meta.number));
+                if !fs.exists(&table_path) {
+                    return Err(DatabaseError::TableFileMissing {
+                        file: table_path.display().to_string(),
+                        suggested_action: "restore the file from a backup, or run `lightning repair` to drop it from the manifest".to_string(),
+                    });
+                }
+                let table = Table::open(Arc::clone(&fs), path, meta.number, Arc::clone(&cache))?;
+                version.levels[level].push(Arc::new(table));
+            }
+        }
+        version.normalize();
+
+        // 2. Replay the log segments the tables do not cover yet.
+        let mut segments: Vec<u64> = names
+            .iter()
+            .filter_map(|n| parse_number(n, ".log"))
+            .filter(|&n| n >= log_number)
+            .collect();
+        segments.sort_unstable();
+        let recovered = MemTable::new(0);
+        let mut report = RecoveryReport::default();
+        for (i, &segment) in segments.iter().enumerate() {
+            let seg_path = path.join(wal::wal_file_name(segment));
+            let is_last = i + 1 == segments.len();
+            let replay = wal::replay_segment(fs.as_ref(), &seg_path, is_last, |first_seq, ops| {
+                for (j, op) in ops.iter().enumerate() {
+                    recovered.insert(op.key, first_seq + j as u64, op.value);
+                }
+                let end = first_seq + ops.len() as u64;
+                last_seq = last_seq.max(end.saturating_sub(1));
+                Ok(())
+            })?;
+            report.wal_segments_replayed += 1;
+            report.wal_records_replayed += replay.records;
+            if replay.torn_tail_bytes > 0 {
+                report.torn_tail_bytes_truncated += replay.torn_tail_bytes;
+                report.torn_tail_segment = Some(seg_path.display().to_string());
+            }
+        }
+        report.wal_entries_replayed = recovered.len() as u64;
+
+        let next_file = AtomicU64::new(next_file);
+        let new_number = || next_file.fetch_add(1, Ordering::SeqCst);
+
+        // 3. Write what the log held into a level-0 table, so the old segments can go.
+        let mut edit_added: Vec<(usize, TableMeta)> = Vec::new();
+        if !recovered.is_empty() {
+            let never_bottom = |_: &[u8]| false;
+            let ctx = RunContext {
+                fs: fs.as_ref(),
+                dir: path,
+                build: build_options(&config),
+                target_file_bytes: u64::MAX,
+                smallest_snapshot: last_seq,
+                next_file_number: &new_number,
+            };
+            let mut writer = RunWriter::new(ctx, &never_bottom);
+            for (k, v) in recovered.entries() {
+                writer.add(&k.key, k.seq, v.as_deref())?;
+            }
+            for meta in writer.finish()? {
+                let table = Table::open(Arc::clone(&fs), path, meta.number, Arc::clone(&cache))?;
+                version.levels[0].push(Arc::new(table));
+                edit_added.push((0, meta));
+            }
+            version.normalize();
+        }
+        drop(recovered);
+
+        // 4. A fresh manifest holding the whole state, then a fresh log segment.
+        let wal_number = new_number();
+        let manifest_number = new_number();
+        let snapshot = VersionEdit {
+            log_number: Some(wal_number),
+            next_file_number: Some(next_file.load(Ordering::SeqCst)),
+            last_sequence: Some(last_seq),
+            deleted: Vec::new(),
+            added: version.all_tables().map(|(l, t)| (l, meta_of(t))).collect(),
+        };
+        let manifest_writer = ManifestWriter::create(
+            fs.as_ref(),
+            path,
+            manifest_number,
+            config.checksum_algorithm,
+            &snapshot,
+        )?;
+        let wal_writer =
+            WalWriter::create(fs.as_ref(), path, wal_number, config.checksum_algorithm)?;
+
+        // 5. Remove what nothing refers to any more: old logs and manifests, orphan tables.
+        let live: std::collections::HashSet<u64> =
+            version.all_tables().map(|(_, t)| t.number).collect();
+        for name in &names {
+            let obsolete = name.ends_with(".tmp")
+                || parse_number(name, ".log").is_some_and(|n| n < wal_number)
+                || parse_number(name, ".sst").is_some_and(|n| !live.contains(&n))
+                || name
+                    .strip_prefix("MANIFEST-")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n != manifest_number);
+            if obsolete {
+                let _ = fs.remove_file(&path.join(name));
+                if parse_number(name, ".sst").is_some() {
+                    report.orphan_tables_removed += 1;
+                }
+            }
+        }
+        let _ = old_manifest;
+        fs.sync_dir(path)
+            .map_err(|e| DatabaseError::io("sync directory", path, &e))?;
+        report.recovery_time = started.elapsed();
+
+        let version = Arc::new(version);
+        let targets = LevelTargets::from_write_buffer(config.write_buffer_size);
+        let inner = Arc::new(DbInner {
+            path: path.to_path_buf(),
+            fs,
+            lock: Mutex::new(Some(lock)),
+            cache,
+            super_version: ArcSwap::from_pointee(SuperVersion {
+                mem: Arc::new(MemTable::new(wal_number)),
+                imms: Vec::new(),
+                version: Arc::clone(&version),
+            }),
+            sv_update: Mutex::new(()),
+            last_seq: AtomicU64::new(last_seq),
+            next_file: AtomicU64::new(next_file.load(Ordering::SeqCst)),
+            queue: Mutex::new(WriteQueue::default()),
+            queue_cv: Condvar::new(),
+            wal: Mutex::new(wal_writer),
+            versions: Mutex::new(VersionSet {
+                manifest: manifest_writer,
+                current: version,
+            }),
+            bg: Mutex::new(BackgroundState {
+                compaction_requested: true,
+                ..Default::default()
+            }),
+            bg_cv: Condvar::new(),
+            compaction_lock: Mutex::new(()),
+            snapshots: Mutex::new(BTreeMap::new()),
+            poisoned: Mutex::new(None),
+            is_poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            targets,
+            locks: Default::default(),
+            next_txn_id: AtomicU64::new(1),
+            counters: Counters::default(),
+            recovery: report,
+            opened_at: Instant::now(),
+            config,
+        });
+        inner.start_background_threads()?;
+        Ok(inner)
+    }
+
+    fn start_background_threads(self: &Arc<Self>) -> Result<(), DatabaseError> {
+        let mut threads = self.threads.lock();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(f)
+                .map_err(|e| DatabaseError::InitializationFailed {
+                    stage: "start background threads".to_string(),
+                    reason: e.to_string(),
+                })
+        };
+        let me = Arc::clone(self);
+        threads.push(spawn("lightning-flush", Box::new(move || me.flush_loop()))?);
+        let me = Arc::clone(self);
+        threads.push(spawn(
+            "lightning-compact",
+            Box::new(move || me.compaction_loop()),
+        )?);
+        if let Durability::Periodic(ms) = self.config.durability {
+            let me = Arc::clone(self);
+            threads.push(spawn(
+                "lightning-sync",
+                Box::new(move || me.periodic_sync_loop(ms)),
+            )?);
+        }
+        Ok(())
+    }
+
+    // ----- state checks -------------------------------------------------------------
+
+    /// Fails when the handle was closed.
+    pub fn check_open(&self) -> Result<(), DatabaseError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(DatabaseError::DatabaseClosed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<(), DatabaseError> {
+        self.check_open()?;
+        if self.is_poisoned.load(Ordering::Acquire) {
+            let reason = self.poisoned.lock().clone().unwrap_or_default();
+            return Err(DatabaseError::Poisoned { reason });
+        }
+        Ok(())
+    }
+
+    /// Refuses every later write until the database is reopened. An fsync that failed
+    /// may have dropped dirty pages, so no later success can be trusted.
+    fn poison(&self, reason: String) {
+        let mut p = self.poisoned.lock();
+        if p.is_none() {
+            *p = Some(reason);
+        }
+        self.is_poisoned.store(true, Ordering::Release);
+        self.bg_cv.notify_all();
+    }
+
+    /// Why writes are refused, if they are.
+    pub fn poison_reason(&self) -> Option<String> {
+        self.poisoned.lock().clone()
+    }
+
+    /// The sequence number of the newest visible write.
+    pub fn last_sequence(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// The current reader state.
+    pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
+        self.super_version.load_full()
+    }
+
+    /// A fresh transaction id.
+    pub fn next_transaction_id(&self) -> u64 {
+        self.next_txn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn new_file_number(&self) -> u64 {
+        self.next_file.fetch_add(1, Ordering::SeqCst)
+    }
+
+    // ----- snapshots ---------------------------------------------------------------
+
+    /// Releases a registration made by [`Self::acquire_snapshot`].
+    pub fn release_snapshot(&self, seq: u64) {
+        let mut snaps = self.snapshots.lock();
+        if let Some(count) = snaps.get_mut(&seq) {
+            *count -= 1;
+            if *count == 0 {
+                snaps.remove(&seq);
+            }
+        }
+    }
+
+    /// Takes a registered snapshot of the newest state.
+    pub fn acquire_snapshot(&self) -> u64 {
+        // Registering under the lock keeps a compaction from computing its cut-off
+        // between reading the sequence number and registering it.
+        let mut snaps = self.snapshots.lock();
+        let seq = self.last_sequence();
+        *snaps.entry(seq).or_insert(0) += 1;
+        seq
+    }
+
+    fn smallest_snapshot(&self) -> u64 {
+        let snaps = self.snapshots.lock();
+        let last = self.last_sequence();
+        snaps.keys().next().copied().unwrap_or(last).min(last)
+    }
+
+    // ----- reads -------------------------------------------------------------------
+
+    /// The value of `key` as of `snapshot`.
+    pub fn get_at(&self, key: &[u8], snapshot: u64) -> Result<Option<Vec<u8>>, DatabaseError> {
+        self.check_open()?;
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let sv = self.super_version.load();
+        Ok(sv.get_entry(key, snapshot)?.and_then(|(_, v)| v))
+    }
+
+    // ----- writes ------------------------------------------------------------------
+
+    /// Queues `req` for group commit and waits for its outcome.
+    pub fn submit(&self, req: WriteRequest) -> Result<WriteOutcome, DatabaseError> {
+        self.check_writable()?;
+        let req = Arc::new(req);
+        let mut queue = self.queue.lock();
+        queue.pending.push(Arc::clone(&req));
+        loop {
+            if let Some(result) = req.result.lock().take() {
+                return result;
+            }
+            if !queue.leader_active {
+                queue.leader_active = true;
+                let mut bytes = 0;
+                let mut take = 0;
+                for r in &queue.pending {
+                    if take > 0 && bytes + r.bytes() > MAX_GROUP_BYTES {
+                        break;
+                    }
+                    bytes += r.bytes();
+                    take += 1;
+                }
+                let group: Vec<Arc<WriteRequest>> = queue.pending.drain(..take).collect();
+                drop(queue);
+                self.write_group(&group);
+                queue = self.queue.lock();
+                queue.leader_active = false;
+                self.queue_cv.notify_all();
+                continue;
+            }
+            self.queue_cv.wait(&mut queue);
+        }
+    }
+
+    fn write_group(&self, group: &[Arc<WriteRequest>]) {
+        let fail_all = |e: DatabaseError| {
+            for r in group {
+                r.set(Err(e.clone()));
+            }
+        };
+        let mut wal = self.wal.lock();
+        if let Err(e) = self.check_writable() {
+            return fail_all(e);
+        }
+        if let Err(e) = self.make_room(&mut wal) {
+            return fail_all(e);
+        }
+        let sv = self.super_version.load_full();
+        let mut seq = self.last_sequence();
+        let track_keys = group.iter().any(|r| r.check.is_some() || r.report_existing);
+        // Keys written by earlier members of this group: (sequence, still has a value).
+        let mut group_keys: HashMap<&[u8], (u64, bool)> = HashMap::new();
+        let mut framed = Vec::new();
+        let mut accepted: Vec<(&Arc<WriteRequest>, u64, bool)> = Vec::with_capacity(group.len());
+        for req in group {
+            if let Some(check) = &req.check {
+                if let Err(e) = self.validate(check, &sv, &group_keys) {
+                    req.set(Err(e));
+                    continue;
+                }
+            }
+            let existed = if req.report_existing {
+                match req.ops.first() {
+                    Some(op) => match group_keys.get(op.key.as_slice()) {
+                        Some(&(_, present)) => present,
+                        None => match sv.get_entry(&op.key, u64::MAX) {
+                            Ok(found) => found.is_some_and(|(_, v)| v.is_some()),
+                            Err(e) => {
+                                req.set(Err(e));
+                                continue;
+                            }
+                        },
+                    },
+                    None => false,
+                }
+            } else {
+                false
+            };
+            if req.ops.is_empty() {
+                req.set(Ok(WriteOutcome { existed }));
+                continue;
+            }
+            let first = seq + 1;
+            let payload = wal::encode_batch(first, req.ops.iter().map(BatchOp::as_ref));
+            wal.frame(&mut framed, &payload);
+            seq += req.ops.len() as u64;
+            if track_keys {
+                for (i, op) in req.ops.iter().enumerate() {
+                    group_keys.insert(&op.key, (first + i as u64, op.value.is_some()));
+                }
+            }
+            accepted.push((req, first, existed));
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let durable = wal.append(&framed).and_then(|()| {
+            if self.config.durability == Durability::Sync {
+                self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                wal.sync()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = durable {
+            self.poison(format!("writing the log failed: {e}"));
+            for (req, _, _) in &accepted {
+                req.set(Err(e.clone()));
+            }
+            return;
+        }
+        let mut bytes = 0u64;
+        for (req, first, _) in &accepted {
+            for (i, op) in req.ops.iter().enumerate() {
+                sv.mem
+                    .insert(&op.key, first + i as u64, op.value.as_deref());
+                bytes += (op.key.len() + op.value.as_ref().map_or(0, Vec::len)) as u64;
+            }
+        }
+        // Publishing after every insert makes each batch appear to readers all at once.
+        self.last_seq.store(seq, Ordering::Release);
+        self.counters.write_groups.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(bytes, Ordering::Relaxed);
+        for (req, first, existed) in accepted {
+            let _ = first;
+            req.set(Ok(WriteOutcome { existed }));
+        }
+    }
+
+    fn validate(
+        &self,
+        check: &ConflictCheck,
+        sv: &SuperVersion,
+        group_keys: &HashMap<&[u8], (u64, bool)>,
+    ) -> Result<(), DatabaseError> {
+        for key in &check.keys {
+            let latest = match group_keys.get(key.as_slice()) {
+                Some(&(seq, _)) => Some(seq),
+                None => sv.get_entry(key, u64::MAX)?.map(|(seq, _)| seq),
+            };
+            if let Some(seq) = latest.filter(|&s| s > check.start_seq) {
+                self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                return Err(DatabaseError::TransactionConflict {
+                    key: key.clone(),
+                    conflicting_tx: seq,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches to a fresh memtable when the current one is full, first waiting
+    /// (a write stall) while too many are queued for flushing or level 0 is too deep.
+    fn make_room(&self, wal: &mut WalWriter) -> Result<(), DatabaseError> {
+        let mut stalled: Option<Instant> = None;
+        loop {
+            let sv = self.super_version.load();
+            let full = sv.mem.approximate_bytes() >= self.config.write_buffer_size;
+            let l0_stop = sv.version.levels[0].len() >= L0_STOP_WRITES;
+            if !full && !l0_stop {
+                break;
+            }
+            if full && !l0_stop && sv.imms.len() < MAX_IMMUTABLE_MEMTABLES {
+                self.switch_memtable(wal)?;
+                break;
+            }
+            self.check_writable()?;
+            if self.closed.load(Ordering::Acquire) {
+                return Err(DatabaseError::DatabaseClosed);
+            }
+            stalled.get_or_insert_with(Instant::now);
+            let mut bg = self.bg.lock();
+            bg.compaction_requested = true;
+            self.bg_cv.notify_all();
+            self.bg_cv.wait_for(&mut bg, Duration::from_millis(50));
+            if let Some(err) = bg.error.clone() {
+                return Err(DatabaseError::Poisoned { reason: err });
+            }
+        }
+        if let Some(start) = stalled {
+            self.counters
+                .stall_micros
+                .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn switch_memtable(&self, wal: &mut WalWriter) -> Result<(), DatabaseError> {
+        // The finished segment is made durable whatever the durability mode, so only
+        // the newest segment can ever end in a torn record.
+        if let Err(e) = wal.sync() {
+            self.poison(format!("syncing the log failed: {e}"));
+            return Err(e);
+        }
+        let number = self.new_file_number();
+        let new_wal = WalWriter::create(
+            self.fs.as_ref(),
+            &self.path,
+            number,
+            self.config.checksum_algorithm,
+        )?;
+        *wal = new_wal;
+        let _guard = self.sv_update.lock();
+        let sv = self.super_version.load_full();
+        let mut imms = Vec::with_capacity(sv.imms.len() + 1);
+        imms.push(Arc::clone(&sv.mem));
+        imms.extend(sv.imms.iter().cloned());
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::new(MemTable::new(number)),
+            imms,
+            version: Arc::clone(&sv.version),
+        }));
+        self.bg_cv.notify_all();
+        Ok(())
+    }
+
+    /// Makes every acknowledged write durable now.
+    pub fn sync_wal(&self) -> Result<(), DatabaseError> {
+        self.check_open()?;
+        let mut wal = self.wal.lock();
+        wal.sync()
+            .inspect_err(|e| self.poison(format!("syncing the log failed: {e}")))
+    }
+
+    /// Moves the current memtable to disk and waits until every memtable is flushed.
+    pub fn flush(&self) -> Result<(), DatabaseError> {
+        self.check_writable()?;
+        {
+            let mut wal = self.wal.lock();
+            if !self.super_version.load().mem.is_empty() {
+                self.switch_memtable(&mut wal)?;
+            }
+        }
+        let mut bg = self.bg.lock();
+        loop {
+            if let Some(err) = bg.error.clone() {
+                return Err(DatabaseError::Poisoned { reason: err });
+            }
+            if self.super_version.load().imms.is_empty() {
+                return Ok(());
+            }
+            self.check_open()?;
+            self.bg_cv.notify_all();
+            self.bg_cv.wait_for(&mut bg, Duration::from_millis(20));
+        }
+    }
+
+    /// Flushes, then merges every table into one level, dropping every overwritten
+    /// version and tombstone that no snapshot needs.
+    pub fn compact_all(&self) -> Result<(), DatabaseError> {
+        self.flush()?;
+        let _c = self.compaction_lock.lock();
+        let version = self.versions.lock().current.clone();
+        if let Some(job) = compaction::full(&version) {
+            self.run_compaction(&job, &version)?;
+        }
+        Ok(())
+    }
+
+    // ----- background work -----------------------------------------------------------
+
+    fn flush_loop(self: Arc<Self>) {
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                while !bg.shutdown
+                    && bg.error.is_none()
+                    && self.super_version.load().imms.is_empty()
+                {
+                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(200));
+                }
+                if bg.shutdown || bg.error.is_some() {
+                    return;
+                }
+            }
+            if let Err(e) = self.flush_oldest() {
+                self.counters
+                    .background_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let reason = format!("flushing a memtable failed: {e}");
+                self.poison(reason.clone());
+                self.bg.lock().error = Some(reason);
+                self.bg_cv.notify_all();
+                return;
+            }
+            let mut bg = self.bg.lock();
+            bg.compaction_requested = true;
+            self.bg_cv.notify_all();
+        }
+    }
+
+    fn flush_oldest(&self) -> Result<(), DatabaseError> {
+        let Some(imm) = self.super_version.load().imms.last().cloned() else {
+            return Ok(());
+        };
+        let smallest_snapshot = self.smallest_snapshot();
+        let never_bottom = |_: &[u8]| false;
+        let new_number = || self.new_file_number();
+        let ctx = RunContext {
+            fs: self.fs.as_ref(),
+            dir: &self.path,
+            build: build_options(&self.config),
+            target_file_bytes: u64::MAX,
+            smallest_snapshot,
+            next_file_number: &new_number,
+        };
+        let mut writer = RunWriter::new(ctx, &never_bottom);
+        for (k, v) in imm.entries() {
+            if let Err(e) = writer.add(&k.key, k.seq, v.as_deref()) {
+                writer.abandon();
+                return Err(e);
+            }
+        }
+        let metas = writer.finish()?;
+        let tables = self.open_tables(&metas)?;
+
+        let _guard = self.sv_update.lock();
+        let sv = self.super_version.load_full();
+        let imms: Vec<Arc<MemTable>> = sv
+            .imms
+            .iter()
+            .filter(|m| !Arc::ptr_eq(m, &imm))
+            .cloned()
+            .collect();
+        let log_number = imms
+            .iter()
+            .map(|m| m.wal_number)
+            .chain(std::iter::once(sv.mem.wal_number))
+            .min()
+            .unwrap_or(sv.mem.wal_number);
+        let edit = VersionEdit {
+            log_number: Some(log_number),
+            next_file_number: Some(self.next_file.load(Ordering::SeqCst)),
+            last_sequence: Some(self.last_sequence()),
+            deleted: Vec::new(),
+            added: metas.iter().map(|m| (0, m.clone())).collect(),
+        };
+        let version = self.install_edit(&edit, tables, &[])?;
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms,
+            version,
+        }));
+        drop(_guard);
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        self.remove_logs_below(log_number);
+        Ok(())
+    }
+
+    fn open_tables(&self, metas: &[TableMeta]) -> Result<Vec<Arc<Table>>, DatabaseError> {
+        metas
+            .iter()
+            .map(|m| {
+                Table::open(
+                    Arc::clone(&self.fs),
+                    &self.path,
+                    m.number,
+                    Arc::clone(&self.cache),
+                )
+                .map(Arc::new)
+            })
+            .collect()
+    }
+
+    /// Records `edit` in the manifest and makes the resulting version current.
+    /// Callers hold `sv_update`. A manifest that cannot be written poisons the database.
+    fn install_edit(
+        &self,
+        edit: &VersionEdit,
+        added: Vec<Arc<Table>>,
+        removed: &[Arc<Table>],
+    ) -> Result<Arc<Version>, DatabaseError> {
+        let mut versions = self.versions.lock();
+        if let Err(e) = versions.manifest.append(edit) {
+            self.poison(format!("writing the manifest failed: {e}"));
+            return Err(e);
+        }
+        let mut next = (*versions.current).clone();
+        for level in next.levels.iter_mut() {
+            level.retain(|t| !removed.iter().any(|r| r.number == t.number));
+        }
+        let levels_of: HashMap<u64, usize> =
+            edit.added.iter().map(|(l, m)| (m.number, *l)).collect();
+        for table in added {
+            let level = levels_of.get(&table.number).copied().unwrap_or(0);
+            next.levels[level].push(table);
+        }
+        next.normalize();
+        for t in removed {
+            t.mark_obsolete();
+        }
+        let next = Arc::new(next);
+        versions.current = Arc::clone(&next);
+        Ok(next)
+    }
+
+    fn remove_logs_below(&self, log_number: u64) {
+        let current = self.wal.lock().number;
+        if let Ok(names) = self.fs.list_dir(&self.path) {
+            for name in names {
+                if let Some(n) = parse_number(&name, ".log") {
+                    if n < log_number && n != current {
+                        let _ = self.fs.remove_file(&self.path.join(name));
+                    }
+                }
+            }
+        }
+    }
+
+    fn compaction_loop(self: Arc<Self>) {
+        let mut failures = 0u32;
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                while !bg.shutdown && bg.error.is_none() && !bg.compaction_requested {
+                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(500));
+                }
+                if bg.shutdown || bg.error.is_some() {
+                    return;
+                }
+                bg.compaction_requested = false;
+            }
+            loop {
+                let _c = self.compaction_lock.lock();
+                let version = self.versions.lock().current.clone();
+                let Some(job) = compaction::pick(&version, &self.targets) else {
+                    break;
+                };
+                match self.run_compaction(&job, &version) {
+                    Ok(()) => failures = 0,
+                    Err(e) => {
+                        self.counters
+                            .background_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        failures += 1;
+                        if self.is_poisoned.load(Ordering::Acquire) {
+                            return;
+                        }
+                        // A failed compaction loses nothing (its inputs stay live); back
+                        // off and let the next request retry it.
+                        drop(_c);
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(
+                            100 * u64::from(failures.min(50)),
+                        ));
+                        break;
+                    }
+                }
+                if self.bg.lock().shutdown {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_compaction(
+        &self,
+        job: &compaction::CompactionJob,
+        version: &Version,
+    ) -> Result<(), DatabaseError> {
+        let new_number = || self.new_file_number();
+        let ctx = RunContext {
+            fs: self.fs.as_ref(),
+            dir: &self.path,
+            build: build_options(&self.config),
+            target_file_bytes: self.targets.target_file_bytes,
+            smallest_snapshot: self.smallest_snapshot(),
+            next_file_number: &new_number,
+        };
+        let metas = compaction::run(job, version, ctx)?;
+        let tables = self.open_tables(&metas)?;
+        let removed: Vec<Arc<Table>> = job.inputs.iter().map(|(_, t)| Arc::clone(t)).collect();
+        let edit = VersionEdit {
+            log_number: None,
+            next_file_number: Some(self.next_file.load(Ordering::SeqCst)),
+            last_sequence: None,
+            deleted: job.inputs.iter().map(|(l, t)| (*l, t.number)).collect(),
+            added: metas
+                .iter()
+                .map(|m| (job.output_level, m.clone()))
+                .collect(),
+        };
+        let _guard = self.sv_update.lock();
+        let version = self.install_edit(&edit, tables, &removed)?;
+        let sv = self.super_version.load_full();
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms: sv.imms.clone(),
+            version,
+        }));
+        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .compaction_bytes_written
+            .fetch_add(metas.iter().map(|m| m.file_size).sum(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn periodic_sync_loop(self: Arc<Self>, ms: u64) {
+        let period = Duration::from_millis(ms.max(1));
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                if !bg.shutdown {
+                    self.bg_cv.wait_for(&mut bg, period);
+                }
+                if bg.shutdown {
+                    return;
+                }
+            }
+            let mut wal = self.wal.lock();
+            if let Err(e) = wal.sync() {
+                self.poison(format!("periodic log sync failed: {e}"));
+                return;
+            }
+        }
+    }
+
+    // ----- shutdown and stats --------------------------------------------------------
+
+    /// Syncs the log, stops the background threads and releases the directory lock.
+    /// Later calls through any handle answer `DatabaseClosed`.
+    pub fn shutdown(&self) -> Result<(), DatabaseError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let sync_result = if self.is_poisoned.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            self.wal.lock().sync()
+        };
+        {
+            let mut bg = self.bg.lock();
+            bg.shutdown = true;
+            self.bg_cv.notify_all();
+        }
+        let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+        let me = std::thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        self.lock.lock().take();
+        sync_result
+    }
+
+    /// A consistent picture of sizes, counters and recovery.
+    pub fn stats(&self) -> DbStats {
+        let sv = self.super_version.load_full();
+        let levels: Vec<LevelStats> = sv
+            .version
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(level, tables)| LevelStats {
+                level,
+                files: tables.len(),
+                bytes: tables.iter().map(|t| t.file_size).sum(),
+                entries: tables.iter().map(|t| t.props.entries).sum(),
+                tombstones: tables.iter().map(|t| t.props.tombstones).sum(),
+            })
+            .collect();
+        let table_bytes = levels.iter().map(|l| l.bytes).sum();
+        let wal_bytes = self.wal.try_lock().map_or(0, |w| w.len());
+        let (cache_hits, cache_misses) = self.cache.hit_miss();
+        let c = &self.counters;
+        DbStats {
+            path: self.path.display().to_string(),
+            last_sequence: self.last_sequence(),
+            memtable_bytes: sv.mem.approximate_bytes() as u64,
+            immutable_memtables: sv.imms.len(),
+            immutable_memtable_bytes: sv.imms.iter().map(|m| m.approximate_bytes() as u64).sum(),
+            table_files: levels.iter().map(|l| l.files).sum(),
+            table_bytes,
+            estimated_entries: levels.iter().map(|l| l.entries).sum::<u64>()
+                + sv.mem.len() as u64
+                + sv.imms.iter().map(|m| m.len() as u64).sum::<u64>(),
+            levels,
+            wal_bytes,
+            disk_bytes: table_bytes + wal_bytes,
+            cache_capacity_bytes: self.cache.capacity(),
+            cache_usage_bytes: self.cache.usage(),
+            cache_hits,
+            cache_misses,
+            puts: c.puts.load(Ordering::Relaxed),
+            deletes: c.deletes.load(Ordering::Relaxed),
+            gets: c.gets.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            write_groups: c.write_groups.load(Ordering::Relaxed),
+            wal_syncs: c.wal_syncs.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            compaction_bytes_written: c.compaction_bytes_written.load(Ordering::Relaxed),
+            write_stall_micros: c.stall_micros.load(Ordering::Relaxed),
+            transaction_conflicts: c.conflicts.load(Ordering::Relaxed),
+            background_errors: c.background_errors.load(Ordering::Relaxed),
+            live_snapshots: self.snapshots.lock().values().sum(),
+            poisoned: self.poison_reason(),
+            recovery: self.recovery.clone(),
+            uptime: self.opened_at.elapsed(),
+        }
+    }
+}
+
+fn meta_of(t: &Table) -> TableMeta {
+    TableMeta {
+        number: t.number,
+        file_size: t.file_size,
+        smallest: t.props.smallest.clone(),
+        largest: t.props.largest.clone(),
+        min_seq: t.props.min_seq,
+        max_seq: t.props.max_seq,
+        entries: t.props.entries,
+        tombstones: t.props.tombstones,
+    }
+}
+
+fn apply_edit_meta(levels: &mut [Vec<TableMeta>], edit: &VersionEdit) -> Result<(), DatabaseError> {
+    for &(level, number) in &edit.deleted {
+        if let Some(l) = levels.get_mut(level) {
+            l.retain(|m| m.number != number);
+        }
+    }
+    for (level, meta) in &edit.added {
+        let l = levels
+            .get_mut(*level)
+            .ok_or_else(|| DatabaseError::ManifestCorrupted {
+                details: format!(
+                    "table {} is placed at level {level}, beyond the last level",
+                    meta.number
+                ),
+                suggested_action: "run `lightning repair` to rebuild the manifest".to_string(),
+            })?;
+        l.push(meta.clone());
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Checksums and, later, validation and repair of a database's files.
+
+pub mod checksum;

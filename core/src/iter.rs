@@ -1,0 +1,254 @@
+//! Lazy, ordered, two-way iteration over a consistent view of the database.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use crate::engine::SuperVersion;
+use crate::error::DatabaseError;
+use crate::storage::iter::MergingCursor;
+
+/// One item of a scan: a key and its value.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
+/// Converts any `RangeBounds<&[u8]>` into owned bounds.
+pub(crate) fn owned_bounds<'a, R: RangeBounds<&'a [u8]>>(
+    r: &R,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let own = |b: Bound<&&[u8]>| match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(r.start_bound()), own(r.end_bound()))
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None` when no
+/// such key exists (the prefix is empty or all 0xFF bytes).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last != 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Bounds covering exactly the keys that start with `prefix`.
+pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let upper = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(prefix.to_vec()), upper)
+}
+
+fn above(upper: &Bound<Vec<u8>>, key: &[u8]) -> bool {
+    match upper {
+        Bound::Included(u) => key > u.as_slice(),
+        Bound::Excluded(u) => key >= u.as_slice(),
+        Bound::Unbounded => false,
+    }
+}
+
+fn below(lower: &Bound<Vec<u8>>, key: &[u8]) -> bool {
+    match lower {
+        Bound::Included(l) => key < l.as_slice(),
+        Bound::Excluded(l) => key <= l.as_slice(),
+        Bound::Unbounded => false,
+    }
+}
+
+/// An iterator over key-value pairs in key order, seeing the database as it was when the
+/// iterator (or its snapshot) was made; later writes are invisible to it. It reads lazily,
+/// block by block, and `.rev()` walks from the end. Files it reads stay alive until it is
+/// dropped. An I/O or corruption error is yielded once, and the iterator then ends.
+pub struct DbIterator {
+    sv: Arc<SuperVersion>,
+    snapshot: u64,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    front: Option<MergingCursor>,
+    back: Option<MergingCursor>,
+    /// The largest key the front has decided on (emitted or skipped as deleted).
+    front_pos: Option<Vec<u8>>,
+    /// The smallest key the back has decided on.
+    back_pos: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for DbIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbIterator")
+            .field("snapshot", &self.snapshot)
+            .field("lower", &self.lower)
+            .field("upper", &self.upper)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl DbIterator {
+    pub(crate) fn new(
+        sv: Arc<SuperVersion>,
+        snapshot: u64,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+    ) -> Self {
+        let empty = match (&lower, &upper) {
+            (Bound::Included(l), Bound::Included(u)) => l > u,
+            (Bound::Included(l), Bound::Excluded(u))
+            | (Bound::Excluded(l), Bound::Included(u))
+            | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
+            _ => false,
+        };
+        Self {
+            sv,
+            snapshot,
+            lower,
+            upper,
+            front: None,
+            back: None,
+            front_pos: None,
+            back_pos: None,
+            done: empty,
+        }
+    }
+
+    fn fail(&mut self, e: DatabaseError) -> Option<Result<KvPair, DatabaseError>> {
+        self.done = true;
+        Some(Err(e))
+    }
+
+    fn step_front(&mut self) -> Result<Option<KvPair>, DatabaseError> {
+        if self.front.is_none() {
+            let mut m = MergingCursor::new(self.sv.cursors(), false);
+            match &self.lower {
+                Bound::Included(k) | Bound::Excluded(k) => m.start(Some(k))?,
+                Bound::Unbounded => m.start(None)?,
+            }
+            self.front = Some(m);
+        }
+        loop {
+            let Some(front) = self.front.as_mut() else {
+                return Ok(None);
+            };
+            let Some((key, seq, value)) = front.entry() else {
+                return Ok(None);
+            };
+            if above(&self.upper, key) || self.back_pos.as_deref().is_some_and(|b| key >= b) {
+                return Ok(None);
+            }
+            let skip = seq > self.snapshot
+                || below(&self.lower, key)
+                || self.front_pos.as_deref() == Some(key);
+            if skip {
+                front.advance()?;
+                continue;
+            }
+            self.front_pos = Some(key.to_vec());
+            let item = value.map(|v| (key.to_vec(), v.to_vec()));
+            front.advance()?;
+            if item.is_some() {
+                return Ok(item);
+            }
+        }
+    }
+
+    fn step_back(&mut self) -> Result<Option<KvPair>, DatabaseError> {
+        if self.back.is_none() {
+            let mut m = MergingCursor::new(self.sv.cursors(), true);
+            match &self.upper {
+                Bound::Included(k) | Bound::Excluded(k) => m.start(Some(k))?,
+                Bound::Unbounded => m.start(None)?,
+            }
+            self.back = Some(m);
+        }
+        loop {
+            let Some(back) = self.back.as_mut() else {
+                return Ok(None);
+            };
+            let Some((key, _, _)) = back.entry() else {
+                return Ok(None);
+            };
+            let key = key.to_vec();
+            if below(&self.lower, &key)
+                || self
+                    .front_pos
+                    .as_deref()
+                    .is_some_and(|f| key.as_slice() <= f)
+            {
+                return Ok(None);
+            }
+            // Walking backwards meets a key's versions oldest first: the last one at or
+            // below the snapshot is the one this view sees.
+            let mut visible: Option<Option<Vec<u8>>> = None;
+            let snapshot = self.snapshot;
+            while let Some((k, seq, value)) = back.entry() {
+                if k != key.as_slice() {
+                    break;
+                }
+                if seq <= snapshot {
+                    visible = Some(value.map(<[u8]>::to_vec));
+                }
+                back.advance()?;
+            }
+            if above(&self.upper, &key) {
+                continue;
+            }
+            if visible.is_some() {
+                self.back_pos = Some(key.clone());
+            }
+            if let Some(Some(value)) = visible {
+                return Ok(Some((key, value)));
+            }
+        }
+    }
+}
+
+impl Iterator for DbIterator {
+    type Item = Result<KvPair, DatabaseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step_front() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+impl DoubleEndedIterator for DbIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step_back() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+impl std::iter::FusedIterator for DbIterator {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_handles_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0xff, 0xff]), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

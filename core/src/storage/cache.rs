@@ -1,0 +1,75 @@
+//! The block cache: decoded data blocks shared by all readers, bounded in bytes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+
+use super::table::block::Block;
+
+#[derive(Clone)]
+struct BlockWeighter;
+
+impl Weighter<(u64, u64), Arc<Block>> for BlockWeighter {
+    fn weight(&self, _key: &(u64, u64), block: &Arc<Block>) -> u64 {
+        block.charge() as u64
+    }
+}
+
+/// A sharded, byte-bounded cache of decoded blocks keyed by (table number, offset).
+pub struct BlockCache {
+    cache: Cache<(u64, u64), Arc<Block>, BlockWeighter>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    capacity: u64,
+}
+
+impl BlockCache {
+    /// A cache holding at most `capacity_bytes` of decoded blocks.
+    pub fn new(capacity_bytes: u64) -> Self {
+        let capacity = capacity_bytes.max(1);
+        let items = (capacity / 4096).clamp(16, 1 << 24) as usize;
+        Self {
+            cache: Cache::with_weighter(items, capacity, BlockWeighter),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            capacity,
+        }
+    }
+
+    /// The cached block, counting a hit or a miss.
+    #[inline]
+    pub fn get(&self, table: u64, offset: u64) -> Option<Arc<Block>> {
+        let found = self.cache.get(&(table, offset));
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// Caches a block.
+    pub fn insert(&self, table: u64, offset: u64, block: Arc<Block>) {
+        self.cache.insert((table, offset), block);
+    }
+
+    /// (hits, misses) since open.
+    pub fn hit_miss(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bytes currently held.
+    pub fn usage(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    /// The configured bound in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+}

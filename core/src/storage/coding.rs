@@ -1,0 +1,133 @@
+//! Little-endian fixed-width and LEB128 varint encoding shared by every on-disk format.
+
+/// Appends `v` as an unsigned LEB128 varint.
+pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Decodes a varint at the start of `data`: the value and the bytes it used.
+/// `None` for a truncated or over-long (more than 10 bytes) encoding.
+#[inline]
+pub fn get_varint(data: &[u8]) -> Option<(u64, usize)> {
+    let mut result = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        result |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((result, i + 1));
+        }
+    }
+    None
+}
+
+/// Reads a little-endian u32 at `pos`, `None` when out of bounds.
+#[inline]
+pub fn get_u32(data: &[u8], pos: usize) -> Option<u32> {
+    let bytes = data.get(pos..pos.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// Reads a little-endian u64 at `pos`, `None` when out of bounds.
+#[inline]
+pub fn get_u64(data: &[u8], pos: usize) -> Option<u64> {
+    let bytes = data.get(pos..pos.checked_add(8)?)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// A cursor over a byte slice that decodes fields and reports running off the end as `None`.
+pub struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading `data` at its first byte.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    /// Reads one byte.
+    pub fn u8(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// Reads a little-endian u32.
+    pub fn u32(&mut self) -> Option<u32> {
+        let v = get_u32(self.data, self.pos)?;
+        self.pos += 4;
+        Some(v)
+    }
+
+    /// Reads a little-endian u64.
+    pub fn u64(&mut self) -> Option<u64> {
+        let v = get_u64(self.data, self.pos)?;
+        self.pos += 8;
+        Some(v)
+    }
+
+    /// Reads a varint.
+    pub fn varint(&mut self) -> Option<u64> {
+        let (v, n) = get_varint(&self.data[self.pos..])?;
+        self.pos += n;
+        Some(v)
+    }
+
+    /// Reads `n` raw bytes.
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let out = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(out)
+    }
+
+    /// Reads a varint length followed by that many bytes.
+    pub fn len_prefixed(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        self.bytes(n)
+    }
+}
+
+/// Appends a varint length and then the bytes.
+pub fn put_len_prefixed(buf: &mut Vec<u8>, data: &[u8]) {
+    put_varint(buf, data.len() as u64);
+    buf.extend_from_slice(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trip_edges() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(get_varint(&buf), Some((v, buf.len())));
+            assert_eq!(get_varint(&buf[..buf.len() - 1]), None);
+        }
+        assert_eq!(get_varint(&[0xff; 11]), None);
+    }
+
+    #[test]
+    fn reader_stops_at_end() {
+        let mut buf = Vec::new();
+        put_len_prefixed(&mut buf, b"abc");
+        buf.extend_from_slice(&7u32.to_le_bytes());
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.len_prefixed(), Some(&b"abc"[..]));
+        assert_eq!(r.u32(), Some(7));
+        assert_eq!(r.u8(), None);
+        let mut r = Reader::new(&[0x05, b'a']);
+        assert_eq!(r.len_prefixed(), None);
+    }
+}

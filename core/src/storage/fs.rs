@@ -1,0 +1,264 @@
+//! The one file-system layer every byte of the engine goes through.
+//!
+//! Keeping all file access behind [`FileSystem`] lets tests swap the real disk
+//! for a simulated one that drops unsynced writes or fails the Nth operation,
+//! which is how the crash and fault-injection suites prove durability.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A file opened for appending (log segments, table files being built, manifests).
+pub trait WritableFile: Send + Sync {
+    /// Appends all of `data` at the end of the file.
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Makes the appended data durable (fdatasync).
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Bytes written so far.
+    fn len(&self) -> u64;
+    /// True when nothing was written yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A file opened for positional reads (table files).
+pub trait RandomAccessFile: Send + Sync {
+    /// Fills `buf` from `offset`; a short file is an `UnexpectedEof` error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// The file's size in bytes.
+    fn size(&self) -> io::Result<u64>;
+}
+
+/// A held exclusive lock on a database directory; released when dropped.
+pub trait DirLock: Send + Sync {}
+
+/// All the file operations the engine performs.
+pub trait FileSystem: Send + Sync + 'static {
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Creates (or truncates) a file for appending.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing file for appending at its end, first cutting it to `len` bytes.
+    fn reopen_truncated(&self, path: &Path, len: u64) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing file for positional reads.
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
+    /// Reads a whole file.
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Names of the entries of a directory (not full paths).
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// True when the path exists.
+    fn exists(&self, path: &Path) -> bool;
+    /// Size of a file in bytes.
+    fn file_size(&self, path: &Path) -> io::Result<u64>;
+    /// Takes an exclusive, non-blocking lock on `path` (created if absent).
+    /// Fails with `WouldBlock` when another holder has it.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+}
+
+/// The real file system (std::fs on a Unix-like OS).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFileSystem;
+
+struct StdWritable {
+    file: File,
+    len: u64,
+}
+
+impl WritableFile for StdWritable {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)?;
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+struct StdRandomAccess {
+    file: File,
+}
+
+impl RandomAccessFile for StdRandomAccess {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
+
+struct StdLock {
+    // Held only for its lock; the OS releases it when the file is closed.
+    _file: File,
+}
+
+impl DirLock for StdLock {}
+
+impl FileSystem for StdFileSystem {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(Box::new(StdWritable { file, len: 0 }))
+    }
+
+    fn reopen_truncated(&self, path: &Path, len: u64) -> io::Result<Box<dyn WritableFile>> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(len)?;
+        let mut file = file;
+        use std::io::Seek;
+        file.seek(io::SeekFrom::Start(len))?;
+        Ok(Box::new(StdWritable { file, len }))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let file = File::open(path)?;
+        Ok(Arc::new(StdRandomAccess { file }))
+    }
+
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str() {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        Ok(fs::metadata(path)?.len())
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(StdLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the lock is held by another process or handle",
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// Writes `data` to `path` the safe way: a temporary name, synced, renamed over
+/// `path`, then the directory synced, so a crash leaves either the old or the new file.
+pub fn write_file_atomic(fs: &dyn FileSystem, path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_path(path);
+    let mut file = fs.create(&tmp)?;
+    file.append(data)?;
+    file.sync_data()?;
+    drop(file);
+    fs.rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs.sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// The temporary name a file is written under before it is renamed into place.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("CURRENT");
+        write_file_atomic(&fs, &path, b"one").expect("write");
+        write_file_atomic(&fs, &path, b"two").expect("write");
+        assert_eq!(fs.read_all(&path).expect("read"), b"two");
+        assert_eq!(fs.list_dir(dir.path()).expect("list"), vec!["CURRENT"]);
+    }
+
+    #[test]
+    fn second_lock_is_refused_until_first_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("LOCK");
+        let first = fs.lock(&path).expect("first lock");
+        let err = fs.lock(&path).err().expect("second lock must fail");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(first);
+        fs.lock(&path).expect("lock after release");
+    }
+
+    #[test]
+    fn positional_reads_and_truncated_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("f");
+        let mut w = fs.create(&path).expect("create");
+        w.append(b"hello world").expect("append");
+        w.sync_data().expect("sync");
+        assert_eq!(w.len(), 11);
+        drop(w);
+        let r = fs.open_read(&path).expect("open");
+        let mut buf = [0u8; 5];
+        r.read_exact_at(&mut buf, 6).expect("read");
+        assert_eq!(&buf, b"world");
+        assert!(r.read_exact_at(&mut buf, 8).is_err());
+        let mut w = fs.reopen_truncated(&path, 5).expect("reopen");
+        w.append(b"!").expect("append");
+        drop(w);
+        assert_eq!(fs.read_all(&path).expect("read"), b"hello!");
+    }
+}

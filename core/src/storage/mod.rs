@@ -1,0 +1,20 @@
+//! The storage engine's parts: file-system layer, log, memtable, tables, manifest,
+//! versions, compaction and the block cache.
+
+pub mod cache;
+pub mod coding;
+pub mod compaction;
+pub mod fs;
+pub mod iter;
+pub mod manifest;
+pub mod memtable;
+pub mod record;
+pub mod table;
+pub mod version;
+pub mod wal;
+
+/// A version found by a point lookup: its sequence number and its value (`None` for a tombstone).
+pub type FoundVersion = (u64, Option<Vec<u8>>);
+
+/// A borrowed version: key, sequence number and value (`None` for a tombstone).
+pub type VersionRef<'a> = (&'a [u8], u64, Option<&'a [u8]>);

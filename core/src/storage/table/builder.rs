@@ -1,0 +1,272 @@
+//! Writes a table file from versions given in internal order.
+
+use std::path::{Path, PathBuf};
+
+use super::block::{encode_for_disk, BlockBuilder};
+use super::{bloom, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
+use crate::config::ChecksumAlgorithm;
+use crate::error::DatabaseError;
+use crate::integrity::checksum::checksum64;
+use crate::storage::coding::{put_len_prefixed, put_varint};
+use crate::storage::fs::{temp_path, FileSystem, WritableFile};
+
+/// What the manifest records about one table file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMeta {
+    /// File number (the name is `NNNNNN.sst`).
+    pub number: u64,
+    /// Size in bytes.
+    pub file_size: u64,
+    /// Smallest user key.
+    pub smallest: Vec<u8>,
+    /// Largest user key.
+    pub largest: Vec<u8>,
+    /// Smallest sequence number.
+    pub min_seq: u64,
+    /// Largest sequence number.
+    pub max_seq: u64,
+    /// Number of versions (values and tombstones).
+    pub entries: u64,
+    /// Number of tombstones.
+    pub tombstones: u64,
+}
+
+/// Knobs for building tables.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Target uncompressed data block size.
+    pub block_size: usize,
+    /// LZ4-compress blocks when it helps.
+    pub compress: bool,
+    /// Bloom filter bits per key (0: no filter).
+    pub bloom_bits_per_key: u32,
+    /// Checksum algorithm for every block and the footer.
+    pub checksum: ChecksumAlgorithm,
+}
+
+/// Streams versions into a new table under a temporary name.
+pub struct TableBuilder {
+    opts: BuildOptions,
+    file: Box<dyn WritableFile>,
+    tmp: PathBuf,
+    path: PathBuf,
+    number: u64,
+    block: BlockBuilder,
+    index: Vec<u8>,
+    index_count: u64,
+    key_hashes: Vec<u64>,
+    last_key: Vec<u8>,
+    last_seq: u64,
+    meta: TableMeta,
+    raw_key_bytes: u64,
+    raw_value_bytes: u64,
+}
+
+impl TableBuilder {
+    /// Starts table `number` at `path` (written to a temporary name until `finish`).
+    pub fn create(
+        fs: &dyn FileSystem,
+        path: &Path,
+        number: u64,
+        opts: BuildOptions,
+    ) -> Result<Self, DatabaseError> {
+        let tmp = temp_path(path);
+        let file = fs
+            .create(&tmp)
+            .map_err(|e| DatabaseError::io("create table", &tmp, &e))?;
+        Ok(Self {
+            opts,
+            file,
+            tmp,
+            path: path.to_path_buf(),
+            number,
+            block: BlockBuilder::default(),
+            index: Vec::new(),
+            index_count: 0,
+            key_hashes: Vec::new(),
+            last_key: Vec::new(),
+            last_seq: 0,
+            meta: TableMeta {
+                number,
+                file_size: 0,
+                smallest: Vec::new(),
+                largest: Vec::new(),
+                min_seq: u64::MAX,
+                max_seq: 0,
+                entries: 0,
+                tombstones: 0,
+            },
+            raw_key_bytes: 0,
+            raw_value_bytes: 0,
+        })
+    }
+
+    /// Adds the next version; callers keep internal order.
+    pub fn add(&mut self, key: &[u8], seq: u64, value: Option<&[u8]>) -> Result<(), DatabaseError> {
+        if self.meta.entries == 0 {
+            self.meta.smallest = key.to_vec();
+        }
+        if self.meta.entries == 0 || self.last_key != key {
+            self.key_hashes.push(bloom::key_hash(key));
+        }
+        self.meta.entries += 1;
+        if value.is_none() {
+            self.meta.tombstones += 1;
+        }
+        self.meta.min_seq = self.meta.min_seq.min(seq);
+        self.meta.max_seq = self.meta.max_seq.max(seq);
+        self.raw_key_bytes += key.len() as u64;
+        self.raw_value_bytes += value.map_or(0, |v| v.len() as u64);
+        self.block.add(key, seq, value);
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        self.last_seq = seq;
+        if self.block.size() >= self.opts.block_size {
+            self.finish_data_block()?;
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far (for splitting compaction output).
+    pub fn file_size(&self) -> u64 {
+        self.file.len() + self.block.size() as u64
+    }
+
+    /// Versions added so far.
+    pub fn entries(&self) -> u64 {
+        self.meta.entries
+    }
+
+    fn write_block(&mut self, payload: &[u8], compress: bool) -> Result<(u64, u64), DatabaseError> {
+        let offset = self.file.len();
+        let disk = encode_for_disk(payload, compress, self.opts.checksum, offset);
+        self.file
+            .append(&disk)
+            .map_err(|e| DatabaseError::io("write table", &self.tmp, &e))?;
+        Ok((offset, disk.len() as u64))
+    }
+
+    fn finish_data_block(&mut self) -> Result<(), DatabaseError> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let payload = self.block.finish();
+        let (offset, len) = self.write_block(&payload, self.opts.compress)?;
+        put_len_prefixed(&mut self.index, &self.last_key);
+        put_varint(&mut self.index, self.last_seq);
+        put_varint(&mut self.index, offset);
+        put_varint(&mut self.index, len);
+        self.index_count += 1;
+        Ok(())
+    }
+
+    /// Writes filter, index, properties and footer, syncs and renames into place.
+    /// Returns `None` (and removes the temporary file) when no entry was added.
+    pub fn finish(mut self, fs: &dyn FileSystem) -> Result<Option<TableMeta>, DatabaseError> {
+        if self.meta.entries == 0 {
+            drop(self.file);
+            let _ = fs.remove_file(&self.tmp);
+            return Ok(None);
+        }
+        self.finish_data_block()?;
+        self.meta.largest = self.last_key.clone();
+
+        let filter = bloom::build(&self.key_hashes, self.opts.bloom_bits_per_key);
+        let (filter_off, filter_len) = self.write_block(&filter, false)?;
+
+        let mut index = Vec::with_capacity(self.index.len() + 10);
+        put_varint(&mut index, self.index_count);
+        index.extend_from_slice(&self.index);
+        let (index_off, index_len) = self.write_block(&index, false)?;
+
+        let props = encode_properties(&self.meta, self.raw_key_bytes, self.raw_value_bytes);
+        let (props_off, props_len) = self.write_block(&props, false)?;
+
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(&index_off.to_le_bytes());
+        footer.extend_from_slice(&(index_len as u32).to_le_bytes());
+        footer.extend_from_slice(&filter_off.to_le_bytes());
+        footer.extend_from_slice(&(filter_len as u32).to_le_bytes());
+        footer.extend_from_slice(&props_off.to_le_bytes());
+        footer.extend_from_slice(&(props_len as u32).to_le_bytes());
+        footer.extend_from_slice(&TABLE_FORMAT_VERSION.to_le_bytes());
+        footer.push(self.opts.checksum.id());
+        footer.extend_from_slice(&[0u8; 7]);
+        let sum = checksum64(self.opts.checksum, &footer);
+        footer.extend_from_slice(&sum.to_le_bytes());
+        footer.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
+        debug_assert_eq!(footer.len(), FOOTER_LEN);
+        self.file
+            .append(&footer)
+            .map_err(|e| DatabaseError::io("write table footer", &self.tmp, &e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| DatabaseError::io("sync table", &self.tmp, &e))?;
+        self.meta.file_size = self.file.len();
+        drop(self.file);
+        fs.rename(&self.tmp, &self.path)
+            .map_err(|e| DatabaseError::io("rename table", &self.path, &e))?;
+        Ok(Some(self.meta))
+    }
+
+    /// Gives up on the table, removing the temporary file.
+    pub fn abandon(self, fs: &dyn FileSystem) {
+        drop(self.file);
+        let _ = fs.remove_file(&self.tmp);
+    }
+
+    /// The number this table will have.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+}
+
+fn encode_properties(meta: &TableMeta, raw_keys: u64, raw_values: u64) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_varint(&mut p, meta.entries);
+    put_varint(&mut p, meta.tombstones);
+    put_varint(&mut p, meta.min_seq);
+    put_varint(&mut p, meta.max_seq);
+    put_varint(&mut p, raw_keys);
+    put_varint(&mut p, raw_values);
+    put_len_prefixed(&mut p, &meta.smallest);
+    put_len_prefixed(&mut p, &meta.largest);
+    p
+}
+
+/// Table properties as stored in the file (and checked against the manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProperties {
+    /// Number of versions.
+    pub entries: u64,
+    /// Number of tombstones.
+    pub tombstones: u64,
+    /// Smallest sequence number.
+    pub min_seq: u64,
+    /// Largest sequence number.
+    pub max_seq: u64,
+    /// Total key bytes before encoding.
+    pub raw_key_bytes: u64,
+    /// Total value bytes before encoding.
+    pub raw_value_bytes: u64,
+    /// Smallest user key.
+    pub smallest: Vec<u8>,
+    /// Largest user key.
+    pub largest: Vec<u8>,
+}
+
+/// Parses a properties block.
+pub fn decode_properties(data: &[u8]) -> Option<TableProperties> {
+    let mut r = crate::storage::coding::Reader::new(data);
+    let props = TableProperties {
+        entries: r.varint()?,
+        tombstones: r.varint()?,
+        min_seq: r.varint()?,
+        max_seq: r.varint()?,
+        raw_key_bytes: r.varint()?,
+        raw_value_bytes: r.varint()?,
+        smallest: r.len_prefixed()?.to_vec(),
+        largest: r.len_prefixed()?.to_vec(),
+    };
+    (r.remaining() == 0).then_some(props)
+}

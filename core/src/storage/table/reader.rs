@@ -1,0 +1,590 @@
+//! Opens table files and reads them: point lookups and two-way cursors.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::block::{decode_from_disk, Block, BlockError};
+use super::builder::{decode_properties, TableProperties};
+use super::{bloom, table_file_name, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
+use crate::config::ChecksumAlgorithm;
+use crate::error::DatabaseError;
+use crate::integrity::checksum::checksum64;
+use crate::storage::cache::BlockCache;
+use crate::storage::coding::{get_u32, get_u64, Reader};
+use crate::storage::fs::{FileSystem, RandomAccessFile};
+use crate::storage::iter::Cursor;
+
+/// Where one data block is and the last version it holds.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// Last user key in the block.
+    pub last_key: Vec<u8>,
+    /// Sequence number of the last version in the block.
+    pub last_seq: u64,
+    /// Offset of the block in the file.
+    pub offset: u64,
+    /// On-disk length, trailer included.
+    pub len: u64,
+}
+
+/// An open table file with its index, filter and properties pinned in memory.
+pub struct Table {
+    /// File number.
+    pub number: u64,
+    /// Full path.
+    pub path: PathBuf,
+    /// File size in bytes.
+    pub file_size: u64,
+    /// Properties from the file.
+    pub props: TableProperties,
+    /// Checksum algorithm the file was written with.
+    pub checksum: ChecksumAlgorithm,
+    /// Format version from the footer.
+    pub format_version: u32,
+    file: Arc<dyn RandomAccessFile>,
+    index: Vec<IndexEntry>,
+    filter: Vec<u8>,
+    cache: Arc<BlockCache>,
+    fs: Arc<dyn FileSystem>,
+    obsolete: AtomicBool,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("number", &self.number)
+            .field("file_size", &self.file_size)
+            .finish()
+    }
+}
+
+fn corruption(path: &std::path::Path, offset: u64, what: &str) -> DatabaseError {
+    DatabaseError::DataCorruption {
+        component: "table".to_string(),
+        details: format!("{} at offset {offset}: {what}", path.display()),
+        recovery_possible: true,
+    }
+}
+
+fn block_error(path: &std::path::Path, offset: u64, e: BlockError) -> DatabaseError {
+    match e {
+        BlockError::Checksum { expected, actual } => corruption(
+            path,
+            offset,
+            &format!("block checksum mismatch (stored {expected:#018x}, computed {actual:#018x})"),
+        ),
+        BlockError::Malformed(m) => corruption(path, offset, &format!("malformed block: {m}")),
+    }
+}
+
+impl Table {
+    /// Opens table `number` in `dir`, verifying the footer, index, filter and properties.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &std::path::Path,
+        number: u64,
+        cache: Arc<BlockCache>,
+    ) -> Result<Table, DatabaseError> {
+        let path = dir.join(table_file_name(number));
+        let file = fs
+            .open_read(&path)
+            .map_err(|e| DatabaseError::io("open table", &path, &e))?;
+        let file_size = file
+            .size()
+            .map_err(|e| DatabaseError::io("stat table", &path, &e))?;
+        if file_size < FOOTER_LEN as u64 {
+            return Err(corruption(&path, 0, "file shorter than its footer"));
+        }
+        let footer_off = file_size - FOOTER_LEN as u64;
+        let mut footer = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut footer, footer_off)
+            .map_err(|e| DatabaseError::io("read table footer", &path, &e))?;
+        let magic = get_u64(&footer, 56).unwrap_or(0);
+        if magic != TABLE_MAGIC {
+            return Err(corruption(&path, footer_off + 56, "bad magic number"));
+        }
+        let algo_id = footer[40];
+        let checksum = ChecksumAlgorithm::from_id(algo_id).ok_or_else(|| {
+            corruption(
+                &path,
+                footer_off + 40,
+                &format!("unknown checksum algorithm {algo_id}"),
+            )
+        })?;
+        let stored = get_u64(&footer, 48).unwrap_or(0);
+        let computed = checksum64(checksum, &footer[..48]);
+        if stored != computed {
+            return Err(corruption(
+                &path,
+                footer_off,
+                &format!(
+                    "footer checksum mismatch (stored {stored:#018x}, computed {computed:#018x})"
+                ),
+            ));
+        }
+        let format_version = get_u32(&footer, 36).unwrap_or(0);
+        if format_version == 0 || format_version > TABLE_FORMAT_VERSION {
+            return Err(DatabaseError::UnsupportedFormatVersion {
+                component: format!("table {}", path.display()),
+                found: format_version,
+                supported_max: TABLE_FORMAT_VERSION,
+            });
+        }
+        let handle = |off_pos: usize, len_pos: usize| -> (u64, u64) {
+            (
+                get_u64(&footer, off_pos).unwrap_or(u64::MAX),
+                u64::from(get_u32(&footer, len_pos).unwrap_or(0)),
+            )
+        };
+        let read_meta_block =
+            |(off, len): (u64, u64), what: &str| -> Result<Vec<u8>, DatabaseError> {
+                if off.checked_add(len).is_none_or(|end| end > footer_off) {
+                    return Err(corruption(
+                        &path,
+                        off,
+                        &format!("{what} block out of bounds"),
+                    ));
+                }
+                let mut raw = vec![0u8; len as usize];
+                file.read_exact_at(&mut raw, off)
+                    .map_err(|e| DatabaseError::io("read table", &path, &e))?;
+                decode_from_disk(raw, checksum, off).map_err(|e| block_error(&path, off, e))
+            };
+        let index_raw = read_meta_block(handle(0, 8), "index")?;
+        let filter = read_meta_block(handle(12, 20), "filter")?;
+        let props_raw = read_meta_block(handle(24, 32), "properties")?;
+        let props = decode_properties(&props_raw)
+            .ok_or_else(|| corruption(&path, handle(24, 32).0, "malformed properties"))?;
+        let index = decode_index(&index_raw, footer_off)
+            .ok_or_else(|| corruption(&path, handle(0, 8).0, "malformed index"))?;
+        Ok(Table {
+            number,
+            path,
+            file_size,
+            props,
+            checksum,
+            format_version,
+            file,
+            index,
+            filter,
+            cache,
+            fs,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the file for deletion once the last reader lets go of it.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+
+    /// The in-memory index.
+    pub fn index(&self) -> &[IndexEntry] {
+        &self.index
+    }
+
+    /// The bloom filter bytes.
+    pub fn filter(&self) -> &[u8] {
+        &self.filter
+    }
+
+    /// Reads, verifies and decodes block `i` without consulting or filling the cache.
+    pub fn read_block_uncached(&self, i: usize) -> Result<Block, DatabaseError> {
+        let entry = self
+            .index
+            .get(i)
+            .ok_or_else(|| corruption(&self.path, 0, "block index out of range"))?;
+        let mut raw = vec![0u8; entry.len as usize];
+        self.file
+            .read_exact_at(&mut raw, entry.offset)
+            .map_err(|e| DatabaseError::io("read table block", &self.path, &e))?;
+        let payload = decode_from_disk(raw, self.checksum, entry.offset)
+            .map_err(|e| block_error(&self.path, entry.offset, e))?;
+        Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e))
+    }
+
+    /// Block `i`, from the cache when present.
+    pub fn block(&self, i: usize) -> Result<Arc<Block>, DatabaseError> {
+        let offset = self.index.get(i).map_or(0, |e| e.offset);
+        if let Some(b) = self.cache.get(self.number, offset) {
+            return Ok(b);
+        }
+        let block = Arc::new(self.read_block_uncached(i)?);
+        self.cache.insert(self.number, offset, Arc::clone(&block));
+        Ok(block)
+    }
+
+    /// True when the bloom filter says `key` (by its hash) may be present.
+    #[inline]
+    pub fn may_contain(&self, hash: u64) -> bool {
+        bloom::may_contain(&self.filter, hash)
+    }
+
+    /// The newest version of `key` at or below `snapshot` in this table.
+    pub fn get(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+        hash: u64,
+    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
+        if key < self.props.smallest.as_slice() || key > self.props.largest.as_slice() {
+            return Ok(None);
+        }
+        if !self.may_contain(hash) {
+            return Ok(None);
+        }
+        let bi = self.index.partition_point(|e| {
+            e.last_key.as_slice() < key || (e.last_key == key && e.last_seq > snapshot)
+        });
+        if bi == self.index.len() {
+            return Ok(None);
+        }
+        let block = self.block(bi)?;
+        let pos = block.lower_bound(key, snapshot);
+        if pos < block.len() && block.key(pos) == key {
+            Ok(Some((block.seq(pos), block.value(pos).map(<[u8]>::to_vec))))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // Best effort: a file left behind is removed as an orphan at the next open.
+            let _ = self.fs.remove_file(&self.path);
+        }
+    }
+}
+
+fn decode_index(data: &[u8], data_end: u64) -> Option<Vec<IndexEntry>> {
+    let mut r = Reader::new(data);
+    let count = usize::try_from(r.varint()?).ok()?;
+    if count > data.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    let mut prev_end = 0u64;
+    for _ in 0..count {
+        let last_key = r.len_prefixed()?.to_vec();
+        let last_seq = r.varint()?;
+        let offset = r.varint()?;
+        let len = r.varint()?;
+        let end = offset.checked_add(len)?;
+        if offset != prev_end || end > data_end || len < 13 {
+            return None;
+        }
+        prev_end = end;
+        out.push(IndexEntry {
+            last_key,
+            last_seq,
+            offset,
+            len,
+        });
+    }
+    (r.remaining() == 0).then_some(out)
+}
+
+/// A two-way cursor over one table.
+pub struct TableCursor {
+    table: Arc<Table>,
+    block_idx: usize,
+    block: Option<Arc<Block>>,
+    pos: usize,
+}
+
+impl TableCursor {
+    /// A cursor over `table`, not yet positioned.
+    pub fn new(table: Arc<Table>) -> Self {
+        Self {
+            table,
+            block_idx: 0,
+            block: None,
+            pos: 0,
+        }
+    }
+
+    fn load(&mut self, i: usize) -> Result<bool, DatabaseError> {
+        if i >= self.table.index.len() {
+            self.block = None;
+            return Ok(false);
+        }
+        self.block_idx = i;
+        match self.table.block(i) {
+            Ok(b) => {
+                self.block = Some(b);
+                Ok(true)
+            }
+            Err(e) => {
+                self.block = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn first_of(&mut self, mut i: usize) -> Result<(), DatabaseError> {
+        while self.load(i)? {
+            if self.block.as_ref().is_some_and(|b| !b.is_empty()) {
+                self.pos = 0;
+                return Ok(());
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn last_of(&mut self, mut i: usize) -> Result<(), DatabaseError> {
+        loop {
+            if !self.load(i)? {
+                return Ok(());
+            }
+            if let Some(len) = self.block.as_ref().map(|b| b.len()).filter(|&n| n > 0) {
+                self.pos = len - 1;
+                return Ok(());
+            }
+            if i == 0 {
+                self.block = None;
+                return Ok(());
+            }
+            i -= 1;
+        }
+    }
+}
+
+impl Cursor for TableCursor {
+    fn valid(&self) -> bool {
+        self.block.as_ref().is_some_and(|b| self.pos < b.len())
+    }
+
+    fn key(&self) -> &[u8] {
+        self.block.as_ref().map_or(&[], |b| b.key(self.pos))
+    }
+
+    fn seq(&self) -> u64 {
+        self.block.as_ref().map_or(0, |b| b.seq(self.pos))
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.block.as_ref().and_then(|b| b.value(self.pos))
+    }
+
+    fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        let bi = self
+            .table
+            .index
+            .partition_point(|e| e.last_key.as_slice() < key);
+        if !self.load(bi)? {
+            return Ok(());
+        }
+        let pos = self
+            .block
+            .as_ref()
+            .map_or(0, |b| b.lower_bound(key, u64::MAX));
+        if self.block.as_ref().is_some_and(|b| pos < b.len()) {
+            self.pos = pos;
+            Ok(())
+        } else {
+            self.first_of(bi + 1)
+        }
+    }
+
+    fn seek_for_prev(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        let bi = self
+            .table
+            .index
+            .partition_point(|e| e.last_key.as_slice() <= key);
+        if bi >= self.table.index.len() {
+            return self.seek_to_last();
+        }
+        self.load(bi)?;
+        let pos = self.block.as_ref().map_or(0, |b| b.upper_bound_key(key));
+        if pos > 0 {
+            self.pos = pos - 1;
+            Ok(())
+        } else if bi > 0 {
+            self.last_of(bi - 1)
+        } else {
+            self.block = None;
+            Ok(())
+        }
+    }
+
+    fn seek_to_first(&mut self) -> Result<(), DatabaseError> {
+        self.first_of(0)
+    }
+
+    fn seek_to_last(&mut self) -> Result<(), DatabaseError> {
+        match self.table.index.len() {
+            0 => {
+                self.block = None;
+                Ok(())
+            }
+            n => self.last_of(n - 1),
+        }
+    }
+
+    fn next(&mut self) -> Result<(), DatabaseError> {
+        if !self.valid() {
+            return Ok(());
+        }
+        self.pos += 1;
+        if self.block.as_ref().is_some_and(|b| self.pos >= b.len()) {
+            self.first_of(self.block_idx + 1)?;
+        }
+        Ok(())
+    }
+
+    fn prev(&mut self) -> Result<(), DatabaseError> {
+        if !self.valid() {
+            return Ok(());
+        }
+        if self.pos > 0 {
+            self.pos -= 1;
+            Ok(())
+        } else if self.block_idx > 0 {
+            self.last_of(self.block_idx - 1)
+        } else {
+            self.block = None;
+            Ok(())
+        }
+    }
+}
+
+/// A cursor over the non-overlapping, sorted tables of one level.
+pub struct LevelCursor {
+    tables: Vec<Arc<Table>>,
+    idx: usize,
+    current: Option<TableCursor>,
+}
+
+impl LevelCursor {
+    /// A cursor over `tables`, which must be sorted and non-overlapping.
+    pub fn new(tables: Vec<Arc<Table>>) -> Self {
+        Self {
+            tables,
+            idx: 0,
+            current: None,
+        }
+    }
+
+    fn open(&mut self, i: usize) -> bool {
+        match self.tables.get(i) {
+            Some(t) => {
+                self.idx = i;
+                self.current = Some(TableCursor::new(Arc::clone(t)));
+                true
+            }
+            None => {
+                self.current = None;
+                false
+            }
+        }
+    }
+
+    fn skip_forward(&mut self) -> Result<(), DatabaseError> {
+        while self.current.as_ref().is_some_and(|c| !c.valid()) {
+            if !self.open(self.idx + 1) {
+                break;
+            }
+            if let Some(c) = self.current.as_mut() {
+                c.seek_to_first()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_backward(&mut self) -> Result<(), DatabaseError> {
+        while self.current.as_ref().is_some_and(|c| !c.valid()) {
+            if self.idx == 0 || !self.open(self.idx - 1) {
+                self.current = None;
+                break;
+            }
+            if let Some(c) = self.current.as_mut() {
+                c.seek_to_last()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Cursor for LevelCursor {
+    fn valid(&self) -> bool {
+        self.current.as_ref().is_some_and(TableCursor::valid)
+    }
+
+    fn key(&self) -> &[u8] {
+        self.current.as_ref().map_or(&[], |c| c.key())
+    }
+
+    fn seq(&self) -> u64 {
+        self.current.as_ref().map_or(0, |c| c.seq())
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.current.as_ref().and_then(|c| c.value())
+    }
+
+    fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        let i = self
+            .tables
+            .partition_point(|t| t.props.largest.as_slice() < key);
+        if self.open(i) {
+            if let Some(c) = self.current.as_mut() {
+                c.seek(key)?;
+            }
+            self.skip_forward()?;
+        }
+        Ok(())
+    }
+
+    fn seek_for_prev(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        let n = self
+            .tables
+            .partition_point(|t| t.props.smallest.as_slice() <= key);
+        if n == 0 {
+            self.current = None;
+            return Ok(());
+        }
+        self.open(n - 1);
+        if let Some(c) = self.current.as_mut() {
+            c.seek_for_prev(key)?;
+        }
+        self.skip_backward()
+    }
+
+    fn seek_to_first(&mut self) -> Result<(), DatabaseError> {
+        if self.open(0) {
+            if let Some(c) = self.current.as_mut() {
+                c.seek_to_first()?;
+            }
+            self.skip_forward()?;
+        }
+        Ok(())
+    }
+
+    fn seek_to_last(&mut self) -> Result<(), DatabaseError> {
+        if !self.tables.is_empty() && self.open(self.tables.len() - 1) {
+            if let Some(c) = self.current.as_mut() {
+                c.seek_to_last()?;
+            }
+            self.skip_backward()?;
+        }
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<(), DatabaseError> {
+        if let Some(c) = self.current.as_mut() {
+            c.next()?;
+        }
+        self.skip_forward()
+    }
+
+    fn prev(&mut self) -> Result<(), DatabaseError> {
+        if let Some(c) = self.current.as_mut() {
+            c.prev()?;
+        }
+        self.skip_backward()
+    }
+}

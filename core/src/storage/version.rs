@@ -1,0 +1,117 @@
+//! A version: the immutable set of table files, by level, that readers see.
+//!
+//! Level 0 holds flushed memtables, which may overlap, newest first. Deeper levels hold
+//! sorted, non-overlapping files. A new version is made for every flush or compaction;
+//! readers keep the one they started with, so files stay alive while anyone reads them.
+
+use std::sync::Arc;
+
+use super::iter::Cursor;
+use super::table::bloom;
+use super::table::reader::{LevelCursor, Table, TableCursor};
+use crate::error::DatabaseError;
+
+/// Number of levels.
+pub const NUM_LEVELS: usize = 7;
+
+/// The live table files.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// Tables per level; level 0 newest first, others sorted by smallest key.
+    pub levels: Vec<Vec<Arc<Table>>>,
+}
+
+impl Default for Version {
+    fn default() -> Self {
+        Self {
+            levels: vec![Vec::new(); NUM_LEVELS],
+        }
+    }
+}
+
+impl Version {
+    /// Sorts each level into its reading order.
+    pub fn normalize(&mut self) {
+        if let Some(l0) = self.levels.first_mut() {
+            l0.sort_by(|a, b| {
+                b.props
+                    .max_seq
+                    .cmp(&a.props.max_seq)
+                    .then(b.number.cmp(&a.number))
+            });
+        }
+        for level in self.levels.iter_mut().skip(1) {
+            level.sort_by(|a, b| a.props.smallest.cmp(&b.props.smallest));
+        }
+    }
+
+    /// The newest version of `key` at or below `snapshot` in the tables.
+    pub fn get(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
+        let hash = bloom::key_hash(key);
+        let mut best: Option<(u64, Option<Vec<u8>>)> = None;
+        // Level-0 files may overlap; the newest file holding the key wins, but a file's
+        // version only counts if it is newer than what was found so far.
+        for table in &self.levels[0] {
+            if best.as_ref().is_some_and(|(s, _)| *s > table.props.max_seq) {
+                break;
+            }
+            if let Some(found) = table.get(key, snapshot, hash)? {
+                if best.as_ref().is_none_or(|(s, _)| found.0 > *s) {
+                    best = Some(found);
+                }
+            }
+        }
+        if best.is_some() {
+            return Ok(best);
+        }
+        for level in self.levels.iter().skip(1) {
+            let i = level.partition_point(|t| t.props.largest.as_slice() < key);
+            if let Some(table) = level.get(i) {
+                if let Some(found) = table.get(key, snapshot, hash)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// One cursor per level-0 file and one per deeper non-empty level.
+    pub fn cursors(&self, out: &mut Vec<Box<dyn Cursor>>) {
+        for table in &self.levels[0] {
+            out.push(Box::new(TableCursor::new(Arc::clone(table))));
+        }
+        for level in self.levels.iter().skip(1) {
+            if !level.is_empty() {
+                out.push(Box::new(LevelCursor::new(level.clone())));
+            }
+        }
+    }
+
+    /// Total bytes of table files in `level`.
+    pub fn level_bytes(&self, level: usize) -> u64 {
+        self.levels[level].iter().map(|t| t.file_size).sum()
+    }
+
+    /// Tables of `level` whose key range meets `[smallest, largest]`.
+    pub fn overlapping(&self, level: usize, smallest: &[u8], largest: &[u8]) -> Vec<Arc<Table>> {
+        self.levels[level]
+            .iter()
+            .filter(|t| {
+                t.props.largest.as_slice() >= smallest && t.props.smallest.as_slice() <= largest
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// All tables.
+    pub fn all_tables(&self) -> impl Iterator<Item = (usize, &Arc<Table>)> {
+        self.levels
+            .iter()
+            .enumerate()
+            .flat_map(|(l, ts)| ts.iter().map(move |t| (l, t)))
+    }
+}

@@ -1,0 +1,344 @@
+//! Transactions: reads at a snapshot, buffered writes, and an all-or-nothing commit
+//! that fails when another writer got to the same keys first.
+
+pub mod lock_manager;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::batch::{check_key, check_value, BatchOp};
+use crate::engine::{ConflictCheck, DbInner, WriteRequest};
+use crate::error::DatabaseError;
+use crate::iter::{owned_bounds, prefix_bounds, DbIterator, KvPair};
+
+/// How a transaction protects itself from concurrent writers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransactionMode {
+    /// No locks; commit fails with `TransactionConflict` if a key this transaction read
+    /// or wrote was committed by someone else after it began. Best when conflicts are rare.
+    #[default]
+    Optimistic,
+    /// Every key read or written is locked until the transaction ends; other pessimistic
+    /// transactions wait for it (up to `lock_timeout`). With the database's
+    /// `deadlock_prevention_enabled`, a wait that would deadlock fails at once with
+    /// `DeadlockDetected`. Commit still checks for conflicts with plain writes.
+    Pessimistic,
+}
+
+/// Options for [`crate::Database::begin_transaction_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionOptions {
+    /// Optimistic (default) or pessimistic.
+    pub mode: TransactionMode,
+    /// How long a pessimistic transaction waits for a key lock before `LockTimeout`.
+    pub lock_timeout: Duration,
+}
+
+impl Default for TransactionOptions {
+    fn default() -> Self {
+        Self {
+            mode: TransactionMode::Optimistic,
+            lock_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TransactionOptions {
+    /// Pessimistic mode with the default lock timeout.
+    pub fn pessimistic() -> Self {
+        Self {
+            mode: TransactionMode::Pessimistic,
+            ..Self::default()
+        }
+    }
+}
+
+/// A unit of work that sees one snapshot plus its own writes and commits atomically.
+/// Dropping it without `commit` rolls it back.
+///
+/// A put or delete refused for its size (or an empty key) fails at once and also marks
+/// the transaction failed: `commit` then returns that same error and writes nothing, so a
+/// transaction never commits with part of its work missing.
+pub struct Transaction {
+    inner: Arc<DbInner>,
+    id: u64,
+    start_seq: u64,
+    options: TransactionOptions,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    reads: BTreeSet<Vec<u8>>,
+    locked: Vec<Vec<u8>>,
+    failed: Option<DatabaseError>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("id", &self.id)
+            .field("start_sequence", &self.start_seq)
+            .field("mode", &self.options.mode)
+            .field("pending_writes", &self.writes.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn begin(
+        inner: Arc<DbInner>,
+        options: TransactionOptions,
+    ) -> Result<Self, DatabaseError> {
+        inner.check_open()?;
+        let id = inner.next_transaction_id();
+        let start_seq = inner.acquire_snapshot();
+        Ok(Self {
+            inner,
+            id,
+            start_seq,
+            options,
+            writes: BTreeMap::new(),
+            reads: BTreeSet::new(),
+            locked: Vec::new(),
+            failed: None,
+            finished: false,
+        })
+    }
+
+    /// This transaction's id (distinct among the database's open transactions).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The sequence number of the snapshot it reads.
+    pub fn start_sequence(&self) -> u64 {
+        self.start_seq
+    }
+
+    fn lock(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        if self.options.mode != TransactionMode::Pessimistic || self.locked.iter().any(|k| k == key)
+        {
+            return Ok(());
+        }
+        let detect = self.inner.config.deadlock_prevention_enabled
+            && self.inner.config.reliability.deadlock_prevention;
+        self.inner
+            .locks
+            .lock(self.id, key, self.options.lock_timeout, detect)?;
+        self.locked.push(key.to_vec());
+        Ok(())
+    }
+
+    fn record_failure(&mut self, e: DatabaseError) -> DatabaseError {
+        if self.failed.is_none() {
+            self.failed = Some(e.clone());
+        }
+        e
+    }
+
+    /// The value of `key`: this transaction's own write if it made one, else the value
+    /// at its snapshot. The key joins the set checked for conflicts at commit.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        self.lock(key)?;
+        self.reads.insert(key.to_vec());
+        self.inner.get_at(key, self.start_seq)
+    }
+
+    /// Buffers a put, visible to this transaction's reads at once and to others after commit.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), DatabaseError> {
+        let cfg = &self.inner.config;
+        if let Err(e) =
+            check_key(key, cfg.max_key_size).and_then(|()| check_value(value, cfg.max_value_size))
+        {
+            return Err(self.record_failure(e));
+        }
+        self.lock(key)?;
+        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    /// Buffers a delete.
+    pub fn delete(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        if let Err(e) = check_key(key, self.inner.config.max_key_size) {
+            return Err(self.record_failure(e));
+        }
+        self.lock(key)?;
+        self.writes.insert(key.to_vec(), None);
+        Ok(())
+    }
+
+    /// Every pair this transaction sees (its snapshot overlaid with its own writes).
+    pub fn iter(&self) -> TransactionIterator {
+        self.range::<std::ops::RangeFull>(..)
+    }
+
+    /// The pairs in `range` this transaction sees.
+    pub fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> TransactionIterator {
+        let (lo, hi) = owned_bounds(&range);
+        self.iter_bounds(lo, hi)
+    }
+
+    /// The pairs whose keys start with `prefix` that this transaction sees.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> TransactionIterator {
+        let (lo, hi) = prefix_bounds(prefix);
+        self.iter_bounds(lo, hi)
+    }
+
+    fn iter_bounds(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> TransactionIterator {
+        let own: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = self
+            .writes
+            .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let base = DbIterator::new(self.inner.super_version(), self.start_seq, lo, hi);
+        TransactionIterator {
+            base,
+            own,
+            base_front: None,
+            base_back: None,
+        }
+    }
+
+    /// Applies every buffered write atomically, or none of them.
+    ///
+    /// Fails with `TransactionConflict { key, conflicting_tx }` (retryable; `conflicting_tx`
+    /// is the sequence number of the conflicting commit) when a key this transaction read
+    /// or wrote was committed by another writer after it began.
+    pub fn commit(mut self) -> Result<(), DatabaseError> {
+        self.finished = true;
+        let result = self.commit_inner();
+        self.release();
+        result
+    }
+
+    fn commit_inner(&mut self) -> Result<(), DatabaseError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<Vec<u8>> = self.reads.iter().cloned().collect();
+        keys.extend(
+            self.writes
+                .keys()
+                .filter(|k| !self.reads.contains(*k))
+                .cloned(),
+        );
+        let ops: Vec<BatchOp> = std::mem::take(&mut self.writes)
+            .into_iter()
+            .map(|(key, value)| BatchOp { key, value })
+            .collect();
+        let mut req = WriteRequest::new(ops);
+        req.check = Some(ConflictCheck {
+            start_seq: self.start_seq,
+            keys,
+        });
+        self.inner.submit(req)?;
+        self.inner
+            .counters
+            .batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Discards every buffered write and releases the transaction's locks.
+    pub fn rollback(mut self) {
+        self.finished = true;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if !self.locked.is_empty() {
+            self.inner.locks.release_all(self.id, &self.locked);
+            self.locked.clear();
+        }
+        if self.start_seq != u64::MAX {
+            self.inner.release_snapshot(self.start_seq);
+            self.start_seq = u64::MAX;
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.finished || self.start_seq != u64::MAX {
+            self.release();
+        }
+    }
+}
+
+/// Iterates a transaction's view: its snapshot with its own writes laid over it.
+pub struct TransactionIterator {
+    base: DbIterator,
+    own: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    base_front: Option<KvPair>,
+    base_back: Option<KvPair>,
+}
+
+impl Iterator for TransactionIterator {
+    type Item = Result<KvPair, DatabaseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.base_front.is_none() {
+                match self.base.next() {
+                    Some(Ok(kv)) => self.base_front = Some(kv),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.base_front = self.base_back.take(),
+                }
+            }
+            let (take_own, same_key) = match (self.own.front(), &self.base_front) {
+                (None, None) => return None,
+                (Some(_), None) => (true, false),
+                (None, Some(_)) => (false, false),
+                (Some((ok, _)), Some((bk, _))) => (ok <= bk, ok == bk),
+            };
+            if same_key {
+                // The transaction's own write shadows the snapshot's version.
+                self.base_front = None;
+            }
+            if take_own {
+                if let Some((k, Some(v))) = self.own.pop_front() {
+                    return Some(Ok((k, v)));
+                }
+            } else if let Some(kv) = self.base_front.take() {
+                return Some(Ok(kv));
+            }
+        }
+    }
+}
+
+impl DoubleEndedIterator for TransactionIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.base_back.is_none() {
+                match self.base.next_back() {
+                    Some(Ok(kv)) => self.base_back = Some(kv),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.base_back = self.base_front.take(),
+                }
+            }
+            let (take_own, same_key) = match (self.own.back(), &self.base_back) {
+                (None, None) => return None,
+                (Some(_), None) => (true, false),
+                (None, Some(_)) => (false, false),
+                (Some((ok, _)), Some((bk, _))) => (ok >= bk, ok == bk),
+            };
+            if same_key {
+                // The transaction's own write shadows the snapshot's version.
+                self.base_back = None;
+            }
+            if take_own {
+                if let Some((k, Some(v))) = self.own.pop_back() {
+                    return Some(Ok((k, v)));
+                }
+            } else if let Some(kv) = self.base_back.take() {
+                return Some(Ok(kv));
+            }
+        }
+    }
+}
