@@ -2,23 +2,7 @@
 
 use crate::config::LightningDbConfig;
 use crate::error::DatabaseError;
-use crate::storage::wal::OpRef;
-
-/// One operation in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BatchOp {
-    pub key: Vec<u8>,
-    pub value: Option<Vec<u8>>,
-}
-
-impl BatchOp {
-    pub(crate) fn as_ref(&self) -> OpRef<'_> {
-        OpRef {
-            key: &self.key,
-            value: self.value.as_deref(),
-        }
-    }
-}
+use crate::storage::wal::{self, OpRef, BATCH_HEADER_LEN};
 
 /// A group of puts and deletes that [`crate::Database::write_batch`] applies atomically:
 /// after a crash either every operation is there or none is, and no reader ever sees
@@ -29,10 +13,24 @@ impl BatchOp {
 /// [`crate::Database::new_batch`]. `write_batch` checks again against the database's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteBatch {
-    pub(crate) ops: Vec<BatchOp>,
+    /// The operations, already in the log's batch encoding (header first), so applying
+    /// the batch copies one buffer instead of every key and value.
+    rep: Vec<u8>,
+    count: u32,
     max_key_size: usize,
     max_value_size: usize,
     bytes: usize,
+}
+
+/// Largest encoded batch: the log frames a record's length in 32 bits.
+pub(crate) const MAX_BATCH_BYTES: usize = (u32::MAX as usize) - 1024;
+
+fn batch_too_large(size: usize) -> DatabaseError {
+    DatabaseError::InvalidArgument {
+        message: format!(
+            "a batch may hold at most {MAX_BATCH_BYTES} bytes of keys and values; this one would hold {size}"
+        ),
+    }
 }
 
 impl Default for WriteBatch {
@@ -76,7 +74,8 @@ impl WriteBatch {
     /// An empty batch checking sizes against the given limits.
     pub fn with_limits(max_key_size: usize, max_value_size: usize) -> Self {
         Self {
-            ops: Vec::new(),
+            rep: vec![0; BATCH_HEADER_LEN],
+            count: 0,
             max_key_size,
             max_value_size,
             bytes: 0,
@@ -87,38 +86,43 @@ impl WriteBatch {
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), DatabaseError> {
         check_key(key, self.max_key_size)?;
         check_value(value, self.max_value_size)?;
-        self.bytes += key.len() + value.len();
-        self.ops.push(BatchOp {
-            key: key.to_vec(),
-            value: Some(value.to_vec()),
-        });
-        Ok(())
+        self.push(OpRef {
+            key,
+            value: Some(value),
+        })
     }
 
     /// Adds a delete. An empty or oversized key is refused and nothing is added.
     pub fn delete(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
         check_key(key, self.max_key_size)?;
-        self.bytes += key.len();
-        self.ops.push(BatchOp {
-            key: key.to_vec(),
-            value: None,
-        });
+        self.push(OpRef { key, value: None })
+    }
+
+    fn push(&mut self, op: OpRef<'_>) -> Result<(), DatabaseError> {
+        let added = op.key.len() + op.value.map_or(0, <[u8]>::len);
+        if self.rep.len() + added + 20 > MAX_BATCH_BYTES || self.count == u32::MAX {
+            return Err(batch_too_large(self.rep.len() + added));
+        }
+        wal::encode_op(&mut self.rep, op);
+        self.count += 1;
+        self.bytes += added;
         Ok(())
     }
 
     /// Number of operations.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.count as usize
     }
 
     /// True when the batch holds no operation.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.count == 0
     }
 
     /// Removes every operation.
     pub fn clear(&mut self) {
-        self.ops.clear();
+        self.rep.truncate(BATCH_HEADER_LEN);
+        self.count = 0;
         self.bytes = 0;
     }
 
@@ -133,13 +137,24 @@ impl WriteBatch {
         max_key_size: usize,
         max_value_size: usize,
     ) -> Result<(), DatabaseError> {
-        for op in &self.ops {
-            check_key(&op.key, max_key_size)?;
-            if let Some(v) = &op.value {
+        // A batch built with the same or tighter limits needs no second look.
+        if self.max_key_size <= max_key_size && self.max_value_size <= max_value_size {
+            return Ok(());
+        }
+        for op in wal::BatchOps::new(&self.rep[BATCH_HEADER_LEN..]) {
+            check_key(op.key, max_key_size)?;
+            if let Some(v) = op.value {
                 check_value(v, max_value_size)?;
             }
         }
         Ok(())
+    }
+
+    /// The batch as a log payload (sequence number still zero), ready to submit.
+    pub(crate) fn to_payload(&self) -> Vec<u8> {
+        let mut payload = self.rep.clone();
+        wal::set_batch_count(&mut payload, self.count);
+        payload
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::batch::{check_key, check_value, BatchOp, WriteBatch};
+use crate::batch::{check_key, check_value, WriteBatch};
 use crate::config::LightningDbConfig;
 use crate::engine::{DbInner, WriteRequest};
 use crate::error::DatabaseError;
@@ -13,6 +13,7 @@ use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
 use crate::snapshot::Snapshot;
 use crate::stats::DbStats;
 use crate::storage::fs::{FileSystem, StdFileSystem};
+use crate::storage::wal::{encode_batch, OpRef};
 use crate::txn::{Transaction, TransactionOptions};
 
 /// An open database. Share one handle between threads with `Arc<Database>`: every
@@ -190,10 +191,11 @@ pub(crate) fn put(inner: &DbInner, key: &[u8], value: &[u8]) -> Result<(), Datab
     let cfg = &inner.config;
     check_key(key, cfg.max_key_size)?;
     check_value(value, cfg.max_value_size)?;
-    inner.submit(WriteRequest::new(vec![BatchOp {
-        key: key.to_vec(),
-        value: Some(value.to_vec()),
-    }]))?;
+    let op = OpRef {
+        key,
+        value: Some(value),
+    };
+    inner.submit(WriteRequest::new(encode_batch(0, std::iter::once(op))))?;
     inner.counters.puts.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -208,10 +210,8 @@ pub(crate) fn get(inner: &DbInner, key: &[u8]) -> Result<Option<Vec<u8>>, Databa
 
 pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError> {
     check_key(key, inner.config.max_key_size)?;
-    let mut req = WriteRequest::new(vec![BatchOp {
-        key: key.to_vec(),
-        value: None,
-    }]);
+    let op = OpRef { key, value: None };
+    let mut req = WriteRequest::new(encode_batch(0, std::iter::once(op)));
     req.report_existing = true;
     let outcome = inner.submit(req)?;
     inner.counters.deletes.fetch_add(1, Ordering::Relaxed);
@@ -221,7 +221,14 @@ pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError>
 pub(crate) fn write_batch(inner: &DbInner, batch: &WriteBatch) -> Result<(), DatabaseError> {
     let cfg = &inner.config;
     batch.check_limits(cfg.max_key_size, cfg.max_value_size)?;
-    inner.submit(WriteRequest::new(batch.ops.clone()))?;
+    let payload = batch.to_payload();
+    // A batch of half a write buffer or more would only pass through the memtable on
+    // its way to a table file: it is written as a table directly.
+    if payload.len() >= cfg.write_buffer_size / 2 {
+        inner.ingest_batch(&payload)?;
+    } else {
+        inner.submit(WriteRequest::new(payload))?;
+    }
     inner.counters.batches.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

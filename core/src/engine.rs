@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
-use crate::batch::BatchOp;
 use crate::config::{Durability, LightningDbConfig};
 use crate::error::DatabaseError;
 use crate::stats::{DbStats, LevelStats, RecoveryReport};
@@ -28,7 +27,7 @@ use crate::storage::table::builder::{BuildOptions, TableMeta};
 use crate::storage::table::reader::Table;
 use crate::storage::table::table_file_name;
 use crate::storage::version::{Version, NUM_LEVELS};
-use crate::storage::wal::{self, WalWriter};
+use crate::storage::wal::{self, BatchOps, WalWriter, BATCH_HEADER_LEN};
 
 /// Immutable memtables allowed to wait for flushing before writers stall.
 const MAX_IMMUTABLE_MEMTABLES: usize = 2;
@@ -88,16 +87,17 @@ pub(crate) struct WriteOutcome {
 
 /// One caller's write, waiting in the group-commit queue.
 pub(crate) struct WriteRequest {
-    pub ops: Vec<BatchOp>,
+    /// The batch in the log's encoding; the leader stamps its sequence number.
+    pub payload: Vec<u8>,
     pub check: Option<ConflictCheck>,
     pub report_existing: bool,
     result: Mutex<Option<Result<WriteOutcome, DatabaseError>>>,
 }
 
 impl WriteRequest {
-    pub fn new(ops: Vec<BatchOp>) -> Self {
+    pub fn new(payload: Vec<u8>) -> Self {
         Self {
-            ops,
+            payload,
             check: None,
             report_existing: false,
             result: Mutex::new(None),
@@ -109,10 +109,15 @@ impl WriteRequest {
     }
 
     fn bytes(&self) -> usize {
-        self.ops
-            .iter()
-            .map(|o| o.key.len() + o.value.as_ref().map_or(0, Vec::len) + 8)
-            .sum()
+        self.payload.len()
+    }
+
+    fn ops(&self) -> BatchOps<'_> {
+        BatchOps::new(self.payload.get(BATCH_HEADER_LEN..).unwrap_or_default())
+    }
+
+    fn count(&self) -> u64 {
+        u64::from(wal::batch_count(&self.payload))
     }
 }
 
@@ -152,6 +157,7 @@ pub(crate) struct Counters {
     pub stall_micros: AtomicU64,
     pub conflicts: AtomicU64,
     pub background_errors: AtomicU64,
+    pub ingested_batches: AtomicU64,
 }
 
 /// The shared core of an open database.
@@ -615,10 +621,10 @@ impl DbInner {
                 }
             }
             let existed = if req.report_existing {
-                match req.ops.first() {
-                    Some(op) => match group_keys.get(op.key.as_slice()) {
+                match req.ops().next() {
+                    Some(op) => match group_keys.get(op.key) {
                         Some(&(_, present)) => present,
-                        None => match sv.get_entry(&op.key, u64::MAX) {
+                        None => match sv.get_entry(op.key, u64::MAX) {
                             Ok(found) => found.is_some_and(|(_, v)| v.is_some()),
                             Err(e) => {
                                 req.set(Err(e));
@@ -631,17 +637,17 @@ impl DbInner {
             } else {
                 false
             };
-            if req.ops.is_empty() {
+            let count = req.count();
+            if count == 0 {
                 req.set(Ok(WriteOutcome { existed }));
                 continue;
             }
             let first = seq + 1;
-            let payload = wal::encode_batch(first, req.ops.iter().map(BatchOp::as_ref));
-            wal.frame(&mut framed, &payload);
-            seq += req.ops.len() as u64;
+            wal.frame_batch(&mut framed, &req.payload, first);
+            seq += count;
             if track_keys {
-                for (i, op) in req.ops.iter().enumerate() {
-                    group_keys.insert(&op.key, (first + i as u64, op.value.is_some()));
+                for (i, op) in req.ops().enumerate() {
+                    group_keys.insert(op.key, (first + i as u64, op.value.is_some()));
                 }
             }
             accepted.push((req, first, existed));
@@ -666,10 +672,9 @@ impl DbInner {
         }
         let mut bytes = 0u64;
         for (req, first, _) in &accepted {
-            for (i, op) in req.ops.iter().enumerate() {
-                sv.mem
-                    .insert(&op.key, first + i as u64, op.value.as_deref());
-                bytes += (op.key.len() + op.value.as_ref().map_or(0, Vec::len)) as u64;
+            for (i, op) in req.ops().enumerate() {
+                sv.mem.insert(op.key, first + i as u64, op.value);
+                bytes += (op.key.len() + op.value.map_or(0, <[u8]>::len)) as u64;
             }
         }
         // Publishing after every insert makes each batch appear to readers all at once.
@@ -814,6 +819,98 @@ impl DbInner {
         Ok(())
     }
 
+    /// Writes a large batch straight into a level-0 table instead of through the log
+    /// and memtable (ingestion). The table is durable before the manifest names it, and
+    /// the manifest edit is one record, so the batch is all or nothing after a crash.
+    ///
+    /// Memtables are flushed first: reads look in memory before tables, so no older
+    /// version of an ingested key may remain in a memtable.
+    pub fn ingest_batch(&self, payload: &[u8]) -> Result<(), DatabaseError> {
+        self.check_writable()?;
+        let count = u64::from(wal::batch_count(payload));
+        if count == 0 {
+            return Ok(());
+        }
+        // Holding the log lock keeps every other writer out until the batch is visible.
+        let mut wal = self.wal.lock();
+        self.check_writable()?;
+        if !self.super_version.load().mem.is_empty() {
+            self.switch_memtable(&mut wal)?;
+        }
+        {
+            let mut bg = self.bg.lock();
+            while !self.super_version.load().imms.is_empty() {
+                if let Some(err) = bg.error.clone() {
+                    return Err(DatabaseError::Poisoned { reason: err });
+                }
+                self.check_writable()?;
+                self.bg_cv.notify_all();
+                self.bg_cv.wait_for(&mut bg, Duration::from_millis(20));
+            }
+        }
+        let first = self.last_sequence() + 1;
+        let last = first + count - 1;
+        // Later operations on a key win: sort by key, newest index first, keep the first.
+        let mut ops: Vec<(u64, wal::OpRef<'_>)> =
+            BatchOps::new(payload.get(BATCH_HEADER_LEN..).unwrap_or_default())
+                .enumerate()
+                .map(|(i, op)| (first + i as u64, op))
+                .collect();
+        ops.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key).then(b.0.cmp(&a.0)));
+        ops.dedup_by(|later, earlier| later.1.key == earlier.1.key);
+        let never_bottom = |_: &[u8]| false;
+        let new_number = || self.new_file_number();
+        let ctx = RunContext {
+            fs: self.fs.as_ref(),
+            dir: &self.path,
+            build: build_options(&self.config),
+            target_file_bytes: self.targets.target_file_bytes.max(64 << 20),
+            smallest_snapshot: 0,
+            next_file_number: &new_number,
+        };
+        let mut writer = RunWriter::new(ctx, &never_bottom);
+        for (seq, op) in &ops {
+            if let Err(e) = writer.add(op.key, *seq, op.value) {
+                writer.abandon();
+                return Err(e);
+            }
+        }
+        let metas = writer.finish()?;
+        let tables = self.open_tables(&metas)?;
+        let _guard = self.sv_update.lock();
+        let edit = VersionEdit {
+            log_number: None,
+            next_file_number: Some(self.next_file.load(Ordering::SeqCst)),
+            last_sequence: Some(last),
+            deleted: Vec::new(),
+            added: metas.iter().map(|m| (0, m.clone())).collect(),
+        };
+        let version = self.install_edit(&edit, tables, &[])?;
+        let sv = self.super_version.load_full();
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms: sv.imms.clone(),
+            version,
+        }));
+        self.last_seq.store(last, Ordering::Release);
+        drop(_guard);
+        drop(wal);
+        let bytes: usize = ops
+            .iter()
+            .map(|(_, op)| op.key.len() + op.value.map_or(0, <[u8]>::len))
+            .sum();
+        self.counters
+            .bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.counters
+            .ingested_batches
+            .fetch_add(1, Ordering::Relaxed);
+        let mut bg = self.bg.lock();
+        bg.compaction_requested = true;
+        self.bg_cv.notify_all();
+        Ok(())
+    }
+
     // ----- background work -----------------------------------------------------------
 
     fn flush_loop(self: Arc<Self>) {
@@ -951,12 +1048,15 @@ impl DbInner {
         Ok(next)
     }
 
+    /// Deletes log segments whose records are all in tables. `log_number` comes from
+    /// the oldest live memtable, so the segment being written is never below it (and
+    /// this must not take the `wal` lock: an ingesting writer holds it while waiting
+    /// for flushes).
     fn remove_logs_below(&self, log_number: u64) {
-        let current = self.wal.lock().number;
         if let Ok(names) = self.fs.list_dir(&self.path) {
             for name in names {
                 if let Some(n) = parse_number(&name, ".log") {
-                    if n < log_number && n != current {
+                    if n < log_number {
                         let _ = self.fs.remove_file(&self.path.join(name));
                     }
                 }
@@ -1152,6 +1252,7 @@ impl DbInner {
             write_stall_micros: c.stall_micros.load(Ordering::Relaxed),
             transaction_conflicts: c.conflicts.load(Ordering::Relaxed),
             background_errors: c.background_errors.load(Ordering::Relaxed),
+            ingested_batches: c.ingested_batches.load(Ordering::Relaxed),
             live_snapshots: self.snapshots.lock().values().sum(),
             poisoned: self.poison_reason(),
             recovery: self.recovery.clone(),

@@ -98,6 +98,8 @@ pub struct DbStats {
     pub transaction_conflicts: u64,
     /// Background flush or compaction failures.
     pub background_errors: u64,
+    /// Large batches written straight into table files.
+    pub ingested_batches: u64,
     /// Snapshots and transactions holding old versions.
     pub live_snapshots: usize,
     /// Why writes are refused, when they are.

@@ -37,6 +37,67 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// A (user key, sequence) pair seen through a trait object, so lookups can probe the
+/// skiplist with a borrowed key instead of allocating a [`MemKey`].
+pub trait KeyView {
+    /// The user key.
+    fn user_key(&self) -> &[u8];
+    /// The sequence number.
+    fn sequence(&self) -> u64;
+}
+
+impl KeyView for MemKey {
+    fn user_key(&self) -> &[u8] {
+        &self.key
+    }
+    fn sequence(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// A borrowed lookup key.
+struct Probe<'a> {
+    key: &'a [u8],
+    seq: u64,
+}
+
+impl KeyView for Probe<'_> {
+    fn user_key(&self) -> &[u8] {
+        self.key
+    }
+    fn sequence(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.user_key() == other.user_key() && self.sequence() == other.sequence()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl PartialOrd for dyn KeyView + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn KeyView + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.user_key()
+            .cmp(other.user_key())
+            .then_with(|| other.sequence().cmp(&self.sequence()))
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for MemKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
 /// Bytes charged per entry beyond key and value, for the skiplist node and its tower.
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -75,11 +136,10 @@ impl MemTable {
     /// The newest version of `key` with a sequence number at most `snapshot`:
     /// `Some((seq, None))` for a tombstone, `None` when the memtable has no version.
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Vec<u8>>)> {
-        let probe = MemKey {
-            key: key.to_vec(),
-            seq: snapshot,
-        };
-        let entry = self.map.lower_bound(Bound::Included(&probe))?;
+        let probe = Probe { key, seq: snapshot };
+        let entry = self
+            .map
+            .lower_bound(Bound::Included(&probe as &dyn KeyView))?;
         if entry.key().key == key {
             Some((entry.key().seq, entry.value().clone()))
         } else {
@@ -149,22 +209,24 @@ impl Cursor for MemTableCursor {
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        let probe = MemKey {
-            key: key.to_vec(),
-            seq: u64::MAX,
-        };
+        let probe = Probe { key, seq: u64::MAX };
         let table = Arc::clone(&self.table);
-        self.set(table.map.lower_bound(Bound::Included(&probe)));
+        self.set(
+            table
+                .map
+                .lower_bound(Bound::Included(&probe as &dyn KeyView)),
+        );
         Ok(())
     }
 
     fn seek_for_prev(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        let probe = MemKey {
-            key: key.to_vec(),
-            seq: 0,
-        };
+        let probe = Probe { key, seq: 0 };
         let table = Arc::clone(&self.table);
-        self.set(table.map.upper_bound(Bound::Included(&probe)));
+        self.set(
+            table
+                .map
+                .upper_bound(Bound::Included(&probe as &dyn KeyView)),
+        );
         Ok(())
     }
 

@@ -93,6 +93,28 @@ pub fn encode_record(out: &mut Vec<u8>, algorithm: ChecksumAlgorithm, payload: &
     out.extend_from_slice(payload);
 }
 
+/// Appends one framed record whose payload is `payload` after `patch` has edited it in
+/// place (the log uses this to stamp a batch's sequence number without a second copy).
+pub fn encode_record_patched(
+    out: &mut Vec<u8>,
+    algorithm: ChecksumAlgorithm,
+    payload: &[u8],
+    patch: impl FnOnce(&mut [u8]),
+) {
+    let len = payload.len() as u32;
+    let len_bytes = len.to_le_bytes();
+    let header_at = out.len();
+    out.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
+    out.extend_from_slice(payload);
+    let body = &mut out[header_at + RECORD_HEADER_LEN..];
+    patch(body);
+    let sum = checksum64_parts(algorithm, &[&len_bytes, body]);
+    let header = &mut out[header_at..header_at + RECORD_HEADER_LEN];
+    header[..4].copy_from_slice(&len_bytes);
+    header[4..8].copy_from_slice(&length_check(algorithm, len).to_le_bytes());
+    header[8..].copy_from_slice(&sum.to_le_bytes());
+}
+
 /// The outcome of reading one record at an offset.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordRead<'a> {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use super::coding::{put_len_prefixed, Reader};
 use super::fs::{FileSystem, WritableFile};
 use super::record::{
-    any_good_record_after, decode_file_header, encode_file_header, encode_record, read_record,
-    FileHeader, RecordRead, FILE_HEADER_LEN,
+    any_good_record_after, decode_file_header, encode_file_header, encode_record,
+    encode_record_patched, read_record, FileHeader, RecordRead, FILE_HEADER_LEN,
 };
 use crate::config::ChecksumAlgorithm;
 use crate::error::DatabaseError;
@@ -36,19 +36,76 @@ pub struct OpRef<'a> {
     pub value: Option<&'a [u8]>,
 }
 
+/// Bytes before the first operation of a batch payload: sequence (u64) and count (u32).
+pub const BATCH_HEADER_LEN: usize = 12;
+
+/// Appends one operation in the batch encoding.
+#[inline]
+pub fn encode_op(out: &mut Vec<u8>, op: OpRef<'_>) {
+    out.push(u8::from(op.value.is_some()));
+    put_len_prefixed(out, op.key);
+    if let Some(v) = op.value {
+        put_len_prefixed(out, v);
+    }
+}
+
 /// Encodes a batch payload.
 pub fn encode_batch<'a>(first_seq: u64, ops: impl ExactSizeIterator<Item = OpRef<'a>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&first_seq.to_le_bytes());
     out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
     for op in ops {
-        out.push(u8::from(op.value.is_some()));
-        put_len_prefixed(&mut out, op.key);
-        if let Some(v) = op.value {
-            put_len_prefixed(&mut out, v);
-        }
+        encode_op(&mut out, op);
     }
     out
+}
+
+/// Writes the first sequence number into an encoded batch payload.
+pub fn set_batch_seq(payload: &mut [u8], first_seq: u64) {
+    if let Some(head) = payload.get_mut(..8) {
+        head.copy_from_slice(&first_seq.to_le_bytes());
+    }
+}
+
+/// Writes the operation count into an encoded batch payload.
+pub fn set_batch_count(payload: &mut [u8], count: u32) {
+    if let Some(head) = payload.get_mut(8..BATCH_HEADER_LEN) {
+        head.copy_from_slice(&count.to_le_bytes());
+    }
+}
+
+/// The operation count of an encoded batch payload.
+pub fn batch_count(payload: &[u8]) -> u32 {
+    crate::storage::coding::get_u32(payload, 8).unwrap_or(0)
+}
+
+/// Walks the operations of a payload this process encoded itself (so well formed);
+/// stops at the first malformed byte rather than trusting it.
+pub struct BatchOps<'a> {
+    reader: Reader<'a>,
+}
+
+impl<'a> BatchOps<'a> {
+    /// Operations of `ops`, the payload after its header.
+    pub fn new(ops: &'a [u8]) -> Self {
+        Self {
+            reader: Reader::new(ops),
+        }
+    }
+}
+
+impl<'a> Iterator for BatchOps<'a> {
+    type Item = OpRef<'a>;
+
+    fn next(&mut self) -> Option<OpRef<'a>> {
+        let kind = self.reader.u8()?;
+        let key = self.reader.len_prefixed()?;
+        let value = match kind {
+            1 => Some(self.reader.len_prefixed()?),
+            _ => None,
+        };
+        Some(OpRef { key, value })
+    }
 }
 
 /// Decodes a batch payload: first sequence number and the operations.
@@ -120,6 +177,13 @@ impl WalWriter {
     /// Frames `payload` as one record into `out` (callers gather a group, then append once).
     pub fn frame(&self, out: &mut Vec<u8>, payload: &[u8]) {
         encode_record(out, self.checksum, payload);
+    }
+
+    /// Frames an encoded batch into `out`, stamping `first_seq` into the copy.
+    pub fn frame_batch(&self, out: &mut Vec<u8>, payload: &[u8], first_seq: u64) {
+        encode_record_patched(out, self.checksum, payload, |body| {
+            set_batch_seq(body, first_seq)
+        });
     }
 
     /// Appends already-framed records.

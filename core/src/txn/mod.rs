@@ -8,7 +8,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::{check_key, check_value, BatchOp};
+use crate::batch::{check_key, check_value};
 use crate::engine::{ConflictCheck, DbInner, WriteRequest};
 use crate::error::DatabaseError;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator, KvPair};
@@ -188,11 +188,22 @@ impl Transaction {
     }
 
     fn iter_bounds(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> TransactionIterator {
-        let own: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = self
-            .writes
-            .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        // `BTreeMap::range` panics on an inverted range; such a range is simply empty.
+        let inverted = match (&lo, &hi) {
+            (Bound::Included(l), Bound::Included(u)) => l > u,
+            (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
+                l >= u
+            }
+            _ => false,
+        };
+        let own: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = if inverted {
+            VecDeque::new()
+        } else {
+            self.writes
+                .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
         let base = DbIterator::new(self.inner.super_version(), self.start_seq, lo, hi);
         TransactionIterator {
             base,
@@ -228,11 +239,17 @@ impl Transaction {
                 .filter(|k| !self.reads.contains(*k))
                 .cloned(),
         );
-        let ops: Vec<BatchOp> = std::mem::take(&mut self.writes)
-            .into_iter()
-            .map(|(key, value)| BatchOp { key, value })
-            .collect();
-        let mut req = WriteRequest::new(ops);
+        let payload = crate::storage::wal::encode_batch(
+            0,
+            self.writes
+                .iter()
+                .map(|(key, value)| crate::storage::wal::OpRef {
+                    key,
+                    value: value.as_deref(),
+                }),
+        );
+        self.writes.clear();
+        let mut req = WriteRequest::new(payload);
         req.check = Some(ConflictCheck {
             start_seq: self.start_seq,
             keys,
