@@ -7,6 +7,7 @@ fn smoke() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LightningDbConfig {
         write_buffer_size: 256 * 1024,
+        durability: lightning_db::Durability::NoSync,
         ..Default::default()
     };
     {
