@@ -37,6 +37,17 @@ pub fn get_u64(data: &[u8], pos: usize) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.try_into().ok()?))
 }
 
+/// The first eight bytes of `key` as a big-endian number, zero-padded. Comparing two
+/// prefixes orders keys exactly as bytewise comparison does whenever the prefixes differ,
+/// so searches compare one integer and fall back to the full keys only on a tie.
+#[inline]
+pub fn key_prefix(key: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = key.len().min(8);
+    buf[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(buf)
+}
+
 /// A cursor over a byte slice that decodes fields and reports running off the end as `None`.
 pub struct Reader<'a> {
     data: &'a [u8],
@@ -116,6 +127,29 @@ mod tests {
             assert_eq!(get_varint(&buf[..buf.len() - 1]), None);
         }
         assert_eq!(get_varint(&[0xff; 11]), None);
+    }
+
+    #[test]
+    fn prefix_order_agrees_with_bytewise_order() {
+        let keys: [&[u8]; 9] = [
+            b"",
+            b"\0",
+            b"a",
+            b"ab",
+            b"ab\0",
+            b"ab\0\x01",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"b",
+        ];
+        for a in keys {
+            for b in keys {
+                let (pa, pb) = (key_prefix(a), key_prefix(b));
+                if pa != pb {
+                    assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} vs {b:?}");
+                }
+            }
+        }
     }
 
     #[test]

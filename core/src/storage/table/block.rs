@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use crate::config::ChecksumAlgorithm;
 use crate::integrity::checksum::checksum64_parts;
-use crate::storage::coding::{get_u32, put_varint, Reader};
+use crate::storage::coding::{get_u32, key_prefix, put_varint, Reader};
 
 /// Bytes after every on-disk block: compression type and checksum.
 pub const BLOCK_TRAILER_LEN: usize = 9;
@@ -29,6 +29,7 @@ struct EntryPos {
     value_len: u32,
     is_value: bool,
     seq: u64,
+    prefix: u64,
 }
 
 /// A decoded, validated data block, as cached.
@@ -96,10 +97,11 @@ impl Block {
     /// Index of the first entry at or after `(key, seq)` in internal order.
     #[inline]
     pub fn lower_bound(&self, key: &[u8], seq: u64) -> usize {
+        let key_pre = key_prefix(key);
         self.entries.partition_point(|e| {
             let start = e.key_start as usize;
             let k = &self.data[start..start + e.key_len as usize];
-            match k.cmp(key) {
+            match e.prefix.cmp(&key_pre).then_with(|| k.cmp(key)) {
                 Ordering::Less => true,
                 Ordering::Equal => e.seq > seq,
                 Ordering::Greater => false,
@@ -147,7 +149,11 @@ impl Block {
             if kind == 0 && value_len != 0 {
                 return Err(bad("tombstone with a value"));
             }
+            let key_bytes = data
+                .get(key_start..key_start + key_len as usize)
+                .unwrap_or_default();
             entries.push(EntryPos {
+                prefix: key_prefix(key_bytes),
                 key_start: key_start as u32,
                 key_len: key_len as u32,
                 value_len: value_len as u32,

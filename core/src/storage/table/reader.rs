@@ -11,7 +11,7 @@ use crate::config::ChecksumAlgorithm;
 use crate::error::DatabaseError;
 use crate::integrity::checksum::checksum64;
 use crate::storage::cache::BlockCache;
-use crate::storage::coding::{get_u32, get_u64, Reader};
+use crate::storage::coding::{get_u32, get_u64, key_prefix, Reader};
 use crate::storage::fs::{FileSystem, RandomAccessFile};
 use crate::storage::iter::Cursor;
 
@@ -26,6 +26,18 @@ pub struct IndexEntry {
     pub offset: u64,
     /// On-disk length, trailer included.
     pub len: u64,
+    /// [`key_prefix`] of `last_key`, compared first when searching.
+    pub prefix: u64,
+}
+
+impl IndexEntry {
+    /// Orders this block's last key against `key` (whose prefix is `key_pre`).
+    #[inline]
+    fn cmp_last_key(&self, key: &[u8], key_pre: u64) -> std::cmp::Ordering {
+        self.prefix
+            .cmp(&key_pre)
+            .then_with(|| self.last_key.as_slice().cmp(key))
+    }
 }
 
 /// An open table file with its index, filter and properties pinned in memory.
@@ -234,9 +246,14 @@ impl Table {
         if !self.may_contain(hash) {
             return Ok(None);
         }
-        let bi = self.index.partition_point(|e| {
-            e.last_key.as_slice() < key || (e.last_key == key && e.last_seq > snapshot)
-        });
+        let key_pre = key_prefix(key);
+        let bi = self
+            .index
+            .partition_point(|e| match e.cmp_last_key(key, key_pre) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => e.last_seq > snapshot,
+                std::cmp::Ordering::Greater => false,
+            });
         if bi == self.index.len() {
             return Ok(None);
         }
@@ -278,6 +295,7 @@ fn decode_index(data: &[u8], data_end: u64) -> Option<Vec<IndexEntry>> {
         }
         prev_end = end;
         out.push(IndexEntry {
+            prefix: key_prefix(&last_key),
             last_key,
             last_seq,
             offset,
@@ -371,10 +389,11 @@ impl Cursor for TableCursor {
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        let key_pre = key_prefix(key);
         let bi = self
             .table
             .index
-            .partition_point(|e| e.last_key.as_slice() < key);
+            .partition_point(|e| e.cmp_last_key(key, key_pre).is_lt());
         if !self.load(bi)? {
             return Ok(());
         }
@@ -391,10 +410,11 @@ impl Cursor for TableCursor {
     }
 
     fn seek_for_prev(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        let key_pre = key_prefix(key);
         let bi = self
             .table
             .index
-            .partition_point(|e| e.last_key.as_slice() <= key);
+            .partition_point(|e| e.cmp_last_key(key, key_pre).is_le());
         if bi >= self.table.index.len() {
             return self.seek_to_last();
         }
