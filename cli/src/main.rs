@@ -1,1 +1,88 @@
-fn main() {}
+//! `lightning`: the command-line tool of Lightning DB.
+//!
+//! `lightning demo [PATH]` shows the database at work on 100,000 records; `put`, `get`,
+//! `delete`, `scan` and `stats` poke at a database by hand. Exit codes are stable and
+//! documented on [`error::ExitStatus`]: 0 success, 1 not found, 2 usage, 3 database error,
+//! 4 verification failure.
+//!
+//! Adding a subcommand: write its module with an `Args` struct (`#[derive(clap::Args)]`) and a
+//! `run(&GlobalOpts, &Args) -> Result<(), CliError>` function, add one variant to [`Command`]
+//! and one arm to [`dispatch`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod common;
+mod demo;
+mod error;
+mod output;
+
+use common::GlobalOpts;
+use error::CliError;
+
+/// Command-line tool of Lightning DB, an embedded ordered key-value database.
+#[derive(Debug, Parser)]
+#[command(name = "lightning", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 success, 1 key not found, 2 usage error, \
+                        3 database error (its code and a suggested action go to stderr), \
+                        4 demo verification failed.")]
+pub struct Cli {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. Each variant's arguments live in the module that runs it.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load, read, scan, reopen and verify a demo data set, then print a summary.
+    Demo(demo::DemoArgs),
+    /// Store VALUE under KEY (creates the database if needed).
+    Put(commands::PutArgs),
+    /// Print the value stored under KEY (exit code 1 when there is none).
+    Get(commands::GetArgs),
+    /// Remove KEY (exit code 1 when it held no value).
+    Delete(commands::DeleteArgs),
+    /// Print key-value pairs in key order, one per line, separated by a tab.
+    Scan(commands::ScanArgs),
+    /// Print the database's sizes, counters and recovery report.
+    Stats(commands::StatsArgs),
+}
+
+/// Runs one parsed command line.
+fn dispatch(cli: &Cli) -> Result<(), CliError> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Demo(args) => demo::run(global, args),
+        Command::Put(args) => commands::put(global, args),
+        Command::Get(args) => commands::get(global, args),
+        Command::Delete(args) => commands::delete(global, args),
+        Command::Scan(args) => commands::scan(global, args),
+        Command::Stats(args) => commands::stats(global, args),
+    }
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2 (0 for --help and --version).
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => err.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -60,7 +60,8 @@ impl Database {
         fs: Arc<dyn FileSystem>,
     ) -> Result<Database, DatabaseError> {
         config.path = path.as_ref().to_path_buf();
-        let inner = DbInner::open(path.as_ref(), config, fs)?;
+        // Applies the configured corruption action to what opening meets.
+        let inner = crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs)?;
         Ok(Database { inner })
     }
 
@@ -120,15 +121,15 @@ impl Database {
     /// The pairs whose keys fall in `range` (`db.range(lo..hi)`, `db.range(lo..)`, ...), as of now.
     pub fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> DbIterator {
         let (lo, hi) = owned_bounds(&range);
-        let seq = self.inner.last_sequence();
-        DbIterator::new(self.inner.super_version(), seq, lo, hi)
+        let (sv, seq) = self.inner.read_view();
+        DbIterator::new(arc_swap::Guard::into_inner(sv), seq, lo, hi)
     }
 
     /// The pairs whose keys start with `prefix`, as of now.
     pub fn scan_prefix(&self, prefix: &[u8]) -> DbIterator {
         let (lo, hi) = prefix_bounds(prefix);
-        let seq = self.inner.last_sequence();
-        DbIterator::new(self.inner.super_version(), seq, lo, hi)
+        let (sv, seq) = self.inner.read_view();
+        DbIterator::new(arc_swap::Guard::into_inner(sv), seq, lo, hi)
     }
 
     /// A consistent read-only view as of now.
@@ -204,8 +205,7 @@ pub(crate) fn get(inner: &DbInner, key: &[u8]) -> Result<Option<Vec<u8>>, Databa
     if key.is_empty() {
         return Err(DatabaseError::EmptyKey);
     }
-    let seq = inner.last_sequence();
-    inner.get_at(key, seq)
+    inner.get_latest(key)
 }
 
 pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError> {

@@ -74,8 +74,8 @@ impl SuperVersion {
 
 /// A transaction's request to check, at commit, that nobody wrote its keys since it began.
 pub(crate) struct ConflictCheck {
-    pub start_seq: u64,
-    pub keys: Vec<Vec<u8>>,
+    /// Each key with the sequence number after which a commit to it is a conflict.
+    pub keys: Vec<(Vec<u8>, u64)>,
 }
 
 /// What a successful write reports back.
@@ -228,6 +228,12 @@ impl DbInner {
             }
         })?;
         let cache = Arc::new(BlockCache::new(config.cache_size));
+        cache.monitor().configure(
+            config.security.corruption_action,
+            config.integrity_validation_level == crate::config::ValidationLevel::Paranoid,
+            Arc::clone(&fs),
+            path,
+        );
         let names = fs
             .list_dir(path)
             .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
@@ -299,12 +305,37 @@ impl DbInner {
             .filter(|&n| n >= log_number)
             .collect();
         segments.sort_unstable();
+        // Old segments are removed only after the edit that retired them is durable, so
+        // the manifest's own segment can be missing while later ones exist only if that
+        // edit was lost since (a damaged last manifest record dropped as if torn): the
+        // tables it named would otherwise be deleted below as orphans, silently.
+        if old_manifest.is_some() && segments.first().is_some_and(|&n| n > log_number) {
+            return Err(DatabaseError::ManifestCorrupted {
+                details: format!(
+                    "the manifest's log segment {} is missing while later segments exist: a \
+                     manifest edit was lost",
+                    wal::wal_file_name(log_number)
+                ),
+                suggested_action: "restore the database from a backup, or run `lightning \
+                                   repair` to rebuild the manifest from the table files"
+                    .to_string(),
+            });
+        }
         let recovered = MemTable::new(0);
         let mut report = RecoveryReport::default();
         for (i, &segment) in segments.iter().enumerate() {
             let seg_path = path.join(wal::wal_file_name(segment));
             let is_last = i + 1 == segments.len();
             let replay = wal::replay_segment(fs.as_ref(), &seg_path, is_last, |first_seq, ops| {
+                // Sequence numbers are handed out without holes, and everything before
+                // the log is in the tables: a jump means history went missing (such as
+                // an ingested batch whose manifest edit was lost).
+                if first_seq > last_seq + 1 {
+                    return Err(DatabaseError::SequenceGap {
+                        expected: last_seq + 1,
+                        found: first_seq,
+                    });
+                }
                 for (j, op) in ops.iter().enumerate() {
                     recovered.insert(op.key, first_seq + j as u64, op.value);
                 }
@@ -455,6 +486,13 @@ impl DbInner {
             "lightning-compact",
             Box::new(move || me.compaction_loop()),
         )?);
+        if self.config.integrity_validation_level == crate::config::ValidationLevel::Paranoid {
+            let me = Arc::clone(self);
+            threads.push(spawn(
+                "lightning-verify",
+                Box::new(move || crate::integrity::monitor::background_verifier(me)),
+            )?);
+        }
         if let Durability::Periodic(ms) = self.config.durability {
             let me = Arc::clone(self);
             threads.push(spawn(
@@ -472,7 +510,8 @@ impl DbInner {
         if self.closed.load(Ordering::Acquire) {
             return Err(DatabaseError::DatabaseClosed);
         }
-        Ok(())
+        // Halted after corruption (CorruptionAction::Halt): refuse until reopened.
+        self.cache.monitor().check()
     }
 
     fn check_writable(&self) -> Result<(), DatabaseError> {
@@ -508,6 +547,24 @@ impl DbInner {
     /// The current reader state.
     pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
         self.super_version.load_full()
+    }
+
+    /// The current reader state and the newest sequence number it holds, for a read that
+    /// registers no snapshot. The sequence number is read between two loads of the same
+    /// super version, which makes the pair consistent: every write up to it is in that
+    /// super version (writers insert, and ingestion installs its table, before they
+    /// publish), and no flush or compaction behind its tables dropped a version it can
+    /// see (their cut-off was taken before they were installed). Reading the sequence
+    /// number first and the super version later could miss versions a newer flush
+    /// dropped; the other way round could miss an ingested batch.
+    pub(crate) fn read_view(&self) -> (arc_swap::Guard<Arc<SuperVersion>>, u64) {
+        loop {
+            let sv = self.super_version.load();
+            let seq = self.last_sequence();
+            if Arc::ptr_eq(&sv, &self.super_version.load()) {
+                return (sv, seq);
+            }
+        }
     }
 
     /// A fresh transaction id.
@@ -556,6 +613,14 @@ impl DbInner {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let sv = self.super_version.load();
         Ok(sv.get_entry(key, snapshot)?.and_then(|(_, v)| v))
+    }
+
+    /// The newest value of `key` (see [`Self::read_view`]).
+    pub fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
+        self.check_open()?;
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let (sv, seq) = self.read_view();
+        Ok(sv.get_entry(key, seq)?.and_then(|(_, v)| v))
     }
 
     // ----- writes ------------------------------------------------------------------
@@ -695,12 +760,12 @@ impl DbInner {
         sv: &SuperVersion,
         group_keys: &HashMap<&[u8], (u64, bool)>,
     ) -> Result<(), DatabaseError> {
-        for key in &check.keys {
+        for (key, since) in &check.keys {
             let latest = match group_keys.get(key.as_slice()) {
                 Some(&(seq, _)) => Some(seq),
                 None => sv.get_entry(key, u64::MAX)?.map(|(seq, _)| seq),
             };
-            if let Some(seq) = latest.filter(|&s| s > check.start_seq) {
+            if let Some(seq) = latest.filter(|s| s > since) {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                 return Err(DatabaseError::TransactionConflict {
                     key: key.clone(),
@@ -755,12 +820,15 @@ impl DbInner {
             return Err(e);
         }
         let number = self.new_file_number();
+        // Creating a segment syncs its header and the directory: a failure there is a
+        // failed fsync like any other, so it poisons (never retried and trusted).
         let new_wal = WalWriter::create(
             self.fs.as_ref(),
             &self.path,
             number,
             self.config.checksum_algorithm,
-        )?;
+        )
+        .inspect_err(|e| self.poison(format!("creating a log segment failed: {e}")))?;
         *wal = new_wal;
         let _guard = self.sv_update.lock();
         let sv = self.super_version.load_full();

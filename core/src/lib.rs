@@ -50,7 +50,11 @@ pub use db::Database;
 pub use error::{
     codes, describe_code, DatabaseError, ErrorCodeInfo, RetryableError, SecurityError, ERROR_TABLE,
 };
+pub use integrity::{
+    Checksum, IntegrityError, IntegrityReport, IntegrityValidator, RepairReport, RepairResult,
+    ValidationConfig, ValidationResult,
+};
 pub use iter::{DbIterator, KvPair};
 pub use snapshot::Snapshot;
-pub use stats::{DbStats, LevelStats, RecoveryReport};
+pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};

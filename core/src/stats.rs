@@ -110,7 +110,128 @@ pub struct DbStats {
     pub uptime: Duration,
 }
 
+/// How one self-check of the database came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    /// Nothing to report.
+    Healthy,
+    /// Degraded but serving: worth a look.
+    Warning,
+    /// Not serving part of its job (for example writes are refused).
+    Critical,
+}
+
+/// One self-check of the database, derived from its live counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelfCheck {
+    /// Stable name of the check.
+    pub name: &'static str,
+    /// Its outcome.
+    pub state: CheckState,
+    /// What was seen, in words.
+    pub message: String,
+}
+
+/// The database's view of its own health: the worst state of its checks, and each check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthSummary {
+    /// The worst state among `checks`.
+    pub state: CheckState,
+    /// Every check.
+    pub checks: Vec<SelfCheck>,
+}
+
+impl HealthSummary {
+    /// The summary as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
 impl DbStats {
+    /// Self-checks computed from these statistics: writes accepted, background work
+    /// succeeding, flush and level-0 backlogs, what recovery had to do.
+    pub fn health(&self) -> HealthSummary {
+        let check = |name, state, message: String| SelfCheck {
+            name,
+            state,
+            message,
+        };
+        let mut checks = Vec::new();
+        checks.push(match &self.poisoned {
+            Some(reason) => check(
+                "writes",
+                CheckState::Critical,
+                format!("writes are refused until the database is reopened: {reason}"),
+            ),
+            None => check("writes", CheckState::Healthy, "writes are accepted".into()),
+        });
+        checks.push(if self.background_errors > 0 {
+            check(
+                "background_work",
+                CheckState::Warning,
+                format!(
+                    "{} flush or compaction attempts failed",
+                    self.background_errors
+                ),
+            )
+        } else {
+            check("background_work", CheckState::Healthy, "no failures".into())
+        });
+        checks.push(if self.immutable_memtables >= 2 {
+            check(
+                "flush_backlog",
+                CheckState::Warning,
+                format!("{} memtables wait to be flushed", self.immutable_memtables),
+            )
+        } else {
+            check(
+                "flush_backlog",
+                CheckState::Healthy,
+                format!("{} memtables wait to be flushed", self.immutable_memtables),
+            )
+        });
+        let l0 = self.levels.first().map_or(0, |l| l.files);
+        let l0_state = if l0 >= crate::storage::compaction::L0_STOP_WRITES {
+            CheckState::Critical
+        } else if l0 >= 2 * crate::storage::compaction::L0_COMPACTION_TRIGGER {
+            CheckState::Warning
+        } else {
+            CheckState::Healthy
+        };
+        checks.push(check(
+            "level0_backlog",
+            l0_state,
+            format!(
+                "{l0} level-0 files (writers stall at {})",
+                crate::storage::compaction::L0_STOP_WRITES
+            ),
+        ));
+        checks.push(if self.recovery.torn_tail_bytes_truncated > 0 {
+            check(
+                "last_recovery",
+                CheckState::Warning,
+                format!(
+                    "a torn log tail of {} bytes was cut off at open (writes that were never acknowledged)",
+                    self.recovery.torn_tail_bytes_truncated
+                ),
+            )
+        } else {
+            check(
+                "last_recovery",
+                CheckState::Healthy,
+                format!("{} log records replayed at open", self.recovery.wal_records_replayed),
+            )
+        });
+        let state = checks
+            .iter()
+            .map(|c| c.state)
+            .max()
+            .unwrap_or(CheckState::Healthy);
+        HealthSummary { state, checks }
+    }
+
     /// Fraction of block lookups served from the cache (0 when there were none).
     pub fn cache_hit_rate(&self) -> f64 {
         let total = self.cache_hits + self.cache_misses;
@@ -124,5 +245,192 @@ impl DbStats {
     /// The statistics as JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// The counters and gauges in the Prometheus text exposition format (version 0.0.4),
+    /// each metric prefixed `lightning_`.
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+            out.push_str(&format!(
+                "# HELP lightning_{name} {help}\n# TYPE lightning_{name} {kind}\nlightning_{name} {value}\n"
+            ));
+        };
+        let counters: [(&str, &str, u64); 16] = [
+            ("puts_total", "Single puts since open.", self.puts),
+            ("deletes_total", "Single deletes since open.", self.deletes),
+            ("gets_total", "Point reads since open.", self.gets),
+            (
+                "batches_total",
+                "Batches and transaction commits since open.",
+                self.batches,
+            ),
+            (
+                "written_bytes_total",
+                "Key and value bytes written since open.",
+                self.bytes_written,
+            ),
+            (
+                "write_groups_total",
+                "Group commits (one log write each).",
+                self.write_groups,
+            ),
+            ("wal_syncs_total", "Log syncs.", self.wal_syncs),
+            ("flushes_total", "Memtable flushes.", self.flushes),
+            ("compactions_total", "Compactions.", self.compactions),
+            (
+                "compaction_written_bytes_total",
+                "Bytes written by compactions.",
+                self.compaction_bytes_written,
+            ),
+            (
+                "write_stall_microseconds_total",
+                "Time writers spent stalled.",
+                self.write_stall_micros,
+            ),
+            (
+                "transaction_conflicts_total",
+                "Commits refused for conflicts.",
+                self.transaction_conflicts,
+            ),
+            (
+                "background_errors_total",
+                "Failed flushes or compactions.",
+                self.background_errors,
+            ),
+            (
+                "ingested_batches_total",
+                "Large batches written straight to tables.",
+                self.ingested_batches,
+            ),
+            ("cache_hits_total", "Block cache hits.", self.cache_hits),
+            (
+                "cache_misses_total",
+                "Block cache misses.",
+                self.cache_misses,
+            ),
+        ];
+        for (name, help, value) in counters {
+            metric(name, "counter", help, value as f64);
+        }
+        let gauges: [(&str, &str, f64); 10] = [
+            (
+                "last_sequence",
+                "Sequence number of the newest write.",
+                self.last_sequence as f64,
+            ),
+            (
+                "memtable_bytes",
+                "Bytes in the active memtable.",
+                self.memtable_bytes as f64,
+            ),
+            (
+                "immutable_memtables",
+                "Memtables waiting to be flushed.",
+                self.immutable_memtables as f64,
+            ),
+            (
+                "table_files",
+                "Table files, all levels.",
+                self.table_files as f64,
+            ),
+            (
+                "table_bytes",
+                "Bytes of table files.",
+                self.table_bytes as f64,
+            ),
+            (
+                "disk_bytes",
+                "Table and log bytes on disk.",
+                self.disk_bytes as f64,
+            ),
+            (
+                "cache_usage_bytes",
+                "Block cache bytes in use.",
+                self.cache_usage_bytes as f64,
+            ),
+            (
+                "cache_capacity_bytes",
+                "Block cache bound.",
+                self.cache_capacity_bytes as f64,
+            ),
+            (
+                "live_snapshots",
+                "Snapshots and transactions holding old versions.",
+                self.live_snapshots as f64,
+            ),
+            (
+                "writes_refused",
+                "1 when writes are refused until reopen (poisoned).",
+                f64::from(u8::from(self.poisoned.is_some())),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            metric(name, "gauge", help, value);
+        }
+        out.push_str("# HELP lightning_level_files Table files per level.\n# TYPE lightning_level_files gauge\n");
+        for l in &self.levels {
+            out.push_str(&format!(
+                "lightning_level_files{{level=\"{}\"}} {}\n",
+                l.level, l.files
+            ));
+        }
+        out.push_str("# HELP lightning_level_bytes Table bytes per level.\n# TYPE lightning_level_bytes gauge\n");
+        for l in &self.levels {
+            out.push_str(&format!(
+                "lightning_level_bytes{{level=\"{}\"}} {}\n",
+                l.level, l.bytes
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_help_type_and_values() {
+        let stats = DbStats {
+            puts: 3,
+            levels: vec![LevelStats {
+                level: 0,
+                files: 2,
+                bytes: 10,
+                entries: 5,
+                tombstones: 0,
+            }],
+            poisoned: Some("fsync failed".into()),
+            ..Default::default()
+        };
+        let text = stats.to_prometheus();
+        assert!(text.contains("# TYPE lightning_puts_total counter\nlightning_puts_total 3\n"));
+        assert!(text.contains("lightning_writes_refused 1\n"));
+        assert!(text.contains("lightning_level_files{level=\"0\"} 2\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn health_takes_the_worst_check() {
+        let healthy = DbStats::default().health();
+        assert_eq!(healthy.state, CheckState::Healthy);
+        assert_eq!(healthy.checks.len(), 5);
+        let stats = DbStats {
+            background_errors: 1,
+            ..Default::default()
+        };
+        assert_eq!(stats.health().state, CheckState::Warning);
+        let stats = DbStats {
+            background_errors: 1,
+            poisoned: Some("fsync failed".into()),
+            ..Default::default()
+        };
+        let health = stats.health();
+        assert_eq!(health.state, CheckState::Critical);
+        assert!(health.to_json().contains("\"state\": \"critical\""));
     }
 }

@@ -23,6 +23,8 @@ pub struct BlockCache {
     hits: AtomicU64,
     misses: AtomicU64,
     capacity: u64,
+    /// The database's corruption handling, shared by every table reading through this cache.
+    monitor: Arc<crate::integrity::monitor::CorruptionMonitor>,
 }
 
 impl BlockCache {
@@ -35,7 +37,13 @@ impl BlockCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             capacity,
+            monitor: Arc::default(),
         }
+    }
+
+    /// The corruption handling of the database this cache belongs to.
+    pub fn monitor(&self) -> &Arc<crate::integrity::monitor::CorruptionMonitor> {
+        &self.monitor
     }
 
     /// The cached block, counting a hit or a miss.

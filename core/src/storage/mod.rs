@@ -9,6 +9,7 @@ pub mod iter;
 pub mod manifest;
 pub mod memtable;
 pub mod record;
+pub mod simfs;
 pub mod table;
 pub mod version;
 pub mod wal;

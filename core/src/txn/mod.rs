@@ -3,7 +3,7 @@
 
 pub mod lock_manager;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,9 @@ pub enum TransactionMode {
     #[default]
     Optimistic,
     /// Every key read or written is locked until the transaction ends; other pessimistic
-    /// transactions wait for it (up to `lock_timeout`). With the database's
+    /// transactions wait for it (up to `lock_timeout`). A `get` reads the newest value of
+    /// the key once its lock is held (scans still read the begin snapshot), so waiting for
+    /// a lock does not doom the commit. With the database's
     /// `deadlock_prevention_enabled`, a wait that would deadlock fails at once with
     /// `DeadlockDetected`. Commit still checks for conflicts with plain writes.
     Pessimistic,
@@ -67,7 +69,10 @@ pub struct Transaction {
     start_seq: u64,
     options: TransactionOptions,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    reads: BTreeSet<Vec<u8>>,
+    /// Keys read or written → the sequence number after which another writer's commit
+    /// to the key is a conflict (the snapshot for optimistic transactions, the moment
+    /// the lock was taken for pessimistic ones).
+    checked: BTreeMap<Vec<u8>, u64>,
     locked: Vec<Vec<u8>>,
     failed: Option<DatabaseError>,
     finished: bool,
@@ -98,7 +103,7 @@ impl Transaction {
             start_seq,
             options,
             writes: BTreeMap::new(),
-            reads: BTreeSet::new(),
+            checked: BTreeMap::new(),
             locked: Vec::new(),
             failed: None,
             finished: false,
@@ -115,10 +120,15 @@ impl Transaction {
         self.start_seq
     }
 
-    fn lock(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        if self.options.mode != TransactionMode::Pessimistic || self.locked.iter().any(|k| k == key)
-        {
-            return Ok(());
+    /// In pessimistic mode takes the key's lock (once) and returns the sequence number
+    /// from which a foreign commit to the key is a conflict; in optimistic mode that is
+    /// the snapshot.
+    fn guard(&mut self, key: &[u8]) -> Result<u64, DatabaseError> {
+        if let Some(&since) = self.checked.get(key) {
+            return Ok(since);
+        }
+        if self.options.mode != TransactionMode::Pessimistic {
+            return Ok(self.start_seq);
         }
         let detect = self.inner.config.deadlock_prevention_enabled
             && self.inner.config.reliability.deadlock_prevention;
@@ -126,7 +136,9 @@ impl Transaction {
             .locks
             .lock(self.id, key, self.options.lock_timeout, detect)?;
         self.locked.push(key.to_vec());
-        Ok(())
+        // Holding the lock, no other pessimistic transaction can write the key, so the
+        // newest state is the one to read; plain writes after this point still conflict.
+        Ok(self.inner.last_sequence())
     }
 
     fn record_failure(&mut self, e: DatabaseError) -> DatabaseError {
@@ -136,15 +148,17 @@ impl Transaction {
         e
     }
 
-    /// The value of `key`: this transaction's own write if it made one, else the value
-    /// at its snapshot. The key joins the set checked for conflicts at commit.
+    /// The value of `key`: this transaction's own write if it made one, else the value at
+    /// its snapshot (pessimistic mode: the newest value, read under the key's lock). The
+    /// key joins the set checked for conflicts at commit. A put or delete refused for its
+    /// size or for a lock (timeout, deadlock) marks the transaction failed.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
-        self.lock(key)?;
-        self.reads.insert(key.to_vec());
-        self.inner.get_at(key, self.start_seq)
+        let since = self.guard(key)?;
+        self.checked.insert(key.to_vec(), since);
+        self.inner.get_at(key, since)
     }
 
     /// Buffers a put, visible to this transaction's reads at once and to others after commit.
@@ -155,7 +169,8 @@ impl Transaction {
         {
             return Err(self.record_failure(e));
         }
-        self.lock(key)?;
+        let since = self.guard(key).map_err(|e| self.record_failure(e))?;
+        self.checked.insert(key.to_vec(), since);
         self.writes.insert(key.to_vec(), Some(value.to_vec()));
         Ok(())
     }
@@ -165,7 +180,8 @@ impl Transaction {
         if let Err(e) = check_key(key, self.inner.config.max_key_size) {
             return Err(self.record_failure(e));
         }
-        self.lock(key)?;
+        let since = self.guard(key).map_err(|e| self.record_failure(e))?;
+        self.checked.insert(key.to_vec(), since);
         self.writes.insert(key.to_vec(), None);
         Ok(())
     }
@@ -232,13 +248,7 @@ impl Transaction {
         if self.writes.is_empty() {
             return Ok(());
         }
-        let mut keys: Vec<Vec<u8>> = self.reads.iter().cloned().collect();
-        keys.extend(
-            self.writes
-                .keys()
-                .filter(|k| !self.reads.contains(*k))
-                .cloned(),
-        );
+        let keys: Vec<(Vec<u8>, u64)> = std::mem::take(&mut self.checked).into_iter().collect();
         let payload = crate::storage::wal::encode_batch(
             0,
             self.writes
@@ -250,10 +260,7 @@ impl Transaction {
         );
         self.writes.clear();
         let mut req = WriteRequest::new(payload);
-        req.check = Some(ConflictCheck {
-            start_seq: self.start_seq,
-            keys,
-        });
+        req.check = Some(ConflictCheck { keys });
         self.inner.submit(req)?;
         self.inner
             .counters

@@ -218,11 +218,22 @@ impl Table {
 
     /// Block `i`, from the cache when present.
     pub fn block(&self, i: usize) -> Result<Arc<Block>, DatabaseError> {
+        // Corruption handling: a halted database reads nothing more, `Paranoid` verifies
+        // every block on every read, and damage found is reported to the monitor.
+        let monitor = self.cache.monitor();
+        monitor.check()?;
+        let uncached = || {
+            self.read_block_uncached(i)
+                .inspect_err(|e| monitor.report(Some(self.number), e, "read"))
+        };
+        if monitor.verify_every_read() {
+            return uncached().map(Arc::new);
+        }
         let offset = self.index.get(i).map_or(0, |e| e.offset);
         if let Some(b) = self.cache.get(self.number, offset) {
             return Ok(b);
         }
-        let block = Arc::new(self.read_block_uncached(i)?);
+        let block = Arc::new(uncached()?);
         self.cache.insert(self.number, offset, Arc::clone(&block));
         Ok(block)
     }

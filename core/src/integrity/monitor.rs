@@ -1,0 +1,401 @@
+//! What an open database does when it meets corruption, per
+//! [`SecurityConfig::corruption_action`](crate::SecurityConfig::corruption_action) (with
+//! `fail_on_corruption: false` turning the default `Halt` into `Log`):
+//!
+//! | action | on a damaged block read (or found by the background verifier) | at open |
+//! |---|---|---|
+//! | `Log` | the read fails with `DataCorruption` naming file and offset; the event is recorded ([`Database::corruption_events`]); everything else keeps being served | the open fails with the typed error (nothing is served before open) |
+//! | `Halt` | the read fails, and from then on every operation answers `DataCorruption` until the database is reopened | the open fails with the typed error |
+//! | `Quarantine` | as `Log`, and the table is marked; the next open moves it to `quarantine/` with a JSON report of its key and sequence range and opens without it | damaged tables are quarantined, a damaged log is cut at the damage (the rest quarantined), a damaged manifest rebuilt; then the open is retried once |
+//! | `Repair` | as `Log`, and the table is marked; the next open rewrites it from its readable blocks | [`repair_database`](super::repair_database), then the open is retried once |
+//!
+//! At `Paranoid` level every block read is verified from disk even when it is cached, and a
+//! background thread walks every table continuously at a bounded rate
+//! ([`VERIFIER_BYTES_PER_SEC`]), reporting what it finds as a failed read would.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::repair::{repair_impl, RepairReport, TablePolicy, QUARANTINE_DIR};
+use super::report::Component;
+use super::verify::{self, Checker, TableScope};
+use crate::config::{CorruptionAction, LightningDbConfig, ValidationLevel};
+use crate::db::Database;
+use crate::engine::DbInner;
+use crate::error::DatabaseError;
+use crate::storage::fs::{write_file_atomic, FileSystem};
+
+/// Rate at which the `Paranoid` background verifier reads table files.
+pub const VERIFIER_BYTES_PER_SEC: u64 = 16 << 20;
+/// Name of the file listing tables found damaged while the database was open (under the
+/// `Quarantine` and `Repair` actions), handled by the next open.
+pub const DAMAGED_TABLES_FILE: &str = "DAMAGED_TABLES";
+const MAX_EVENTS: usize = 1000;
+
+/// One corruption met by an open database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CorruptionEvent {
+    /// The damaged table's number, when it is a table.
+    pub table: Option<u64>,
+    /// Who found it: `"read"` or `"verifier"`.
+    pub source: String,
+    /// The error, with file and offset.
+    pub details: String,
+    /// The action applied.
+    pub action: CorruptionAction,
+}
+
+struct State {
+    action: CorruptionAction,
+    halt_error: Option<DatabaseError>,
+    events: Vec<CorruptionEvent>,
+    damaged_tables: BTreeSet<u64>,
+    marker: Option<(Arc<dyn FileSystem>, PathBuf)>,
+}
+
+/// Applies the corruption action of one open database. Shared by its tables (through the
+/// block cache), its read paths and the background verifier.
+pub struct CorruptionMonitor {
+    state: Mutex<State>,
+    halted: AtomicBool,
+    verify_every_read: AtomicBool,
+    count: AtomicU64,
+}
+
+impl Default for CorruptionMonitor {
+    /// `Log`, no per-read verification: what a cache outside an open database gets.
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                action: CorruptionAction::Log,
+                halt_error: None,
+                events: Vec::new(),
+                damaged_tables: BTreeSet::new(),
+                marker: None,
+            }),
+            halted: AtomicBool::new(false),
+            verify_every_read: AtomicBool::new(false),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for CorruptionMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorruptionMonitor")
+            .field("halted", &self.halted.load(Ordering::Relaxed))
+            .field("events", &self.count.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Whether `e` says stored data is damaged (as opposed to I/O failing or a closed handle).
+pub fn is_corruption(e: &DatabaseError) -> bool {
+    matches!(
+        e,
+        DatabaseError::DataCorruption { .. }
+            | DatabaseError::ChecksumMismatch { .. }
+            | DatabaseError::IntegrityValidationFailed { .. }
+            | DatabaseError::WalCorrupted { .. }
+            | DatabaseError::ManifestCorrupted { .. }
+            | DatabaseError::CurrentFileInvalid { .. }
+            | DatabaseError::TableFileMissing { .. }
+            | DatabaseError::InconsistentState { .. }
+    )
+}
+
+impl CorruptionMonitor {
+    /// Sets the action, per-read verification, and where the damaged-tables list goes.
+    pub fn configure(
+        &self,
+        action: CorruptionAction,
+        verify_every_read: bool,
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+    ) {
+        let mut st = self.state.lock();
+        st.action = action;
+        st.marker = Some((fs, dir.to_path_buf()));
+        self.verify_every_read
+            .store(verify_every_read, Ordering::Release);
+    }
+
+    /// `Err(DataCorruption)` once the database halted.
+    #[inline]
+    pub fn check(&self) -> Result<(), DatabaseError> {
+        if !self.halted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(self
+            .state
+            .lock()
+            .halt_error
+            .clone()
+            .unwrap_or(DatabaseError::DataCorruption {
+                component: "database".into(),
+                details: "halted after corruption".into(),
+                recovery_possible: false,
+            }))
+    }
+
+    /// Whether every block read must be verified from disk.
+    #[inline]
+    pub fn verify_every_read(&self) -> bool {
+        self.verify_every_read.load(Ordering::Relaxed)
+    }
+
+    /// Reports an error met reading table `table` (or elsewhere); corruption triggers the
+    /// action, other errors are ignored.
+    pub fn report(&self, table: Option<u64>, err: &DatabaseError, source: &str) {
+        if !is_corruption(err) {
+            return;
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.state.lock();
+        let action = st.action;
+        if st.events.len() < MAX_EVENTS {
+            st.events.push(CorruptionEvent {
+                table,
+                source: source.to_string(),
+                details: err.to_string(),
+                action,
+            });
+        }
+        match action {
+            CorruptionAction::Log => {}
+            CorruptionAction::Halt => {
+                if st.halt_error.is_none() {
+                    st.halt_error = Some(DatabaseError::DataCorruption {
+                        component: table.map_or("database".to_string(), |n| format!("table {n}")),
+                        details: format!(
+                            "the database halted after detecting corruption ({err}); it \
+                             refuses every operation until reopened (run `lightning check` \
+                             and `lightning repair` first)"
+                        ),
+                        recovery_possible: false,
+                    });
+                }
+                self.halted.store(true, Ordering::Release);
+            }
+            CorruptionAction::Quarantine | CorruptionAction::Repair => {
+                if let Some(n) = table {
+                    if st.damaged_tables.insert(n) {
+                        let list: Vec<u64> = st.damaged_tables.iter().copied().collect();
+                        if let Some((fs, dir)) = &st.marker {
+                            let text = serde_json::json!({ "tables": list }).to_string();
+                            // Best effort: a lost list only delays the handling to the next
+                            // read or check that finds the damage again.
+                            let _ = write_file_atomic(
+                                fs.as_ref(),
+                                &dir.join(DAMAGED_TABLES_FILE),
+                                text.as_bytes(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Corruption met so far (at most the first thousand events).
+    pub fn events(&self) -> Vec<CorruptionEvent> {
+        self.state.lock().events.clone()
+    }
+
+    /// How many corruption events were met.
+    pub fn event_count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl Database {
+    /// The corruption this open database met so far (failed block reads and what the
+    /// `Paranoid` background verifier found), with the action applied to each.
+    pub fn corruption_events(&self) -> Vec<CorruptionEvent> {
+        self.inner.cache.monitor().events()
+    }
+}
+
+/// Opens the database, applying the corruption action to what opening meets (see the
+/// [module documentation](self)). Returns the engine and the repairs done, if any.
+pub(crate) fn open_with_actions(
+    path: &Path,
+    config: LightningDbConfig,
+    fs: Arc<dyn FileSystem>,
+) -> Result<Arc<DbInner>, DatabaseError> {
+    if config.validate().is_err() {
+        // The open reports the configuration error.
+        return DbInner::open(path, config, fs);
+    }
+    let rc = config.reconciled();
+    let policy = match rc.security.corruption_action {
+        CorruptionAction::Repair => Some(TablePolicy::Rewrite),
+        CorruptionAction::Quarantine => Some(TablePolicy::Quarantine),
+        CorruptionAction::Log | CorruptionAction::Halt => None,
+    };
+    let repair = || -> Result<(), DatabaseError> {
+        let Some(policy) = policy else {
+            return Ok(());
+        };
+        let report = repair_impl(path, Arc::clone(&fs), &config, Component::All, policy)?;
+        save_report(fs.as_ref(), path, &report);
+        Ok(())
+    };
+    // Comprehensive and Paranoid: the manifest against the tables' own properties, before
+    // the open rewrites the manifest from what it loads.
+    if rc.integrity_validation_level >= ValidationLevel::Comprehensive {
+        if let Some(problem) = open_time_check(path, &fs) {
+            if policy.is_none() {
+                return Err(DatabaseError::InconsistentState {
+                    details: problem,
+                    suggested_action: "run `lightning check` and `lightning repair`, or open \
+                                       with corruption_action Repair"
+                        .into(),
+                });
+            }
+            repair()?;
+        }
+    }
+    if policy.is_none() {
+        return DbInner::open(path, config, fs);
+    }
+    let marker = path.join(DAMAGED_TABLES_FILE);
+    if fs.exists(&marker) {
+        repair()?;
+        let _ = fs.remove_file(&marker);
+        let _ = fs.sync_dir(path);
+    }
+    match DbInner::open(path, config.clone(), Arc::clone(&fs)) {
+        Err(e) if is_corruption(&e) => {
+            repair()?;
+            DbInner::open(path, config, fs)
+        }
+        other => other,
+    }
+}
+
+/// The open-time logical check of `Comprehensive` and `Paranoid`: every live table's
+/// footer and properties against what the manifest says of it (size, key and sequence
+/// ranges, counts), sequence numbers, and no overlap in levels 1 and deeper. Damage the
+/// open itself detects (checksums, a missing file) is left to it, with its own error.
+fn open_time_check(path: &Path, fs: &Arc<dyn FileSystem>) -> Option<String> {
+    if !fs.exists(&path.join(crate::storage::manifest::CURRENT_FILE)) {
+        return None;
+    }
+    // Held while reading; an open handle elsewhere makes the open answer DatabaseLocked.
+    let _lock = super::validator::lock_dir(fs.as_ref(), path).ok()?;
+    let mut ck = Checker::new(Arc::clone(fs), path, ValidationLevel::Basic);
+    let m = verify::scan_manifest(&mut ck, true)?;
+    if m.damaged {
+        return None;
+    }
+    let scans: Vec<_> = m
+        .live
+        .iter()
+        .map(|(_, t)| {
+            verify::scan_table(
+                &mut ck,
+                t.number,
+                TableScope {
+                    data: false,
+                    component: Component::Index,
+                },
+                &mut |_| {},
+            )
+        })
+        .collect();
+    let before = ck.report.problems.len();
+    verify::cross_check(&mut ck, Some(&m), &scans, None);
+    ck.report.problems[before..].first().map(|p| p.to_string())
+}
+
+fn save_report(fs: &dyn FileSystem, dir: &Path, report: &RepairReport) {
+    let qdir = dir.join(QUARANTINE_DIR);
+    if fs.create_dir_all(&qdir).is_ok() {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let _ = write_file_atomic(
+            fs,
+            &qdir.join(format!("open-repair-{secs}.json")),
+            report.to_json().as_bytes(),
+        );
+    }
+}
+
+/// The `Paranoid` background verifier: walks every live table at
+/// [`VERIFIER_BYTES_PER_SEC`], reporting corruption to the monitor, until the database
+/// closes or halts.
+pub(crate) fn background_verifier(inner: Arc<DbInner>) {
+    let sleep = |d: Duration| -> bool {
+        // Sleeps in slices, answering false as soon as the database closes.
+        let mut left = d;
+        while !left.is_zero() {
+            if inner.check_open().is_err() {
+                return false;
+            }
+            let slice = left.min(Duration::from_millis(20));
+            std::thread::sleep(slice);
+            left -= slice;
+        }
+        inner.check_open().is_ok()
+    };
+    loop {
+        let tables: Vec<u64> = inner
+            .super_version()
+            .version
+            .all_tables()
+            .map(|(_, t)| t.number)
+            .collect();
+        for n in tables {
+            // Pin the table while it is read (so a compaction cannot delete it under the
+            // verifier), and skip it when it is no longer live.
+            let Some(table) = inner
+                .super_version()
+                .version
+                .all_tables()
+                .find(|(_, t)| t.number == n)
+                .map(|(_, t)| Arc::clone(t))
+            else {
+                continue;
+            };
+            let mut ck = Checker::new(Arc::clone(&inner.fs), &inner.path, ValidationLevel::Basic);
+            let scan = verify::scan_table(
+                &mut ck,
+                n,
+                TableScope {
+                    data: true,
+                    component: Component::Tables,
+                },
+                &mut |_| {},
+            );
+            drop(table);
+            let damage = ck.report.problems.iter().find(|p| {
+                matches!(
+                    p.check,
+                    super::report::CheckKind::Checksum | super::report::CheckKind::Structure
+                )
+            });
+            if let Some(p) = damage {
+                inner
+                    .cache
+                    .monitor()
+                    .report(Some(n), &verify::problem_error(p), "verifier");
+            }
+            let pause =
+                Duration::from_secs_f64(scan.file_size as f64 / VERIFIER_BYTES_PER_SEC as f64);
+            if !sleep(pause) {
+                return;
+            }
+        }
+        if !sleep(Duration::from_millis(200)) {
+            return;
+        }
+    }
+}

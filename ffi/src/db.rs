@@ -1,0 +1,468 @@
+//! `lightning_db`: opening, closing, and the single-key operations.
+
+use std::ffi::{c_char, c_int};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ::lightning_db::{Database, DatabaseError, LightningDbConfig};
+use parking_lot::RwLock;
+
+use crate::args::{self, OutBuffer, OutPtr};
+use crate::codes::{
+    LIGHTNING_BUFFER_TOO_SMALL, LIGHTNING_INTEGRITY_VALIDATION_FAILED, LIGHTNING_NOT_FOUND,
+    LIGHTNING_OK,
+};
+use crate::error::{copy_text, ffi_call, Call, ErrorSlot, Fail};
+use crate::handle::{self, Handle, Kind};
+use crate::mem;
+use crate::options::{self, lightning_options};
+
+/// An open database.
+///
+/// Thread-safety: a `lightning_db` may be used by any number of threads at once; every
+/// function taking one is safe to call concurrently (readers never wait for writers, and
+/// concurrent writers share one log sync). `lightning_db_close` waits for calls already
+/// running on the handle to return; calls made after it answer `LIGHTNING_DATABASE_CLOSED`.
+/// Transactions, snapshots and iterators still alive then answer `LIGHTNING_DATABASE_CLOSED`
+/// to new operations and must still be freed.
+pub struct lightning_db {
+    _private: [u8; 0],
+}
+
+/// The object behind a `lightning_db` handle.
+pub(crate) struct DbHandle {
+    /// `None` once closed; operations hold the read lock, closing takes the write lock.
+    db: RwLock<Option<Database>>,
+    /// The detail of the last failure on this handle and everything made from it.
+    pub(crate) errors: Arc<ErrorSlot>,
+}
+
+impl Handle for DbHandle {
+    const KIND: Kind = Kind::Db;
+}
+
+impl DbHandle {
+    /// Runs `f` on the open database, or fails with `DATABASE_CLOSED`.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<R, DatabaseError>,
+    ) -> Result<R, Fail> {
+        let guard = self.db.read();
+        let db = guard.as_ref().ok_or(DatabaseError::DatabaseClosed)?;
+        Ok(f(db)?)
+    }
+}
+
+/// The live database behind `db`; failures of the rest of the call are also recorded on it.
+pub(crate) fn resolve(call: &mut Call, db: *const lightning_db) -> Result<Arc<DbHandle>, Fail> {
+    let h = handle::get::<DbHandle>(handle::token(db), "db")?;
+    call.report_to(&h.errors);
+    Ok(h)
+}
+
+/// Answers a lookup with a library-allocated copy of the value, or `LIGHTNING_NOT_FOUND`.
+pub(crate) fn answer_alloc(
+    value: Option<Vec<u8>>,
+    out_val: OutPtr<*mut u8>,
+    out_len: OutPtr<usize>,
+) -> Result<c_int, Fail> {
+    let Some(value) = value else {
+        return Ok(LIGHTNING_NOT_FOUND);
+    };
+    let (ptr, len) = mem::give(value)?;
+    out_val.write(ptr);
+    out_len.write(len);
+    Ok(LIGHTNING_OK)
+}
+
+/// Answers a lookup by copying the value into the caller's buffer: `LIGHTNING_OK`,
+/// `LIGHTNING_BUFFER_TOO_SMALL` (length reported, buffer untouched) or `LIGHTNING_NOT_FOUND`.
+pub(crate) fn answer_into(
+    value: Option<Vec<u8>>,
+    buf: OutBuffer,
+    cap: usize,
+    out_len: OutPtr<usize>,
+) -> Result<c_int, Fail> {
+    let Some(value) = value else {
+        return Ok(LIGHTNING_NOT_FOUND);
+    };
+    let len = value.len();
+    if len > cap {
+        out_len.write(len);
+        return Ok(LIGHTNING_BUFFER_TOO_SMALL);
+    }
+    buf.write_prefix(&value, false);
+    out_len.write(len);
+    Ok(LIGHTNING_OK)
+}
+
+fn path_arg(path: *const c_char) -> Result<PathBuf, Fail> {
+    let path = args::cstr(path, "path")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(path.to_bytes())))
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_str()
+            .map(PathBuf::from)
+            .map_err(|_| Fail::invalid("`path` is not valid UTF-8"))
+    }
+}
+
+fn open_with(
+    path: PathBuf,
+    config: LightningDbConfig,
+    out: OutPtr<*mut lightning_db>,
+) -> Result<c_int, Fail> {
+    let db = Database::open(path, config)?;
+    let token = handle::insert(Arc::new(DbHandle {
+        db: RwLock::new(Some(db)),
+        errors: Arc::default(),
+    }))?;
+    out.write(handle::pointer(token));
+    Ok(LIGHTNING_OK)
+}
+
+/// Opens (creating it if missing) the database in directory `path` (a NUL-terminated path)
+/// and writes its handle to `*out_db`. `opts` may be NULL for the defaults; the options are
+/// copied, so they may be freed at once. Close the handle with `lightning_db_close`.
+///
+/// Errors: `LIGHTNING_CONFIGURATION_ERROR` for an invalid setting (the field is named in
+/// `lightning_last_error`), `LIGHTNING_DATABASE_LOCKED` when another process or handle has
+/// the database open, corruption and recovery codes (4xx, 25x) for damaged files,
+/// `LIGHTNING_IO_ERROR` for the rest. On failure `*out_db` is left untouched.
+#[no_mangle]
+pub extern "C" fn lightning_db_open(
+    path: *const c_char,
+    opts: *const lightning_options,
+    out_db: *mut *mut lightning_db,
+) -> c_int {
+    ffi_call("lightning_db_open", |_| {
+        let out = OutPtr::required(out_db, "out_db")?;
+        let path = path_arg(path)?;
+        let config = if opts.is_null() {
+            LightningDbConfig::default()
+        } else {
+            options::config_of(opts)?
+        };
+        open_with(path, config, out)
+    })
+}
+
+/// Opens the database in `path` with settings given as JSON, as `lightning_options_from_json`
+/// reads them (`"{}"` for the defaults; a `path` field is ignored). The configuration is
+/// validated before anything is opened.
+#[no_mangle]
+pub extern "C" fn lightning_db_open_json(
+    path: *const c_char,
+    config_json: *const c_char,
+    out_db: *mut *mut lightning_db,
+) -> c_int {
+    ffi_call("lightning_db_open_json", |_| {
+        let out = OutPtr::required(out_db, "out_db")?;
+        let path = path_arg(path)?;
+        let json = args::text(config_json, "config_json")?;
+        let config = LightningDbConfig::from_json(json)?;
+        config.validate()?;
+        open_with(path, config, out)
+    })
+}
+
+/// Closes the database: waits for calls running on the handle, syncs the log, stops
+/// background work and releases the directory lock. Afterwards the handle is stale: every
+/// call with it answers `LIGHTNING_DATABASE_CLOSED`, and closing it again does nothing.
+/// NULL is ignored. A failure of the final sync is reported through `lightning_last_error`
+/// (call `lightning_db_sync` first to see it as a return code).
+#[no_mangle]
+pub extern "C" fn lightning_db_close(db: *mut lightning_db) {
+    ffi_call("lightning_db_close", |_| {
+        if db.is_null() {
+            return Ok(LIGHTNING_OK);
+        }
+        let h = handle::remove::<DbHandle>(handle::token(db), "db")?;
+        let taken = h.db.write().take();
+        if let Some(database) = taken {
+            database.close()?;
+        }
+        Ok(LIGHTNING_OK)
+    });
+}
+
+/// Stores `val` (`val_len` bytes; may be 0 with any non-NULL pointer) under `key`
+/// (1 to max key size bytes), durably as the database's durability setting says.
+///
+/// Errors: `LIGHTNING_EMPTY_KEY`, `LIGHTNING_KEY_TOO_LARGE`, `LIGHTNING_VALUE_TOO_LARGE`
+/// (nothing is written), `LIGHTNING_POISONED` after an earlier write failure,
+/// `LIGHTNING_IO_ERROR` / `LIGHTNING_STORAGE_FULL`.
+#[no_mangle]
+pub extern "C" fn lightning_put(
+    db: *mut lightning_db,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+) -> c_int {
+    ffi_call("lightning_put", |call| {
+        let h = resolve(call, db)?;
+        let key = args::bytes(key, key_len, "key")?;
+        let val = args::bytes(val, val_len, "val")?;
+        h.with(|d| d.put(key, val))?;
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Looks `key` up. Found: `*out_val` receives a library-allocated copy of the value (followed
+/// by a NUL byte not counted in its length, so text values can be printed directly) and
+/// `*out_len` its length; free it with `lightning_free(*out_val, *out_len)`. Missing: returns
+/// `LIGHTNING_NOT_FOUND` and leaves both outputs untouched.
+#[no_mangle]
+pub extern "C" fn lightning_get(
+    db: *mut lightning_db,
+    key: *const u8,
+    key_len: usize,
+    out_val: *mut *mut u8,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_get", |call| {
+        let h = resolve(call, db)?;
+        let key = args::bytes(key, key_len, "key")?;
+        let out_val = OutPtr::required(out_val, "out_val")?;
+        let out_len = OutPtr::required(out_len, "out_len")?;
+        let value = h.with(|d| d.get(key))?;
+        answer_alloc(value, out_val, out_len)
+    })
+}
+
+/// Looks `key` up and copies the value into `buf` (`cap` bytes), with no allocation.
+/// Returns `LIGHTNING_OK` with the length in `*out_len`; `LIGHTNING_BUFFER_TOO_SMALL` with
+/// the needed length in `*out_len` and `buf` untouched; or `LIGHTNING_NOT_FOUND`. `buf` may
+/// be NULL when `cap` is 0 (to learn the length). No NUL is appended.
+#[no_mangle]
+pub extern "C" fn lightning_get_into(
+    db: *mut lightning_db,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_get_into", |call| {
+        let h = resolve(call, db)?;
+        let key = args::bytes(key, key_len, "key")?;
+        let dest = args::out_buffer(buf, cap, "buf")?;
+        let out_len = OutPtr::required(out_len, "out_len")?;
+        let value = h.with(|d| d.get(key))?;
+        answer_into(value, dest, cap, out_len)
+    })
+}
+
+/// Returns `LIGHTNING_OK` when `key` holds a value, `LIGHTNING_NOT_FOUND` when it does not.
+#[no_mangle]
+pub extern "C" fn lightning_exists(db: *mut lightning_db, key: *const u8, key_len: usize) -> c_int {
+    ffi_call("lightning_exists", |call| {
+        let h = resolve(call, db)?;
+        let key = args::bytes(key, key_len, "key")?;
+        let found = h.with(|d| d.contains_key(key))?;
+        Ok(if found {
+            LIGHTNING_OK
+        } else {
+            LIGHTNING_NOT_FOUND
+        })
+    })
+}
+
+/// Removes `key`. Returns `LIGHTNING_OK` when it held a value and `LIGHTNING_NOT_FOUND` when
+/// it did not (decided atomically with the delete); the key is absent afterwards either way.
+#[no_mangle]
+pub extern "C" fn lightning_delete(db: *mut lightning_db, key: *const u8, key_len: usize) -> c_int {
+    ffi_call("lightning_delete", |call| {
+        let h = resolve(call, db)?;
+        let key = args::bytes(key, key_len, "key")?;
+        let existed = h.with(|d| d.delete(key))?;
+        Ok(if existed {
+            LIGHTNING_OK
+        } else {
+            LIGHTNING_NOT_FOUND
+        })
+    })
+}
+
+/// Writes every in-memory table to table files and waits for it.
+#[no_mangle]
+pub extern "C" fn lightning_db_flush(db: *mut lightning_db) -> c_int {
+    ffi_call("lightning_db_flush", |call| {
+        resolve(call, db)?.with(|d| d.flush())?;
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Flushes, then compacts every table into one level, dropping overwritten versions and
+/// deletions no snapshot needs. Returns when done.
+#[no_mangle]
+pub extern "C" fn lightning_db_compact(db: *mut lightning_db) -> c_int {
+    ffi_call("lightning_db_compact", |call| {
+        resolve(call, db)?.with(|d| d.compact())?;
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Makes every acknowledged write durable now (useful with `LIGHTNING_DURABILITY_PERIODIC`
+/// or `_NO_SYNC`, and before `lightning_db_close` to see a sync failure as a return code).
+#[no_mangle]
+pub extern "C" fn lightning_db_sync(db: *mut lightning_db) -> c_int {
+    ffi_call("lightning_db_sync", |call| {
+        resolve(call, db)?.with(|d| d.sync())?;
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Writes the database's statistics (sizes, counters, per-level detail, what recovery did
+/// at open) as a NUL-terminated JSON object to `*out_json` (free it with `lightning_free`)
+/// and its length without the NUL to `*out_len` (`out_len` may be NULL).
+#[no_mangle]
+pub extern "C" fn lightning_db_stats_json(
+    db: *mut lightning_db,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_db_stats_json", |call| {
+        let h = resolve(call, db)?;
+        let out = OutPtr::required(out_json, "out_json")?;
+        let out_len = OutPtr::optional(out_len);
+        let json = h.with(|d| Ok(d.stats().to_json()))?;
+        let (ptr, len) = mem::give(json.into_bytes())?;
+        out.write(ptr.cast::<c_char>());
+        out_len.write(len);
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Writes the database's self-checks as a NUL-terminated JSON object to `*out_json` (free
+/// it with `lightning_free`; `out_len`, which may be NULL, receives its length without the
+/// NUL): `state` is the worst of the checks (`"healthy"`, `"warning"` or `"critical"`), and
+/// `checks` lists each (`name`, `state`, `message`): writes accepted, background work
+/// succeeding, flush and level-0 backlogs, what the last recovery had to do.
+#[no_mangle]
+pub extern "C" fn lightning_db_health_json(
+    db: *mut lightning_db,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_db_health_json", |call| {
+        let h = resolve(call, db)?;
+        let out = OutPtr::required(out_json, "out_json")?;
+        let out_len = OutPtr::optional(out_len);
+        let json = h.with(|d| Ok(d.stats().health().to_json()))?;
+        let (ptr, len) = mem::give(json.into_bytes())?;
+        out.write(ptr.cast::<c_char>());
+        out_len.write(len);
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Writes the database's metrics (every counter and gauge: operations, bytes written,
+/// group commits and syncs, flushes, compactions, write stalls, conflicts, cache hits and
+/// misses, sizes per level) as a NUL-terminated JSON object to `*out_json`, freed with
+/// `lightning_free`. It is the same object as `lightning_db_stats_json`.
+#[no_mangle]
+pub extern "C" fn lightning_db_metrics_json(
+    db: *mut lightning_db,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_db_metrics_json", |call| {
+        let h = resolve(call, db)?;
+        let out = OutPtr::required(out_json, "out_json")?;
+        let out_len = OutPtr::optional(out_len);
+        let json = h.with(|d| Ok(d.stats().to_json()))?;
+        let (ptr, len) = mem::give(json.into_bytes())?;
+        out.write(ptr.cast::<c_char>());
+        out_len.write(len);
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Writes the same metrics in the Prometheus text exposition format (each metric named
+/// `lightning_*`, with HELP and TYPE lines) as a NUL-terminated string to `*out_text`,
+/// freed with `lightning_free`.
+#[no_mangle]
+pub extern "C" fn lightning_db_metrics_prometheus(
+    db: *mut lightning_db,
+    out_text: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_db_metrics_prometheus", |call| {
+        let h = resolve(call, db)?;
+        let out = OutPtr::required(out_text, "out_text")?;
+        let out_len = OutPtr::optional(out_len);
+        let text = h.with(|d| Ok(d.stats().to_prometheus()))?;
+        let (ptr, len) = mem::give(text.into_bytes())?;
+        out.write(ptr.cast::<c_char>());
+        out_len.write(len);
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Checks the database's files while it keeps serving: reads every table file, log segment
+/// and manifest again (bypassing the cache) and verifies them at `level`, a
+/// `lightning_integrity_level` value (checksums; plus structure; plus consistency with the
+/// manifest; everything).
+///
+/// Writes a NUL-terminated JSON report to `*out_report_json` (free it with `lightning_free`):
+/// `path`, `level`, `components`, counts (`files_checked`, `tables_checked`,
+/// `wal_segments_checked`, `blocks_checked`, `entries_checked`, `records_checked`,
+/// `bytes_checked`), `problems` (each with `component`, `file`, `offset`, `check`,
+/// `details` and `repairable`), `notes` and `elapsed_ms`.
+///
+/// Returns `LIGHTNING_OK` when no problem was found, and
+/// `LIGHTNING_INTEGRITY_VALIDATION_FAILED` when some were: the report is written in that case
+/// too (and must be freed), listing them. Any other code (an unknown `level`, a closed
+/// handle) writes no report.
+#[no_mangle]
+pub extern "C" fn lightning_db_check(
+    db: *mut lightning_db,
+    level: c_int,
+    out_report_json: *mut *mut c_char,
+) -> c_int {
+    ffi_call("lightning_db_check", |call| {
+        let h = resolve(call, db)?;
+        let out = OutPtr::required(out_report_json, "out_report_json")?;
+        let level = options::integrity_level(level)?;
+        let report = h.with(|d| d.verify_integrity(level))?;
+        let clean = report.is_clean();
+        let (ptr, _) = mem::give(report.to_json().into_bytes())?;
+        out.write(ptr.cast::<c_char>());
+        Ok(if clean {
+            LIGHTNING_OK
+        } else {
+            LIGHTNING_INTEGRITY_VALIDATION_FAILED
+        })
+    })
+}
+
+/// Copies the detail of the last failed call on this database handle, or on a transaction,
+/// snapshot or iterator made from it, into `buf`: the function, the code's name and number,
+/// what went wrong and, where there is one, a suggested action. Empty when nothing failed.
+///
+/// The text is per handle, shared by all threads: each failing call on the handle, from any
+/// thread, overwrites it (for the calling thread's own last failure, use
+/// `lightning_last_error`, which is also the one to ask once the handle is closed).
+///
+/// Copying works as `snprintf`: when the text and its NUL do not fit in `cap` bytes, as much
+/// as fits is written, NUL-terminated, and `LIGHTNING_BUFFER_TOO_SMALL` is returned. `buf`
+/// may be NULL when `cap` is 0. `out_len` may be NULL; otherwise it receives the text's full
+/// length without the NUL. This function does not change the recorded text.
+#[no_mangle]
+pub extern "C" fn lightning_db_last_error(
+    db: *const lightning_db,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_db_last_error", |_| {
+        let h = handle::get::<DbHandle>(handle::token(db), "db")?;
+        copy_text(&h.errors.get(), buf, cap, out_len)
+    })
+}

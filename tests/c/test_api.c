@@ -1,0 +1,1098 @@
+/* Every function of lightning.h, its success paths and its error paths: NULL arguments,
+ * closed / freed / wrong handles, oversized keys and values, a locked database,
+ * LIGHTNING_BUFFER_TOO_SMALL, iterators forward and reverse over ranges and prefixes. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+
+static char *g_dir;
+
+/* Opens a fresh database in g_dir/<name> with fast options. */
+static lightning_db *open_fresh(const char *name) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, name);
+    lightning_options *o = h_fast_options();
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, o, &db));
+    lightning_options_free(o);
+    CHECK(db != NULL);
+    return db;
+}
+
+static bool contains(const char *haystack, const char *needle) {
+    return haystack && strstr(haystack, needle) != NULL;
+}
+
+static void test_version(void) {
+    CHECK(lightning_version() == LIGHTNING_VERSION);
+    CHECK(lightning_version() ==
+          (((uint32_t)LIGHTNING_VERSION_MAJOR << 16) | ((uint32_t)LIGHTNING_VERSION_MINOR << 8) |
+           (uint32_t)LIGHTNING_VERSION_PATCH));
+    CHECK((lightning_version() >> 16) == LIGHTNING_VERSION_MAJOR);
+    CHECK(((lightning_version() >> 8) & 0xff) == LIGHTNING_VERSION_MINOR);
+    CHECK((lightning_version() & 0xff) == LIGHTNING_VERSION_PATCH);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%d.%d.%d", LIGHTNING_VERSION_MAJOR, LIGHTNING_VERSION_MINOR,
+             LIGHTNING_VERSION_PATCH);
+    CHECK(strcmp(lightning_version_string(), expect) == 0);
+}
+
+static void test_strerror(void) {
+    CHECK(strcmp(lightning_strerror(LIGHTNING_OK), "success") == 0);
+    CHECK(strcmp(lightning_strerror(LIGHTNING_NOT_FOUND), "key not found") == 0);
+    CHECK(LIGHTNING_NOT_FOUND == LIGHTNING_KEY_NOT_FOUND);
+    CHECK(strcmp(lightning_code_name(LIGHTNING_NOT_FOUND), "KEY_NOT_FOUND") == 0);
+    CHECK(strcmp(lightning_code_name(LIGHTNING_TRANSACTION_CONFLICT), "TRANSACTION_CONFLICT") == 0);
+    CHECK(strcmp(lightning_strerror(-12345), "unknown status code") == 0);
+    CHECK(strcmp(lightning_code_name(99999), "UNKNOWN") == 0);
+    /* Every defined code has a description and a name; the same pointer every time. */
+    const int codes[] = {
+        LIGHTNING_OK, LIGHTNING_DONE, LIGHTNING_BUFFER_TOO_SMALL, LIGHTNING_KEY_NOT_FOUND,
+        LIGHTNING_VALUE_TOO_LARGE, LIGHTNING_KEY_TOO_LARGE, LIGHTNING_EMPTY_KEY,
+        LIGHTNING_TRANSACTION_CONFLICT, LIGHTNING_LOCK_TIMEOUT, LIGHTNING_DATABASE_CLOSED,
+        LIGHTNING_INVALID_ARGUMENT, LIGHTNING_IO_ERROR, LIGHTNING_DATABASE_LOCKED,
+        LIGHTNING_POISONED, LIGHTNING_INTERNAL, LIGHTNING_STORAGE_FULL,
+        LIGHTNING_ENCRYPTION_FAILED, LIGHTNING_DATA_CORRUPTION, LIGHTNING_CHECKSUM_MISMATCH,
+        LIGHTNING_DEADLOCK_DETECTED, LIGHTNING_TIMEOUT, LIGHTNING_WAL_CORRUPTED,
+        LIGHTNING_MANIFEST_CORRUPTED, LIGHTNING_CONFIGURATION_ERROR,
+        LIGHTNING_INITIALIZATION_FAILED,
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *s = lightning_strerror(codes[i]);
+        CHECK(s != NULL && strlen(s) > 0 && strcmp(s, "unknown status code") != 0);
+        CHECK(s == lightning_strerror(codes[i]));
+        CHECK(strcmp(lightning_code_name(codes[i]), "UNKNOWN") != 0);
+    }
+    /* Codes are grouped by hundreds and never below 0. */
+    int defined = 0;
+    for (int c = -5; c < 700; c++) {
+        if (strcmp(lightning_code_name(c), "UNKNOWN") != 0) {
+            defined++;
+            CHECK(c >= 0);
+        }
+    }
+    CHECK(defined >= 40);
+}
+
+static void test_options(void) {
+    lightning_options *o = NULL;
+    CHECK_RC(lightning_options_new(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_options_new(&o));
+    CHECK_OK(lightning_options_set_cache_size(o, 8u << 20));
+    CHECK_OK(lightning_options_set_write_buffer_size(o, 1u << 20));
+    CHECK_OK(lightning_options_set_max_key_size(o, 1024));
+    CHECK_OK(lightning_options_set_max_value_size(o, 1u << 20));
+    CHECK_OK(lightning_options_set_compression(o, 0));
+    CHECK_OK(lightning_options_set_durability(o, LIGHTNING_DURABILITY_PERIODIC));
+    CHECK_OK(lightning_options_set_sync_interval_ms(o, 50));
+    CHECK_OK(lightning_options_set_durability(o, LIGHTNING_DURABILITY_PERIODIC)); /* keeps 50 */
+    char *pj = NULL;
+    CHECK_OK(lightning_options_to_json(o, &pj, NULL));
+    CHECK(contains(pj, "\"Periodic\": 50"));
+    lightning_free(pj, 0);
+    CHECK_OK(lightning_options_set_durability(o, LIGHTNING_DURABILITY_SYNC));
+    CHECK_OK(lightning_options_set_durability(o, LIGHTNING_DURABILITY_NO_SYNC));
+    CHECK_OK(lightning_options_set_checksum_algorithm(o, LIGHTNING_CHECKSUM_ALGORITHM_BLAKE3));
+    CHECK_OK(lightning_options_set_checksum_algorithm(o, LIGHTNING_CHECKSUM_ALGORITHM_CRC32));
+    CHECK_OK(lightning_options_set_checksum_algorithm(o, LIGHTNING_CHECKSUM_ALGORITHM_XXH64));
+    CHECK_OK(lightning_options_set_integrity_level(o, LIGHTNING_INTEGRITY_LEVEL_PARANOID));
+    CHECK_OK(lightning_options_set_integrity_level(o, LIGHTNING_INTEGRITY_LEVEL_COMPREHENSIVE));
+    CHECK_OK(lightning_options_set_integrity_level(o, LIGHTNING_INTEGRITY_LEVEL_BASIC));
+    CHECK_OK(lightning_options_set_integrity_level(o, LIGHTNING_INTEGRITY_LEVEL_STANDARD));
+    CHECK_OK(lightning_options_set_block_size(o, 8192));
+    CHECK_OK(lightning_options_set_bloom_bits_per_key(o, 12));
+    CHECK_OK(lightning_options_set_fail_on_corruption(o, 1));
+    CHECK_OK(lightning_options_set_statistics(o, 1));
+    CHECK_OK(lightning_options_validate(o));
+
+    /* Unknown enum values are refused, not undefined behaviour. */
+    CHECK_RC(lightning_options_set_durability(o, 42), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_durability(o, -1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_checksum_algorithm(o, 0), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_checksum_algorithm(o, 4), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_integrity_level(o, 7), LIGHTNING_INVALID_ARGUMENT);
+
+    char *json = NULL;
+    size_t json_len = 0;
+    CHECK_OK(lightning_options_to_json(o, &json, &json_len));
+    CHECK(json != NULL && strlen(json) == json_len);
+    CHECK(contains(json, "\"max_key_size\": 1024"));
+    CHECK(contains(json, "\"block_size\": 8192"));
+    CHECK(contains(json, "NoSync"));
+    lightning_free(json, json_len);
+    json = NULL;
+    CHECK_OK(lightning_options_to_json(o, &json, NULL)); /* out_len is optional */
+    lightning_free(json, 0);
+    CHECK_RC(lightning_options_to_json(o, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+
+    /* Out-of-range values are judged by validate / open, naming the field. */
+    CHECK_OK(lightning_options_set_cache_size(o, 1));
+    CHECK_RC(lightning_options_validate(o), LIGHTNING_CONFIGURATION_ERROR);
+    char buf[1024];
+    CHECK_OK(lightning_last_error(buf, sizeof buf, NULL));
+    CHECK(contains(buf, "cache_size"));
+    CHECK(contains(buf, "lightning_options_validate"));
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "badopts");
+    lightning_db *db = (lightning_db *)0x1; /* sentinel: must stay untouched on failure */
+    CHECK_RC(lightning_db_open(path, o, &db), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK(db == (lightning_db *)0x1);
+    CHECK_OK(lightning_options_set_sync_interval_ms(o, 0));
+    CHECK_OK(lightning_options_set_cache_size(o, 8u << 20));
+    CHECK_RC(lightning_options_validate(o), LIGHTNING_CONFIGURATION_ERROR);
+    lightning_options_free(o);
+
+    /* JSON options. */
+    lightning_options *j = NULL;
+    CHECK_OK(lightning_options_from_json("{}", &j));
+    CHECK_OK(lightning_options_validate(j));
+    lightning_options_free(j);
+    j = NULL;
+    CHECK_OK(lightning_options_from_json(
+        "{\"cache_size\": 1048576, \"durability\": \"NoSync\", \"max_key_size\": 128}", &j));
+    CHECK_OK(lightning_options_to_json(j, &json, &json_len));
+    CHECK(contains(json, "\"max_key_size\": 128"));
+    lightning_free(json, json_len);
+    lightning_options_free(j);
+    j = (lightning_options *)0x1;
+    CHECK_RC(lightning_options_from_json("{\"no_such_field\": 1}", &j), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK_RC(lightning_options_from_json("{not json", &j), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK(j == (lightning_options *)0x1);
+    CHECK_RC(lightning_options_from_json(NULL, &j), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_from_json("{}", NULL), LIGHTNING_INVALID_ARGUMENT);
+
+    /* NULL, freed and wrong options handles. */
+    CHECK_RC(lightning_options_set_cache_size(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_write_buffer_size(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_max_key_size(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_max_value_size(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_compression(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_durability(NULL, 0), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_sync_interval_ms(NULL, 10), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_checksum_algorithm(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_integrity_level(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_block_size(NULL, 4096), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_bloom_bits_per_key(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_fail_on_corruption(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_statistics(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_validate(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_to_json(NULL, &json, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_cache_size(o, 1), LIGHTNING_INVALID_ARGUMENT); /* freed */
+    lightning_options_free(o); /* double free: ignored */
+    lightning_options_free(NULL);
+}
+
+static void test_open_errors(void) {
+    lightning_db *db = NULL;
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "open");
+    CHECK_RC(lightning_db_open(NULL, NULL, &db), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_open(path, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_open_json(NULL, "{}", &db), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_open_json(path, NULL, &db), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_open_json(path, "{}", NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_open_json(path, "[1,2", &db), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK_RC(lightning_db_open_json(path, "{\"cache_size\": 3}", &db), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK(db == NULL);
+    /* A regular file where the directory should be. */
+    char file[1024];
+    h_join(file, sizeof file, g_dir, "plainfile");
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    CHECK(lightning_db_open(file, NULL, &db) != LIGHTNING_OK);
+    CHECK(db == NULL);
+
+    /* NULL options mean the defaults (synced durability). */
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    CHECK_OK(lightning_put(db, K("k"), K("v")));
+
+    /* A locked database: a second handle on the same directory is refused. */
+    lightning_db *second = NULL;
+    CHECK_RC(lightning_db_open(path, NULL, &second), LIGHTNING_DATABASE_LOCKED);
+    CHECK(second == NULL);
+    char buf[1024];
+    size_t len = 0;
+    CHECK_OK(lightning_last_error(buf, sizeof buf, &len));
+    CHECK(len == strlen(buf));
+    CHECK(contains(buf, "lightning_db_open"));
+    CHECK(contains(buf, "DATABASE_LOCKED"));
+    CHECK_RC(lightning_db_open_json(path, "{}", &second), LIGHTNING_DATABASE_LOCKED);
+    lightning_db_close(db);
+
+    /* Closed, the lock is released and the data is there. */
+    CHECK_OK(lightning_db_open_json(path, "{\"durability\": \"NoSync\"}", &db));
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_OK(lightning_get(db, K("k"), &v, &vlen));
+    CHECK(vlen == 1 && v && v[0] == 'v' && v[1] == '\0');
+    lightning_free(v, vlen);
+    lightning_db_close(db);
+}
+
+static void test_kv(void) {
+    lightning_db *db = open_fresh("kv");
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+
+    CHECK_OK(lightning_put(db, K("alpha"), K("one")));
+    CHECK_OK(lightning_get(db, K("alpha"), &v, &vlen));
+    CHECK(vlen == 3 && memcmp(v, "one", 3) == 0 && v[3] == '\0');
+    lightning_free(v, vlen);
+
+    /* Overwrite. */
+    CHECK_OK(lightning_put(db, K("alpha"), K("uno!")));
+    CHECK_OK(lightning_get(db, K("alpha"), &v, &vlen));
+    CHECK(vlen == 4 && memcmp(v, "uno!", 4) == 0);
+    lightning_free(v, vlen);
+
+    /* Missing keys: LIGHTNING_NOT_FOUND, outputs untouched. */
+    uint8_t *sentinel = (uint8_t *)0x1;
+    v = sentinel;
+    vlen = 777;
+    CHECK_RC(lightning_get(db, K("missing"), &v, &vlen), LIGHTNING_NOT_FOUND);
+    CHECK(v == sentinel && vlen == 777);
+    CHECK_RC(lightning_exists(db, K("missing")), LIGHTNING_NOT_FOUND);
+    CHECK_OK(lightning_exists(db, K("alpha")));
+
+    /* Binary keys and values with NUL bytes; an empty value. */
+    const uint8_t bkey[] = {0, 1, 2, 0, 255};
+    const uint8_t bval[] = {9, 0, 0, 9};
+    CHECK_OK(lightning_put(db, bkey, sizeof bkey, bval, sizeof bval));
+    CHECK_OK(lightning_get(db, bkey, sizeof bkey, &v, &vlen));
+    CHECK(vlen == sizeof bval && memcmp(v, bval, vlen) == 0);
+    lightning_free(v, vlen);
+    CHECK_OK(lightning_put(db, K("empty"), (const uint8_t *)"", 0));
+    v = NULL;
+    CHECK_OK(lightning_get(db, K("empty"), &v, &vlen));
+    CHECK(v != NULL && vlen == 0 && v[0] == '\0');
+    lightning_free(v, vlen);
+
+    /* get_into: exact fit, larger buffer, too small (needed length, buffer untouched),
+     * length query with a NULL buffer, missing key. */
+    uint8_t buf[16];
+    size_t n = 0;
+    memset(buf, 'x', sizeof buf);
+    CHECK_OK(lightning_get_into(db, K("alpha"), buf, 4, &n));
+    CHECK(n == 4 && memcmp(buf, "uno!", 4) == 0 && buf[4] == 'x');
+    CHECK_OK(lightning_get_into(db, K("alpha"), buf, sizeof buf, &n));
+    CHECK(n == 4);
+    memset(buf, 'x', sizeof buf);
+    n = 0;
+    CHECK_RC(lightning_get_into(db, K("alpha"), buf, 3, &n), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(n == 4 && buf[0] == 'x');
+    n = 0;
+    CHECK_RC(lightning_get_into(db, K("alpha"), NULL, 0, &n), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(n == 4);
+    CHECK_OK(lightning_get_into(db, K("empty"), NULL, 0, &n));
+    CHECK(n == 0);
+    n = 55;
+    CHECK_RC(lightning_get_into(db, K("missing"), buf, sizeof buf, &n), LIGHTNING_NOT_FOUND);
+    CHECK(n == 55);
+    CHECK_RC(lightning_get_into(db, K("alpha"), NULL, 8, &n), LIGHTNING_INVALID_ARGUMENT);
+
+    /* delete: OK when the key was there, NOT_FOUND when not; absent afterwards. */
+    CHECK_OK(lightning_delete(db, K("alpha")));
+    CHECK_RC(lightning_delete(db, K("alpha")), LIGHTNING_NOT_FOUND);
+    CHECK_RC(lightning_get(db, K("alpha"), &v, &vlen), LIGHTNING_NOT_FOUND);
+    CHECK_RC(lightning_delete(db, K("never-was")), LIGHTNING_NOT_FOUND);
+
+    /* Many keys, flush, compact, sync, still readable. */
+    for (int i = 0; i < 300; i++) {
+        char key[32], val[64];
+        int kl = snprintf(key, sizeof key, "bulk%05d", i);
+        int vl = snprintf(val, sizeof val, "value-%d-%d", i, i * i);
+        CHECK_OK(lightning_put(db, (const uint8_t *)key, (size_t)kl, (const uint8_t *)val, (size_t)vl));
+    }
+    CHECK_OK(lightning_db_flush(db));
+    CHECK_OK(lightning_db_compact(db));
+    CHECK_OK(lightning_db_sync(db));
+    CHECK_OK(lightning_get(db, K("bulk00123"), &v, &vlen));
+    CHECK(vlen == strlen("value-123-15129") && memcmp(v, "value-123-15129", vlen) == 0);
+    lightning_free(v, vlen);
+
+    /* Statistics. */
+    char *stats = NULL;
+    size_t slen = 0;
+    CHECK_OK(lightning_db_stats_json(db, &stats, &slen));
+    CHECK(stats && strlen(stats) == slen && stats[0] == '{');
+    CHECK(contains(stats, "\"puts\""));
+    CHECK(contains(stats, "\"compactions\""));
+    lightning_free(stats, slen);
+    CHECK_OK(lightning_db_stats_json(db, &stats, NULL));
+    lightning_free(stats, 0);
+
+    /* Health, metrics as JSON and as Prometheus text. */
+    char *text = NULL;
+    size_t tlen = 0;
+    CHECK_OK(lightning_db_health_json(db, &text, &tlen));
+    CHECK(text && strlen(text) == tlen && text[0] == '{');
+    CHECK(contains(text, "\"state\": \"healthy\""));
+    CHECK(contains(text, "\"writes\""));
+    lightning_free(text, tlen);
+    CHECK_OK(lightning_db_metrics_json(db, &text, &tlen));
+    CHECK(contains(text, "\"compactions\""));
+    lightning_free(text, tlen);
+    CHECK_OK(lightning_db_metrics_prometheus(db, &text, &tlen));
+    CHECK(strlen(text) == tlen);
+    CHECK(contains(text, "# TYPE lightning_puts_total counter"));
+    CHECK(contains(text, "lightning_compactions_total 1"));
+    lightning_free(text, tlen);
+
+    lightning_db_close(db);
+}
+
+static void test_sizes(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "sizes");
+    lightning_options *o = h_fast_options();
+    CHECK_OK(lightning_options_set_max_key_size(o, 16));
+    CHECK_OK(lightning_options_set_max_value_size(o, 64));
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, o, &db));
+    lightning_options_free(o);
+
+    uint8_t big[4096];
+    memset(big, 'b', sizeof big);
+    CHECK_OK(lightning_put(db, big, 16, big, 64));
+    CHECK_RC(lightning_put(db, big, 17, K("v")), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_RC(lightning_put(db, K("k"), big, 65), LIGHTNING_VALUE_TOO_LARGE);
+    CHECK_RC(lightning_put(db, big, 0, K("v")), LIGHTNING_EMPTY_KEY);
+    CHECK_RC(lightning_delete(db, big, 17), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_RC(lightning_delete(db, big, 0), LIGHTNING_EMPTY_KEY);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_RC(lightning_get(db, big, 0, &v, &vlen), LIGHTNING_EMPTY_KEY);
+    CHECK_RC(lightning_get(db, K("k"), &v, &vlen), LIGHTNING_NOT_FOUND); /* nothing written */
+
+    /* The per-handle detail names the code and suggests an action. */
+    CHECK_RC(lightning_put(db, big, 17, K("v")), LIGHTNING_KEY_TOO_LARGE);
+    char buf[2048];
+    size_t len = 0;
+    CHECK_OK(lightning_db_last_error(db, buf, sizeof buf, &len));
+    CHECK(len == strlen(buf));
+    CHECK(contains(buf, "lightning_put"));
+    CHECK(contains(buf, "KEY_TOO_LARGE"));
+    CHECK(contains(buf, "17"));
+    CHECK(contains(buf, "suggested action"));
+    /* snprintf-style truncation. */
+    char small[8];
+    size_t full = 0;
+    CHECK_RC(lightning_db_last_error(db, small, sizeof small, &full), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(full == len && strlen(small) == sizeof small - 1 && memcmp(small, buf, 7) == 0);
+    CHECK_RC(lightning_db_last_error(db, NULL, 0, &full), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(full == len);
+    CHECK_RC(lightning_db_last_error(db, NULL, 4, &full), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_db_last_error(db, buf, sizeof buf, NULL));
+    CHECK(contains(buf, "KEY_TOO_LARGE")); /* its own failure did not overwrite the slot */
+    /* Successful calls leave the detail as it was. */
+    CHECK_OK(lightning_put(db, K("fine"), K("v")));
+    CHECK_OK(lightning_db_last_error(db, buf, sizeof buf, NULL));
+    CHECK(contains(buf, "KEY_TOO_LARGE"));
+    /* NOT_FOUND is an answer, not a failure: it does not set the detail. */
+    CHECK_RC(lightning_get(db, K("nope"), &v, &vlen), LIGHTNING_NOT_FOUND);
+    CHECK_OK(lightning_db_last_error(db, buf, sizeof buf, NULL));
+    CHECK(contains(buf, "KEY_TOO_LARGE"));
+
+    /* Batches: a batch made for this database checks its limits at once; a default batch
+     * is checked again when written, and refused whole. */
+    lightning_batch *b = NULL;
+    CHECK_OK(lightning_db_batch_new(db, &b));
+    CHECK_RC(lightning_batch_put(b, big, 17, K("v")), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_RC(lightning_batch_put(b, K("k"), big, 65), LIGHTNING_VALUE_TOO_LARGE);
+    CHECK_RC(lightning_batch_delete(b, big, 0), LIGHTNING_EMPTY_KEY);
+    size_t count = 99;
+    CHECK_OK(lightning_batch_count(b, &count));
+    CHECK(count == 0);
+    lightning_batch_free(b);
+    b = NULL;
+    CHECK_OK(lightning_batch_new(&b));
+    CHECK_OK(lightning_batch_put(b, K("ok-key"), K("v")));
+    CHECK_OK(lightning_batch_put(b, big, 100, K("v")));
+    CHECK_RC(lightning_write_batch(db, b), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_RC(lightning_exists(db, K("ok-key")), LIGHTNING_NOT_FOUND); /* all or nothing */
+    lightning_batch_free(b);
+
+    /* Transactions: a refused put fails the commit too. */
+    lightning_txn *t = NULL;
+    CHECK_OK(lightning_txn_begin(db, &t));
+    CHECK_OK(lightning_txn_put(t, K("t-ok"), K("v")));
+    CHECK_RC(lightning_txn_put(t, big, 17, K("v")), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_RC(lightning_txn_commit(t), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_RC(lightning_exists(db, K("t-ok")), LIGHTNING_NOT_FOUND);
+
+    lightning_db_close(db);
+}
+
+/* The default key limit (64 KiB) also applies without options. */
+static void test_default_key_limit(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "defaultlimit");
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open_json(path, "{\"durability\": \"NoSync\"}", &db));
+    size_t n = 64 * 1024 + 1;
+    uint8_t *huge = malloc(n);
+    CHECK(huge != NULL);
+    if (!huge) return;
+    memset(huge, 'h', n);
+    CHECK_RC(lightning_put(db, huge, n, K("v")), LIGHTNING_KEY_TOO_LARGE);
+    CHECK_OK(lightning_put(db, huge, n - 1, K("v")));
+    lightning_batch *b = NULL;
+    CHECK_OK(lightning_batch_new(&b));
+    CHECK_RC(lightning_batch_put(b, huge, n, K("v")), LIGHTNING_KEY_TOO_LARGE);
+    lightning_batch_free(b);
+    free(huge);
+    lightning_db_close(db);
+}
+
+static void test_batch(void) {
+    lightning_db *db = open_fresh("batch");
+    CHECK_OK(lightning_put(db, K("gone"), K("soon")));
+    lightning_batch *b = NULL;
+    CHECK_RC(lightning_batch_new(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_batch_new(&b));
+    CHECK_OK(lightning_batch_put(b, K("a"), K("1")));
+    CHECK_OK(lightning_batch_put(b, K("b"), K("2")));
+    CHECK_OK(lightning_batch_put(b, K("a"), K("3"))); /* later wins */
+    CHECK_OK(lightning_batch_delete(b, K("gone")));
+    size_t count = 0;
+    CHECK_OK(lightning_batch_count(b, &count));
+    CHECK(count == 4);
+    CHECK_OK(lightning_write_batch(db, b));
+    uint8_t buf[8];
+    size_t n = 0;
+    CHECK_OK(lightning_get_into(db, K("a"), buf, sizeof buf, &n));
+    CHECK(n == 1 && buf[0] == '3');
+    CHECK_OK(lightning_get_into(db, K("b"), buf, sizeof buf, &n));
+    CHECK(n == 1 && buf[0] == '2');
+    CHECK_RC(lightning_exists(db, K("gone")), LIGHTNING_NOT_FOUND);
+    /* Not consumed: clear and reuse. */
+    CHECK_OK(lightning_batch_count(b, &count));
+    CHECK(count == 4);
+    CHECK_OK(lightning_batch_clear(b));
+    CHECK_OK(lightning_batch_count(b, &count));
+    CHECK(count == 0);
+    CHECK_OK(lightning_write_batch(db, b)); /* empty batch */
+    CHECK_OK(lightning_batch_put(b, K("c"), K("4")));
+    CHECK_OK(lightning_write_batch(db, b));
+    CHECK_OK(lightning_exists(db, K("c")));
+
+    /* NULL arguments. */
+    CHECK_RC(lightning_batch_put(NULL, K("k"), K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_put(b, NULL, 1, K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_put(b, K("k"), NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_delete(NULL, K("k")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_delete(b, NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_clear(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_count(NULL, &count), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_batch_count(b, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_write_batch(NULL, b), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_write_batch(db, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_batch_new(NULL, &b), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_batch_new(db, NULL), LIGHTNING_INVALID_ARGUMENT);
+
+    /* A freed batch is a stale handle. */
+    lightning_batch_free(b);
+    CHECK_RC(lightning_batch_put(b, K("k"), K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_write_batch(db, b), LIGHTNING_INVALID_ARGUMENT);
+    lightning_batch_free(b);
+    lightning_batch_free(NULL);
+    lightning_db_close(db);
+}
+
+static void test_txn(void) {
+    lightning_db *db = open_fresh("txn");
+    CHECK_OK(lightning_put(db, K("base"), K("0")));
+
+    lightning_txn *t = NULL;
+    CHECK_OK(lightning_txn_begin(db, &t));
+    CHECK_OK(lightning_txn_put(t, K("x"), K("10")));
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_OK(lightning_txn_get(t, K("x"), &v, &vlen)); /* own write */
+    CHECK(vlen == 2 && memcmp(v, "10", 2) == 0);
+    lightning_free(v, vlen);
+    CHECK_RC(lightning_get(db, K("x"), &v, &vlen), LIGHTNING_NOT_FOUND); /* not yet visible */
+    uint8_t buf[8];
+    size_t n = 0;
+    CHECK_OK(lightning_txn_get_into(t, K("base"), buf, sizeof buf, &n));
+    CHECK(n == 1 && buf[0] == '0');
+    CHECK_RC(lightning_txn_get_into(t, K("x"), buf, 1, &n), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(n == 2);
+    CHECK_OK(lightning_txn_delete(t, K("base")));
+    CHECK_RC(lightning_txn_get(t, K("base"), &v, &vlen), LIGHTNING_NOT_FOUND);
+    CHECK_RC(lightning_txn_get(t, K("nothing"), &v, &vlen), LIGHTNING_NOT_FOUND);
+
+    /* The transaction's iterator sees its own writes. */
+    lightning_iter *it = NULL;
+    CHECK_OK(lightning_txn_iter_new(t, NULL, 0, &it));
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &val, &vl));
+    CHECK(kl == 1 && k[0] == 'x' && vl == 2);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &val, &vl), LIGHTNING_DONE);
+    lightning_iter_free(it);
+    CHECK_OK(lightning_txn_iter_prefix(t, K("x"), 1, &it));
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &val, &vl));
+    CHECK(kl == 1 && k[0] == 'x');
+    lightning_iter_free(it);
+
+    CHECK_OK(lightning_txn_commit(t));
+    CHECK_OK(lightning_get_into(db, K("x"), buf, sizeof buf, &n));
+    CHECK(n == 2 && memcmp(buf, "10", 2) == 0);
+    CHECK_RC(lightning_exists(db, K("base")), LIGHTNING_NOT_FOUND);
+
+    /* A committed transaction is a stale handle: every use is an error, freeing it is
+     * harmless. */
+    CHECK_RC(lightning_txn_put(t, K("y"), K("1")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get(t, K("x"), &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_commit(t), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_rollback(t), LIGHTNING_INVALID_ARGUMENT);
+    lightning_txn_free(t);
+
+    /* Rollback discards. */
+    CHECK_OK(lightning_txn_begin(db, &t));
+    CHECK_OK(lightning_txn_put(t, K("rolled"), K("back")));
+    CHECK_OK(lightning_txn_rollback(t));
+    CHECK_RC(lightning_exists(db, K("rolled")), LIGHTNING_NOT_FOUND);
+
+    /* free rolls back an open transaction. */
+    CHECK_OK(lightning_txn_begin(db, &t));
+    CHECK_OK(lightning_txn_put(t, K("freed"), K("x")));
+    lightning_txn_free(t);
+    CHECK_RC(lightning_exists(db, K("freed")), LIGHTNING_NOT_FOUND);
+
+    /* Conflict: two transactions write the same key; the second commit fails. */
+    lightning_txn *t1 = NULL, *t2 = NULL;
+    CHECK_OK(lightning_txn_begin(db, &t1));
+    CHECK_OK(lightning_txn_begin(db, &t2));
+    CHECK_OK(lightning_txn_get(t1, K("x"), &v, &vlen));
+    lightning_free(v, vlen);
+    CHECK_OK(lightning_txn_put(t1, K("x"), K("11")));
+    CHECK_OK(lightning_txn_put(t2, K("x"), K("12")));
+    CHECK_OK(lightning_txn_commit(t1));
+    CHECK_RC(lightning_txn_commit(t2), LIGHTNING_TRANSACTION_CONFLICT);
+    char msg[1024];
+    CHECK_OK(lightning_db_last_error(db, msg, sizeof msg, NULL));
+    CHECK(contains(msg, "TRANSACTION_CONFLICT"));
+    CHECK(contains(msg, "lightning_txn_commit"));
+    CHECK_OK(lightning_get_into(db, K("x"), buf, sizeof buf, &n));
+    CHECK(n == 2 && memcmp(buf, "11", 2) == 0);
+
+    /* Pessimistic mode; unknown mode refused. */
+    CHECK_OK(lightning_txn_begin_with(db, LIGHTNING_TXN_MODE_PESSIMISTIC, 100, &t));
+    CHECK_OK(lightning_txn_put(t, K("p"), K("1")));
+    CHECK_OK(lightning_txn_commit(t));
+    CHECK_OK(lightning_txn_begin_with(db, LIGHTNING_TXN_MODE_OPTIMISTIC, 0, &t));
+    CHECK_OK(lightning_txn_rollback(t));
+    t = NULL;
+    CHECK_RC(lightning_txn_begin_with(db, 9, 100, &t), LIGHTNING_INVALID_ARGUMENT);
+    CHECK(t == NULL);
+
+    /* NULL arguments. */
+    CHECK_RC(lightning_txn_begin(NULL, &t), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_begin(db, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_begin_with(NULL, 0, 0, &t), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_begin_with(db, 0, 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_txn_begin(db, &t));
+    CHECK_RC(lightning_txn_get(NULL, K("k"), &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get(t, NULL, 1, &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get(t, K("k"), NULL, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get(t, K("k"), &v, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get_into(NULL, K("k"), buf, 1, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get_into(t, NULL, 1, buf, 1, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get_into(t, K("k"), NULL, 1, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_get_into(t, K("k"), buf, 1, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_put(NULL, K("k"), K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_put(t, NULL, 1, K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_put(t, K("k"), NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_delete(NULL, K("k")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_delete(t, NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_iter_new(NULL, NULL, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_iter_new(t, NULL, 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_iter_prefix(NULL, K("p"), 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_iter_prefix(t, NULL, 0, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_iter_prefix(t, K("p"), 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_commit(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_rollback(NULL), LIGHTNING_INVALID_ARGUMENT);
+    lightning_txn_free(NULL);
+    /* The failed calls above did not end the transaction. */
+    CHECK_OK(lightning_txn_put(t, K("still"), K("open")));
+    CHECK_OK(lightning_txn_commit(t));
+    CHECK_OK(lightning_exists(db, K("still")));
+
+    lightning_db_close(db);
+}
+
+static void test_snapshot(void) {
+    lightning_db *db = open_fresh("snap");
+    CHECK_OK(lightning_put(db, K("k1"), K("old")));
+    CHECK_OK(lightning_put(db, K("k2"), K("old2")));
+    lightning_snapshot *s = NULL;
+    CHECK_OK(lightning_snapshot_new(db, &s));
+    CHECK_OK(lightning_put(db, K("k1"), K("new")));
+    CHECK_OK(lightning_delete(db, K("k2")));
+    CHECK_OK(lightning_put(db, K("k3"), K("later")));
+
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_OK(lightning_snapshot_get(s, K("k1"), &v, &vlen));
+    CHECK(vlen == 3 && memcmp(v, "old", 3) == 0);
+    lightning_free(v, vlen);
+    CHECK_OK(lightning_snapshot_get(s, K("k2"), &v, &vlen));
+    lightning_free(v, vlen);
+    CHECK_RC(lightning_snapshot_get(s, K("k3"), &v, &vlen), LIGHTNING_NOT_FOUND);
+    uint8_t buf[8];
+    size_t n = 0;
+    CHECK_OK(lightning_snapshot_get_into(s, K("k2"), buf, sizeof buf, &n));
+    CHECK(n == 4 && memcmp(buf, "old2", 4) == 0);
+    CHECK_RC(lightning_snapshot_get_into(s, K("k2"), buf, 2, &n), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(n == 4);
+    uint64_t seq = 0;
+    CHECK_OK(lightning_snapshot_sequence(s, &seq));
+    CHECK(seq > 0);
+
+    /* Snapshot iterators see the old view, forward and reverse. */
+    lightning_iter *it = NULL;
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    CHECK_OK(lightning_snapshot_iter_new(s, NULL, 1, &it));
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &val, &vl));
+    CHECK(kl == 2 && memcmp(k, "k2", 2) == 0 && vl == 4);
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &val, &vl));
+    CHECK(kl == 2 && memcmp(k, "k1", 2) == 0 && vl == 3 && memcmp(val, "old", 3) == 0);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &val, &vl), LIGHTNING_DONE);
+    lightning_iter_free(it);
+    CHECK_OK(lightning_snapshot_iter_prefix(s, K("k1"), 0, &it));
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &val, &vl));
+    CHECK(kl == 2 && memcmp(k, "k1", 2) == 0);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &val, &vl), LIGHTNING_DONE);
+    /* The iterator may outlive its snapshot handle. */
+    lightning_snapshot_free(s);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &val, &vl), LIGHTNING_DONE);
+    lightning_iter_free(it);
+
+    /* Stale and NULL. */
+    CHECK_RC(lightning_snapshot_get(s, K("k1"), &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_sequence(s, &seq), LIGHTNING_INVALID_ARGUMENT);
+    lightning_snapshot_free(s);
+    lightning_snapshot_free(NULL);
+    CHECK_RC(lightning_snapshot_new(NULL, &s), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_new(db, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_snapshot_new(db, &s));
+    CHECK_RC(lightning_snapshot_get(NULL, K("k"), &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get(s, NULL, 1, &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get(s, K("k"), NULL, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get(s, K("k"), &v, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get_into(NULL, K("k"), buf, 1, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get_into(s, NULL, 1, buf, 1, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get_into(s, K("k"), NULL, 1, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_get_into(s, K("k"), buf, 1, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_sequence(NULL, &seq), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_sequence(s, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_iter_new(NULL, NULL, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_iter_new(s, NULL, 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_iter_prefix(NULL, K("k"), 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_iter_prefix(s, NULL, 0, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_snapshot_iter_prefix(s, K("k"), 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    lightning_snapshot_free(s);
+    lightning_db_close(db);
+}
+
+/* Collects an iterator's keys as "a,b,c" into out. */
+static int collect(lightning_iter *it, char *out, size_t cap) {
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int rc;
+    size_t pos = 0;
+    out[0] = '\0';
+    while ((rc = lightning_iter_next(it, &k, &kl, &v, &vl)) == LIGHTNING_OK) {
+        if (pos + kl + 2 >= cap) return -1;
+        if (pos) out[pos++] = ',';
+        memcpy(out + pos, k, kl);
+        pos += kl;
+        out[pos] = '\0';
+        /* Values are "v" + key, and the borrowed pointers are readable. */
+        if (!(vl == kl + 1 && v[0] == 'v' && memcmp(v + 1, k, kl) == 0)) return -2;
+    }
+    return rc;
+}
+
+static void expect_scan(lightning_db *db, const lightning_range *r, int reverse, const char *want) {
+    lightning_iter *it = NULL;
+    CHECK_OK(lightning_iter_new(db, r, reverse, &it));
+    char got[256];
+    CHECK_RC(collect(it, got, sizeof got), LIGHTNING_DONE);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "scan (reverse=%d): got \"%s\", want \"%s\"\n", reverse, got, want);
+    }
+    CHECK(strcmp(got, want) == 0);
+    lightning_iter_free(it);
+}
+
+static void expect_prefix(lightning_db *db, const char *p, int reverse, const char *want) {
+    lightning_iter *it = NULL;
+    CHECK_OK(lightning_iter_prefix(db, (const uint8_t *)p, strlen(p), reverse, &it));
+    char got[256];
+    CHECK_RC(collect(it, got, sizeof got), LIGHTNING_DONE);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "prefix %s (reverse=%d): got \"%s\", want \"%s\"\n", p, reverse, got, want);
+    }
+    CHECK(strcmp(got, want) == 0);
+    lightning_iter_free(it);
+}
+
+static void test_iter(void) {
+    lightning_db *db = open_fresh("iter");
+    const char *keys[] = {"d", "a", "ab", "b", "c", "ac", "e"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char val[8];
+        snprintf(val, sizeof val, "v%s", keys[i]);
+        CHECK_OK(lightning_put(db, (const uint8_t *)keys[i], strlen(keys[i]), (const uint8_t *)val,
+                               strlen(val)));
+    }
+    expect_scan(db, NULL, 0, "a,ab,ac,b,c,d,e");
+    expect_scan(db, NULL, 1, "e,d,c,b,ac,ab,a");
+
+    lightning_range r = {0};
+    r.start = (const uint8_t *)"ab";
+    r.start_len = 2;
+    r.end = (const uint8_t *)"c";
+    r.end_len = 1;
+    expect_scan(db, &r, 0, "ab,ac,b");
+    expect_scan(db, &r, 1, "b,ac,ab");
+    r.end_inclusive = 1;
+    expect_scan(db, &r, 0, "ab,ac,b,c");
+    expect_scan(db, &r, 1, "c,b,ac,ab");
+    r.start_exclusive = 1;
+    expect_scan(db, &r, 0, "ac,b,c");
+    expect_scan(db, &r, 1, "c,b,ac");
+
+    lightning_range from = {.start = (const uint8_t *)"c", .start_len = 1};
+    expect_scan(db, &from, 0, "c,d,e");
+    expect_scan(db, &from, 1, "e,d,c");
+    lightning_range upto = {.end = (const uint8_t *)"b", .end_len = 1};
+    expect_scan(db, &upto, 0, "a,ab,ac");
+    expect_scan(db, &upto, 1, "ac,ab,a");
+    lightning_range all = {0};
+    expect_scan(db, &all, 0, "a,ab,ac,b,c,d,e");
+    lightning_range empty = {.start = (const uint8_t *)"d", .start_len = 1,
+                             .end = (const uint8_t *)"b", .end_len = 1};
+    expect_scan(db, &empty, 0, "");
+    expect_scan(db, &empty, 1, "");
+
+    expect_prefix(db, "a", 0, "a,ab,ac");
+    expect_prefix(db, "a", 1, "ac,ab,a");
+    expect_prefix(db, "ab", 0, "ab");
+    expect_prefix(db, "z", 0, "");
+    expect_prefix(db, "", 0, "a,ab,ac,b,c,d,e");
+
+    /* An iterator sees the data as of its creation. */
+    lightning_iter *it = NULL;
+    CHECK_OK(lightning_iter_new(db, NULL, 0, &it));
+    CHECK_OK(lightning_put(db, K("aa"), K("vaa")));
+    CHECK_OK(lightning_delete(db, K("e")));
+    char got[256];
+    CHECK_RC(collect(it, got, sizeof got), LIGHTNING_DONE);
+    CHECK(strcmp(got, "a,ab,ac,b,c,d,e") == 0);
+    /* DONE again, and again. */
+    const uint8_t *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &v, &vl), LIGHTNING_DONE);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &v, &vl), LIGHTNING_DONE);
+    lightning_iter_free(it);
+    expect_scan(db, NULL, 0, "a,aa,ab,ac,b,c,d");
+
+    /* Empty values come back as length 0 with a non-NULL pointer. */
+    CHECK_OK(lightning_put(db, K("zz-empty"), (const uint8_t *)"", 0));
+    CHECK_OK(lightning_iter_prefix(db, K("zz"), 0, &it));
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &v, &vl));
+    CHECK(kl == 8 && v != NULL && vl == 0);
+    lightning_iter_free(it);
+
+    /* Survives flush and compaction in the middle of a scan. */
+    CHECK_OK(lightning_iter_new(db, NULL, 0, &it));
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &v, &vl));
+    CHECK_OK(lightning_db_flush(db));
+    CHECK_OK(lightning_db_compact(db));
+    int count = 1;
+    while (lightning_iter_next(it, &k, &kl, &v, &vl) == LIGHTNING_OK) count++;
+    CHECK(count == 8);
+    lightning_iter_free(it);
+
+    /* Errors: NULL everything, bad ranges, stale iterator. */
+    CHECK_RC(lightning_iter_new(NULL, NULL, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_new(db, NULL, 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    lightning_range bad = {.start = NULL, .start_len = 3};
+    CHECK_RC(lightning_iter_new(db, &bad, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    lightning_range bad2 = {.end = NULL, .end_len = 1};
+    CHECK_RC(lightning_iter_new(db, &bad2, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_prefix(NULL, K("a"), 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_prefix(db, NULL, 0, 0, &it), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_prefix(db, K("a"), 0, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_iter_new(db, NULL, 0, &it));
+    CHECK_RC(lightning_iter_next(NULL, &k, &kl, &v, &vl), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_next(it, NULL, &kl, &v, &vl), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_next(it, &k, NULL, &v, &vl), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, NULL, &vl), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &v, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_iter_next(it, &k, &kl, &v, &vl)); /* not advanced by the failures */
+    CHECK(kl == 1 && k[0] == 'a');
+    lightning_iter_free(it);
+    CHECK_RC(lightning_iter_next(it, &k, &kl, &v, &vl), LIGHTNING_INVALID_ARGUMENT);
+    lightning_iter_free(it);
+    lightning_iter_free(NULL);
+    lightning_db_close(db);
+}
+
+/* Closed, double-closed, freed, forged and wrong-kind handles. */
+static void test_stale_handles(void) {
+    lightning_db *db = open_fresh("stale");
+    CHECK_OK(lightning_put(db, K("k"), K("v")));
+    lightning_snapshot *s = NULL;
+    lightning_txn *t = NULL;
+    lightning_iter *it = NULL;
+    lightning_batch *b = NULL;
+    CHECK_OK(lightning_snapshot_new(db, &s));
+    CHECK_OK(lightning_txn_begin(db, &t));
+    CHECK_OK(lightning_iter_new(db, NULL, 0, &it));
+    CHECK_OK(lightning_batch_new(&b));
+    CHECK_OK(lightning_batch_put(b, K("k2"), K("v2")));
+
+    /* Wrong kinds of handle. */
+    CHECK_RC(lightning_put((lightning_db *)(void *)t, K("k"), K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_txn_put((lightning_txn *)(void *)db, K("k"), K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_write_batch(db, (lightning_batch *)(void *)s), LIGHTNING_INVALID_ARGUMENT);
+    lightning_iter_free((lightning_iter *)(void *)b); /* ignored: not an iterator */
+    CHECK_OK(lightning_batch_count(b, &(size_t){0}));
+    char msg[512];
+    CHECK_OK(lightning_last_error(msg, sizeof msg, NULL));
+    CHECK(contains(msg, "lightning_batch"));
+
+    /* Forged pointers, including one to real memory. */
+    int local = 0;
+    CHECK(lightning_put((lightning_db *)(void *)&local, K("k"), K("v")) != LIGHTNING_OK);
+    CHECK(lightning_put((lightning_db *)(uintptr_t)0x1234, K("k"), K("v")) != LIGHTNING_OK);
+    CHECK(lightning_put((lightning_db *)(uintptr_t)UINTPTR_MAX, K("k"), K("v")) != LIGHTNING_OK);
+    lightning_db_close((lightning_db *)(void *)&local);
+    CHECK(local == 0);
+
+    /* Close with children alive; the children answer DATABASE_CLOSED. */
+    lightning_db_close(db);
+    CHECK_RC(lightning_put(db, K("k"), K("v")), LIGHTNING_DATABASE_CLOSED);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_RC(lightning_get(db, K("k"), &v, &vlen), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_exists(db, K("k")), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_delete(db, K("k")), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_flush(db), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_compact(db), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_sync(db), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_write_batch(db, b), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_snapshot_new(db, &s), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_txn_begin(db, &t), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_iter_new(db, NULL, 0, &it), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_last_error(db, msg, sizeof msg, NULL), LIGHTNING_DATABASE_CLOSED);
+    char *json = NULL;
+    CHECK_RC(lightning_db_stats_json(db, &json, NULL), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_health_json(db, &json, NULL), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_metrics_json(db, &json, NULL), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_db_metrics_prometheus(db, &json, NULL), LIGHTNING_DATABASE_CLOSED);
+    lightning_db_close(db); /* double close: harmless */
+    lightning_db_close(db);
+
+    CHECK_RC(lightning_snapshot_get(s, K("k"), &v, &vlen), LIGHTNING_DATABASE_CLOSED);
+    CHECK_RC(lightning_txn_put(t, K("k"), K("v")), LIGHTNING_OK); /* buffered only */
+    CHECK_RC(lightning_txn_commit(t), LIGHTNING_DATABASE_CLOSED);
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    int rc = lightning_iter_next(it, &k, &kl, &val, &vl);
+    CHECK(rc == LIGHTNING_OK || rc == LIGHTNING_DATABASE_CLOSED || rc == LIGHTNING_DONE);
+    lightning_iter_free(it);
+    lightning_snapshot_free(s);
+    lightning_batch_free(b);
+}
+
+static void test_free(void) {
+    lightning_free(NULL, 0);
+    lightning_free(NULL, 10);
+    int local = 0;
+    lightning_free(&local, sizeof local); /* not ours: ignored */
+    char msg[512];
+    CHECK_OK(lightning_last_error(msg, sizeof msg, NULL));
+    CHECK(contains(msg, "lightning_free"));
+    lightning_db *db = open_fresh("free");
+    CHECK_OK(lightning_put(db, K("k"), K("value")));
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_OK(lightning_get(db, K("k"), &v, &vlen));
+    lightning_free(v, 12345); /* the length is advisory */
+    lightning_free(v, vlen);  /* double free: ignored */
+    lightning_db_close(db);
+}
+
+/* NULL in each argument of the single-key functions. */
+static void test_null_everywhere(void) {
+    lightning_db *db = open_fresh("nulls");
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    uint8_t buf[4];
+    size_t n = 0;
+    CHECK_RC(lightning_put(NULL, K("k"), K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_put(db, NULL, 1, K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_put(db, NULL, 0, K("v")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_put(db, K("k"), NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_put(db, K("k"), NULL, 0), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get(NULL, K("k"), &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get(db, NULL, 1, &v, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get(db, K("k"), NULL, &vlen), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get(db, K("k"), &v, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_into(NULL, K("k"), buf, 4, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_into(db, NULL, 1, buf, 4, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_into(db, K("k"), NULL, 4, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_into(db, K("k"), buf, 4, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_exists(NULL, K("k")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_exists(db, NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_delete(NULL, K("k")), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_delete(db, NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_flush(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_compact(NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_sync(NULL), LIGHTNING_INVALID_ARGUMENT);
+    char *json = NULL;
+    CHECK_RC(lightning_db_stats_json(NULL, &json, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_stats_json(db, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_health_json(NULL, &json, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_health_json(db, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_metrics_json(NULL, &json, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_metrics_prometheus(db, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    char msg[64];
+    CHECK_RC(lightning_db_last_error(NULL, msg, sizeof msg, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_last_error(NULL, 5, NULL), LIGHTNING_INVALID_ARGUMENT);
+    size_t len = 0;
+    CHECK_RC(lightning_last_error(NULL, 0, &len), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(len > 0);
+    /* The per-handle detail names the NULL argument. */
+    CHECK_RC(lightning_put(db, K("k"), NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    char detail[256];
+    CHECK_OK(lightning_db_last_error(db, detail, sizeof detail, NULL));
+    CHECK(contains(detail, "`val` is NULL"));
+    lightning_db_close(NULL);
+    lightning_db_close(db);
+}
+
+static void test_persistence(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "persist");
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    lightning_batch *b = NULL;
+    CHECK_OK(lightning_db_batch_new(db, &b));
+    for (int i = 0; i < 50; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "p%03d", i);
+        CHECK_OK(lightning_batch_put(b, (const uint8_t *)key, (size_t)kl, (const uint8_t *)key, (size_t)kl));
+    }
+    CHECK_OK(lightning_write_batch(db, b));
+    lightning_batch_free(b);
+    lightning_db_close(db);
+    db = NULL;
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    lightning_iter *it = NULL;
+    CHECK_OK(lightning_iter_prefix(db, K("p"), 0, &it));
+    int count = 0;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    while (lightning_iter_next(it, &k, &kl, &v, &vl) == LIGHTNING_OK) {
+        CHECK(kl == vl && memcmp(k, v, kl) == 0);
+        count++;
+    }
+    CHECK(count == 50);
+    lightning_iter_free(it);
+    lightning_db_close(db);
+}
+
+/* Flips a byte in the middle of the first table file of `dir`; false when there is none. */
+static bool corrupt_a_table(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    struct dirent *e;
+    bool done = false;
+    while (!done && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 4, ".sst") != 0) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r+b");
+        if (!f) continue;
+        if (fseek(f, 100, SEEK_SET) == 0) {
+            int c = fgetc(f);
+            if (c != EOF && fseek(f, 100, SEEK_SET) == 0 && fputc(c ^ 0x5a, f) != EOF) done = true;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return done;
+}
+
+static void test_check(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "check");
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open_json(path, "{\"durability\": \"NoSync\"}", &db));
+    for (int i = 0; i < 2000; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof key, "key%06d", i);
+        CHECK_OK(lightning_put(db, (const uint8_t *)key, (size_t)kl, K("some value bytes")));
+    }
+    CHECK_OK(lightning_db_flush(db));
+    const int levels[] = {LIGHTNING_INTEGRITY_LEVEL_BASIC, LIGHTNING_INTEGRITY_LEVEL_STANDARD,
+                          LIGHTNING_INTEGRITY_LEVEL_COMPREHENSIVE, LIGHTNING_INTEGRITY_LEVEL_PARANOID};
+    for (size_t i = 0; i < 4; i++) {
+        char *report = NULL;
+        CHECK_OK(lightning_db_check(db, levels[i], &report));
+        CHECK(contains(report, "\"problems\": []"));
+        CHECK(contains(report, "\"tables_checked\": 1"));
+        lightning_free(report, 0);
+    }
+    char *report = (char *)0x1;
+    CHECK_RC(lightning_db_check(db, 42, &report), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_check(db, LIGHTNING_INTEGRITY_LEVEL_BASIC, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_check(NULL, LIGHTNING_INTEGRITY_LEVEL_BASIC, &report), LIGHTNING_INVALID_ARGUMENT);
+    CHECK(report == (char *)0x1);
+
+    /* Damage a table file behind the database's back: the check finds it. */
+    CHECK(corrupt_a_table(path));
+    report = NULL;
+    CHECK_RC(lightning_db_check(db, LIGHTNING_INTEGRITY_LEVEL_BASIC, &report), LIGHTNING_INTEGRITY_VALIDATION_FAILED);
+    CHECK(report != NULL && !contains(report, "\"problems\": []"));
+    CHECK(contains(report, ".sst"));
+    lightning_free(report, 0);
+    lightning_db_close(db);
+    report = (char *)0x1;
+    CHECK_RC(lightning_db_check(db, LIGHTNING_INTEGRITY_LEVEL_BASIC, &report), LIGHTNING_DATABASE_CLOSED);
+    CHECK(report == (char *)0x1);
+}
+
+int main(void) {
+    g_dir = h_tempdir("api");
+    test_version();
+    test_strerror();
+    test_options();
+    test_open_errors();
+    test_kv();
+    test_sizes();
+    test_default_key_limit();
+    test_batch();
+    test_txn();
+    test_snapshot();
+    test_iter();
+    test_stale_handles();
+    test_free();
+    test_null_everywhere();
+    test_persistence();
+    test_check();
+    h_rmtree(g_dir);
+    free(g_dir);
+    return h_finish("test_api");
+}
