@@ -3,13 +3,17 @@
 
 use std::path::PathBuf;
 
-const START: &str = "<!-- error-table:start (generated from core/src/error.rs by core/tests/readme.rs) -->";
+const START: &str =
+    "<!-- error-table:start (generated from core/src/error.rs by core/tests/readme.rs) -->";
 const END: &str = "<!-- error-table:end -->";
 
 fn rendered_table() -> String {
     let mut out = String::from("| code | name | meaning |\n|---:|---|---|\n");
     for row in lightning_db::ERROR_TABLE {
-        out.push_str(&format!("| {} | `{}` | {} |\n", row.code, row.name, row.description));
+        out.push_str(&format!(
+            "| {} | `{}` | {} |\n",
+            row.code, row.name, row.description
+        ));
     }
     out
 }
@@ -18,8 +22,13 @@ fn rendered_table() -> String {
 fn readme_error_table_matches_the_code_table() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md is readable");
-    let start = readme.find(START).expect("README has the error-table start marker") + START.len();
-    let end = readme.find(END).expect("README has the error-table end marker");
+    let start = readme
+        .find(START)
+        .expect("README has the error-table start marker")
+        + START.len();
+    let end = readme
+        .find(END)
+        .expect("README has the error-table end marker");
     let expected = format!("\n{}", rendered_table());
     if std::env::var_os("LIGHTNING_BLESS").is_some() {
         let updated = format!("{}{}{}", &readme[..start], expected, &readme[end..]);

@@ -26,9 +26,21 @@ fn main() -> Result<(), DatabaseError> {
         .take(3)
         .map(|kv| kv.map(|(k, _)| k))
         .collect::<Result<_, _>>()?;
-    println!("first orders: {:?}", first_three.iter().map(|k| String::from_utf8_lossy(k)).collect::<Vec<_>>());
-    let last = db.range(&b"order:"[..]..&b"order;"[..]).next_back().transpose()?;
-    println!("last order: {:?}", last.map(|(k, _)| String::from_utf8_lossy(&k).into_owned()));
+    println!(
+        "first orders: {:?}",
+        first_three
+            .iter()
+            .map(|k| String::from_utf8_lossy(k))
+            .collect::<Vec<_>>()
+    );
+    let last = db
+        .range(&b"order:"[..]..&b"order;"[..])
+        .next_back()
+        .transpose()?;
+    println!(
+        "last order: {:?}",
+        last.map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+    );
 
     // A snapshot does not see later writes.
     let snap = db.snapshot();
@@ -42,7 +54,11 @@ fn main() -> Result<(), DatabaseError> {
     db.put(b"balance", b"raced")?; // another writer gets there first
     match tx.commit() {
         Err(e @ DatabaseError::TransactionConflict { .. }) => {
-            println!("conflict (code {}, retryable: {})", e.error_code(), e.is_retryable())
+            println!(
+                "conflict (code {}, retryable: {})",
+                e.error_code(),
+                e.is_retryable()
+            )
         }
         other => println!("unexpected: {other:?}"),
     }
@@ -56,7 +72,11 @@ fn main() -> Result<(), DatabaseError> {
     let err = db.put(b"", b"value").unwrap_err();
     println!("empty key: {err} (code {})", err.error_code());
 
-    println!("{} live keys, {} bytes on disk", db.iter().count(), db.stats().disk_bytes);
+    println!(
+        "{} live keys, {} bytes on disk",
+        db.iter().count(),
+        db.stats().disk_bytes
+    );
     db.close()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
