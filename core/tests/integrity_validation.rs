@@ -525,3 +525,29 @@ fn validation_reads_through_the_file_system_layer() {
         r.problems
     );
 }
+
+#[test]
+fn the_manifest_alone_is_checked_against_the_tables_at_comprehensive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), ChecksumAlgorithm::Xxh64);
+    let tables = files_with(dir.path(), ".sst");
+    std::fs::copy(&tables[1], &tables[0]).expect("copy");
+    assert!(offline(dir.path(), ValidationLevel::Standard, "manifest").is_clean());
+    let r = offline(dir.path(), ValidationLevel::Comprehensive, "manifest");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.check == CheckKind::Logical && p.component == Component::Manifest),
+        "{:#?}",
+        r.problems
+    );
+    std::fs::remove_file(&tables[1]).expect("rm");
+    let r = offline(dir.path(), ValidationLevel::Comprehensive, "manifest");
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.check == CheckKind::Missing && p.file == tables[1].display().to_string()),
+        "{:#?}",
+        r.problems
+    );
+}

@@ -58,9 +58,10 @@ use super::report::{Component, IntegrityReport};
 use super::verify::{self, Checker, TableScan, TableScope};
 use crate::config::{ChecksumAlgorithm, LightningDbConfig, ValidationLevel};
 use crate::db::Database;
-use crate::engine::{DbInner, SuperVersion};
+use crate::engine::DbInner;
 use crate::error::DatabaseError;
 use crate::storage::fs::{DirLock, FileSystem, StdFileSystem};
+use crate::storage::version::Version;
 
 /// The error type of the validator's methods. The reference writes
 /// `Result<_, IntegrityError>`; it is [`DatabaseError`] itself, so `?` works across the
@@ -246,7 +247,8 @@ impl fmt::Debug for IntegrityValidator {
 pub(crate) struct Resolved {
     pub fs: Arc<dyn FileSystem>,
     pub dir: PathBuf,
-    pub pinned: Option<Arc<SuperVersion>>,
+    /// The open database's live tables, held so none is deleted while being read.
+    pub pinned: Option<Arc<Version>>,
     pub live_last_seq: Option<u64>,
     pub wal_floor: Option<u64>,
     pub _lock: Option<Box<dyn DirLock>>,
@@ -423,7 +425,7 @@ impl IntegrityValidator {
                     fs: Arc::clone(&inner.fs),
                     dir: inner.path.clone(),
                     live_last_seq: Some(inner.last_sequence()),
-                    pinned: Some(sv),
+                    pinned: Some(Arc::clone(&sv.version)),
                     wal_floor: floor,
                     _lock: None,
                     progress: None,
@@ -488,7 +490,7 @@ pub(crate) fn run_validation(
     let mut scans: Vec<TableScan> = Vec::new();
     if component.covers(Component::Index) {
         let numbers: Vec<u64> = match (&r.pinned, &manifest) {
-            (Some(sv), _) => sv.version.all_tables().map(|(_, t)| t.number).collect(),
+            (Some(v), _) => v.all_tables().map(|(_, t)| t.number).collect(),
             (None, Some(m)) if !m.damaged => m.live.iter().map(|(_, t)| t.number).collect(),
             _ => verify::table_numbers_on_disk(r.fs.as_ref(), &r.dir),
         };
@@ -508,6 +510,48 @@ pub(crate) fn run_validation(
             if let Some(p) = &r.progress {
                 p(ck.report.bytes_checked);
             }
+        }
+    }
+    // The manifest alone, at Comprehensive: against the tables' footers and properties (a
+    // Basic pass over their index structures only; their own damage is the `tables`
+    // component's business, a missing one is the manifest's).
+    if !component.covers(Component::Index)
+        && component.covers(Component::Manifest)
+        && level >= ValidationLevel::Comprehensive
+    {
+        if let Some(m) = manifest.as_ref().filter(|m| !m.damaged) {
+            let mut meta = Checker::new(Arc::clone(&r.fs), &r.dir, ValidationLevel::Basic);
+            let scope = TableScope {
+                data: false,
+                component: Component::Index,
+            };
+            for (level, t) in &m.live {
+                let is_pinned = r
+                    .pinned
+                    .as_ref()
+                    .is_none_or(|v| v.all_tables().any(|(_, p)| p.number == t.number));
+                if !is_pinned {
+                    continue;
+                }
+                let scan = verify::scan_table(&mut meta, t.number, scope, &mut |_| {});
+                if !scan.opened {
+                    ck.problem(
+                        Component::Manifest,
+                        &scan.path,
+                        None,
+                        super::report::CheckKind::Missing,
+                        format!(
+                            "the manifest names table {} at level {level}, which cannot be opened",
+                            t.number
+                        ),
+                        false,
+                    );
+                }
+                scans.push(scan);
+            }
+            ck.report.files_checked += meta.report.files_checked;
+            ck.report.tables_checked += meta.report.tables_checked;
+            ck.report.blocks_checked += meta.report.blocks_checked;
         }
     }
     // Offline, the manifest and the log must fit together as recovery requires.
