@@ -1,7 +1,8 @@
 //! `lightning`: the command-line tool of Lightning DB.
 //!
 //! `lightning demo [PATH]` shows the database at work on 100,000 records; `put`, `get`,
-//! `delete`, `scan` and `stats` poke at a database by hand. Exit codes are stable and
+//! `delete`, `scan` and `stats` poke at a database by hand; `check` verifies its files and
+//! `repair` mends them. Exit codes are stable and
 //! documented on [`error::ExitStatus`]: 0 success, 1 not found, 2 usage, 3 database error,
 //! 4 verification failure.
 //!
@@ -17,6 +18,7 @@ mod commands;
 mod common;
 mod demo;
 mod error;
+mod integrity_cmd;
 mod output;
 
 use common::GlobalOpts;
@@ -27,7 +29,8 @@ use error::CliError;
 #[command(name = "lightning", version, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success, 1 key not found, 2 usage error, \
                         3 database error (its code and a suggested action go to stderr), \
-                        4 demo verification failed.")]
+                        4 demo verification failed, or check/repair found damage it \
+                        could not mend.")]
 pub struct Cli {
     /// Options shared by every subcommand.
     #[command(flatten)]
@@ -52,6 +55,36 @@ pub enum Command {
     Scan(commands::ScanArgs),
     /// Print the database's sizes, counters and recovery report.
     Stats(commands::StatsArgs),
+    /// Verify every checksum and structure of a database (exit code 4 when damage is found).
+    Check(CheckArgs),
+    /// Repair a closed database: rebuild what can be rebuilt, set aside what cannot, and
+    /// list both (exit code 4 when something could not be repaired).
+    Repair(RepairArgs),
+}
+
+/// Arguments of `lightning check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Database directory.
+    #[arg(default_value = common::DEFAULT_PATH)]
+    pub path: std::path::PathBuf,
+    /// basic (checksums), standard (+ structure), comprehensive (+ logical), paranoid.
+    #[arg(long, default_value = "comprehensive")]
+    pub level: lightning_db::ValidationLevel,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `lightning repair`.
+#[derive(Debug, clap::Args)]
+pub struct RepairArgs {
+    /// Database directory (the database must not be open elsewhere).
+    #[arg(default_value = common::DEFAULT_PATH)]
+    pub path: std::path::PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs one parsed command line.
@@ -64,16 +97,35 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Delete(args) => commands::delete(global, args),
         Command::Scan(args) => commands::scan(global, args),
         Command::Stats(args) => commands::stats(global, args),
+        Command::Check(_) | Command::Repair(_) => Ok(()),
     }
 }
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2 (0 for --help and --version).
     let cli = Cli::parse();
+    // check and repair report on their own and choose their exit code.
+    match &cli.command {
+        Command::Check(args) => {
+            return exit_code(integrity_cmd::run_check(&args.path, args.level, args.json))
+        }
+        Command::Repair(args) => {
+            return exit_code(if args.json {
+                integrity_cmd::run_repair_opts(&args.path, true)
+            } else {
+                integrity_cmd::run_repair(&args.path)
+            })
+        }
+        _ => {}
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => err.report(),
     }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 #[cfg(test)]
