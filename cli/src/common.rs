@@ -22,7 +22,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub hex: bool,
 
-    /// No progress bars or step-by-step lines (results and summaries are still printed).
+    /// No progress bars (results and summaries are still printed).
     #[arg(long, short, global = true)]
     pub quiet: bool,
 

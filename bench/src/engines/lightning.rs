@@ -1,0 +1,70 @@
+//! Lightning DB: durable commits (`Durability::Sync`), block cache of the shared budget.
+
+use std::path::Path;
+
+use lightning_db::{Database, Durability, LightningDbConfig};
+
+use super::{Engine, Op, Options, Reader, Result};
+
+/// Lightning DB under test.
+pub struct Lightning {
+    db: Database,
+}
+
+impl Lightning {
+    /// Opens a database in `dir`.
+    pub fn open(dir: &Path, options: &Options) -> Result<Self> {
+        let config = LightningDbConfig {
+            cache_size: options.cache_bytes,
+            durability: Durability::Sync,
+            ..LightningDbConfig::default()
+        };
+        Ok(Lightning {
+            db: Database::open(dir, config)?,
+        })
+    }
+}
+
+impl Engine for Lightning {
+    fn write(&self, ops: &mut dyn Iterator<Item = Op>) -> Result<()> {
+        let mut batch = self.db.new_batch();
+        for op in ops {
+            match op {
+                Op::Put(k, v) => batch.put(&k, &v)?,
+                Op::Delete(k) => batch.delete(&k)?,
+            }
+        }
+        self.db.write_batch(&batch)?;
+        Ok(())
+    }
+
+    fn reader(&self, _threads: usize) -> Result<Box<dyn Reader + '_>> {
+        Ok(Box::new(LightningReader { db: &self.db }))
+    }
+
+    fn compact(&mut self) -> Result<bool> {
+        self.db.compact()?;
+        Ok(true)
+    }
+}
+
+struct LightningReader<'a> {
+    db: &'a Database,
+}
+
+impl Reader for LightningReader<'_> {
+    fn get(&mut self, key: &[u8], expected: &[u8]) -> Result<bool> {
+        Ok(self.db.get(key)?.is_some_and(|v| v == expected))
+    }
+
+    fn range(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        for item in self.db.range(start..).take(n) {
+            let (_, v) = item?;
+            count += 1;
+            sum += u64::from(v[0]);
+        }
+        Ok((count, sum))
+    }
+}

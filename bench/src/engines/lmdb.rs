@@ -1,0 +1,101 @@
+//! LMDB through heed: default (synchronous) environment flags, so every commit is durable.
+//! LMDB has no cache of its own: it reads through the OS page cache (mmap).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use heed::types::Bytes;
+use heed::{CommitOrAbort, CompactionOption, Database, Env, EnvOpenOptions, RoTxn, WithTls};
+
+use super::{Engine, Op, Options, Reader, Result};
+
+/// Largest size the memory map may grow to (address space only, not memory).
+const MAP_SIZE: usize = 64 << 30;
+
+/// LMDB under test.
+pub struct Lmdb {
+    dir: PathBuf,
+    env: Env,
+    db: Database<'static, Bytes, Bytes>,
+}
+
+impl Lmdb {
+    /// Opens an environment in `dir`.
+    pub fn open(dir: &Path, _options: &Options) -> Result<Self> {
+        // SAFETY: the benchmark opens each environment once, in its own directory, from one
+        // process, which is what heed's `open` asks callers to ensure.
+        let env = unsafe { EnvOpenOptions::new().map_size(MAP_SIZE).open(dir)? };
+        let wtxn = env.write_txn()?;
+        let db = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| {
+                opener
+                    .create_database::<Bytes, Bytes>(wtxn, None)
+                    .map(CommitOrAbort::<_, ()>::Commit)
+            })?
+            .unwrap_commit();
+        Ok(Lmdb {
+            dir: dir.to_path_buf(),
+            env,
+            db,
+        })
+    }
+}
+
+impl Engine for Lmdb {
+    fn write(&self, ops: &mut dyn Iterator<Item = Op>) -> Result<()> {
+        let mut txn = self.env.write_txn()?;
+        for op in ops {
+            match op {
+                Op::Put(k, v) => self.db.put(&mut txn, &k, &v)?,
+                Op::Delete(k) => {
+                    self.db.delete(&mut txn, &k)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn reader(&self, _threads: usize) -> Result<Box<dyn Reader + '_>> {
+        let txn = self.env.read_txn()?;
+        Ok(Box::new(LmdbReader { txn, db: self.db }))
+    }
+
+    /// LMDB compacts by copying: `mdb_env_copy2` with `MDB_CP_COMPACT` writes a compacted
+    /// copy, which is renamed over `data.mdb`. The open environment keeps its mapping of the
+    /// old, now unlinked, file until the end of the run, so the directory's size is the
+    /// compacted file's.
+    fn compact(&mut self) -> Result<bool> {
+        let copy = self.dir.join("compacted.mdb");
+        let mut file = File::create_new(&copy)?;
+        self.env
+            .copy_to_file(&mut file, CompactionOption::Enabled)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&copy, self.dir.join("data.mdb"))?;
+        Ok(true)
+    }
+}
+
+struct LmdbReader<'e> {
+    txn: RoTxn<'e, WithTls>,
+    db: Database<'static, Bytes, Bytes>,
+}
+
+impl Reader for LmdbReader<'_> {
+    fn get(&mut self, key: &[u8], expected: &[u8]) -> Result<bool> {
+        Ok(self.db.get(&self.txn, key)?.is_some_and(|v| v == expected))
+    }
+
+    fn range(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        let bounds = (std::ops::Bound::Included(start), std::ops::Bound::Unbounded);
+        for item in self.db.range(&self.txn, &bounds)?.take(n) {
+            let (_, v) = item?;
+            count += 1;
+            sum += u64::from(v[0]);
+        }
+        Ok((count, sum))
+    }
+}

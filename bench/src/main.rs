@@ -1,0 +1,338 @@
+//! `lightning-bench`: the redb benchmark's workload on Lightning DB and its peers.
+//!
+//! The parent process runs each engine in a child process of this same binary
+//! (`--engine-child NAME`), so peak memory and CPU time are per engine, and collects the
+//! child's results as JSON lines on its standard output. It then writes the report to
+//! standard output and to `results/latest.md`, `results/latest.json` and
+//! `results/latest.svg`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+mod data;
+mod engines;
+mod report;
+mod sys;
+mod workload;
+
+use report::{EngineRun, Report};
+use workload::{PhaseGroup, PhaseResult, Workload};
+
+/// Runs the redb-style workload on Lightning DB and its peers and reports times, ratios,
+/// memory and CPU per engine.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "lightning-bench", version, about)]
+struct Args {
+    /// Pairs in the bulk load (N); reads read N keys, range reads start N/2 times.
+    #[arg(long, default_value_t = 1_000_000)]
+    elements: usize,
+
+    /// Engines to run, in column order (default: every engine this build has).
+    #[arg(long, value_delimiter = ',')]
+    engines: Option<Vec<String>>,
+
+    /// Phase groups to run after the bulk load (default: all):
+    /// individual, batch, reads, ranges, threads, removals, compaction.
+    #[arg(long, value_delimiter = ',')]
+    phases: Option<Vec<PhaseGroup>>,
+
+    /// Folder for the databases, one fresh sub-folder per engine (default: a temporary folder
+    /// under bench/target, on the same disk as the repository, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+
+    /// Cache budget of every engine, MiB.
+    #[arg(long, default_value_t = 256)]
+    cache_mb: u64,
+
+    /// Seed of the key and value generator.
+    #[arg(long, default_value_t = 3)]
+    seed: u64,
+
+    /// Stop an engine that runs longer than this many seconds (its finished phases are kept).
+    #[arg(long, default_value_t = 3_600)]
+    timeout_secs: u64,
+
+    /// Folder for latest.md, latest.json and latest.svg.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
+    results: PathBuf,
+
+    /// Run nothing: rewrite the report (Markdown, JSON, SVG) from a saved latest.json.
+    #[arg(long, value_name = "JSON")]
+    report_from: Option<PathBuf>,
+
+    /// Keep each engine's database folder after its run.
+    #[arg(long)]
+    keep: bool,
+
+    /// Internal: run one engine in this process and print JSON lines.
+    #[arg(long, hide = true, value_name = "ENGINE")]
+    engine_child: Option<String>,
+
+    /// Internal: the child's database folder.
+    #[arg(long, hide = true)]
+    child_dir: Option<PathBuf>,
+}
+
+impl Args {
+    fn workload(&self) -> Workload {
+        Workload {
+            elements: self.elements,
+            groups: self
+                .phases
+                .clone()
+                .unwrap_or_else(|| PhaseGroup::ALL.to_vec()),
+        }
+    }
+}
+
+/// One line a child prints on its standard output.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ChildMessage {
+    /// A finished phase.
+    Phase(PhaseResult),
+    /// The child's resource usage, last.
+    Usage(sys::Usage),
+    /// The run failed.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn emit(message: &ChildMessage) {
+    if let Ok(line) = serde_json::to_string(message) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+/// The child: one engine, one folder, results as JSON lines.
+fn run_child(args: &Args, engine_name: &str) -> ExitCode {
+    let Some(dir) = &args.child_dir else {
+        eprintln!("--engine-child needs --child-dir");
+        return ExitCode::from(2);
+    };
+    let workload = args.workload();
+    let data = data::Data::new(args.seed, workload.keys_needed());
+    let options = engines::Options {
+        cache_bytes: args.cache_mb * 1024 * 1024,
+    };
+    let result = engines::open(engine_name, dir, &options).and_then(|mut engine| {
+        let outcome = workload::run(&mut *engine, dir, &data, &workload, &mut |r| {
+            eprintln!("  {engine_name}: {} {:?}", r.phase, r.measure);
+            emit(&ChildMessage::Phase(r));
+        });
+        drop(engine);
+        outcome
+    });
+    if let Err(e) = &result {
+        emit(&ChildMessage::Error {
+            message: e.to_string(),
+        });
+    }
+    emit(&ChildMessage::Usage(sys::self_usage()));
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs one engine in a child process and collects what it reports.
+fn run_engine(args: &Args, engine: &str, dir: &Path) -> std::io::Result<EngineRun> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--engine-child")
+        .arg(engine)
+        .arg("--child-dir")
+        .arg(dir)
+        .arg("--elements")
+        .arg(args.elements.to_string())
+        .arg("--cache-mb")
+        .arg(args.cache_mb.to_string())
+        .arg("--seed")
+        .arg(args.seed.to_string());
+    if let Some(phases) = &args.phases {
+        let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
+        cmd.arg("--phases").arg(names.join(","));
+    }
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("child has no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut run = EngineRun {
+        engine: engine.to_string(),
+        ..EngineRun::default()
+    };
+    let deadline = started + Duration::from_secs(args.timeout_secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => match serde_json::from_str::<ChildMessage>(&line) {
+                Ok(ChildMessage::Phase(r)) => {
+                    run.phases.insert(r.phase, r.measure);
+                }
+                Ok(ChildMessage::Usage(u)) => run.usage = Some(u),
+                Ok(ChildMessage::Error { message }) => run.failure = Some(message),
+                Err(_) => eprintln!("  {engine}: {line}"),
+            },
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                run.failure = Some(format!(
+                    "timed out after {} s (--timeout-secs); phases not shown did not finish",
+                    args.timeout_secs
+                ));
+                break;
+            }
+        }
+    }
+    let status = child.wait()?;
+    let _ = reader.join();
+    run.wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    if !status.success() && run.failure.is_none() {
+        run.failure = Some(format!("child exited with {status}"));
+    }
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(run)
+}
+
+/// Writes latest.md, latest.json and latest.svg.
+fn write_results(report: &Report, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("latest.md"), report.markdown())?;
+    std::fs::write(dir.join("latest.json"), report.json() + "\n")?;
+    // The chart needs Lightning DB and at least one peer.
+    if report.runs.len() > 1 {
+        if let Err(e) = report.svg(&dir.join("latest.svg")) {
+            eprintln!("no chart: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let known = engines::all_engines();
+    let engines: Vec<String> = match &args.engines {
+        Some(list) => list.iter().map(|e| e.trim().to_lowercase()).collect(),
+        None => known.iter().map(|e| e.to_string()).collect(),
+    };
+    if let Some(bad) = engines.iter().find(|e| !known.contains(&e.as_str())) {
+        return Err(format!(
+            "unknown engine '{bad}'; this build has {} (RocksDB needs the `rocksdb` feature)",
+            known.join(", ")
+        )
+        .into());
+    }
+    let _temp;
+    let base = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let parent = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+            std::fs::create_dir_all(&parent)?;
+            let temp = tempfile::Builder::new()
+                .prefix("bench-data-")
+                .tempdir_in(parent)?;
+            let path = temp.path().to_path_buf();
+            _temp = temp;
+            path
+        }
+    };
+    let phase_names: Vec<String> = workload::all_phase_names();
+    let mut report = Report {
+        elements: args.elements,
+        cache_mb: args.cache_mb,
+        key_len: data::KEY_LEN,
+        value_len: data::VALUE_LEN,
+        finished_unix: 0,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        phases: Vec::new(),
+        runs: Vec::new(),
+    };
+    eprintln!(
+        "lightning-bench: {} pairs, engines {}, data in {}",
+        args.elements,
+        engines.join(", "),
+        base.display()
+    );
+    for engine in &engines {
+        eprintln!("{engine}:");
+        let run = run_engine(args, engine, &base.join(engine))?;
+        if let Some(f) = &run.failure {
+            eprintln!("  {engine} stopped early: {f}");
+        }
+        report.runs.push(run);
+        // Rows that some engine has, in the canonical order; written after every engine so
+        // an interrupted run still leaves its results.
+        report.phases = phase_names
+            .iter()
+            .filter(|p| report.runs.iter().any(|r| r.phases.contains_key(*p)))
+            .cloned()
+            .collect();
+        report.finished_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        write_results(&report, &args.results)?;
+    }
+    print!("{}", report.markdown());
+    eprintln!(
+        "written: {}/latest.md, latest.json, latest.svg",
+        args.results.display()
+    );
+    Ok(())
+}
+
+/// `--report-from`: the report of an earlier run, written again.
+fn rewrite_report(args: &Args, json: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let report: Report = serde_json::from_str(&std::fs::read_to_string(json)?)?;
+    write_results(&report, &args.results)?;
+    print!("{}", report.markdown());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(engine) = &args.engine_child {
+        return run_child(&args, engine);
+    }
+    let result = match &args.report_from {
+        Some(json) => rewrite_report(&args, json),
+        None => run_parent(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
