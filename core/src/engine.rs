@@ -46,7 +46,11 @@ impl SuperVersion {
     /// Cursors over every source, newest first.
     pub fn cursors(&self) -> Vec<Box<dyn Cursor>> {
         let mut out: Vec<Box<dyn Cursor>> = Vec::with_capacity(2 + self.imms.len() + NUM_LEVELS);
-        out.push(Box::new(MemTableCursor::new(Arc::clone(&self.mem))));
+        // An empty memtable can only gain versions newer than any reader of this
+        // super version can see (they are published after they are inserted).
+        if !self.mem.is_empty() {
+            out.push(Box::new(MemTableCursor::new(Arc::clone(&self.mem))));
+        }
         for imm in &self.imms {
             out.push(Box::new(MemTableCursor::new(Arc::clone(imm))));
         }

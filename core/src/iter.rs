@@ -144,7 +144,11 @@ impl DbIterator {
                 front.advance()?;
                 continue;
             }
-            self.front_pos = Some(key.to_vec());
+            // Reuse the buffer: this runs once per key walked.
+            let mut pos = self.front_pos.take().unwrap_or_default();
+            pos.clear();
+            pos.extend_from_slice(key);
+            self.front_pos = Some(pos);
             let item = value.map(|v| (key.to_vec(), v.to_vec()));
             front.advance()?;
             if item.is_some() {
