@@ -1,6 +1,6 @@
 //! The workload of the public redb benchmark, run on one engine: bulk load, individual and
 //! batched durable writes, random and range reads (twice each), multi-threaded reads,
-//! removals, size and compaction.
+//! removals, size and compaction; then sequential batched writes.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -41,11 +41,14 @@ pub enum PhaseGroup {
     Removals,
     /// Size on disk, full compaction, size again.
     Compaction,
+    /// 100 durable batches of 1,000 keys in ascending order (after everything else, so
+    /// the rows above stay those of the public benchmark).
+    Sequential,
 }
 
 impl PhaseGroup {
     /// Every group, in run order.
-    pub const ALL: [PhaseGroup; 7] = [
+    pub const ALL: [PhaseGroup; 8] = [
         PhaseGroup::Individual,
         PhaseGroup::Batch,
         PhaseGroup::Reads,
@@ -53,6 +56,7 @@ impl PhaseGroup {
         PhaseGroup::Threads,
         PhaseGroup::Removals,
         PhaseGroup::Compaction,
+        PhaseGroup::Sequential,
     ];
 
     /// The name `--phases` accepts.
@@ -65,6 +69,7 @@ impl PhaseGroup {
             PhaseGroup::Threads => "threads",
             PhaseGroup::Removals => "removals",
             PhaseGroup::Compaction => "compaction",
+            PhaseGroup::Sequential => "sequential",
         }
     }
 }
@@ -314,6 +319,28 @@ pub fn run(
             },
         });
     }
+
+    if workload.runs(PhaseGroup::Sequential) {
+        let started = Instant::now();
+        {
+            for b in 0..BATCHES {
+                let ops = (0..BATCH_SIZE).map(|j| {
+                    let i = b * BATCH_SIZE + j;
+                    // Above every random key but a 2^-64 few: 0xFF×8, then a counter.
+                    let mut key = [0xffu8; crate::data::KEY_LEN];
+                    key[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+                    Op::Put(key, data.value(i % n.max(1)))
+                });
+                engine.write(&mut ops.into_iter())?;
+            }
+        }
+        emit(PhaseResult {
+            phase: "sequential batch writes".into(),
+            measure: Measure::Time {
+                ms: started.elapsed().as_secs_f64() * 1e3,
+            },
+        });
+    }
     Ok(())
 }
 
@@ -338,6 +365,7 @@ pub fn all_phase_names() -> Vec<String> {
         "compaction".into(),
         "size before compaction".into(),
         "size after compaction".into(),
+        "sequential batch writes".into(),
     ]);
     names
 }
