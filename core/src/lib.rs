@@ -31,6 +31,9 @@ pub mod config;
 pub mod db;
 mod engine;
 pub mod error;
+/// Entry points shared by the cargo-fuzz targets and the corpus replay test; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod integrity;
 pub mod iter;
 pub mod snapshot;

@@ -43,3 +43,28 @@ fn smoke() {
     assert_eq!(db.iter().count(), 20000);
     assert_eq!(db.scan_prefix(b"key0001").count(), 10000);
 }
+
+/// The API shapes other code relies on compile as the issue spells them.
+#[test]
+fn api_shapes_compile_as_documented() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Database>();
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::sync::Arc::new(Database::open(dir.path(), LightningDbConfig::default()).unwrap());
+    db.put(&[1, 2], b"v").unwrap();
+    db.put(&[1, 3], b"w").unwrap();
+    let (lo, hi): (&[u8], &[u8]) = (&[1], &[1, 3]);
+    let got: Vec<_> = db.range(lo..hi).map(|r| r.unwrap()).collect();
+    assert_eq!(got, vec![(vec![1, 2], b"v".to_vec())]);
+    let all: Vec<_> = db.range(lo..).rev().map(|r| r.unwrap().0).collect();
+    assert_eq!(all, vec![vec![1, 3], vec![1, 2]]);
+    let shared = std::sync::Arc::clone(&db);
+    std::thread::spawn(move || shared.get(&[1, 2]).unwrap())
+        .join()
+        .unwrap();
+    let err = lightning_db::DatabaseError::TransactionConflict {
+        key: vec![1],
+        conflicting_tx: 7,
+    };
+    assert!(err.is_retryable());
+}

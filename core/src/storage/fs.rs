@@ -181,14 +181,24 @@ impl FileSystem for StdFileSystem {
             .create(true)
             .truncate(false)
             .open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(StdLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "the lock is held by another process or handle",
-            )),
-            Err(fs::TryLockError::Error(e)) => Err(e),
+        // A process that forks (to run any child program) lends its open files, and so
+        // its locks, to the child until the child's exec closes them: a lock released
+        // just before can look held for that instant. A few short retries ride that out
+        // without making a truly locked database slow to report.
+        for attempt in 0..20 {
+            match file.try_lock() {
+                Ok(()) => return Ok(Box::new(StdLock { _file: file })),
+                Err(fs::TryLockError::WouldBlock) if attempt < 19 => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(fs::TryLockError::WouldBlock) => break,
+                Err(fs::TryLockError::Error(e)) => return Err(e),
+            }
         }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "the lock is held by another process or handle",
+        ))
     }
 }
 

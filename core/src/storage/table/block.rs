@@ -277,7 +277,14 @@ pub fn decode_from_disk(
         COMPRESSION_NONE => Ok(raw),
         COMPRESSION_LZ4 => {
             let claimed = get_u32(&raw, 0).unwrap_or(u32::MAX) as usize;
-            if claimed > MAX_BLOCK_BYTES {
+            // LZ4 expands at most 255-fold (a match-length byte adds at most 255 bytes),
+            // so a size claim beyond that is damage, refused before it sizes an allocation.
+            let possible = raw
+                .len()
+                .saturating_sub(4)
+                .saturating_mul(255)
+                .saturating_add(16);
+            if claimed > MAX_BLOCK_BYTES || claimed > possible {
                 return Err(BlockError::Malformed("decompressed size too large".into()));
             }
             lz4_flex::decompress_size_prepended(&raw)
@@ -359,5 +366,24 @@ mod tests {
         }
         assert!(Block::decode(vec![0xff, 0xff, 0xff, 0xff]).is_err());
         assert!(Block::decode(vec![7, 0, 0, 0, 1, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn lz4_size_claims_are_bounded_by_the_input() {
+        let algo = ChecksumAlgorithm::Xxh64;
+        // The most compressible payload still round-trips under the bound.
+        let zeros = vec![0u8; 1 << 20];
+        let disk = encode_for_disk(&zeros, true, algo, 0);
+        assert_eq!(disk[disk.len() - BLOCK_TRAILER_LEN], COMPRESSION_LZ4);
+        assert_eq!(decode_from_disk(disk, algo, 0).expect("round trip"), zeros);
+        // A 5-byte block claiming 2 GiB (found by the `block` fuzz target) is refused
+        // before anything is allocated.
+        let mut raw = vec![0, 0, 0, 0x80, COMPRESSION_LZ4];
+        let sum = checksum64_parts(algo, &[&raw, &0u64.to_le_bytes()]);
+        raw.extend_from_slice(&sum.to_le_bytes());
+        assert!(matches!(
+            decode_from_disk(raw, algo, 0),
+            Err(BlockError::Malformed(_))
+        ));
     }
 }
