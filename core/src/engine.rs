@@ -64,12 +64,17 @@ impl SuperVersion {
         key: &[u8],
         snapshot: u64,
     ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
-        if let Some(found) = self.mem.get(key, snapshot) {
-            return Ok(Some(found));
+        let hash = crate::storage::table::bloom::key_hash(key);
+        if self.mem.may_contain(hash) {
+            if let Some(found) = self.mem.get(key, snapshot) {
+                return Ok(Some(found));
+            }
         }
         for imm in &self.imms {
-            if let Some(found) = imm.get(key, snapshot) {
-                return Ok(Some(found));
+            if imm.may_contain(hash) {
+                if let Some(found) = imm.get(key, snapshot) {
+                    return Ok(Some(found));
+                }
             }
         }
         self.version.get(key, snapshot)
@@ -435,7 +440,7 @@ impl DbInner {
             lock: Mutex::new(Some(lock)),
             cache,
             super_version: ArcSwap::from_pointee(SuperVersion {
-                mem: Arc::new(MemTable::new(wal_number)),
+                mem: Arc::new(MemTable::with_filter(wal_number, config.write_buffer_size)),
                 imms: Vec::new(),
                 version: Arc::clone(&version),
             }),
@@ -840,7 +845,7 @@ impl DbInner {
         imms.push(Arc::clone(&sv.mem));
         imms.extend(sv.imms.iter().cloned());
         self.super_version.store(Arc::new(SuperVersion {
-            mem: Arc::new(MemTable::new(number)),
+            mem: Arc::new(MemTable::with_filter(number, self.config.write_buffer_size)),
             imms,
             version: Arc::clone(&sv.version),
         }));

@@ -6,7 +6,7 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
@@ -105,9 +105,15 @@ const ENTRY_OVERHEAD: usize = 64;
 pub struct MemTable {
     map: SkipMap<MemKey, Option<Vec<u8>>>,
     approximate_bytes: AtomicUsize,
+    /// A bloom filter over the keys inserted, so most point reads of keys the memtable
+    /// does not hold skip the skiplist walk (empty: no filter).
+    filter: Vec<AtomicU64>,
     /// The log segment whose records this memtable holds.
     pub wal_number: u64,
 }
+
+/// Probes per key in a memtable's filter.
+const FILTER_PROBES: u32 = 6;
 
 impl MemTable {
     /// An empty memtable fed by log segment `wal_number`.
@@ -115,12 +121,54 @@ impl MemTable {
         Self {
             map: SkipMap::new(),
             approximate_bytes: AtomicUsize::new(0),
+            filter: Vec::new(),
             wal_number,
         }
     }
 
+    /// An empty memtable with a key filter sized for `buffer_bytes` of writes (one bit per
+    /// eight bytes of buffer: at least ten bits per key for entries of 80 bytes or more).
+    pub fn with_filter(wal_number: u64, buffer_bytes: usize) -> Self {
+        let words = (buffer_bytes / 8 / 64).clamp(1024, 1 << 24);
+        Self {
+            filter: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            ..Self::new(wal_number)
+        }
+    }
+
+    #[inline]
+    fn filter_bits(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> {
+        let bits = (self.filter.len() as u64) * 64;
+        let mut h = hash;
+        let delta = hash.rotate_right(33) | 1;
+        (0..FILTER_PROBES).map(move |_| {
+            let bit = h % bits;
+            h = h.wrapping_add(delta);
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    /// False when the memtable certainly holds no version of the key whose
+    /// [`crate::storage::table::bloom::key_hash`] is `hash`.
+    #[inline]
+    pub fn may_contain(&self, hash: u64) -> bool {
+        if self.filter.is_empty() {
+            return true;
+        }
+        // Bits are set before the version is published (the sequence number is stored
+        // with Release after the insert), so a reader that can see a version sees its bits.
+        self.filter_bits(hash)
+            .all(|(word, mask)| self.filter[word].load(AtomicOrdering::Relaxed) & mask != 0)
+    }
+
     /// Inserts one version. Sequence numbers are unique, so nothing is replaced.
     pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
+        if !self.filter.is_empty() {
+            let hash = crate::storage::table::bloom::key_hash(key);
+            for (word, mask) in self.filter_bits(hash) {
+                self.filter[word].fetch_or(mask, AtomicOrdering::Relaxed);
+            }
+        }
         let bytes = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
         self.approximate_bytes
             .fetch_add(bytes, AtomicOrdering::Relaxed);
@@ -277,6 +325,21 @@ mod tests {
         assert_eq!(m.get(b"b", 9), Some((2, Some(Vec::new()))));
         assert_eq!(m.get(b"c", 9), None);
         assert_eq!(m.get(b"", 9), None);
+    }
+
+    #[test]
+    fn filter_never_hides_an_inserted_key() {
+        use crate::storage::table::bloom::key_hash;
+        let m = MemTable::with_filter(1, 64 * 1024);
+        for i in 0..2_000u32 {
+            m.insert(&i.to_be_bytes(), u64::from(i), Some(b"v"));
+        }
+        assert!((0..2_000u32).all(|i| m.may_contain(key_hash(&i.to_be_bytes()))));
+        let false_positives = (2_000..12_000u32)
+            .filter(|i| m.may_contain(key_hash(&i.to_be_bytes())))
+            .count();
+        assert!(false_positives < 2_000, "{false_positives} of 10,000");
+        assert!(MemTable::new(1).may_contain(key_hash(b"anything")));
     }
 
     #[test]
