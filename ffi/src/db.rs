@@ -318,6 +318,27 @@ pub extern "C" fn lightning_db_sync(db: *mut lightning_db) -> c_int {
     })
 }
 
+/// The shared body of the functions that hand a database's text (JSON or Prometheus) to C:
+/// resolves the handle, renders, and writes the NUL-terminated text and its length.
+fn give_text(
+    name: &'static str,
+    db: *mut lightning_db,
+    (out_text, out_name): (*mut *mut c_char, &'static str),
+    out_len: *mut usize,
+    render: impl Fn(&Database) -> String,
+) -> c_int {
+    ffi_call(name, |call| {
+        let h = resolve(call, db)?;
+        let out = OutPtr::required(out_text, out_name)?;
+        let out_len = OutPtr::optional(out_len);
+        let text = h.with(|d| Ok(render(d)))?;
+        let (ptr, len) = mem::give(text.into_bytes())?;
+        out.write(ptr.cast::<c_char>());
+        out_len.write(len);
+        Ok(LIGHTNING_OK)
+    })
+}
+
 /// Writes the database's statistics (sizes, counters, per-level detail, what recovery did
 /// at open) as a NUL-terminated JSON object to `*out_json` (free it with `lightning_free`)
 /// and its length without the NUL to `*out_len` (`out_len` may be NULL).
@@ -327,16 +348,13 @@ pub extern "C" fn lightning_db_stats_json(
     out_json: *mut *mut c_char,
     out_len: *mut usize,
 ) -> c_int {
-    ffi_call("lightning_db_stats_json", |call| {
-        let h = resolve(call, db)?;
-        let out = OutPtr::required(out_json, "out_json")?;
-        let out_len = OutPtr::optional(out_len);
-        let json = h.with(|d| Ok(d.stats().to_json()))?;
-        let (ptr, len) = mem::give(json.into_bytes())?;
-        out.write(ptr.cast::<c_char>());
-        out_len.write(len);
-        Ok(LIGHTNING_OK)
-    })
+    give_text(
+        "lightning_db_stats_json",
+        db,
+        (out_json, "out_json"),
+        out_len,
+        |d| d.stats().to_json(),
+    )
 }
 
 /// Writes the database's self-checks as a NUL-terminated JSON object to `*out_json` (free
@@ -350,16 +368,13 @@ pub extern "C" fn lightning_db_health_json(
     out_json: *mut *mut c_char,
     out_len: *mut usize,
 ) -> c_int {
-    ffi_call("lightning_db_health_json", |call| {
-        let h = resolve(call, db)?;
-        let out = OutPtr::required(out_json, "out_json")?;
-        let out_len = OutPtr::optional(out_len);
-        let json = h.with(|d| Ok(d.stats().health().to_json()))?;
-        let (ptr, len) = mem::give(json.into_bytes())?;
-        out.write(ptr.cast::<c_char>());
-        out_len.write(len);
-        Ok(LIGHTNING_OK)
-    })
+    give_text(
+        "lightning_db_health_json",
+        db,
+        (out_json, "out_json"),
+        out_len,
+        |d| d.stats().health().to_json(),
+    )
 }
 
 /// Writes the database's metrics (every counter and gauge: operations, bytes written,
@@ -372,16 +387,13 @@ pub extern "C" fn lightning_db_metrics_json(
     out_json: *mut *mut c_char,
     out_len: *mut usize,
 ) -> c_int {
-    ffi_call("lightning_db_metrics_json", |call| {
-        let h = resolve(call, db)?;
-        let out = OutPtr::required(out_json, "out_json")?;
-        let out_len = OutPtr::optional(out_len);
-        let json = h.with(|d| Ok(d.stats().to_json()))?;
-        let (ptr, len) = mem::give(json.into_bytes())?;
-        out.write(ptr.cast::<c_char>());
-        out_len.write(len);
-        Ok(LIGHTNING_OK)
-    })
+    give_text(
+        "lightning_db_metrics_json",
+        db,
+        (out_json, "out_json"),
+        out_len,
+        |d| d.stats().to_json(),
+    )
 }
 
 /// Writes the same metrics in the Prometheus text exposition format (each metric named
@@ -393,16 +405,13 @@ pub extern "C" fn lightning_db_metrics_prometheus(
     out_text: *mut *mut c_char,
     out_len: *mut usize,
 ) -> c_int {
-    ffi_call("lightning_db_metrics_prometheus", |call| {
-        let h = resolve(call, db)?;
-        let out = OutPtr::required(out_text, "out_text")?;
-        let out_len = OutPtr::optional(out_len);
-        let text = h.with(|d| Ok(d.stats().to_prometheus()))?;
-        let (ptr, len) = mem::give(text.into_bytes())?;
-        out.write(ptr.cast::<c_char>());
-        out_len.write(len);
-        Ok(LIGHTNING_OK)
-    })
+    give_text(
+        "lightning_db_metrics_prometheus",
+        db,
+        (out_text, "out_text"),
+        out_len,
+        |d| d.stats().to_prometheus(),
+    )
 }
 
 /// Checks the database's files while it keeps serving: reads every table file, log segment
