@@ -77,7 +77,7 @@ impl SuperVersion {
                 }
             }
         }
-        self.version.get(key, snapshot)
+        self.version.get(key, snapshot, hash)
     }
 }
 
@@ -427,7 +427,6 @@ impl DbInner {
                 }
             }
         }
-        let _ = old_manifest;
         fs.sync_dir(path)
             .map_err(|e| DatabaseError::io("sync directory", path, &e))?;
         report.recovery_time = started.elapsed();
@@ -757,8 +756,7 @@ impl DbInner {
         self.counters
             .bytes_written
             .fetch_add(bytes, Ordering::Relaxed);
-        for (req, first, existed) in accepted {
-            let _ = first;
+        for (req, _, existed) in accepted {
             req.set(Ok(WriteOutcome { existed }));
         }
     }
@@ -870,6 +868,15 @@ impl DbInner {
                 self.switch_memtable(&mut wal)?;
             }
         }
+        self.wait_for_flushes(|| self.check_open())
+    }
+
+    /// Waits until every immutable memtable is flushed, failing when background work
+    /// failed for good or when `still_allowed` says the caller may not go on waiting.
+    fn wait_for_flushes(
+        &self,
+        still_allowed: impl Fn() -> Result<(), DatabaseError>,
+    ) -> Result<(), DatabaseError> {
         let mut bg = self.bg.lock();
         loop {
             if let Some(err) = bg.error.clone() {
@@ -878,7 +885,7 @@ impl DbInner {
             if self.super_version.load().imms.is_empty() {
                 return Ok(());
             }
-            self.check_open()?;
+            still_allowed()?;
             self.bg_cv.notify_all();
             self.bg_cv.wait_for(&mut bg, Duration::from_millis(20));
         }
@@ -914,17 +921,7 @@ impl DbInner {
         if !self.super_version.load().mem.is_empty() {
             self.switch_memtable(&mut wal)?;
         }
-        {
-            let mut bg = self.bg.lock();
-            while !self.super_version.load().imms.is_empty() {
-                if let Some(err) = bg.error.clone() {
-                    return Err(DatabaseError::Poisoned { reason: err });
-                }
-                self.check_writable()?;
-                self.bg_cv.notify_all();
-                self.bg_cv.wait_for(&mut bg, Duration::from_millis(20));
-            }
-        }
+        self.wait_for_flushes(|| self.check_writable())?;
         let first = self.last_sequence() + 1;
         let last = first + count - 1;
         // Later operations on a key win: sort by key, newest index first, keep the first.

@@ -35,6 +35,17 @@ pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// True when no key can fall between `lower` and `upper` (an inverted or empty range).
+pub(crate) fn bounds_are_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
+            l >= u
+        }
+        _ => false,
+    }
+}
+
 /// Bounds covering exactly the keys that start with `prefix`.
 pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let upper = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
@@ -93,13 +104,7 @@ impl DbIterator {
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
     ) -> Self {
-        let empty = match (&lower, &upper) {
-            (Bound::Included(l), Bound::Included(u)) => l > u,
-            (Bound::Included(l), Bound::Excluded(u))
-            | (Bound::Excluded(l), Bound::Included(u))
-            | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
-            _ => false,
-        };
+        let empty = bounds_are_empty(&lower, &upper);
         Self {
             sv,
             snapshot,

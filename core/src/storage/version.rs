@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use super::iter::Cursor;
-use super::table::bloom;
 use super::table::reader::{LevelCursor, Table, TableCursor};
 use crate::error::DatabaseError;
 
@@ -45,13 +44,14 @@ impl Version {
         }
     }
 
-    /// The newest version of `key` at or below `snapshot` in the tables.
+    /// The newest version of `key` at or below `snapshot` in the tables; `hash` is the
+    /// key's [`crate::storage::table::bloom::key_hash`], computed once by the caller for every filter it probes.
     pub fn get(
         &self,
         key: &[u8],
         snapshot: u64,
+        hash: u64,
     ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
-        let hash = bloom::key_hash(key);
         let mut best: Option<(u64, Option<Vec<u8>>)> = None;
         // Level-0 files may overlap; the newest file holding the key wins, but a file's
         // version only counts if it is newer than what was found so far.

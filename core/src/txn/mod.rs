@@ -75,7 +75,6 @@ pub struct Transaction {
     checked: BTreeMap<Vec<u8>, u64>,
     locked: Vec<Vec<u8>>,
     failed: Option<DatabaseError>,
-    finished: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -106,7 +105,6 @@ impl Transaction {
             checked: BTreeMap::new(),
             locked: Vec::new(),
             failed: None,
-            finished: false,
         })
     }
 
@@ -205,13 +203,7 @@ impl Transaction {
 
     fn iter_bounds(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> TransactionIterator {
         // `BTreeMap::range` panics on an inverted range; such a range is simply empty.
-        let inverted = match (&lo, &hi) {
-            (Bound::Included(l), Bound::Included(u)) => l > u,
-            (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
-                l >= u
-            }
-            _ => false,
-        };
+        let inverted = crate::iter::bounds_are_empty(&lo, &hi);
         let own: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = if inverted {
             VecDeque::new()
         } else {
@@ -235,7 +227,6 @@ impl Transaction {
     /// is the sequence number of the conflicting commit) when a key this transaction read
     /// or wrote was committed by another writer after it began.
     pub fn commit(mut self) -> Result<(), DatabaseError> {
-        self.finished = true;
         let result = self.commit_inner();
         self.release();
         result
@@ -271,7 +262,6 @@ impl Transaction {
 
     /// Discards every buffered write and releases the transaction's locks.
     pub fn rollback(mut self) {
-        self.finished = true;
         self.release();
     }
 
@@ -289,9 +279,8 @@ impl Transaction {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        if !self.finished || self.start_seq != u64::MAX {
-            self.release();
-        }
+        // Releasing is idempotent: after commit or rollback this does nothing.
+        self.release();
     }
 }
 
