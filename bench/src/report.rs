@@ -86,6 +86,7 @@ fn short_label(phase: &str) -> &str {
         "random reads (8 threads)" => "8 thr",
         "random reads (16 threads)" => "16 thr",
         "random reads (32 threads)" => "32 thr",
+        "resident memory after reads" => "memory",
         "removals" => "remove",
         "compaction" => "compact",
         "size before compaction" => "size",

@@ -17,6 +17,21 @@ fn timeval_ms(tv: libc::timeval) -> f64 {
     tv.tv_sec as f64 * 1e3 + tv.tv_usec as f64 / 1e3
 }
 
+/// This process's resident memory now, in bytes (`/proc/self/statm`); 0 if unknown.
+pub fn current_rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    // SAFETY: `sysconf` has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let resident: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    resident * u64::try_from(page).unwrap_or(4096)
+}
+
 /// This process's usage so far (`getrusage(RUSAGE_SELF)`); zeros if the call fails.
 pub fn self_usage() -> Usage {
     // SAFETY: `getrusage` only writes into the zeroed struct we pass, which outlives the call.

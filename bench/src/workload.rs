@@ -195,6 +195,8 @@ pub fn run(
     emit: &mut dyn FnMut(PhaseResult),
 ) -> Result<()> {
     let n = workload.elements;
+    // What the process held before the engine saw any data: the keys of the run.
+    let baseline_rss = crate::sys::current_rss_bytes();
     let mut timed = |phase: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         let started = Instant::now();
         f()?;
@@ -280,6 +282,12 @@ pub fn run(
         }
     }
 
+    // The engine's steady memory once its cache has warmed: resident bytes above the
+    // baseline, measured after the read phases (reported below, with the sizes).
+    let resident_after_reads = (workload.runs(PhaseGroup::Reads)
+        || workload.runs(PhaseGroup::Threads))
+    .then(|| crate::sys::current_rss_bytes().saturating_sub(baseline_rss));
+
     if workload.runs(PhaseGroup::Removals) {
         let half = written / 2;
         timed("removals", &mut || {
@@ -292,6 +300,13 @@ pub fn run(
         {
             return Err("removals did not take effect as expected".into());
         }
+    }
+
+    if let Some(bytes) = resident_after_reads {
+        emit(PhaseResult {
+            phase: "resident memory after reads".into(),
+            measure: Measure::Size { bytes },
+        });
     }
 
     if workload.runs(PhaseGroup::Compaction) {
@@ -361,7 +376,8 @@ pub fn all_phase_names() -> Vec<String> {
         names.push(format!("random reads ({threads} threads)"));
     }
     names.extend([
-        "removals".to_string(),
+        "resident memory after reads".to_string(),
+        "removals".into(),
         "compaction".into(),
         "size before compaction".into(),
         "size after compaction".into(),

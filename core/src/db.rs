@@ -15,6 +15,7 @@ use crate::stats::DbStats;
 use crate::storage::fs::{FileSystem, StdFileSystem};
 use crate::storage::wal::{encode_batch, OpRef};
 use crate::txn::{Transaction, TransactionOptions};
+use crate::value::PinnedValue;
 
 /// An open database. Share one handle between threads with `Arc<Database>`: every
 /// method takes `&self`, readers never wait for writers, and concurrent writers are
@@ -85,6 +86,26 @@ impl Database {
     /// The value stored under `key`, or `None`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
         get(&self.inner, key)
+    }
+
+    /// Like [`Self::get`], but a value found in a table is handed out inside its cached
+    /// block instead of copied into a new vector: a read costs no allocation. The
+    /// [`PinnedValue`] dereferences to `[u8]`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// db.put(b"k", b"value")?;
+    /// let v = db.get_pinned(b"k")?.expect("present");
+    /// assert_eq!(&*v, b"value");
+    /// assert!(db.get_pinned(b"absent")?.is_none());
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn get_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>, DatabaseError> {
+        if key.is_empty() {
+            return Err(DatabaseError::EmptyKey);
+        }
+        self.inner.get_latest_pinned(key)
     }
 
     /// True when `key` holds a value.

@@ -18,9 +18,10 @@ use crate::config::{Durability, LightningDbConfig};
 use crate::error::DatabaseError;
 use crate::stats::{DbStats, LevelStats, RecoveryReport};
 use crate::storage::cache::BlockCache;
+use crate::storage::coding::key_prefix;
 use crate::storage::compaction::{self, LevelTargets, RunContext, RunWriter, L0_STOP_WRITES};
 use crate::storage::fs::{DirLock, FileSystem};
-use crate::storage::iter::Cursor;
+use crate::storage::iter::Source;
 use crate::storage::manifest::{self, ManifestWriter, VersionEdit};
 use crate::storage::memtable::{MemTable, MemTableCursor};
 use crate::storage::table::builder::{BuildOptions, TableMeta};
@@ -28,11 +29,34 @@ use crate::storage::table::reader::Table;
 use crate::storage::table::table_file_name;
 use crate::storage::version::{Version, NUM_LEVELS};
 use crate::storage::wal::{self, BatchOps, WalWriter, BATCH_HEADER_LEN};
+use crate::value::PinnedValue;
 
 /// Immutable memtables allowed to wait for flushing before writers stall.
 const MAX_IMMUTABLE_MEMTABLES: usize = 2;
 /// Upper bound on the bytes one write group gathers, to bound latency.
 const MAX_GROUP_BYTES: usize = 4 << 20;
+/// Batches with at least this many operations are sorted before they go into the
+/// memtable, which then inserts them in one pass (see [`MemTable::insert_many`]).
+const SORTED_INSERT_MIN: u64 = 64;
+
+/// A batch's operations as versions (operation `i` gets sequence `first + i`), sorted in
+/// internal order: key ascending, newest first. Keys are ordered by their 8-byte prefix
+/// first, which settles most comparisons without a `memcmp`.
+fn internal_order<'a>(
+    ops: impl Iterator<Item = wal::OpRef<'a>>,
+    first: u64,
+) -> Vec<crate::storage::VersionRef<'a>> {
+    let mut keyed: Vec<(u64, crate::storage::VersionRef<'a>)> = ops
+        .enumerate()
+        .map(|(i, op)| (key_prefix(op.key), (op.key, first + i as u64, op.value)))
+        .collect();
+    keyed.sort_unstable_by(|(pa, a), (pb, b)| {
+        pa.cmp(pb)
+            .then_with(|| a.0.cmp(b.0))
+            .then_with(|| b.1.cmp(&a.1))
+    });
+    keyed.into_iter().map(|(_, v)| v).collect()
+}
 
 /// Everything a reader needs, swapped atomically as a whole.
 pub(crate) struct SuperVersion {
@@ -44,15 +68,15 @@ pub(crate) struct SuperVersion {
 
 impl SuperVersion {
     /// Cursors over every source, newest first.
-    pub fn cursors(&self) -> Vec<Box<dyn Cursor>> {
-        let mut out: Vec<Box<dyn Cursor>> = Vec::with_capacity(2 + self.imms.len() + NUM_LEVELS);
+    pub fn cursors(&self) -> Vec<Source> {
+        let mut out: Vec<Source> = Vec::with_capacity(2 + self.imms.len() + NUM_LEVELS);
         // An empty memtable can only gain versions newer than any reader of this
         // super version can see (they are published after they are inserted).
         if !self.mem.is_empty() {
-            out.push(Box::new(MemTableCursor::new(Arc::clone(&self.mem))));
+            out.push(Source::Mem(MemTableCursor::new(Arc::clone(&self.mem))));
         }
         for imm in &self.imms {
-            out.push(Box::new(MemTableCursor::new(Arc::clone(imm))));
+            out.push(Source::Mem(MemTableCursor::new(Arc::clone(imm))));
         }
         self.version.cursors(&mut out);
         out
@@ -377,8 +401,8 @@ impl DbInner {
                 next_file_number: &new_number,
             };
             let mut writer = RunWriter::new(ctx, &never_bottom);
-            for (k, v) in recovered.entries() {
-                writer.add(&k.key, k.seq, v.as_deref())?;
+            for (key, seq, value) in recovered.entries() {
+                writer.add(key, seq, value)?;
             }
             for meta in writer.finish()? {
                 let table = Table::open(Arc::clone(&fs), path, meta.number, Arc::clone(&cache))?;
@@ -620,11 +644,19 @@ impl DbInner {
         self.check_open()?;
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let sv = self.super_version.load();
-        Ok(sv.get_entry(key, snapshot)?.and_then(|(_, v)| v))
+        Ok(sv
+            .get_entry(key, snapshot)?
+            .and_then(|(_, v)| v)
+            .map(PinnedValue::into_vec))
     }
 
     /// The newest value of `key` (see [`Self::read_view`]).
     pub fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
+        Ok(self.get_latest_pinned(key)?.map(PinnedValue::into_vec))
+    }
+
+    /// The newest value of `key`, left in its cached block when it comes from a table.
+    pub fn get_latest_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>, DatabaseError> {
         self.check_open()?;
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let (sv, seq) = self.read_view();
@@ -745,6 +777,15 @@ impl DbInner {
         }
         let mut bytes = 0u64;
         for (req, first, _) in &accepted {
+            if req.count() >= SORTED_INSERT_MIN {
+                let versions = internal_order(req.ops(), *first);
+                bytes += versions
+                    .iter()
+                    .map(|(k, _, v)| (k.len() + v.map_or(0, <[u8]>::len)) as u64)
+                    .sum::<u64>();
+                sv.mem.insert_many(&versions);
+                continue;
+            }
             for (i, op) in req.ops().enumerate() {
                 sv.mem.insert(op.key, first + i as u64, op.value);
                 bytes += (op.key.len() + op.value.map_or(0, <[u8]>::len)) as u64;
@@ -820,8 +861,9 @@ impl DbInner {
     }
 
     fn switch_memtable(&self, wal: &mut WalWriter) -> Result<(), DatabaseError> {
-        // The finished segment is made durable whatever the durability mode, so only
-        // the newest segment can ever end in a torn record.
+        // The finished segment is made durable whatever the durability mode, and its
+        // unused pre-extension zeros are cut off, before the next one exists: only the
+        // newest segment can ever end in a torn record or in zeros.
         if let Err(e) = wal.sync() {
             self.poison(format!("syncing the log failed: {e}"));
             return Err(e);
@@ -903,7 +945,7 @@ impl DbInner {
         Ok(())
     }
 
-    /// Writes a large batch straight into a level-0 table instead of through the log
+    /// Writes a large batch straight into tables instead of through the log
     /// and memtable (ingestion). The table is durable before the manifest names it, and
     /// the manifest edit is one record, so the batch is all or nothing after a crash.
     ///
@@ -924,14 +966,13 @@ impl DbInner {
         self.wait_for_flushes(|| self.check_writable())?;
         let first = self.last_sequence() + 1;
         let last = first + count - 1;
-        // Later operations on a key win: sort by key, newest index first, keep the first.
-        let mut ops: Vec<(u64, wal::OpRef<'_>)> =
-            BatchOps::new(payload.get(BATCH_HEADER_LEN..).unwrap_or_default())
-                .enumerate()
-                .map(|(i, op)| (first + i as u64, op))
-                .collect();
-        ops.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key).then(b.0.cmp(&a.0)));
-        ops.dedup_by(|later, earlier| later.1.key == earlier.1.key);
+        // Later operations on a key win: in internal order the newest version of each key
+        // comes first, and only it is kept.
+        let mut ops = internal_order(
+            BatchOps::new(payload.get(BATCH_HEADER_LEN..).unwrap_or_default()),
+            first,
+        );
+        ops.dedup_by(|later, earlier| later.0 == earlier.0);
         let never_bottom = |_: &[u8]| false;
         let new_number = || self.new_file_number();
         let ctx = RunContext {
@@ -943,21 +984,37 @@ impl DbInner {
             next_file_number: &new_number,
         };
         let mut writer = RunWriter::new(ctx, &never_bottom);
-        for (seq, op) in &ops {
-            if let Err(e) = writer.add(op.key, *seq, op.value) {
+        for &(key, seq, value) in &ops {
+            if let Err(e) = writer.add(key, seq, value) {
                 writer.abandon();
                 return Err(e);
             }
         }
         let metas = writer.finish()?;
         let tables = self.open_tables(&metas)?;
+        // Each table goes to the deepest level nothing at or above overlaps (as RocksDB
+        // places ingested files), so bulk-loaded data is read as one sorted run rather
+        // than as level-0 files every read must probe. Only while no compaction runs: one
+        // could otherwise write overlapping output behind the choice.
+        let compaction_idle = self.compaction_lock.try_lock();
         let _guard = self.sv_update.lock();
+        let current = self.versions.lock().current.clone();
+        let placed = metas
+            .iter()
+            .map(|m| {
+                let level = match compaction_idle {
+                    Some(_) => current.deepest_free_level(&m.smallest, &m.largest),
+                    None => 0,
+                };
+                (level, m.clone())
+            })
+            .collect();
         let edit = VersionEdit {
             log_number: None,
             next_file_number: Some(self.next_file.load(Ordering::SeqCst)),
             last_sequence: Some(last),
             deleted: Vec::new(),
-            added: metas.iter().map(|m| (0, m.clone())).collect(),
+            added: placed,
         };
         let version = self.install_edit(&edit, tables, &[])?;
         let sv = self.super_version.load_full();
@@ -971,7 +1028,7 @@ impl DbInner {
         drop(wal);
         let bytes: usize = ops
             .iter()
-            .map(|(_, op)| op.key.len() + op.value.map_or(0, <[u8]>::len))
+            .map(|(key, _, value)| key.len() + value.map_or(0, <[u8]>::len))
             .sum();
         self.counters
             .bytes_written
@@ -1033,8 +1090,8 @@ impl DbInner {
             next_file_number: &new_number,
         };
         let mut writer = RunWriter::new(ctx, &never_bottom);
-        for (k, v) in imm.entries() {
-            if let Err(e) = writer.add(&k.key, k.seq, v.as_deref()) {
+        for (key, seq, value) in imm.entries() {
+            if let Err(e) = writer.add(key, seq, value) {
                 writer.abandon();
                 return Err(e);
             }
@@ -1115,7 +1172,10 @@ impl DbInner {
         }
         next.normalize();
         for t in removed {
-            t.mark_obsolete();
+            // A moved table is removed from one level and added to another: still live.
+            if !levels_of.contains_key(&t.number) {
+                t.mark_obsolete();
+            }
         }
         let next = Arc::new(next);
         versions.current = Arc::clone(&next);
@@ -1157,7 +1217,12 @@ impl DbInner {
                 let Some(job) = compaction::pick(&version, &self.targets) else {
                     break;
                 };
-                match self.run_compaction(&job, &version) {
+                let outcome = if job.is_trivial_move() {
+                    self.move_tables(&job)
+                } else {
+                    self.run_compaction(&job, &version)
+                };
+                match outcome {
                     Ok(()) => failures = 0,
                     Err(e) => {
                         self.counters
@@ -1182,6 +1247,32 @@ impl DbInner {
                 }
             }
         }
+    }
+
+    /// Carries out a trivial-move job: the manifest relabels the input files to the output
+    /// level, and no byte of table data is rewritten.
+    fn move_tables(&self, job: &compaction::CompactionJob) -> Result<(), DatabaseError> {
+        let moved: Vec<Arc<Table>> = job.inputs.iter().map(|(_, t)| Arc::clone(t)).collect();
+        let edit = VersionEdit {
+            log_number: None,
+            next_file_number: None,
+            last_sequence: None,
+            deleted: job.inputs.iter().map(|(l, t)| (*l, t.number)).collect(),
+            added: moved
+                .iter()
+                .map(|t| (job.output_level, meta_of(t)))
+                .collect(),
+        };
+        let _guard = self.sv_update.lock();
+        let version = self.install_edit(&edit, moved.clone(), &moved)?;
+        let sv = self.super_version.load_full();
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms: sv.imms.clone(),
+            version,
+        }));
+        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn run_compaction(
@@ -1254,6 +1345,8 @@ impl DbInner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // A clean close also trims the log's unused zeros (left alone after a failure:
+        // the next open reads them as a clean end either way).
         let sync_result = if self.is_poisoned.load(Ordering::Acquire) {
             Ok(())
         } else {

@@ -10,6 +10,9 @@ use crate::storage::iter::MergingCursor;
 /// One item of a scan: a key and its value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
+/// A key and its value lent by [`DbIterator::next_borrowed`].
+pub type BorrowedPair<'a> = (&'a [u8], &'a [u8]);
+
 /// Converts any `RangeBounds<&[u8]>` into owned bounds.
 pub(crate) fn owned_bounds<'a, R: RangeBounds<&'a [u8]>>(
     r: &R,
@@ -83,6 +86,8 @@ pub struct DbIterator {
     front_pos: Option<Vec<u8>>,
     /// The smallest key the back has decided on.
     back_pos: Option<Vec<u8>>,
+    /// The front rests on the pair it last returned and must step past it first.
+    front_pending: bool,
     done: bool,
 }
 
@@ -114,6 +119,7 @@ impl DbIterator {
             back: None,
             front_pos: None,
             back_pos: None,
+            front_pending: false,
             done: empty,
         }
     }
@@ -123,41 +129,98 @@ impl DbIterator {
         Some(Err(e))
     }
 
-    fn step_front(&mut self) -> Result<Option<KvPair>, DatabaseError> {
-        if self.front.is_none() {
-            let mut m = MergingCursor::new(self.sv.cursors(), false);
-            match &self.lower {
-                Bound::Included(k) | Bound::Excluded(k) => m.start(Some(k))?,
-                Bound::Unbounded => m.start(None)?,
+    /// Moves the front walk onto the next visible pair and leaves it there (the step past
+    /// it is taken at the next call), so the caller can read the pair in place.
+    fn seek_front_visible(&mut self) -> Result<bool, DatabaseError> {
+        let front = match &mut self.front {
+            Some(front) => {
+                if self.front_pending {
+                    self.front_pending = false;
+                    front.advance()?;
+                }
+                front
             }
-            self.front = Some(m);
-        }
+            None => {
+                let mut m = MergingCursor::new(self.sv.cursors(), false);
+                match &self.lower {
+                    Bound::Included(k) | Bound::Excluded(k) => m.start(Some(k))?,
+                    Bound::Unbounded => m.start(None)?,
+                }
+                self.front.insert(m)
+            }
+        };
         loop {
-            let Some(front) = self.front.as_mut() else {
-                return Ok(None);
-            };
             let Some((key, seq, value)) = front.entry() else {
-                return Ok(None);
+                return Ok(false);
             };
             if above(&self.upper, key) || self.back_pos.as_deref().is_some_and(|b| key >= b) {
-                return Ok(None);
+                return Ok(false);
             }
+            // Once a key has passed the lower bound every later one does too.
             let skip = seq > self.snapshot
-                || below(&self.lower, key)
-                || self.front_pos.as_deref() == Some(key);
-            if skip {
-                front.advance()?;
-                continue;
+                || match self.front_pos.as_deref() {
+                    None => below(&self.lower, key),
+                    Some(pos) => pos == key,
+                };
+            if !skip {
+                // Reuse the buffer: this runs once per key walked.
+                let mut pos = self.front_pos.take().unwrap_or_default();
+                pos.clear();
+                pos.extend_from_slice(key);
+                self.front_pos = Some(pos);
+                if value.is_some() {
+                    self.front_pending = true;
+                    return Ok(true);
+                }
             }
-            // Reuse the buffer: this runs once per key walked.
-            let mut pos = self.front_pos.take().unwrap_or_default();
-            pos.clear();
-            pos.extend_from_slice(key);
-            self.front_pos = Some(pos);
-            let item = value.map(|v| (key.to_vec(), v.to_vec()));
             front.advance()?;
-            if item.is_some() {
-                return Ok(item);
+        }
+    }
+
+    /// The pair the front walk rests on.
+    fn front_pair(&self) -> Option<BorrowedPair<'_>> {
+        let (key, _, value) = self.front.as_ref()?.entry()?;
+        Some((key, value?))
+    }
+
+    fn step_front(&mut self) -> Result<Option<KvPair>, DatabaseError> {
+        if !self.seek_front_visible()? {
+            return Ok(None);
+        }
+        Ok(self.front_pair().map(|(k, v)| (k.to_vec(), v.to_vec())))
+    }
+
+    /// Like [`Iterator::next`], but lends the key and value instead of copying them: they
+    /// stay valid until the iterator is used again. Scans that only look at each pair
+    /// (sum, compare, serialize) skip two allocations per pair this way.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// db.put(b"a", b"1")?;
+    /// db.put(b"b", b"22")?;
+    /// let mut it = db.range(&b"a"[..]..);
+    /// let mut bytes = 0;
+    /// while let Some(pair) = it.next_borrowed() {
+    ///     let (key, value) = pair?;
+    ///     bytes += key.len() + value.len();
+    /// }
+    /// assert_eq!(bytes, 5);
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn next_borrowed(&mut self) -> Option<Result<BorrowedPair<'_>, DatabaseError>> {
+        if self.done {
+            return None;
+        }
+        match self.seek_front_visible() {
+            Ok(true) => self.front_pair().map(Ok),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
             }
         }
     }

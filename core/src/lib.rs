@@ -40,6 +40,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod storage;
 pub mod txn;
+pub mod value;
 
 #[cfg(feature = "async")]
 mod async_api;
@@ -57,7 +58,8 @@ pub use integrity::{
     Checksum, IntegrityError, IntegrityReport, IntegrityValidator, RepairReport, RepairResult,
     ValidationConfig, ValidationResult,
 };
-pub use iter::{DbIterator, KvPair};
+pub use iter::{BorrowedPair, DbIterator, KvPair};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};
+pub use value::PinnedValue;

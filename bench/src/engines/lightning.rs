@@ -54,13 +54,19 @@ struct LightningReader<'a> {
 
 impl Reader for LightningReader<'_> {
     fn get(&mut self, key: &[u8], expected: &[u8]) -> Result<bool> {
-        Ok(self.db.get(key)?.is_some_and(|v| v == expected))
+        // Zero-copy read, as the redb and LMDB adapters do with their guards and slices.
+        Ok(self.db.get_pinned(key)?.is_some_and(|v| &*v == expected))
     }
 
     fn range(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
         let mut count = 0;
         let mut sum = 0u64;
-        for item in self.db.range(start..).take(n) {
+        // Borrowed pairs, as the redb and LMDB adapters read theirs.
+        let mut it = self.db.range(start..);
+        while count < n {
+            let Some(item) = it.next_borrowed() else {
+                break;
+            };
             let (_, v) = item?;
             count += 1;
             sum += u64::from(v[0]);

@@ -440,10 +440,7 @@ pub(crate) fn scan_table(
             }
         }
         if let Some(fl) = &filter {
-            if ck.at_least(ValidationLevel::Standard)
-                && !fl.is_empty()
-                && (fl.len() < 2 || fl.last().is_none_or(|&p| p == 0 || p > 30))
-            {
+            if ck.at_least(ValidationLevel::Standard) && !bloom::is_well_formed(fl) {
                 ck.problem(
                     Component::Index,
                     &path,
@@ -823,9 +820,9 @@ fn check_data_block(
             }
         }
         if let Some(t) = lookup {
-            let want = (block.seq(i), block.value(i).map(<[u8]>::to_vec));
+            let want = (block.seq(i), block.value(i));
             match t.get(key, u64::MAX, hash) {
-                Ok(Some(found)) if found == want => {}
+                Ok(Some((seq, value))) if (seq, value.as_deref()) == want => {}
                 other => {
                     st.unreachable += 1;
                     if st.unreachable <= 3 {

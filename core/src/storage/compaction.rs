@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::fs::FileSystem;
-use super::iter::{Cursor, MergingCursor};
+use super::iter::{MergingCursor, Source};
 use super::table::builder::{BuildOptions, TableBuilder, TableMeta};
 use super::table::reader::{Table, TableCursor};
 use super::table::table_file_name;
@@ -56,6 +56,24 @@ pub struct CompactionJob {
     pub inputs: Vec<(usize, Arc<Table>)>,
     /// Where the output goes.
     pub output_level: usize,
+}
+
+impl CompactionJob {
+    /// True when the inputs can simply be relabelled to the output level: they all come
+    /// from the level above it and none overlaps another or anything already there (the
+    /// picker adds every overlapping table of the output level to the inputs).
+    pub fn is_trivial_move(&self) -> bool {
+        if self.inputs.iter().any(|(l, _)| *l + 1 != self.output_level) {
+            return false;
+        }
+        let mut ranges: Vec<(&[u8], &[u8])> = self
+            .inputs
+            .iter()
+            .map(|(_, t)| (t.props.smallest.as_slice(), t.props.largest.as_slice()))
+            .collect();
+        ranges.sort_unstable();
+        ranges.windows(2).all(|w| w[0].1 < w[1].0)
+    }
 }
 
 /// Picks the most urgent compaction, if any level needs one.
@@ -266,10 +284,10 @@ pub fn run(
                 })
         })
     };
-    let children: Vec<Box<dyn Cursor>> = job
+    let children: Vec<Source> = job
         .inputs
         .iter()
-        .map(|(_, t)| Box::new(TableCursor::new(Arc::clone(t))) as Box<dyn Cursor>)
+        .map(|(_, t)| Source::Table(TableCursor::new(Arc::clone(t))))
         .collect();
     let mut merged = MergingCursor::new(children, false);
     let mut writer = RunWriter::new(ctx, &bottommost);

@@ -4,107 +4,17 @@
 //! first entry at or after `(key, snapshot)` is the newest version a snapshot can see.
 //! The skiplist is lock-free: readers never wait for the single writer.
 
-use std::cmp::Ordering;
-use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::SkipMap;
-
-use super::iter::Cursor;
+use super::iter::{Current, Cursor};
+use super::skiplist::{SkipCursor, SkipList};
 use crate::error::DatabaseError;
-
-/// A user key with the sequence number of the write that produced this version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemKey {
-    /// The user's key.
-    pub key: Vec<u8>,
-    /// The sequence number of the write.
-    pub seq: u64,
-}
-
-impl Ord for MemKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key
-            .cmp(&other.key)
-            .then_with(|| other.seq.cmp(&self.seq))
-    }
-}
-
-impl PartialOrd for MemKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// A (user key, sequence) pair seen through a trait object, so lookups can probe the
-/// skiplist with a borrowed key instead of allocating a [`MemKey`].
-pub trait KeyView {
-    /// The user key.
-    fn user_key(&self) -> &[u8];
-    /// The sequence number.
-    fn sequence(&self) -> u64;
-}
-
-impl KeyView for MemKey {
-    fn user_key(&self) -> &[u8] {
-        &self.key
-    }
-    fn sequence(&self) -> u64 {
-        self.seq
-    }
-}
-
-/// A borrowed lookup key.
-struct Probe<'a> {
-    key: &'a [u8],
-    seq: u64,
-}
-
-impl KeyView for Probe<'_> {
-    fn user_key(&self) -> &[u8] {
-        self.key
-    }
-    fn sequence(&self) -> u64 {
-        self.seq
-    }
-}
-
-impl PartialEq for dyn KeyView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.user_key() == other.user_key() && self.sequence() == other.sequence()
-    }
-}
-
-impl Eq for dyn KeyView + '_ {}
-
-impl PartialOrd for dyn KeyView + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for dyn KeyView + '_ {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.user_key()
-            .cmp(other.user_key())
-            .then_with(|| other.sequence().cmp(&self.sequence()))
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for MemKey {
-    fn borrow(&self) -> &(dyn KeyView + 'a) {
-        self
-    }
-}
-
-/// Bytes charged per entry beyond key and value, for the skiplist node and its tower.
-const ENTRY_OVERHEAD: usize = 64;
+use crate::value::PinnedValue;
 
 /// An ordered write buffer; `None` values are tombstones.
 pub struct MemTable {
-    map: SkipMap<MemKey, Option<Vec<u8>>>,
-    approximate_bytes: AtomicUsize,
+    list: Arc<SkipList>,
     /// A bloom filter over the keys inserted, so most point reads of keys the memtable
     /// does not hold skip the skiplist walk (empty: no filter).
     filter: Vec<AtomicU64>,
@@ -119,8 +29,7 @@ impl MemTable {
     /// An empty memtable fed by log segment `wal_number`.
     pub fn new(wal_number: u64) -> Self {
         Self {
-            map: SkipMap::new(),
-            approximate_bytes: AtomicUsize::new(0),
+            list: Arc::new(SkipList::new()),
             filter: Vec::new(),
             wal_number,
         }
@@ -129,22 +38,28 @@ impl MemTable {
     /// An empty memtable with a key filter sized for `buffer_bytes` of writes (one bit per
     /// eight bytes of buffer: at least ten bits per key for entries of 80 bytes or more).
     pub fn with_filter(wal_number: u64, buffer_bytes: usize) -> Self {
-        let words = (buffer_bytes / 8 / 64).clamp(1024, 1 << 24);
+        // Whole 64-byte lines: every probe of one key falls in the same line.
+        let words = (buffer_bytes / 8 / 64)
+            .clamp(1024, 1 << 24)
+            .next_multiple_of(8);
         Self {
             filter: (0..words).map(|_| AtomicU64::new(0)).collect(),
             ..Self::new(wal_number)
         }
     }
 
+    /// The (word, mask) pairs of a key's bits: all within one cache line, chosen by the
+    /// low half of the hash, so a probe or an insert touches one line, not six.
     #[inline]
     fn filter_bits(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> {
-        let bits = (self.filter.len() as u64) * 64;
-        let mut h = hash;
-        let delta = hash.rotate_right(33) | 1;
+        let lines = (self.filter.len() / 8) as u64;
+        let line = ((((hash & 0xFFFF_FFFF) * lines) >> 32) * 8) as usize;
+        let mut h = (hash >> 32) as u32;
+        let delta = h.rotate_right(17) | 1;
         (0..FILTER_PROBES).map(move |_| {
-            let bit = h % bits;
+            let bit = (h % 512) as usize;
             h = h.wrapping_add(delta);
-            ((bit / 64) as usize, 1u64 << (bit % 64))
+            (line + bit / 64, 1u64 << (bit % 64))
         })
     }
 
@@ -161,148 +76,133 @@ impl MemTable {
             .all(|(word, mask)| self.filter[word].load(AtomicOrdering::Relaxed) & mask != 0)
     }
 
-    /// Inserts one version. Sequence numbers are unique, so nothing is replaced.
-    pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
+    fn add_to_filter(&self, key: &[u8]) {
         if !self.filter.is_empty() {
             let hash = crate::storage::table::bloom::key_hash(key);
             for (word, mask) in self.filter_bits(hash) {
                 self.filter[word].fetch_or(mask, AtomicOrdering::Relaxed);
             }
         }
-        let bytes = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
-        self.approximate_bytes
-            .fetch_add(bytes, AtomicOrdering::Relaxed);
-        self.map.insert(
-            MemKey {
-                key: key.to_vec(),
-                seq,
-            },
-            value.map(<[u8]>::to_vec),
-        );
+    }
+
+    /// Inserts one version. Sequence numbers are unique, so nothing is replaced.
+    pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
+        self.add_to_filter(key);
+        self.list.insert(key, seq, value);
+    }
+
+    /// Inserts many versions; much faster when they come in internal order (key
+    /// ascending, then sequence descending), correct in any order.
+    pub fn insert_many(&self, versions: &[super::VersionRef<'_>]) {
+        for (key, _, _) in versions {
+            self.add_to_filter(key);
+        }
+        self.list.insert_sorted(versions.iter().copied());
     }
 
     /// The newest version of `key` with a sequence number at most `snapshot`:
     /// `Some((seq, None))` for a tombstone, `None` when the memtable has no version.
-    pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Vec<u8>>)> {
-        let probe = Probe { key, seq: snapshot };
-        let entry = self
-            .map
-            .lower_bound(Bound::Included(&probe as &dyn KeyView))?;
-        if entry.key().key == key {
-            Some((entry.key().seq, entry.value().clone()))
-        } else {
-            None
-        }
+    pub fn get(&self, key: &[u8], snapshot: u64) -> Option<crate::storage::FoundVersion> {
+        self.list
+            .get(key, snapshot)
+            .map(|(seq, value)| (seq, value.map(|v| PinnedValue::owned(v.to_vec()))))
     }
 
-    /// Approximate memory held, used to decide when to flush.
+    /// Memory the versions take, used to decide when to flush.
     pub fn approximate_bytes(&self) -> usize {
-        self.approximate_bytes.load(AtomicOrdering::Relaxed)
+        self.list.memory_bytes()
     }
 
     /// Number of versions held.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.list.len()
     }
 
     /// True when nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.list.is_empty()
     }
 
-    /// Every version in internal order (for flushing).
-    pub fn entries(&self) -> impl Iterator<Item = (MemKey, Option<Vec<u8>>)> + '_ {
-        self.map
-            .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
+    /// Every version in internal order (for flushing): key, sequence, value.
+    pub fn entries(&self) -> impl Iterator<Item = super::VersionRef<'_>> + '_ {
+        self.list.iter()
     }
 }
 
-/// A cursor over a memtable that re-seeks from its current key on each step,
-/// so it holds no borrow of the skiplist and can live inside long-lived iterators.
+/// A two-way cursor over a memtable; it keeps the memtable's list alive, and a step is
+/// one pointer load.
 pub struct MemTableCursor {
-    table: Arc<MemTable>,
-    current: Option<(MemKey, Option<Vec<u8>>)>,
+    cursor: SkipCursor,
 }
 
 impl MemTableCursor {
     /// A cursor over `table`, not yet positioned.
     pub fn new(table: Arc<MemTable>) -> Self {
         Self {
-            table,
-            current: None,
+            cursor: SkipCursor::new(Arc::clone(&table.list)),
         }
-    }
-
-    fn set(&mut self, entry: Option<crossbeam_skiplist::map::Entry<'_, MemKey, Option<Vec<u8>>>>) {
-        self.current = entry.map(|e| (e.key().clone(), e.value().clone()));
     }
 }
 
 impl Cursor for MemTableCursor {
+    #[inline]
     fn valid(&self) -> bool {
-        self.current.is_some()
+        self.cursor.valid()
     }
 
+    #[inline]
     fn key(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], |(k, _)| &k.key)
+        self.cursor.current().map_or(&[], |c| c.key)
     }
 
+    #[inline]
     fn seq(&self) -> u64 {
-        self.current.as_ref().map_or(0, |(k, _)| k.seq)
+        self.cursor.current().map_or(0, |c| c.seq)
     }
 
+    #[inline]
     fn value(&self) -> Option<&[u8]> {
-        self.current.as_ref().and_then(|(_, v)| v.as_deref())
+        self.cursor.current().and_then(|c| c.value)
+    }
+
+    #[inline]
+    fn prefix(&self) -> u64 {
+        self.cursor.current().map_or(0, |c| c.prefix)
+    }
+
+    #[inline]
+    fn current(&self) -> Option<Current<'_>> {
+        self.cursor.current()
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        let probe = Probe { key, seq: u64::MAX };
-        let table = Arc::clone(&self.table);
-        self.set(
-            table
-                .map
-                .lower_bound(Bound::Included(&probe as &dyn KeyView)),
-        );
+        self.cursor.seek(key, u64::MAX);
         Ok(())
     }
 
     fn seek_for_prev(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        let probe = Probe { key, seq: 0 };
-        let table = Arc::clone(&self.table);
-        self.set(
-            table
-                .map
-                .upper_bound(Bound::Included(&probe as &dyn KeyView)),
-        );
+        self.cursor.seek_for_prev(key, 0);
         Ok(())
     }
 
     fn seek_to_first(&mut self) -> Result<(), DatabaseError> {
-        let table = Arc::clone(&self.table);
-        self.set(table.map.front());
+        self.cursor.seek_to_first();
         Ok(())
     }
 
     fn seek_to_last(&mut self) -> Result<(), DatabaseError> {
-        let table = Arc::clone(&self.table);
-        self.set(table.map.back());
+        self.cursor.seek_to_last();
         Ok(())
     }
 
+    #[inline]
     fn next(&mut self) -> Result<(), DatabaseError> {
-        if let Some((key, _)) = self.current.take() {
-            let table = Arc::clone(&self.table);
-            self.set(table.map.lower_bound(Bound::Excluded(&key)));
-        }
+        self.cursor.next();
         Ok(())
     }
 
     fn prev(&mut self) -> Result<(), DatabaseError> {
-        if let Some((key, _)) = self.current.take() {
-            let table = Arc::clone(&self.table);
-            self.set(table.map.upper_bound(Bound::Excluded(&key)));
-        }
+        self.cursor.prev();
         Ok(())
     }
 }
@@ -318,13 +218,17 @@ mod tests {
         m.insert(b"a", 3, Some(b"v3"));
         m.insert(b"a", 5, None);
         m.insert(b"b", 2, Some(b""));
-        assert_eq!(m.get(b"a", 0), None);
-        assert_eq!(m.get(b"a", 2), Some((1, Some(b"v1".to_vec()))));
-        assert_eq!(m.get(b"a", 4), Some((3, Some(b"v3".to_vec()))));
-        assert_eq!(m.get(b"a", 9), Some((5, None)));
-        assert_eq!(m.get(b"b", 9), Some((2, Some(Vec::new()))));
-        assert_eq!(m.get(b"c", 9), None);
-        assert_eq!(m.get(b"", 9), None);
+        let get = |k: &[u8], s| {
+            m.get(k, s)
+                .map(|(seq, v)| (seq, v.map(PinnedValue::into_vec)))
+        };
+        assert_eq!(get(b"a", 0), None);
+        assert_eq!(get(b"a", 2), Some((1, Some(b"v1".to_vec()))));
+        assert_eq!(get(b"a", 4), Some((3, Some(b"v3".to_vec()))));
+        assert_eq!(get(b"a", 9), Some((5, None)));
+        assert_eq!(get(b"b", 9), Some((2, Some(Vec::new()))));
+        assert_eq!(get(b"c", 9), None);
+        assert_eq!(get(b"", 9), None);
     }
 
     #[test]

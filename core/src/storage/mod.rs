@@ -10,12 +10,13 @@ pub mod manifest;
 pub mod memtable;
 pub mod record;
 pub mod simfs;
+pub mod skiplist;
 pub mod table;
 pub mod version;
 pub mod wal;
 
 /// A version found by a point lookup: its sequence number and its value (`None` for a tombstone).
-pub type FoundVersion = (u64, Option<Vec<u8>>);
+pub type FoundVersion = (u64, Option<crate::value::PinnedValue>);
 
 /// A borrowed version: key, sequence number and value (`None` for a tombstone).
 pub type VersionRef<'a> = (&'a [u8], u64, Option<&'a [u8]>);

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::iter::Cursor;
+use super::iter::Source;
 use super::table::reader::{LevelCursor, Table, TableCursor};
 use crate::error::DatabaseError;
 
@@ -52,7 +52,7 @@ impl Version {
         snapshot: u64,
         hash: u64,
     ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
-        let mut best: Option<(u64, Option<Vec<u8>>)> = None;
+        let mut best: Option<crate::storage::FoundVersion> = None;
         // Level-0 files may overlap; the newest file holding the key wins, but a file's
         // version only counts if it is newer than what was found so far.
         for table in &self.levels[0] {
@@ -80,13 +80,13 @@ impl Version {
     }
 
     /// One cursor per level-0 file and one per deeper non-empty level.
-    pub fn cursors(&self, out: &mut Vec<Box<dyn Cursor>>) {
+    pub fn cursors(self: &Arc<Self>, out: &mut Vec<Source>) {
         for table in &self.levels[0] {
-            out.push(Box::new(TableCursor::new(Arc::clone(table))));
+            out.push(Source::Table(TableCursor::new(Arc::clone(table))));
         }
-        for level in self.levels.iter().skip(1) {
-            if !level.is_empty() {
-                out.push(Box::new(LevelCursor::new(level.clone())));
+        for (level, tables) in self.levels.iter().enumerate().skip(1) {
+            if !tables.is_empty() {
+                out.push(Source::Level(LevelCursor::new(Arc::clone(self), level)));
             }
         }
     }
@@ -105,6 +105,23 @@ impl Version {
             })
             .cloned()
             .collect()
+    }
+
+    /// The deepest level a new table spanning `[smallest, largest]` can join while every
+    /// level at or above it stays free of overlap, so its data still sits above all older
+    /// versions of the same keys (level 0 when a level-0 file overlaps).
+    pub fn deepest_free_level(&self, smallest: &[u8], largest: &[u8]) -> usize {
+        let overlaps = |t: &Arc<Table>| {
+            t.props.largest.as_slice() >= smallest && t.props.smallest.as_slice() <= largest
+        };
+        let mut free = 0;
+        for (level, tables) in self.levels.iter().enumerate() {
+            if tables.iter().any(overlaps) {
+                break;
+            }
+            free = level;
+        }
+        free
     }
 
     /// All tables.

@@ -83,6 +83,32 @@ impl Block {
         self.entries[i].seq
     }
 
+    /// Entry `i` whole, or `None` past the end.
+    #[inline]
+    pub fn entry(&self, i: usize) -> Option<crate::storage::iter::Current<'_>> {
+        let e = self.entries.get(i)?;
+        let start = e.key_start as usize;
+        let key_end = start + e.key_len as usize;
+        let key = self.data.get(start..key_end)?;
+        let value = if e.is_value {
+            Some(self.data.get(key_end..key_end + e.value_len as usize)?)
+        } else {
+            None
+        };
+        Some(crate::storage::iter::Current {
+            key,
+            seq: e.seq,
+            value,
+            prefix: e.prefix,
+        })
+    }
+
+    /// [`key_prefix`] of entry `i`'s key.
+    #[inline]
+    pub fn prefix(&self, i: usize) -> u64 {
+        self.entries[i].prefix
+    }
+
     /// Value of entry `i`, `None` for a tombstone.
     #[inline]
     pub fn value(&self, i: usize) -> Option<&[u8]> {

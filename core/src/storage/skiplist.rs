@@ -1,0 +1,783 @@
+//! The memtable's ordered index: an insert-only skiplist whose nodes live in an arena.
+//!
+//! One writer at a time (a mutex inside enforces it; the engine already serialises
+//! writers under the log lock) and any number of readers that never wait. Each node is
+//! one contiguous arena record — header, tower of next pointers, key bytes, value bytes —
+//! so an insert is one bump allocation and a copy, a step of a cursor is one pointer load,
+//! and a comparison reads the key's 8-byte prefix from the node before touching key bytes.
+//! Nothing is ever removed: memory is returned when the whole list is dropped.
+//!
+//! This is the one measured hot path in the core crate that uses `unsafe`: a node is
+//! reached through raw pointers into the arena. The rules that make it sound:
+//! - arena chunks are boxed slices that are never freed, moved or shrunk before the list
+//!   is dropped, and every cursor holds an `Arc` of the list;
+//! - a node's header, key and value are written before the node is linked (a `Release`
+//!   store of the pointer to it), and readers load links with `Acquire`, so a reader that
+//!   can reach a node sees it fully written; after linking only its tower changes, and
+//!   only through atomics;
+//! - every pointer into a chunk is derived from the chunk's own base pointer, never from
+//!   a reference to a smaller object.
+#![allow(unsafe_code)]
+
+use std::cmp::Ordering;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::coding::key_prefix;
+use super::iter::Current;
+
+/// Tallest tower. With one node in four promoted per level, twelve levels index
+/// 4^12 (16 million) entries at full speed, more than any write buffer holds.
+const MAX_HEIGHT: usize = 12;
+/// Header bytes before the tower: prefix, seq, key length, value length, height.
+const HEADER: usize = 32;
+/// Stored as the value length of a tombstone.
+const TOMBSTONE: u32 = u32::MAX;
+/// The first arena chunk; later ones double up to [`MAX_CHUNK_WORDS`].
+const FIRST_CHUNK_WORDS: usize = 2 << 10;
+const MAX_CHUNK_WORDS: usize = 128 << 10;
+
+/// The fixed part of a node. The tower (`height` next pointers), the key and the value
+/// follow it in the same arena record.
+#[repr(C)]
+struct Node {
+    prefix: u64,
+    seq: u64,
+    key_len: u32,
+    value_len: u32,
+    height: u32,
+    _pad: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Node>() == HEADER);
+
+/// Reads node fields. Callers pass pointers to fully written nodes of a live list.
+mod node {
+    use super::*;
+
+    #[inline]
+    pub(super) unsafe fn link(n: *const Node, level: usize) -> *const AtomicPtr<Node> {
+        // SAFETY (caller): `n` is a node whose tower has more than `level` slots; the
+        // tower starts right after the header and is 8-aligned like the arena.
+        unsafe {
+            n.cast::<u8>()
+                .add(HEADER + 8 * level)
+                .cast::<AtomicPtr<Node>>()
+        }
+    }
+
+    #[inline]
+    pub(super) unsafe fn next(n: *const Node, level: usize) -> *mut Node {
+        // SAFETY (caller): as for `link`; the slot is only ever accessed atomically.
+        unsafe { (*link(n, level)).load(AtomicOrdering::Acquire) }
+    }
+
+    #[inline]
+    pub(super) unsafe fn prefix(n: *const Node) -> u64 {
+        // SAFETY (caller): `n` is a fully written node; the header never changes.
+        unsafe { ptr::addr_of!((*n).prefix).read() }
+    }
+
+    #[inline]
+    pub(super) unsafe fn seq(n: *const Node) -> u64 {
+        // SAFETY (caller): as for `prefix`.
+        unsafe { ptr::addr_of!((*n).seq).read() }
+    }
+
+    #[inline]
+    pub(super) unsafe fn key<'a>(n: *const Node) -> &'a [u8] {
+        // SAFETY (caller): as for `prefix`; the key bytes follow the tower, were written
+        // before the node was linked and are never written again.
+        unsafe {
+            let height = ptr::addr_of!((*n).height).read() as usize;
+            let len = ptr::addr_of!((*n).key_len).read() as usize;
+            std::slice::from_raw_parts(n.cast::<u8>().add(HEADER + 8 * height), len)
+        }
+    }
+
+    #[inline]
+    pub(super) unsafe fn value<'a>(n: *const Node) -> Option<&'a [u8]> {
+        // SAFETY (caller): as for `key`; the value bytes follow the key.
+        unsafe {
+            let len = ptr::addr_of!((*n).value_len).read();
+            if len == TOMBSTONE {
+                return None;
+            }
+            let height = ptr::addr_of!((*n).height).read() as usize;
+            let key_len = ptr::addr_of!((*n).key_len).read() as usize;
+            let start = n.cast::<u8>().add(HEADER + 8 * height + key_len);
+            Some(std::slice::from_raw_parts(start, len as usize))
+        }
+    }
+}
+
+/// A version as the list orders it: user key ascending, then sequence number descending.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    prefix: u64,
+    key: &'a [u8],
+    seq: u64,
+}
+
+impl<'a> Target<'a> {
+    fn new(key: &'a [u8], seq: u64) -> Self {
+        Self {
+            prefix: key_prefix(key),
+            key,
+            seq,
+        }
+    }
+
+    /// Orders node `n` against this version.
+    #[inline]
+    fn node_vs(&self, n: *const Node) -> Ordering {
+        // SAFETY: callers only pass nodes reached through the links of a live list.
+        let (prefix, seq) = unsafe { (node::prefix(n), node::seq(n)) };
+        prefix
+            .cmp(&self.prefix)
+            // SAFETY: as above.
+            .then_with(|| unsafe { node::key(n) }.cmp(self.key))
+            .then_with(|| self.seq.cmp(&seq))
+    }
+}
+
+/// Bump allocator over boxed chunks that live as long as the list.
+struct Arena {
+    chunks: Vec<Box<[u64]>>,
+    /// Next free word of the last chunk, and how many words remain there.
+    cursor: *mut u64,
+    remaining: usize,
+    next_chunk_words: usize,
+}
+
+impl Arena {
+    fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            cursor: ptr::null_mut(),
+            remaining: 0,
+            next_chunk_words: FIRST_CHUNK_WORDS,
+        }
+    }
+
+    /// Zeroed, 8-aligned room for `words` words, valid until the arena drops.
+    fn alloc(&mut self, words: usize) -> *mut u64 {
+        if words > self.remaining {
+            let size = self.next_chunk_words.max(words);
+            self.next_chunk_words = (self.next_chunk_words * 2).min(MAX_CHUNK_WORDS);
+            let mut chunk = vec![0u64; size].into_boxed_slice();
+            self.cursor = chunk.as_mut_ptr();
+            self.remaining = size;
+            // Moving the box into the vector does not move its heap slice.
+            self.chunks.push(chunk);
+        }
+        let out = self.cursor;
+        // SAFETY: `words <= remaining`, so the new cursor stays within (or one past the
+        // end of) the current chunk.
+        self.cursor = unsafe { self.cursor.add(words) };
+        self.remaining -= words;
+        out
+    }
+}
+
+/// The writer's state: the arena and the tower-height generator.
+struct Writer {
+    arena: Arena,
+    rng: u64,
+}
+
+/// An ordered, insert-only map from (key, sequence) to an optional value.
+pub struct SkipList {
+    head: *const Node,
+    writer: Mutex<Writer>,
+    /// Levels in use; readers may see a stale, lower value, which only costs them time.
+    height: AtomicUsize,
+    len: AtomicUsize,
+    /// Arena bytes taken by nodes, for write-buffer accounting.
+    bytes: AtomicUsize,
+}
+
+// SAFETY: the raw pointers point into arena chunks owned by the list; nodes are
+// immutable once linked except for their atomic links, and the writer state is behind a
+// mutex, so sharing the list between threads is sound.
+unsafe impl Send for SkipList {}
+// SAFETY: as above.
+unsafe impl Sync for SkipList {}
+
+impl Default for SkipList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SkipList {
+    /// An empty list.
+    pub fn new() -> Self {
+        let mut arena = Arena::new();
+        let head_words = (HEADER + 8 * MAX_HEIGHT) / 8;
+        let head = arena.alloc(head_words).cast::<Node>();
+        // SAFETY: `head` is fresh, zeroed, aligned arena memory large enough for a header
+        // and a full tower; zero bytes are null links and an empty key.
+        unsafe { ptr::addr_of_mut!((*head).height).write(MAX_HEIGHT as u32) };
+        Self {
+            head,
+            writer: Mutex::new(Writer {
+                arena,
+                rng: 0x9E37_79B9_7F4A_7C15,
+            }),
+            height: AtomicUsize::new(1),
+            len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of versions held.
+    pub fn len(&self) -> usize {
+        self.len.load(AtomicOrdering::Acquire)
+    }
+
+    /// True when nothing was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Arena bytes taken by nodes (the arena reserves at most one chunk more).
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Inserts one version. Versions are expected to be unique by (key, sequence).
+    pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
+        let mut w = self.writer.lock();
+        let mut splice = [self.head; MAX_HEIGHT];
+        self.insert_at(&mut w, &mut splice, key, seq, value);
+    }
+
+    /// Inserts versions given in list order (key ascending, then sequence descending).
+    /// Each search starts where the previous insert ended instead of at the head, so a
+    /// large sorted batch costs a few steps per version and writes its nodes next to
+    /// each other in the arena.
+    pub fn insert_sorted<'a>(&self, versions: impl IntoIterator<Item = super::VersionRef<'a>>) {
+        let mut w = self.writer.lock();
+        let mut splice = [self.head; MAX_HEIGHT];
+        for (key, seq, value) in versions {
+            self.insert_at(&mut w, &mut splice, key, seq, value);
+        }
+    }
+
+    /// Inserts one version. `splice` holds, per level, a node ordered before the new
+    /// version (or the head); the search at each level starts there, and on return it
+    /// holds the new node's predecessors, or the new node itself where it was linked.
+    fn insert_at(
+        &self,
+        w: &mut Writer,
+        splice: &mut [*const Node; MAX_HEIGHT],
+        key: &[u8],
+        seq: u64,
+        value: Option<&[u8]>,
+    ) {
+        let target = Target::new(key, seq);
+        // Keys and values are bounded far below 4 GiB by the configuration limits.
+        let stored_value = value.map_or(0, |v| v.len().min(TOMBSTONE as usize - 1));
+        let value_len = if value.is_some() {
+            stored_value as u32
+        } else {
+            TOMBSTONE
+        };
+        let key_len = key.len().min(u32::MAX as usize);
+        let height = w.random_height();
+        let mut above = self.head;
+        for (level, start) in splice.iter_mut().enumerate().rev() {
+            // Start from the previous insert's predecessor when it still sorts before
+            // this version, else from where the level above ended (as a plain search).
+            let mut x = *start;
+            if x == self.head || target.node_vs(x) != Ordering::Less {
+                x = above;
+            }
+            loop {
+                // SAFETY: `x` is the head or a linked node that was reached at this
+                // level, so its tower has a slot for it.
+                let n = unsafe { node::next(x, level) };
+                if !n.is_null() && target.node_vs(n) == Ordering::Less {
+                    x = n;
+                } else {
+                    break;
+                }
+            }
+            *start = x;
+            above = x;
+        }
+        let bytes = HEADER + 8 * height + key_len + stored_value;
+        let words = bytes.div_ceil(8);
+        let n = w.arena.alloc(words).cast::<Node>();
+        // SAFETY: `n` is fresh, zeroed, aligned arena memory of `words` words: room for
+        // the header, a tower of `height` links, the key and the value. Nobody else can
+        // see it until it is linked below.
+        unsafe {
+            n.write(Node {
+                prefix: target.prefix,
+                seq,
+                key_len: key_len as u32,
+                value_len,
+                height: height as u32,
+                _pad: 0,
+            });
+            let data = n.cast::<u8>().add(HEADER + 8 * height);
+            ptr::copy_nonoverlapping(key.as_ptr(), data, key_len);
+            if let Some(v) = value {
+                ptr::copy_nonoverlapping(v.as_ptr(), data.add(key_len), stored_value);
+            }
+            for (level, p) in splice.iter().enumerate().take(height) {
+                (*node::link(n, level)).store(node::next(*p, level), AtomicOrdering::Relaxed);
+            }
+            // Publish bottom-up: once linked at level 0 the node is fully visible.
+            for (level, p) in splice.iter().enumerate().take(height) {
+                (*node::link(*p, level)).store(n, AtomicOrdering::Release);
+            }
+        }
+        for p in splice.iter_mut().take(height) {
+            *p = n;
+        }
+        if height > self.height.load(AtomicOrdering::Relaxed) {
+            self.height.store(height, AtomicOrdering::Release);
+        }
+        self.bytes.fetch_add(words * 8, AtomicOrdering::Relaxed);
+        self.len.fetch_add(1, AtomicOrdering::Release);
+    }
+
+    /// The last node ordered before `target` (`head` when none is), or with `inclusive`
+    /// the last node not after it; and the successor at level 0 that the search saw
+    /// there. The successor must be taken from the search itself: loading the link
+    /// again could return a node a writer linked in between, which lies before `target`.
+    fn search(&self, target: &Target<'_>, inclusive: bool) -> (*const Node, *const Node) {
+        let mut x = self.head;
+        let mut after: *const Node = ptr::null();
+        let top = self
+            .height
+            .load(AtomicOrdering::Acquire)
+            .clamp(1, MAX_HEIGHT);
+        for level in (0..top).rev() {
+            loop {
+                // SAFETY: `x` is the head or a linked node tall enough for `level`.
+                let n = unsafe { node::next(x, level) };
+                if n.is_null() {
+                    after = n;
+                    break;
+                }
+                let ord = target.node_vs(n);
+                if ord == Ordering::Less || (inclusive && ord == Ordering::Equal) {
+                    x = n;
+                } else {
+                    after = n;
+                    break;
+                }
+            }
+        }
+        (x, after)
+    }
+
+    fn non_head(&self, n: *const Node) -> Option<NodeRef> {
+        (!n.is_null() && n != self.head).then_some(NodeRef(n))
+    }
+
+    /// The first version at or after `(key, seq)`.
+    fn seek(&self, key: &[u8], seq: u64) -> Option<NodeRef> {
+        self.non_head(self.search(&Target::new(key, seq), false).1)
+    }
+
+    /// The last version at or before `(key, seq)`.
+    fn seek_for_prev(&self, key: &[u8], seq: u64) -> Option<NodeRef> {
+        self.non_head(self.search(&Target::new(key, seq), true).0)
+    }
+
+    fn first(&self) -> Option<NodeRef> {
+        // SAFETY: the head's tower is full height.
+        self.non_head(unsafe { node::next(self.head, 0) })
+    }
+
+    fn last(&self) -> Option<NodeRef> {
+        let mut x = self.head;
+        for level in (0..MAX_HEIGHT).rev() {
+            loop {
+                // SAFETY: `x` is the head or a linked node tall enough for `level`.
+                let n = unsafe { node::next(x, level) };
+                if n.is_null() {
+                    break;
+                }
+                x = n;
+            }
+        }
+        self.non_head(x)
+    }
+
+    /// Node `n`'s key, seq and value, borrowed for as long as the list.
+    fn parts(&self, n: NodeRef) -> super::VersionRef<'_> {
+        // SAFETY: `n` was made by this list (only this module makes `NodeRef`s, from the
+        // list whose methods it then passes them to), and the list outlives the borrow.
+        unsafe { (node::key(n.0), node::seq(n.0), node::value(n.0)) }
+    }
+
+    /// The newest version of `key` at or below `snapshot`: `(seq, value)`.
+    pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<&[u8]>)> {
+        let (found, seq, value) = self.parts(self.seek(key, snapshot)?);
+        (found == key).then_some((seq, value))
+    }
+
+    /// Every version in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64, Option<&[u8]>)> + '_ {
+        let mut at = self.first();
+        std::iter::from_fn(move || {
+            let n = at?;
+            // SAFETY: `n` is a linked node of this list, which `self` keeps alive.
+            at = self.non_head(unsafe { node::next(n.0, 0) });
+            Some(self.parts(n))
+        })
+    }
+}
+
+impl Writer {
+    fn random_height(&mut self) -> usize {
+        // xorshift64*: cheap, and quality is ample for tower heights.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let mut r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let mut height = 1;
+        while height < MAX_HEIGHT && r & 3 == 0 {
+            height += 1;
+            r >>= 2;
+        }
+        height
+    }
+}
+
+/// A pointer to a linked node. Only made by the list, for nodes it has linked; only
+/// dereferenced while the list that owns the node is alive (the holder keeps it alive).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct NodeRef(*const Node);
+
+// SAFETY: a linked node is immutable apart from its atomic links.
+unsafe impl Send for NodeRef {}
+// SAFETY: as above.
+unsafe impl Sync for NodeRef {}
+
+impl NodeRef {
+    fn key(&self) -> &[u8] {
+        // SAFETY: see the type's contract.
+        unsafe { node::key(self.0) }
+    }
+    fn seq(&self) -> u64 {
+        // SAFETY: see the type's contract.
+        unsafe { node::seq(self.0) }
+    }
+    fn prefix(&self) -> u64 {
+        // SAFETY: see the type's contract.
+        unsafe { node::prefix(self.0) }
+    }
+    fn value(&self) -> Option<&[u8]> {
+        // SAFETY: see the type's contract.
+        unsafe { node::value(self.0) }
+    }
+}
+
+/// A two-way cursor over a shared list. It keeps the list alive, so its position (a
+/// pointer to a node) stays valid for as long as the cursor exists.
+pub struct SkipCursor {
+    list: Arc<SkipList>,
+    at: Option<NodeRef>,
+}
+
+impl SkipCursor {
+    /// A cursor over `list`, not yet positioned.
+    pub fn new(list: Arc<SkipList>) -> Self {
+        Self { list, at: None }
+    }
+
+    /// True while positioned on a version.
+    #[inline]
+    pub fn valid(&self) -> bool {
+        self.at.is_some()
+    }
+
+    /// The current version.
+    #[inline]
+    pub fn current(&self) -> Option<Current<'_>> {
+        let n = self.at.as_ref()?;
+        Some(Current {
+            key: n.key(),
+            seq: n.seq(),
+            value: n.value(),
+            prefix: n.prefix(),
+        })
+    }
+
+    /// Positions at the first version at or after `(key, seq)`.
+    pub fn seek(&mut self, key: &[u8], seq: u64) {
+        self.at = self.list.seek(key, seq);
+    }
+
+    /// Positions at the last version at or before `(key, seq)`.
+    pub fn seek_for_prev(&mut self, key: &[u8], seq: u64) {
+        self.at = self.list.seek_for_prev(key, seq);
+    }
+
+    /// Positions at the first version.
+    pub fn seek_to_first(&mut self) {
+        self.at = self.list.first();
+    }
+
+    /// Positions at the last version.
+    pub fn seek_to_last(&mut self) {
+        self.at = self.list.last();
+    }
+
+    /// Moves to the following version.
+    #[inline]
+    pub fn next(&mut self) {
+        if let Some(n) = self.at {
+            // SAFETY: `n` is a linked node of `self.list`, which the cursor keeps alive.
+            self.at = self.list.non_head(unsafe { node::next(n.0, 0) });
+        }
+    }
+
+    /// Moves to the preceding version (a search: nodes have no back links).
+    pub fn prev(&mut self) {
+        if let Some(n) = self.at {
+            let target = Target::new(n.key(), n.seq());
+            self.at = self.list.non_head(self.list.search(&target, false).0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn model_key(k: &[u8], seq: u64) -> (Vec<u8>, std::cmp::Reverse<u64>) {
+        (k.to_vec(), std::cmp::Reverse(seq))
+    }
+
+    #[test]
+    fn matches_a_sorted_model_in_both_directions() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let list = Arc::new(SkipList::new());
+        let mut model = BTreeMap::new();
+        for seq in 1..=5_000u64 {
+            let len = rng.gen_range(0..12);
+            let key: Vec<u8> = (0..len).map(|_| rng.gen_range(0..4u8)).collect();
+            let value: Option<Vec<u8>> = rng
+                .gen_bool(0.8)
+                .then(|| (0..rng.gen_range(0..300)).map(|_| rng.gen()).collect());
+            list.insert(&key, seq, value.as_deref());
+            model.insert(model_key(&key, seq), value);
+        }
+        assert_eq!(list.len(), model.len());
+        let walked: Vec<_> = list
+            .iter()
+            .map(|(k, s, v)| (model_key(k, s), v.map(<[u8]>::to_vec)))
+            .collect();
+        let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(walked, expected);
+
+        // Backwards from the end.
+        let mut c = SkipCursor::new(Arc::clone(&list));
+        c.seek_to_last();
+        let mut back = Vec::new();
+        while let Some(Current {
+            key: k,
+            seq: s,
+            prefix: p,
+            ..
+        }) = c.current()
+        {
+            assert_eq!(p, key_prefix(k));
+            back.push(model_key(k, s));
+            c.prev();
+        }
+        back.reverse();
+        assert_eq!(back, model.keys().cloned().collect::<Vec<_>>());
+
+        // Seeks land where the model says.
+        for _ in 0..2_000 {
+            let len = rng.gen_range(0..12);
+            let key: Vec<u8> = (0..len).map(|_| rng.gen_range(0..4u8)).collect();
+            let seq = rng.gen_range(0..6_000u64);
+            let probe = model_key(&key, seq);
+            c.seek(&key, seq);
+            let want = model.range(probe.clone()..).next().map(|(k, _)| k.clone());
+            assert_eq!(c.current().map(|c| model_key(c.key, c.seq)), want);
+            c.seek_for_prev(&key, seq);
+            let want = model.range(..=probe).next_back().map(|(k, _)| k.clone());
+            assert_eq!(c.current().map(|c| model_key(c.key, c.seq)), want);
+            if let Some((k, s, v)) = model
+                .range(model_key(&key, seq)..)
+                .next()
+                .filter(|((k, _), _)| *k == key)
+                .map(|((k, s), v)| (k.clone(), s.0, v.clone()))
+            {
+                assert_eq!(list.get(&k, seq), Some((s, v.as_deref())));
+            } else {
+                assert_eq!(list.get(&key, seq), None);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_list_and_edge_values() {
+        let list = Arc::new(SkipList::new());
+        let mut c = SkipCursor::new(Arc::clone(&list));
+        c.seek_to_first();
+        assert!(!c.valid());
+        c.seek_to_last();
+        assert!(!c.valid());
+        c.seek(b"x", 0);
+        assert!(!c.valid());
+        assert!(list.is_empty());
+        list.insert(b"", 1, Some(b""));
+        list.insert(b"k", 2, None);
+        let big = vec![7u8; 3 << 20];
+        list.insert(b"big", 3, Some(&big));
+        assert_eq!(list.get(b"", 9), Some((1, Some(&b""[..]))));
+        assert_eq!(list.get(b"k", 9), Some((2, None)));
+        assert_eq!(list.get(b"big", 9).and_then(|(_, v)| v), Some(&big[..]));
+        assert_eq!(list.get(b"k", 1), None);
+        assert!(list.memory_bytes() >= big.len());
+    }
+
+    #[test]
+    fn readers_see_consistent_order_while_a_writer_inserts() {
+        let list = Arc::new(SkipList::new());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let list = Arc::clone(&list);
+                let done = Arc::clone(&done);
+                std::thread::spawn(move || {
+                    let mut rounds = 0u64;
+                    while !done.load(AtomicOrdering::Acquire) || rounds < 3 {
+                        let mut c = SkipCursor::new(Arc::clone(&list));
+                        c.seek_to_first();
+                        let mut prev: Option<(Vec<u8>, u64)> = None;
+                        let mut n = 0usize;
+                        while let Some(Current {
+                            key: k,
+                            seq: s,
+                            value: v,
+                            ..
+                        }) = c.current()
+                        {
+                            // Every visible node is complete: its value encodes its key.
+                            assert_eq!(v, Some(k));
+                            if let Some((pk, ps)) = &prev {
+                                assert!(
+                                    (pk.as_slice(), std::cmp::Reverse(*ps))
+                                        < (k, std::cmp::Reverse(s))
+                                );
+                            }
+                            prev = Some((k.to_vec(), s));
+                            n += 1;
+                            c.next();
+                        }
+                        assert!(n <= list.len() + 1_000);
+                        rounds += 1;
+                    }
+                })
+            })
+            .collect();
+        for i in 0..20_000u64 {
+            let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_be_bytes();
+            list.insert(&key, i + 1, Some(&key));
+        }
+        done.store(true, AtomicOrdering::Release);
+        for r in readers {
+            r.join().expect("reader");
+        }
+        assert_eq!(list.iter().count(), 20_000);
+    }
+
+    #[test]
+    fn sorted_batches_land_where_single_inserts_would() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let list = SkipList::new();
+        let mut model = BTreeMap::new();
+        let mut seq = 0u64;
+        for round in 0..40 {
+            let mut batch: Vec<(Vec<u8>, u64, Option<Vec<u8>>)> = (0..rng.gen_range(1..300))
+                .map(|_| {
+                    seq += 1;
+                    let key: Vec<u8> = (0..rng.gen_range(0..10))
+                        .map(|_| rng.gen_range(0..5u8))
+                        .collect();
+                    (key, seq, rng.gen_bool(0.7).then(|| vec![round as u8; 3]))
+                })
+                .collect();
+            for (k, s, v) in &batch {
+                model.insert(model_key(k, *s), v.clone());
+            }
+            if round % 2 == 0 {
+                batch.sort_by_key(|a| model_key(&a.0, a.1));
+            }
+            // Unsorted batches still come out right (each insert falls back to a search).
+            list.insert_sorted(
+                batch
+                    .iter()
+                    .map(|(k, s, v)| (k.as_slice(), *s, v.as_deref())),
+            );
+        }
+        let walked: Vec<_> = list
+            .iter()
+            .map(|(k, s, v)| (model_key(k, s), v.map(<[u8]>::to_vec)))
+            .collect();
+        let expected: Vec<_> = model.into_iter().collect();
+        assert_eq!(walked, expected);
+    }
+
+    /// A reader must never be handed a version newer than its snapshot, nor miss the
+    /// newest one it may see, while the writer links new versions of the same keys
+    /// (found by this test: a search that loaded the successor link a second time).
+    #[test]
+    fn reads_see_exactly_their_snapshot_while_versions_are_added() {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let list = Arc::new(SkipList::new());
+        let published = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (list, published, stop) =
+                    (Arc::clone(&list), Arc::clone(&published), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    while !stop.load(AtomicOrdering::Acquire) {
+                        let snap = published.load(AtomicOrdering::Acquire);
+                        for k in 0..8u64 {
+                            let key = format!("hot{k}");
+                            let found = list.get(key.as_bytes(), snap).map(|(s, _)| s);
+                            // Versions of key k were written at every seq = k (mod 8).
+                            let newest = (snap >= k.max(1)).then(|| snap - (snap + 8 - k) % 8);
+                            assert_eq!(found, newest.filter(|&s| s >= 1), "{key} at {snap}");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for seq in 1..=100_000u64 {
+            let key = format!("hot{}", seq % 8);
+            list.insert(key.as_bytes(), seq, Some(&seq.to_be_bytes()));
+            if seq % 4 == 0 {
+                // Other keys, invisible to every snapshot, interleave in the list.
+                let fill = format!("fill{}", seq % 1000);
+                list.insert(fill.as_bytes(), u64::MAX - seq, Some(&[1u8; 100]));
+            }
+            published.store(seq, AtomicOrdering::Release);
+        }
+        stop.store(true, AtomicOrdering::Release);
+        for r in readers {
+            r.join().expect("reader");
+        }
+    }
+}
