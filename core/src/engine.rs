@@ -864,7 +864,7 @@ impl DbInner {
         // The finished segment is made durable whatever the durability mode, and its
         // unused pre-extension zeros are cut off, before the next one exists: only the
         // newest segment can ever end in a torn record or in zeros.
-        if let Err(e) = wal.sync() {
+        if let Err(e) = wal.seal() {
             self.poison(format!("syncing the log failed: {e}"));
             return Err(e);
         }
@@ -1350,7 +1350,7 @@ impl DbInner {
         let sync_result = if self.is_poisoned.load(Ordering::Acquire) {
             Ok(())
         } else {
-            self.wal.lock().sync()
+            self.wal.lock().seal()
         };
         {
             let mut bg = self.bg.lock();

@@ -1024,10 +1024,14 @@ pub(crate) fn scan_wal(
                 pos = next;
             }
             RecordRead::Bad(why) => {
-                let next = next_good_record(&data, pos, algo);
                 if !in_damage {
                     out.valid_len = pos as u64;
                 }
+                // Zeros written ahead of the records (log format 2): a clean end.
+                if crate::storage::wal::is_preextension_tail(header.version, &data, pos) {
+                    break;
+                }
+                let next = next_good_record(&data, pos, algo);
                 match next {
                     None if last => {
                         out.torn_tail = (data.len() - pos) as u64;

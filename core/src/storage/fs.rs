@@ -5,17 +5,31 @@
 //! which is how the crash and fault-injection suites prove durability.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A file opened for appending (log segments, table files being built, manifests).
+/// A file opened for writing (log segments, table files being built, manifests).
+///
+/// Most files are only appended to. The log also overwrites in place: it fills its
+/// segment with zeros ahead of the records and then writes the records over them, so a
+/// sync only has to write data, not a new file size (see `storage::wal`).
 pub trait WritableFile: Send + Sync {
-    /// Appends all of `data` at the end of the file.
+    /// Appends all of `data` at the end of the file (at [`len`](Self::len)).
     fn append(&mut self, data: &[u8]) -> io::Result<()>;
-    /// Makes the appended data durable (fdatasync).
+    /// Writes all of `data` at `offset`, over what is there; past the end it grows the file
+    /// (a gap reads as zeros). Like an append, it is durable only after
+    /// [`sync_data`](Self::sync_data), and a crash before may keep it, lose it or tear it.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Cuts the file to `len` bytes, or grows it with zeros (a sparse hole on most file
+    /// systems, so not a substitute for writing zeros). Durable after
+    /// [`sync_data`](Self::sync_data).
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// Makes everything written so far durable (fdatasync), the file size included.
     fn sync_data(&mut self) -> io::Result<()>;
-    /// Bytes written so far.
+    /// The file's size as this handle left it: the end of the furthest write, or what
+    /// [`set_len`](Self::set_len) set.
     fn len(&self) -> u64;
     /// True when nothing was written yet.
     fn is_empty(&self) -> bool {
@@ -74,8 +88,22 @@ struct StdWritable {
 
 impl WritableFile for StdWritable {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.file.write_all(data)?;
+        // Positional, so appends stay at the end whatever `write_at` and `set_len` did
+        // (neither moves the file cursor).
+        self.file.write_all_at(data, self.len)?;
         self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(data, offset)?;
+        self.len = self.len.max(offset + data.len() as u64);
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        self.len = len;
         Ok(())
     }
 
@@ -94,7 +122,6 @@ struct StdRandomAccess {
 
 impl RandomAccessFile for StdRandomAccess {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
         self.file.read_exact_at(buf, offset)
     }
 
@@ -127,9 +154,7 @@ impl FileSystem for StdFileSystem {
     fn reopen_truncated(&self, path: &Path, len: u64) -> io::Result<Box<dyn WritableFile>> {
         let file = OpenOptions::new().write(true).open(path)?;
         file.set_len(len)?;
-        let mut file = file;
-        use std::io::Seek;
-        file.seek(io::SeekFrom::Start(len))?;
+        // Appends are positional (at `len`): no seek needed.
         Ok(Box::new(StdWritable { file, len }))
     }
 
@@ -270,5 +295,27 @@ mod tests {
         w.append(b"!").expect("append");
         drop(w);
         assert_eq!(fs.read_all(&path).expect("read"), b"hello!");
+    }
+
+    #[test]
+    fn overwrites_set_len_and_appends_agree_on_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("f");
+        let mut w = fs.create(&path).expect("create");
+        w.append(&[0u8; 16]).expect("zeros");
+        w.write_at(2, b"abc").expect("overwrite");
+        assert_eq!(w.len(), 16, "an overwrite inside the file keeps its size");
+        w.write_at(14, b"xyz").expect("overwrite past the end");
+        assert_eq!(w.len(), 17);
+        w.set_len(5).expect("cut");
+        assert_eq!(w.len(), 5);
+        // Appends go to the new end, not where the last write left off.
+        w.append(b"!").expect("append");
+        w.sync_data().expect("sync");
+        assert_eq!(fs.read_all(&path).expect("read"), b"\0\0abc!");
+        w.write_at(8, b"z").expect("past the end with a gap");
+        assert_eq!(fs.read_all(&path).expect("read"), b"\0\0abc!\0\0z");
+        assert_eq!(w.len(), 9);
     }
 }

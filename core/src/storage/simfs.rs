@@ -17,8 +17,8 @@
 //!   a later successful sync does not write them, and a power cut loses them.
 //! * **I/O errors, SQLite style.** Every operation is counted; a [`FaultPlan`] fails the Nth
 //!   one, once or every time from then on, with `EIO` or `ENOSPC`. A space limit
-//!   ([`SimFileSystem::set_space_limit`]) makes appends fail with `ENOSPC` when the disk is
-//!   full.
+//!   ([`SimFileSystem::set_space_limit`]) makes writes that grow a file fail with `ENOSPC`
+//!   when the disk is full (overwriting bytes a file already holds never does).
 //!
 //! # Boots
 //!
@@ -75,8 +75,10 @@ pub enum OpKind {
     CreateDir,
     /// `create` and `reopen_truncated`.
     Create,
-    /// `WritableFile::append`.
+    /// `WritableFile::append` and `WritableFile::write_at`: every data write.
     Append,
+    /// `WritableFile::set_len`.
+    SetLen,
     /// `WritableFile::sync_data`.
     Sync,
     /// `sync_dir`.
@@ -465,7 +467,8 @@ impl SimFileSystem {
         self.world.lock().faults_injected
     }
 
-    /// Limits the bytes all live files may hold; an append past it fails with `ENOSPC`.
+    /// Limits the bytes all live files may hold; a write that would grow the files past it
+    /// fails with `ENOSPC`.
     pub fn set_space_limit(&self, bytes: Option<u64>) {
         self.world.lock().space_limit = bytes;
     }
@@ -691,6 +694,46 @@ impl WritableFile for SimWritable {
             data: data.to_vec(),
         });
         self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut w = self.world.lock();
+        w.begin(self.boot, OpKind::Append, "write_at")?;
+        let end = offset + data.len() as u64;
+        let size = w.file_mut(self.id)?.current.len() as u64;
+        // Only growth takes space: overwriting bytes the file holds never runs out of it,
+        // as on a real disk whose blocks are already allocated and written.
+        if let Some(limit) = w.space_limit {
+            if w.used_bytes() + end.saturating_sub(size) > limit {
+                return Err(enospc("the space limit is reached"));
+            }
+        }
+        let f = w.file_mut(self.id)?;
+        write_at(&mut f.current, offset, data, None);
+        // A pending write like an append: a power cut keeps it, loses it or tears it.
+        f.pending.push(Pending::Write {
+            offset,
+            data: data.to_vec(),
+        });
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let mut w = self.world.lock();
+        w.begin(self.boot, OpKind::SetLen, "set_len")?;
+        let size = w.file_mut(self.id)?.current.len() as u64;
+        if let Some(limit) = w.space_limit {
+            if w.used_bytes() + len.saturating_sub(size) > limit {
+                return Err(enospc("the space limit is reached"));
+            }
+        }
+        let f = w.file_mut(self.id)?;
+        f.current.resize(len as usize, 0);
+        // Metadata: after a power cut it holds in order with the writes around it.
+        f.pending.push(Pending::Truncate(len));
+        self.len = len;
         Ok(())
     }
 
@@ -1025,6 +1068,87 @@ mod tests {
             );
             assert!(tail[exact..].iter().all(|&b| b == 0), "seed {seed}");
         }
+    }
+
+    #[test]
+    fn overwrites_are_pending_writes_and_set_len_is_metadata() {
+        let cut_with = |mode: CutMode, sector: u64, seed: u64| {
+            let (sim, fs, dir) = setup();
+            let p = dir.join("log");
+            let mut f = fs.create(&p).expect("create");
+            f.append(&[7u8; 100]).expect("append");
+            f.append(&[0u8; 8092]).expect("zeros");
+            f.sync_data().expect("sync");
+            fs.sync_dir(&dir).expect("sync dir");
+            // Overwrites of durable zeros, unsynced: like appends, kept, lost or torn.
+            let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8 + 1).collect();
+            f.write_at(100, &data).expect("overwrite");
+            assert_eq!(f.len(), 8192);
+            sim.power_cut_with(
+                seed,
+                PowerCutPolicy {
+                    mode,
+                    sector: Some(sector),
+                    fill: Fill::Zeros,
+                },
+            );
+            (sim.read_file(&p).expect("file"), data)
+        };
+        let (img, data) = cut_with(CutMode::KeepAll, 512, 1);
+        assert_eq!(img.len(), 8192);
+        assert_eq!(&img[100..3100], &data[..]);
+        let (img, _) = cut_with(CutMode::DropAll, 512, 1);
+        assert_eq!(img.len(), 8192, "the durable size stays");
+        assert!(img[100..].iter().all(|&b| b == 0), "the durable zeros stay");
+        for seed in 0..50 {
+            let (img, data) = cut_with(CutMode::Prefix, 512, seed);
+            assert_eq!(img.len(), 8192, "seed {seed}");
+            let tail = &img[100..3100];
+            let exact = tail.iter().zip(&data).take_while(|(a, b)| a == b).count();
+            assert!(
+                exact == data.len() || (100 + exact) % 512 == 0 || exact == 0,
+                "seed {seed}: torn inside a sector"
+            );
+            assert!(tail[exact..].iter().all(|&b| b == 0), "seed {seed}");
+        }
+
+        // set_len: seen at once, durable with the next sync, in order with the writes.
+        let (sim, fs, dir) = setup();
+        let p = dir.join("log");
+        let mut f = fs.create(&p).expect("create");
+        f.append(&[1u8; 4096]).expect("append");
+        f.sync_data().expect("sync");
+        fs.sync_dir(&dir).expect("sync dir");
+        f.set_len(1000).expect("cut");
+        assert_eq!(f.len(), 1000);
+        assert_eq!(fs.read_all(&p).expect("read").len(), 1000);
+        f.append(b"end").expect("append at the new end");
+        assert_eq!(fs.read_all(&p).expect("read").len(), 1003);
+        f.sync_data().expect("sync");
+        sim.power_cut_with(
+            2,
+            PowerCutPolicy {
+                mode: CutMode::DropAll,
+                ..Default::default()
+            },
+        );
+        let img = sim.read_file(&p).expect("file");
+        assert_eq!(img.len(), 1003);
+        assert_eq!(&img[1000..], b"end");
+    }
+
+    #[test]
+    fn only_growth_counts_against_the_space_limit() {
+        let (sim, fs, dir) = setup();
+        let mut f = fs.create(&dir.join("f")).expect("create");
+        f.append(&[0u8; 100]).expect("append");
+        sim.set_space_limit(Some(100));
+        f.write_at(0, &[9u8; 100])
+            .expect("an overwrite needs no space");
+        let full = |e: io::Error| e.kind() == io::ErrorKind::StorageFull;
+        assert!(f.write_at(99, &[9u8; 2]).map_err(full).expect_err("grows"));
+        assert!(f.set_len(101).map_err(full).expect_err("grows"));
+        f.set_len(50).expect("shrinking needs no space");
     }
 
     #[test]
