@@ -131,6 +131,20 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The version node `n` holds, as a target to order other nodes against.
+    #[inline]
+    fn of_node(n: *const Node) -> Target<'static> {
+        // SAFETY: callers pass linked nodes of a live list; the borrow does not outlive
+        // the comparison it is made for (the list outlives every search).
+        unsafe {
+            Target {
+                prefix: node::prefix(n),
+                key: node::key(n),
+                seq: node::seq(n),
+            }
+        }
+    }
+
     /// Orders node `n` against this version.
     #[inline]
     fn node_vs(&self, n: *const Node) -> Ordering {
@@ -292,10 +306,16 @@ impl SkipList {
         let mut above = self.head;
         for (level, start) in splice.iter_mut().enumerate().rev() {
             // Start from the previous insert's predecessor when it still sorts before
-            // this version, else from where the level above ended (as a plain search).
-            let mut x = *start;
-            if x == self.head || target.node_vs(x) != Ordering::Less {
-                x = above;
+            // this version and lies beyond where the level above ended; else from there
+            // (as a plain search does).
+            let mut x = above;
+            if *start != self.head
+                && *start != above
+                && target.node_vs(*start) == Ordering::Less
+                && (above == self.head
+                    || Target::of_node(above).node_vs(*start) == Ordering::Greater)
+            {
+                x = *start;
             }
             loop {
                 // SAFETY: `x` is the head or a linked node that was reached at this
