@@ -2,9 +2,10 @@
 //!
 //! One writer at a time (a mutex inside enforces it; the engine already serialises
 //! writers under the log lock) and any number of readers that never wait. Each node is
-//! one contiguous arena record — header, tower of next pointers, key bytes, value bytes —
-//! so an insert is one bump allocation and a copy, a step of a cursor is one pointer load,
-//! and a comparison reads the key's 8-byte prefix from the node before touching key bytes.
+//! one contiguous arena record — header, tower of next pointers, key bytes — with its
+//! value in a second arena, so an insert is two bump allocations and copies, the records
+//! a search walks through stay dense, a step of a cursor is one pointer load, and a
+//! comparison reads the key's 8-byte prefix from the node before touching key bytes.
 //! Nothing is ever removed: memory is returned when the whole list is dropped.
 //!
 //! This is the one measured hot path in the core crate that uses `unsafe`: a node is
@@ -32,16 +33,17 @@ use super::iter::Current;
 /// Tallest tower. With one node in four promoted per level, twelve levels index
 /// 4^12 (16 million) entries at full speed, more than any write buffer holds.
 const MAX_HEIGHT: usize = 12;
-/// Header bytes before the tower: prefix, seq, key length, value length, height.
-const HEADER: usize = 32;
+/// Header bytes before the tower: prefix, seq, key length, value length, height, value.
+const HEADER: usize = 40;
 /// Stored as the value length of a tombstone.
 const TOMBSTONE: u32 = u32::MAX;
 /// The first arena chunk; later ones double up to [`MAX_CHUNK_WORDS`].
 const FIRST_CHUNK_WORDS: usize = 2 << 10;
 const MAX_CHUNK_WORDS: usize = 128 << 10;
 
-/// The fixed part of a node. The tower (`height` next pointers), the key and the value
-/// follow it in the same arena record.
+/// The fixed part of a node. The tower (`height` next pointers) and the key follow it in
+/// the same arena record; the value lives in a separate arena, so the records a search
+/// walks through stay small and dense (most fit one cache line).
 #[repr(C)]
 struct Node {
     prefix: u64,
@@ -50,6 +52,8 @@ struct Node {
     value_len: u32,
     height: u32,
     _pad: u32,
+    /// Start of the value bytes (null for a tombstone).
+    value: *const u8,
 }
 
 const _: () = assert!(std::mem::size_of::<Node>() == HEADER);
@@ -100,15 +104,15 @@ mod node {
 
     #[inline]
     pub(super) unsafe fn value<'a>(n: *const Node) -> Option<&'a [u8]> {
-        // SAFETY (caller): as for `key`; the value bytes follow the key.
+        // SAFETY (caller): as for `key`; the value bytes sit in the value arena, written
+        // before the node was linked and never written again (a non-null, aligned
+        // pointer even for an empty value).
         unsafe {
             let len = ptr::addr_of!((*n).value_len).read();
             if len == TOMBSTONE {
                 return None;
             }
-            let height = ptr::addr_of!((*n).height).read() as usize;
-            let key_len = ptr::addr_of!((*n).key_len).read() as usize;
-            let start = n.cast::<u8>().add(HEADER + 8 * height + key_len);
+            let start = ptr::addr_of!((*n).value).read();
             Some(std::slice::from_raw_parts(start, len as usize))
         }
     }
@@ -199,7 +203,10 @@ impl Arena {
 
 /// The writer's state: the arena and the tower-height generator.
 struct Writer {
+    /// Nodes: header, tower, key.
     arena: Arena,
+    /// Values.
+    values: Arena,
     rng: u64,
 }
 
@@ -240,6 +247,7 @@ impl SkipList {
             head,
             writer: Mutex::new(Writer {
                 arena,
+                values: Arena::new(),
                 rng: 0x9E37_79B9_7F4A_7C15,
             }),
             height: AtomicUsize::new(1),
@@ -330,12 +338,22 @@ impl SkipList {
             *start = x;
             above = x;
         }
-        let bytes = HEADER + 8 * height + key_len + stored_value;
-        let words = bytes.div_ceil(8);
+        let words = (HEADER + 8 * height + key_len).div_ceil(8);
+        let value_words = stored_value.div_ceil(8).max(1);
+        let value_at: *const u8 = match value {
+            Some(v) => {
+                let at = w.values.alloc(value_words).cast::<u8>();
+                // SAFETY: `at` is fresh arena memory of at least `stored_value` bytes,
+                // seen by nobody until the node pointing to it is linked.
+                unsafe { ptr::copy_nonoverlapping(v.as_ptr(), at, stored_value) };
+                at
+            }
+            None => ptr::null(),
+        };
         let n = w.arena.alloc(words).cast::<Node>();
         // SAFETY: `n` is fresh, zeroed, aligned arena memory of `words` words: room for
-        // the header, a tower of `height` links, the key and the value. Nobody else can
-        // see it until it is linked below.
+        // the header, a tower of `height` links and the key. Nobody else can see it until
+        // it is linked below.
         unsafe {
             n.write(Node {
                 prefix: target.prefix,
@@ -344,12 +362,10 @@ impl SkipList {
                 value_len,
                 height: height as u32,
                 _pad: 0,
+                value: value_at,
             });
             let data = n.cast::<u8>().add(HEADER + 8 * height);
             ptr::copy_nonoverlapping(key.as_ptr(), data, key_len);
-            if let Some(v) = value {
-                ptr::copy_nonoverlapping(v.as_ptr(), data.add(key_len), stored_value);
-            }
             for (level, p) in splice.iter().enumerate().take(height) {
                 (*node::link(n, level)).store(node::next(*p, level), AtomicOrdering::Relaxed);
             }
@@ -364,7 +380,9 @@ impl SkipList {
         if height > self.height.load(AtomicOrdering::Relaxed) {
             self.height.store(height, AtomicOrdering::Release);
         }
-        self.bytes.fetch_add(words * 8, AtomicOrdering::Relaxed);
+        let value_bytes = if value.is_some() { value_words * 8 } else { 0 };
+        self.bytes
+            .fetch_add(words * 8 + value_bytes, AtomicOrdering::Relaxed);
         self.len.fetch_add(1, AtomicOrdering::Release);
     }
 
