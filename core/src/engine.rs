@@ -1017,12 +1017,7 @@ impl DbInner {
             added: placed,
         };
         let version = self.install_edit(&edit, tables, &[])?;
-        let sv = self.super_version.load_full();
-        self.super_version.store(Arc::new(SuperVersion {
-            mem: Arc::clone(&sv.mem),
-            imms: sv.imms.clone(),
-            version,
-        }));
+        self.publish_version(version);
         self.last_seq.store(last, Ordering::Release);
         drop(_guard);
         drop(wal);
@@ -1249,6 +1244,17 @@ impl DbInner {
         }
     }
 
+    /// Makes `version` the one readers see, keeping the current memtables. Callers hold
+    /// `sv_update`, so no other change to the super version can interleave.
+    fn publish_version(&self, version: Arc<Version>) {
+        let sv = self.super_version.load_full();
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms: sv.imms.clone(),
+            version,
+        }));
+    }
+
     /// Carries out a trivial-move job: the manifest relabels the input files to the output
     /// level, and no byte of table data is rewritten.
     fn move_tables(&self, job: &compaction::CompactionJob) -> Result<(), DatabaseError> {
@@ -1265,12 +1271,7 @@ impl DbInner {
         };
         let _guard = self.sv_update.lock();
         let version = self.install_edit(&edit, moved.clone(), &moved)?;
-        let sv = self.super_version.load_full();
-        self.super_version.store(Arc::new(SuperVersion {
-            mem: Arc::clone(&sv.mem),
-            imms: sv.imms.clone(),
-            version,
-        }));
+        self.publish_version(version);
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -1304,12 +1305,7 @@ impl DbInner {
         };
         let _guard = self.sv_update.lock();
         let version = self.install_edit(&edit, tables, &removed)?;
-        let sv = self.super_version.load_full();
-        self.super_version.store(Arc::new(SuperVersion {
-            mem: Arc::clone(&sv.mem),
-            imms: sv.imms.clone(),
-            version,
-        }));
+        self.publish_version(version);
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         self.counters
             .compaction_bytes_written

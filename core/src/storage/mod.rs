@@ -10,7 +10,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod record;
 pub mod simfs;
-pub mod skiplist;
+pub(crate) mod skiplist;
 pub mod table;
 pub mod version;
 pub mod wal;

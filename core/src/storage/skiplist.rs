@@ -162,10 +162,12 @@ impl<'a> Target<'a> {
     }
 }
 
-/// Bump allocator over boxed chunks that live as long as the list.
+/// Bump allocator over chunks that live as long as the list. Chunks are `Vec`s, pushed
+/// before any pointer into them is taken (moving a `Vec` keeps pointers into its buffer
+/// valid, where moving a `Box` would retag it).
 struct Arena {
-    chunks: Vec<Box<[u64]>>,
-    /// Next free word of the last chunk, and how many words remain there.
+    chunks: Vec<Vec<u64>>,
+    /// Next free word of the current chunk, and how many words remain there.
     cursor: *mut u64,
     remaining: usize,
     next_chunk_words: usize,
@@ -181,16 +183,26 @@ impl Arena {
         }
     }
 
+    /// A fresh zeroed chunk of `words` words, kept until the arena drops.
+    fn new_chunk(&mut self, words: usize) -> *mut u64 {
+        self.chunks.push(vec![0u64; words]);
+        self.chunks
+            .last_mut()
+            .map_or(ptr::null_mut(), Vec::as_mut_ptr)
+    }
+
     /// Zeroed, 8-aligned room for `words` words, valid until the arena drops.
     fn alloc(&mut self, words: usize) -> *mut u64 {
+        if words > MAX_CHUNK_WORDS / 4 {
+            // A large record gets a chunk of its own, so the current chunk's free room
+            // is not thrown away.
+            return self.new_chunk(words);
+        }
         if words > self.remaining {
             let size = self.next_chunk_words.max(words);
             self.next_chunk_words = (self.next_chunk_words * 2).min(MAX_CHUNK_WORDS);
-            let mut chunk = vec![0u64; size].into_boxed_slice();
-            self.cursor = chunk.as_mut_ptr();
+            self.cursor = self.new_chunk(size);
             self.remaining = size;
-            // Moving the box into the vector does not move its heap slice.
-            self.chunks.push(chunk);
         }
         let out = self.cursor;
         // SAFETY: `words <= remaining`, so the new cursor stays within (or one past the
@@ -312,7 +324,9 @@ impl SkipList {
         let key_len = key.len().min(u32::MAX as usize);
         let height = w.random_height();
         let mut above = self.head;
-        for (level, start) in splice.iter_mut().enumerate().rev() {
+        // Levels above both the list's height and the new node's hold only the head.
+        let top = self.height.load(AtomicOrdering::Relaxed).max(height);
+        for (level, start) in splice.iter_mut().enumerate().take(top).rev() {
             // Start from the previous insert's predecessor when it still sorts before
             // this version and lies beyond where the level above ended; else from there
             // (as a plain search does).
@@ -662,6 +676,31 @@ mod tests {
             } else {
                 assert_eq!(list.get(&key, seq), None);
             }
+        }
+    }
+
+    #[test]
+    fn records_of_every_size_class_round_trip() {
+        let list = SkipList::new();
+        // Below a chunk, above the first chunk, at the own-chunk threshold, and beyond it.
+        let sizes = [
+            0usize, 1, 7, 8, 9, 4_000, 16_383, 16_384, 20_000, 262_143, 262_144, 262_152, 700_000,
+        ];
+        for (i, &n) in sizes.iter().enumerate() {
+            let value: Vec<u8> = (0..n).map(|j| (j % 251) as u8 ^ i as u8).collect();
+            list.insert(format!("k{i:02}").as_bytes(), i as u64 + 1, Some(&value));
+            list.insert(
+                format!("small{i:02}").as_bytes(),
+                100 + i as u64,
+                Some(b"v"),
+            );
+        }
+        for (i, &n) in sizes.iter().enumerate() {
+            let want: Vec<u8> = (0..n).map(|j| (j % 251) as u8 ^ i as u8).collect();
+            let got = list.get(format!("k{i:02}").as_bytes(), u64::MAX);
+            assert_eq!(got, Some((i as u64 + 1, Some(want.as_slice()))), "size {n}");
+            let small = list.get(format!("small{i:02}").as_bytes(), u64::MAX);
+            assert_eq!(small, Some((100 + i as u64, Some(&b"v"[..]))));
         }
     }
 
