@@ -32,12 +32,6 @@ pub trait Cursor: Send {
     fn next(&mut self) -> Result<(), DatabaseError>;
     /// Moves to the preceding version.
     fn prev(&mut self) -> Result<(), DatabaseError>;
-    /// [`key_prefix`] of the current user key; sources that keep it precomputed
-    /// override this.
-    #[inline]
-    fn prefix(&self) -> u64 {
-        key_prefix(self.key())
-    }
     /// Everything about the current version in one call (`None` when not valid); sources
     /// override it to find their position once instead of once per field.
     #[inline]
@@ -46,7 +40,7 @@ pub trait Cursor: Send {
             key: self.key(),
             seq: self.seq(),
             value: self.value(),
-            prefix: self.prefix(),
+            prefix: key_prefix(self.key()),
         })
     }
 }
@@ -107,10 +101,6 @@ impl Cursor for Source {
     #[inline]
     fn value(&self) -> Option<&[u8]> {
         each_source!(self, c => c.value())
-    }
-    #[inline]
-    fn prefix(&self) -> u64 {
-        each_source!(self, c => c.prefix())
     }
     #[inline]
     fn current(&self) -> Option<Current<'_>> {

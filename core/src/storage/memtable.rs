@@ -166,11 +166,6 @@ impl Cursor for MemTableCursor {
     }
 
     #[inline]
-    fn prefix(&self) -> u64 {
-        self.cursor.current().map_or(0, |c| c.prefix)
-    }
-
-    #[inline]
     fn current(&self) -> Option<Current<'_>> {
         self.cursor.current()
     }

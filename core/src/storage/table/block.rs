@@ -103,12 +103,6 @@ impl Block {
         })
     }
 
-    /// [`key_prefix`] of entry `i`'s key.
-    #[inline]
-    pub fn prefix(&self, i: usize) -> u64 {
-        self.entries[i].prefix
-    }
-
     /// Value of entry `i`, `None` for a tombstone.
     #[inline]
     pub fn value(&self, i: usize) -> Option<&[u8]> {

@@ -28,8 +28,6 @@ pub struct IndexEntry {
     pub offset: u64,
     /// On-disk length, trailer included.
     pub len: u64,
-    /// [`key_prefix`] of `last_key`, compared first when searching.
-    pub prefix: u64,
 }
 
 /// The part of an index entry a point read needs before it has found its block.
@@ -184,7 +182,7 @@ impl Table {
             index_heads: index
                 .iter()
                 .map(|e| IndexHead {
-                    prefix: e.prefix,
+                    prefix: key_prefix(&e.last_key),
                     offset: e.offset,
                 })
                 .collect(),
@@ -343,7 +341,6 @@ fn decode_index(data: &[u8], data_end: u64) -> Option<Vec<IndexEntry>> {
         }
         prev_end = end;
         out.push(IndexEntry {
-            prefix: key_prefix(&last_key),
             last_key,
             last_seq,
             offset,
@@ -434,11 +431,6 @@ impl Cursor for TableCursor {
 
     fn value(&self) -> Option<&[u8]> {
         self.block.as_ref().and_then(|b| b.value(self.pos))
-    }
-
-    #[inline]
-    fn prefix(&self) -> u64 {
-        self.block.as_ref().map_or(0, |b| b.prefix(self.pos))
     }
 
     #[inline]
@@ -609,11 +601,6 @@ impl Cursor for LevelCursor {
 
     fn value(&self) -> Option<&[u8]> {
         self.current.as_ref().and_then(|c| c.value())
-    }
-
-    #[inline]
-    fn prefix(&self) -> u64 {
-        self.current.as_ref().map_or(0, |c| c.prefix())
     }
 
     #[inline]
