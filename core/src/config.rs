@@ -481,6 +481,15 @@ pub struct LightningDbConfig {
     pub circuit_breaker_enabled: bool,
     /// Collect operation counters and latency histograms. Default: `true`.
     pub enable_statistics: bool,
+    /// Read table files through read-only memory maps, as LMDB does: a block stored
+    /// uncompressed is verified against its checksum the first time it is read and then
+    /// read in place from the OS page cache, with no system call, copy or cache lookup;
+    /// compressed blocks still go through the block cache. Mapped pages show in the
+    /// process's resident memory but belong to the page cache, which the kernel reclaims.
+    /// The cost: a disk error on a mapped page, or another program truncating a table
+    /// file, ends the process with `SIGBUS` instead of returning an error. `false` reads
+    /// every block with `pread` into the block cache. Default: `true`.
+    pub mmap_reads: bool,
     /// Security settings.
     pub security: SecurityConfig,
     /// Reliability settings.
@@ -508,6 +517,7 @@ impl Default for LightningDbConfig {
             deadlock_prevention_enabled: true,
             circuit_breaker_enabled: false,
             enable_statistics: true,
+            mmap_reads: true,
             security: SecurityConfig::default(),
             reliability: ReliabilityConfig::default(),
         }

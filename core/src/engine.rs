@@ -260,7 +260,8 @@ impl DbInner {
                 DatabaseError::io("lock database", &lock_path, &e)
             }
         })?;
-        let cache = Arc::new(BlockCache::new(config.cache_size));
+        let cache =
+            Arc::new(BlockCache::new(config.cache_size).with_mapped_tables(config.mmap_reads));
         cache.monitor().configure(
             config.security.corruption_action,
             config.integrity_validation_level == crate::config::ValidationLevel::Paranoid,

@@ -3,21 +3,32 @@
 use std::sync::Arc;
 
 use crate::storage::table::block::Block;
+use crate::storage::table::reader::Table;
 
-/// A value read by [`crate::Database::get_pinned`]. A value found in a table stays inside
-/// its cached block, which this handle keeps alive (like RocksDB's `PinnableSlice`), so
-/// reading it costs no allocation or copy; a value found in the write buffer is copied.
-/// It dereferences to `[u8]`.
+/// A value read by [`crate::Database::get_pinned`]. A value found in a table stays where
+/// it lies, in the table's memory map or in its cached block, which this handle keeps
+/// alive (like RocksDB's `PinnableSlice`), so reading it costs no allocation or copy; a
+/// value found in the write buffer is copied. It dereferences to `[u8]`.
 ///
 /// Holding many pinned values keeps their blocks in memory even after the cache evicts
-/// them; copy out (`to_vec`) what you keep for long.
+/// them, and keeps table files that compaction replaced on disk until the last value
+/// from them is dropped; copy out (`to_vec`) what you keep for long.
 #[derive(Clone)]
 pub struct PinnedValue(Repr);
 
 #[derive(Clone)]
 enum Repr {
     Owned(Vec<u8>),
-    InBlock { block: Arc<Block>, entry: usize },
+    InBlock {
+        block: Arc<Block>,
+        entry: usize,
+    },
+    /// `len` bytes at `start` of a table file read through its memory map.
+    Mapped {
+        table: Arc<Table>,
+        start: usize,
+        len: usize,
+    },
 }
 
 impl PinnedValue {
@@ -30,11 +41,17 @@ impl PinnedValue {
         Self(Repr::InBlock { block, entry })
     }
 
+    /// `len` bytes at `start` of `table`'s mapped file.
+    pub(crate) fn mapped(table: Arc<Table>, start: usize, len: usize) -> Self {
+        Self(Repr::Mapped { table, start, len })
+    }
+
     /// The value's bytes.
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
             Repr::Owned(v) => v,
             Repr::InBlock { block, entry } => block.value(*entry).unwrap_or_default(),
+            Repr::Mapped { table, start, len } => table.mapped_bytes(*start, *len),
         }
     }
 
@@ -42,7 +59,7 @@ impl PinnedValue {
     pub fn into_vec(self) -> Vec<u8> {
         match self.0 {
             Repr::Owned(v) => v,
-            Repr::InBlock { .. } => self.as_slice().to_vec(),
+            Repr::InBlock { .. } | Repr::Mapped { .. } => self.as_slice().to_vec(),
         }
     }
 }

@@ -187,6 +187,7 @@ struct Setup {
     block_size: usize,
     compression: bool,
     bloom_bits: u32,
+    mmap_reads: bool,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -194,11 +195,13 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop::sample::select(vec![512usize, 4096]),
         any::<bool>(),
         prop::sample::select(vec![0u32, 10]),
+        any::<bool>(),
     )
-        .prop_map(|(block_size, compression, bloom_bits)| Setup {
+        .prop_map(|(block_size, compression, bloom_bits, mmap_reads)| Setup {
             block_size,
             compression,
             bloom_bits,
+            mmap_reads,
         })
 }
 
@@ -209,6 +212,7 @@ fn config(s: &Setup) -> LightningDbConfig {
         block_size: s.block_size,
         compression_enabled: s.compression,
         bloom_bits_per_key: s.bloom_bits,
+        mmap_reads: s.mmap_reads,
         // Close syncs the log; nothing here depends on a sync per write.
         durability: Durability::NoSync,
         ..LightningDbConfig::default()
@@ -732,10 +736,11 @@ proptest! {
 /// enough to be ingested as a table, and prefixes ending in 0xFF.
 #[test]
 fn layered_versions_and_ff_prefixes() {
-    let setup = Setup {
+    let mut setup = Setup {
         block_size: 512,
         compression: true,
         bloom_bits: 10,
+        mmap_reads: true,
     };
     let ops = vec![
         Op::Put(vec![0xFF], b"one".to_vec()),
@@ -784,8 +789,12 @@ fn layered_versions_and_ff_prefixes() {
             pattern: vec![Side::Back, Side::Front, Side::Back, Side::Front],
         }),
     ];
-    match run_case(&setup, &ops) {
-        Ok(ingested) => assert!(ingested > 0, "the big batch must take the ingestion path"),
-        Err(e) => panic!("{e}"),
+    // Both read paths: table files through memory maps, and through `pread`.
+    for mmap_reads in [true, false] {
+        setup.mmap_reads = mmap_reads;
+        match run_case(&setup, &ops) {
+            Ok(ingested) => assert!(ingested > 0, "the big batch must take the ingestion path"),
+            Err(e) => panic!("mmap_reads {mmap_reads}: {e}"),
+        }
     }
 }

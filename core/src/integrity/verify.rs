@@ -490,6 +490,7 @@ pub(crate) fn scan_table(
             Arc::new(BlockCache::new(1 << 20)),
         )
         .ok()
+        .map(Arc::new)
     } else {
         None
     };
@@ -732,7 +733,7 @@ fn check_data_block(
     index_entry: Option<&IndexEntry>,
     after_key: Option<Vec<u8>>,
     filter: Option<&[u8]>,
-    lookup: Option<&Table>,
+    lookup: Option<&Arc<Table>>,
     visit: &mut dyn FnMut(&Block),
 ) {
     let path = scan.path.clone();

@@ -23,6 +23,8 @@ pub struct BlockCache {
     hits: AtomicU64,
     misses: AtomicU64,
     capacity: u64,
+    /// Tables opened through this cache read their files through memory maps.
+    maps_tables: bool,
     /// The database's corruption handling, shared by every table reading through this cache.
     monitor: Arc<crate::integrity::monitor::CorruptionMonitor>,
 }
@@ -37,8 +39,21 @@ impl BlockCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             capacity,
+            maps_tables: false,
             monitor: Arc::default(),
         }
+    }
+
+    /// Makes tables opened through this cache read their files through memory maps
+    /// ([`crate::LightningDbConfig::mmap_reads`]).
+    pub fn with_mapped_tables(mut self, map: bool) -> Self {
+        self.maps_tables = map;
+        self
+    }
+
+    /// True when tables opened through this cache map their files.
+    pub fn maps_tables(&self) -> bool {
+        self.maps_tables
     }
 
     /// The corruption handling of the database this cache belongs to.

@@ -13,6 +13,12 @@ pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 /// `None` for a truncated or over-long (more than 10 bytes) encoding.
 #[inline]
 pub fn get_varint(data: &[u8]) -> Option<(u64, usize)> {
+    // Most lengths and many sequence numbers fit one byte.
+    if let Some(&b) = data.first() {
+        if b < 0x80 {
+            return Some((u64::from(b), 1));
+        }
+    }
     let mut result = 0u64;
     for (i, &b) in data.iter().enumerate().take(10) {
         result |= u64::from(b & 0x7f) << (7 * i);
@@ -42,6 +48,9 @@ pub fn get_u64(data: &[u8], pos: usize) -> Option<u64> {
 /// so searches compare one integer and fall back to the full keys only on a tie.
 #[inline]
 pub fn key_prefix(key: &[u8]) -> u64 {
+    if let Some(head) = key.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
+    }
     let mut buf = [0u8; 8];
     let n = key.len().min(8);
     buf[..n].copy_from_slice(&key[..n]);
@@ -56,16 +65,19 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Starts reading `data` at its first byte.
+    #[inline]
     pub fn new(data: &'a [u8]) -> Self {
         Self { data, pos: 0 }
     }
 
     /// Bytes not yet read.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self) -> Option<u8> {
         let b = *self.data.get(self.pos)?;
         self.pos += 1;
@@ -87,13 +99,15 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a varint.
+    #[inline]
     pub fn varint(&mut self) -> Option<u64> {
-        let (v, n) = get_varint(&self.data[self.pos..])?;
+        let (v, n) = get_varint(self.data.get(self.pos..)?)?;
         self.pos += n;
         Some(v)
     }
 
     /// Reads `n` raw bytes.
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let out = self.data.get(self.pos..end)?;

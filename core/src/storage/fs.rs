@@ -43,6 +43,26 @@ pub trait RandomAccessFile: Send + Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// The file's size in bytes.
     fn size(&self) -> io::Result<u64>;
+    /// The whole file mapped read-only, when the file was opened with
+    /// [`FileSystem::open_read_mapped`] and the file system maps files; `None` otherwise
+    /// (every read then goes through [`read_exact_at`](Self::read_exact_at)).
+    fn mapped(&self) -> Option<Arc<MappedFile>> {
+        None
+    }
+}
+
+/// A whole file mapped read-only into memory. Readers hold it by `Arc`, and reach its
+/// bytes with a plain (inlined, non-virtual) call, since a scan does so on every step.
+pub struct MappedFile {
+    map: memmap2::Mmap,
+}
+
+impl MappedFile {
+    /// The file's bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
 }
 
 /// A held exclusive lock on a database directory; released when dropped.
@@ -58,6 +78,16 @@ pub trait FileSystem: Send + Sync + 'static {
     fn reopen_truncated(&self, path: &Path, len: u64) -> io::Result<Box<dyn WritableFile>>;
     /// Opens an existing file for positional reads.
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
+    /// Opens an immutable file for reads through a read-only memory map, so a read is a
+    /// memory access served by the OS page cache instead of a system call and a copy.
+    /// File systems that cannot map fall back to [`open_read`](Self::open_read).
+    ///
+    /// Only for files nothing writes or truncates while they are open (finished tables):
+    /// a mapped page the kernel cannot read back (a disk error, a file truncated by
+    /// another program) ends the process with `SIGBUS`.
+    fn open_read_mapped(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.open_read(path)
+    }
     /// Reads a whole file.
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Renames `from` to `to`, replacing `to`.
@@ -130,6 +160,27 @@ impl RandomAccessFile for StdRandomAccess {
     }
 }
 
+/// A table file mapped read-only, with the descriptor kept for positional reads.
+struct StdMapped {
+    file: File,
+    /// `None` for an empty file, which cannot be mapped.
+    map: Option<Arc<MappedFile>>,
+}
+
+impl RandomAccessFile for StdMapped {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn mapped(&self) -> Option<Arc<MappedFile>> {
+        self.map.clone()
+    }
+}
+
 struct StdLock {
     // Held only for its lock; the OS releases it when the file is closed.
     _file: File,
@@ -161,6 +212,25 @@ impl FileSystem for StdFileSystem {
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path)?;
         Ok(Arc::new(StdRandomAccess { file }))
+    }
+
+    #[allow(unsafe_code)]
+    fn open_read_mapped(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let file = File::open(path)?;
+        let map = if file.metadata()?.len() == 0 {
+            None
+        } else {
+            // SAFETY: the map is read-only, and the engine maps
+            // only finished table files, which it never writes, truncates or reuses (a new
+            // table always gets a new number, and a removed one stays readable through
+            // the map until the last handle drops). The remaining hazard is outside Rust's
+            // model and documented on `open_read_mapped`: another program truncating or
+            // rewriting the file, or a disk error, raises SIGBUS on access.
+            Some(Arc::new(MappedFile {
+                map: unsafe { memmap2::Mmap::map(&file)? },
+            }))
+        };
+        Ok(Arc::new(StdMapped { file, map }))
     }
 
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {

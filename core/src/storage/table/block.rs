@@ -21,15 +21,244 @@ const COMPRESSION_LZ4: u8 = 1;
 /// Upper bound on a block's decompressed size, so a corrupt length can't ask for unbounded memory.
 pub const MAX_BLOCK_BYTES: usize = 1 << 31;
 
-/// Where one entry's parts sit inside a decoded block.
-#[derive(Debug, Clone, Copy)]
-struct EntryPos {
+/// Where one entry's parts sit inside a block payload.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EntryPos {
     key_start: u32,
     key_len: u32,
     value_len: u32,
     is_value: bool,
     seq: u64,
     prefix: u64,
+}
+
+impl EntryPos {
+    /// The entry's parts as slices of `data`, the payload it was found in (empty slices
+    /// if it does not belong there, which validated payloads rule out).
+    #[inline]
+    pub(crate) fn current<'a>(&self, data: &'a [u8]) -> crate::storage::iter::Current<'a> {
+        let start = self.key_start as usize;
+        let key_end = start + self.key_len as usize;
+        let key = data.get(start..key_end).unwrap_or_default();
+        let value = self.is_value.then(|| {
+            data.get(key_end..key_end + self.value_len as usize)
+                .unwrap_or_default()
+        });
+        crate::storage::iter::Current {
+            key,
+            seq: self.seq,
+            value,
+            prefix: self.prefix,
+        }
+    }
+
+    /// The entry's sequence number.
+    #[inline]
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Where the value lies in the payload, `None` for a tombstone.
+    #[inline]
+    pub(crate) fn value_range(&self) -> Option<std::ops::Range<usize>> {
+        let start = self.key_start as usize + self.key_len as usize;
+        self.is_value
+            .then(|| start..start + self.value_len as usize)
+    }
+
+    /// True when this entry sorts before `(key, seq)` in internal order.
+    #[inline]
+    fn before(&self, data: &[u8], key: &[u8], key_pre: u64, seq: u64) -> bool {
+        let start = self.key_start as usize;
+        let k = data
+            .get(start..start + self.key_len as usize)
+            .unwrap_or_default();
+        match self.prefix.cmp(&key_pre).then_with(|| k.cmp(key)) {
+            Ordering::Less => true,
+            Ordering::Equal => self.seq > seq,
+            Ordering::Greater => false,
+        }
+    }
+}
+
+/// Parses the entry starting at `start` of `body` (a payload without its entry count),
+/// checking every bound; `None` when it is malformed.
+#[inline]
+fn parse_entry(body: &[u8], start: usize) -> Result<(EntryPos, usize), &'static str> {
+    let mut r = Reader::new(body.get(start..).ok_or("entry starts past the block")?);
+    let kind = r.u8().ok_or("truncated entry")?;
+    if kind > 1 {
+        return Err("unknown entry kind");
+    }
+    let seq = r.varint().ok_or("truncated sequence")?;
+    let key_len = r.varint().ok_or("truncated key length")?;
+    let value_len = r.varint().ok_or("truncated value length")?;
+    let key_start = body.len() - r.remaining();
+    let total = key_len
+        .checked_add(value_len)
+        .and_then(|t| usize::try_from(t).ok())
+        .ok_or("entry length overflows")?;
+    r.bytes(total).ok_or("entry runs past the block")?;
+    if kind == 0 && value_len != 0 {
+        return Err("tombstone with a value");
+    }
+    let key_bytes = body
+        .get(key_start..key_start + key_len as usize)
+        .unwrap_or_default();
+    let pos = EntryPos {
+        prefix: key_prefix(key_bytes),
+        key_start: key_start as u32,
+        key_len: key_len as u32,
+        value_len: value_len as u32,
+        is_value: kind == 1,
+        seq,
+    };
+    Ok((pos, body.len() - r.remaining()))
+}
+
+/// Walks every entry of a payload (entries, then their count), checking every bound,
+/// and hands each entry's start and parts to `each`.
+fn walk_entries(data: &[u8], mut each: impl FnMut(u32, EntryPos)) -> Result<(), BlockError> {
+    let bad = |m: &str| BlockError::Malformed(m.to_string());
+    if data.len() < 4 {
+        return Err(bad("block shorter than its entry count"));
+    }
+    let body_len = data.len() - 4;
+    let count = get_u32(data, body_len).ok_or_else(|| bad("no entry count"))? as usize;
+    // Each entry takes at least 4 bytes, which bounds what callers allocate per entry.
+    if count > body_len / 4 + 1 {
+        return Err(bad("entry count larger than the block"));
+    }
+    let body = &data[..body_len];
+    let mut at = 0;
+    for _ in 0..count {
+        let (pos, end) = parse_entry(body, at).map_err(bad)?;
+        each(at as u32, pos);
+        at = end;
+    }
+    if at != body_len {
+        return Err(bad("bytes after the last entry"));
+    }
+    Ok(())
+}
+
+/// The entry offsets of a block read in place from a mapped table file. Built once, by
+/// the read that first verifies the block's checksum and structure, then shared: later
+/// reads of the block trust both and go straight to the bytes.
+///
+/// Beside each entry's start it keeps its key prefix, so a search reads a dense array
+/// of integers and touches the block itself only at the entry it lands on (and at
+/// entries whose prefix ties with the key sought).
+#[derive(Debug)]
+pub struct BlockLayout {
+    prefixes: Box<[u64]>,
+    starts: Box<[u32]>,
+}
+
+impl BlockLayout {
+    /// Validates `payload` (an uncompressed block payload whose checksum has passed) and
+    /// records where its entries start.
+    pub fn build(payload: &[u8]) -> Result<BlockLayout, BlockError> {
+        let count = get_u32(payload, payload.len().saturating_sub(4)).unwrap_or(0) as usize;
+        let count = count.min(payload.len() / 4 + 1);
+        let mut starts = Vec::with_capacity(count);
+        let mut prefixes = Vec::with_capacity(count);
+        walk_entries(payload, |start, pos| {
+            starts.push(start);
+            prefixes.push(pos.prefix);
+        })?;
+        Ok(BlockLayout {
+            prefixes: prefixes.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+        })
+    }
+
+    /// Bytes of memory held.
+    pub fn charge(&self) -> usize {
+        self.starts.len() * 12 + 32
+    }
+
+    /// Where entry `i` of `body` (the payload this layout was built from, without its
+    /// entry count) lies; a default, empty entry past the end.
+    #[inline]
+    pub(crate) fn pos(&self, body: &[u8], i: usize) -> EntryPos {
+        self.starts
+            .get(i)
+            .and_then(|&s| parse_entry(body, s as usize).ok())
+            .map_or_else(EntryPos::default, |(p, _)| p)
+    }
+}
+
+/// A verified block read where it lies: the payload bytes and their entry offsets.
+#[derive(Clone, Copy)]
+pub struct MappedBlock<'a> {
+    body: &'a [u8],
+    prefixes: &'a [u64],
+    starts: &'a [u32],
+}
+
+impl<'a> MappedBlock<'a> {
+    /// The block whose payload is `payload` and whose layout is `layout`.
+    #[inline]
+    pub fn new(payload: &'a [u8], layout: &'a BlockLayout) -> Self {
+        Self {
+            body: payload
+                .get(..payload.len().saturating_sub(4))
+                .unwrap_or_default(),
+            prefixes: &layout.prefixes,
+            starts: &layout.starts,
+        }
+    }
+
+    /// The payload bytes entries point into.
+    #[inline]
+    pub fn data(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// True for a block without entries.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Where entry `i`'s parts are (a default, empty entry past the end).
+    #[inline]
+    pub(crate) fn pos(&self, i: usize) -> EntryPos {
+        self.starts
+            .get(i)
+            .and_then(|&s| parse_entry(self.body, s as usize).ok())
+            .map_or_else(EntryPos::default, |(p, _)| p)
+    }
+
+    /// Index of the first entry at or after `(key, seq)` in internal order.
+    #[inline]
+    pub fn lower_bound(&self, key: &[u8], seq: u64) -> usize {
+        let key_pre = key_prefix(key);
+        // Prefixes settle every entry but those sharing the key's prefix.
+        let lo = self.prefixes.partition_point(|&p| p < key_pre);
+        let hi = lo + self.prefixes[lo..].partition_point(|&p| p == key_pre);
+        lo + self.starts[lo..hi].partition_point(|&s| {
+            parse_entry(self.body, s as usize)
+                .is_ok_and(|(e, _)| e.before(self.body, key, key_pre, seq))
+        })
+    }
+
+    /// Index of the first entry whose user key is greater than `key`.
+    pub fn upper_bound_key(&self, key: &[u8]) -> usize {
+        let key_pre = key_prefix(key);
+        let lo = self.prefixes.partition_point(|&p| p < key_pre);
+        let hi = lo + self.prefixes[lo..].partition_point(|&p| p == key_pre);
+        lo + self.starts[lo..hi].partition_point(|&s| {
+            parse_entry(self.body, s as usize).is_ok_and(|(e, _)| e.current(self.body).key <= key)
+        })
+    }
 }
 
 /// A decoded, validated data block, as cached.
@@ -86,21 +315,7 @@ impl Block {
     /// Entry `i` whole, or `None` past the end.
     #[inline]
     pub fn entry(&self, i: usize) -> Option<crate::storage::iter::Current<'_>> {
-        let e = self.entries.get(i)?;
-        let start = e.key_start as usize;
-        let key_end = start + e.key_len as usize;
-        let key = self.data.get(start..key_end)?;
-        let value = if e.is_value {
-            Some(self.data.get(key_end..key_end + e.value_len as usize)?)
-        } else {
-            None
-        };
-        Some(crate::storage::iter::Current {
-            key,
-            seq: e.seq,
-            value,
-            prefix: e.prefix,
-        })
+        Some(self.entries.get(i)?.current(&self.data))
     }
 
     /// Value of entry `i`, `None` for a tombstone.
@@ -118,15 +333,8 @@ impl Block {
     #[inline]
     pub fn lower_bound(&self, key: &[u8], seq: u64) -> usize {
         let key_pre = key_prefix(key);
-        self.entries.partition_point(|e| {
-            let start = e.key_start as usize;
-            let k = &self.data[start..start + e.key_len as usize];
-            match e.prefix.cmp(&key_pre).then_with(|| k.cmp(key)) {
-                Ordering::Less => true,
-                Ordering::Equal => e.seq > seq,
-                Ordering::Greater => false,
-            }
-        })
+        self.entries
+            .partition_point(|e| e.before(&self.data, key, key_pre, seq))
     }
 
     /// Index of the first entry whose user key is greater than `key`.
@@ -138,53 +346,25 @@ impl Block {
     }
 
     /// Decodes an uncompressed payload, checking every bound.
-    pub fn decode(data: Vec<u8>) -> Result<Block, BlockError> {
-        let bad = |m: &str| BlockError::Malformed(m.to_string());
-        if data.len() < 4 {
-            return Err(bad("block shorter than its entry count"));
-        }
-        let body_len = data.len() - 4;
-        let count = get_u32(&data, body_len).ok_or_else(|| bad("no entry count"))? as usize;
-        // Each entry takes at least 4 bytes, which bounds the allocation below.
-        if count > body_len / 4 + 1 {
-            return Err(bad("entry count larger than the block"));
-        }
-        let mut entries = Vec::with_capacity(count);
-        let mut r = Reader::new(&data[..body_len]);
-        for _ in 0..count {
-            let kind = r.u8().ok_or_else(|| bad("truncated entry"))?;
-            if kind > 1 {
-                return Err(bad("unknown entry kind"));
-            }
-            let seq = r.varint().ok_or_else(|| bad("truncated sequence"))?;
-            let key_len = r.varint().ok_or_else(|| bad("truncated key length"))?;
-            let value_len = r.varint().ok_or_else(|| bad("truncated value length"))?;
-            let key_start = body_len - r.remaining();
-            let total = key_len
-                .checked_add(value_len)
-                .and_then(|t| usize::try_from(t).ok())
-                .ok_or_else(|| bad("entry length overflows"))?;
-            r.bytes(total)
-                .ok_or_else(|| bad("entry runs past the block"))?;
-            if kind == 0 && value_len != 0 {
-                return Err(bad("tombstone with a value"));
-            }
-            let key_bytes = data
-                .get(key_start..key_start + key_len as usize)
-                .unwrap_or_default();
-            entries.push(EntryPos {
-                prefix: key_prefix(key_bytes),
-                key_start: key_start as u32,
-                key_len: key_len as u32,
-                value_len: value_len as u32,
-                is_value: kind == 1,
-                seq,
-            });
-        }
-        if r.remaining() != 0 {
-            return Err(bad("bytes after the last entry"));
-        }
+    pub fn decode(mut data: Vec<u8>) -> Result<Block, BlockError> {
+        let count = get_u32(&data, data.len().saturating_sub(4)).unwrap_or(0) as usize;
+        let mut entries = Vec::with_capacity(count.min(data.len() / 4 + 1));
+        walk_entries(&data, |_, pos| entries.push(pos))?;
+        // Entry positions index the body; the count after it is no longer needed.
+        data.truncate(data.len() - 4);
         Ok(Block { data, entries })
+    }
+
+    /// The payload bytes entries point into.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Where entry `i`'s parts are (a default, empty entry past the end).
+    #[inline]
+    pub(crate) fn pos(&self, i: usize) -> EntryPos {
+        self.entries.get(i).copied().unwrap_or_default()
     }
 
     /// Checks that entries are in strictly increasing internal order (structure validation).
@@ -274,12 +454,22 @@ pub fn encode_for_disk(
     out
 }
 
-/// Verifies and unwraps an on-disk block read from `offset`, returning the uncompressed payload.
-pub fn decode_from_disk(
-    mut raw: Vec<u8>,
+/// How an on-disk block's payload is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// As built: readable in place.
+    Plain,
+    /// LZ4-compressed: must be decompressed before use.
+    Lz4,
+}
+
+/// Verifies the checksum of an on-disk block read from `offset` and returns how its
+/// payload is stored and the stored payload (without the trailer).
+pub fn verify_frame(
+    raw: &[u8],
     algorithm: ChecksumAlgorithm,
     offset: u64,
-) -> Result<Vec<u8>, BlockError> {
+) -> Result<(Framing, &[u8]), BlockError> {
     if raw.len() < BLOCK_TRAILER_LEN {
         return Err(BlockError::Malformed(
             "block shorter than its trailer".into(),
@@ -291,28 +481,60 @@ pub fn decode_from_disk(
     if expected != actual {
         return Err(BlockError::Checksum { expected, actual });
     }
-    let compression = raw[sum_pos - 1];
-    raw.truncate(sum_pos - 1);
-    match compression {
-        COMPRESSION_NONE => Ok(raw),
-        COMPRESSION_LZ4 => {
-            let claimed = get_u32(&raw, 0).unwrap_or(u32::MAX) as usize;
-            // LZ4 expands at most 255-fold (a match-length byte adds at most 255 bytes),
-            // so a size claim beyond that is damage, refused before it sizes an allocation.
-            let possible = raw
-                .len()
-                .saturating_sub(4)
-                .saturating_mul(255)
-                .saturating_add(16);
-            if claimed > MAX_BLOCK_BYTES || claimed > possible {
-                return Err(BlockError::Malformed("decompressed size too large".into()));
-            }
-            lz4_flex::decompress_size_prepended(&raw)
-                .map_err(|e| BlockError::Malformed(format!("LZ4: {e}")))
-        }
+    let stored = &raw[..sum_pos - 1];
+    match raw[sum_pos - 1] {
+        COMPRESSION_NONE => Ok((Framing::Plain, stored)),
+        COMPRESSION_LZ4 => Ok((Framing::Lz4, stored)),
         other => Err(BlockError::Malformed(format!(
             "unknown compression type {other}"
         ))),
+    }
+}
+
+/// Decompresses an LZ4 payload, refusing size claims its input cannot back.
+fn decompress(stored: &[u8]) -> Result<Vec<u8>, BlockError> {
+    let claimed = get_u32(stored, 0).unwrap_or(u32::MAX) as usize;
+    // LZ4 expands at most 255-fold (a match-length byte adds at most 255 bytes),
+    // so a size claim beyond that is damage, refused before it sizes an allocation.
+    let possible = stored
+        .len()
+        .saturating_sub(4)
+        .saturating_mul(255)
+        .saturating_add(16);
+    if claimed > MAX_BLOCK_BYTES || claimed > possible {
+        return Err(BlockError::Malformed("decompressed size too large".into()));
+    }
+    lz4_flex::decompress_size_prepended(stored)
+        .map_err(|e| BlockError::Malformed(format!("LZ4: {e}")))
+}
+
+/// Verifies and unwraps an on-disk block read from `offset`, returning the uncompressed payload.
+pub fn decode_from_disk(
+    mut raw: Vec<u8>,
+    algorithm: ChecksumAlgorithm,
+    offset: u64,
+) -> Result<Vec<u8>, BlockError> {
+    let (framing, stored) = verify_frame(&raw, algorithm, offset)?;
+    match framing {
+        Framing::Plain => {
+            let len = stored.len();
+            raw.truncate(len);
+            Ok(raw)
+        }
+        Framing::Lz4 => decompress(stored),
+    }
+}
+
+/// Verifies and unwraps an on-disk block borrowed from a mapped file.
+pub fn decode_from_slice(
+    raw: &[u8],
+    algorithm: ChecksumAlgorithm,
+    offset: u64,
+) -> Result<Vec<u8>, BlockError> {
+    let (framing, stored) = verify_frame(raw, algorithm, offset)?;
+    match framing {
+        Framing::Plain => Ok(stored.to_vec()),
+        Framing::Lz4 => decompress(stored),
     }
 }
 

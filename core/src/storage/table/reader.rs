@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::block::{decode_from_disk, Block, BlockError};
+use super::block::{
+    decode_from_disk, decode_from_slice, verify_frame, Block, BlockError, BlockLayout, EntryPos,
+    Framing, MappedBlock, BLOCK_TRAILER_LEN,
+};
 use super::builder::{decode_properties, TableProperties};
 use super::{bloom, table_file_name, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
 use crate::config::ChecksumAlgorithm;
@@ -12,7 +15,7 @@ use crate::error::DatabaseError;
 use crate::integrity::checksum::checksum64;
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::{get_u32, get_u64, key_prefix, Reader};
-use crate::storage::fs::{FileSystem, RandomAccessFile};
+use crate::storage::fs::{FileSystem, MappedFile, RandomAccessFile};
 use crate::storage::iter::{Current, Cursor};
 use crate::storage::version::Version;
 use crate::value::PinnedValue;
@@ -58,9 +61,24 @@ pub struct Table {
     /// on is found (in the cache, keyed by offset) from the same cache line.
     index_heads: Vec<IndexHead>,
     filter: Vec<u8>,
+    /// For a mapped file, one slot per data block, filled by the first read that verifies
+    /// the block: its entry offsets when it can be read in place, or a note that it is
+    /// compressed and goes through the block cache. Empty when the file is not mapped.
+    layouts: Box<[OnceLock<MappedLayout>]>,
+    /// The file's memory map, when reads go through one.
+    map: Option<Arc<MappedFile>>,
     cache: Arc<BlockCache>,
     fs: Arc<dyn FileSystem>,
     obsolete: AtomicBool,
+}
+
+/// What the first verified read learned about a block of a mapped file.
+#[derive(Debug)]
+enum MappedLayout {
+    /// Stored plain: read in place through these entry offsets.
+    InPlace(BlockLayout),
+    /// Stored compressed: decompressed into the block cache like an unmapped block.
+    Compressed,
 }
 
 impl std::fmt::Debug for Table {
@@ -100,9 +118,12 @@ impl Table {
         cache: Arc<BlockCache>,
     ) -> Result<Table, DatabaseError> {
         let path = dir.join(table_file_name(number));
-        let file = fs
-            .open_read(&path)
-            .map_err(|e| DatabaseError::io("open table", &path, &e))?;
+        let file = if cache.maps_tables() {
+            fs.open_read_mapped(&path)
+        } else {
+            fs.open_read(&path)
+        }
+        .map_err(|e| DatabaseError::io("open table", &path, &e))?;
         let file_size = file
             .size()
             .map_err(|e| DatabaseError::io("stat table", &path, &e))?;
@@ -171,7 +192,17 @@ impl Table {
             .ok_or_else(|| corruption(&path, handle(24, 32).0, "malformed properties"))?;
         let index = decode_index(&index_raw, footer_off)
             .ok_or_else(|| corruption(&path, handle(0, 8).0, "malformed index"))?;
+        let map = file
+            .mapped()
+            .filter(|m| m.bytes().len() as u64 == file_size);
+        let layouts = if map.is_some() {
+            (0..index.len()).map(|_| OnceLock::new()).collect()
+        } else {
+            Box::default()
+        };
         Ok(Table {
+            layouts,
+            map,
             number,
             path,
             file_size,
@@ -240,13 +271,102 @@ impl Table {
             .index
             .get(i)
             .ok_or_else(|| corruption(&self.path, 0, "block index out of range"))?;
-        let mut raw = vec![0u8; entry.len as usize];
-        self.file
-            .read_exact_at(&mut raw, entry.offset)
-            .map_err(|e| DatabaseError::io("read table block", &self.path, &e))?;
-        let payload = decode_from_disk(raw, self.checksum, entry.offset)
-            .map_err(|e| block_error(&self.path, entry.offset, e))?;
+        let payload = match self.mapped_frame(i) {
+            Some(raw) => decode_from_slice(raw, self.checksum, entry.offset),
+            None => {
+                let mut raw = vec![0u8; entry.len as usize];
+                self.file
+                    .read_exact_at(&mut raw, entry.offset)
+                    .map_err(|e| DatabaseError::io("read table block", &self.path, &e))?;
+                decode_from_disk(raw, self.checksum, entry.offset)
+            }
+        }
+        .map_err(|e| block_error(&self.path, entry.offset, e))?;
         Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e))
+    }
+
+    /// Block `i`'s on-disk bytes (payload and trailer) in the mapped file, if it is mapped.
+    #[inline]
+    fn mapped_frame(&self, i: usize) -> Option<&[u8]> {
+        let map = self.map.as_deref()?;
+        let e = self.index.get(i)?;
+        let start = usize::try_from(e.offset).ok()?;
+        map.bytes().get(start..start + e.len as usize)
+    }
+
+    /// Block `i` read in place from the mapped file, its checksum and structure verified
+    /// by the first read of it; `None` when the file is not mapped, the block is
+    /// compressed, or the integrity level asks for a check on every read (callers then
+    /// use [`block`](Self::block)).
+    #[inline]
+    pub fn mapped_block(&self, i: usize) -> Result<Option<MappedBlock<'_>>, DatabaseError> {
+        let Some(slot) = self.layouts.get(i) else {
+            return Ok(None);
+        };
+        let monitor = self.cache.monitor();
+        monitor.check()?;
+        if monitor.verify_every_read() {
+            return Ok(None);
+        }
+        let layout = match slot.get() {
+            Some(layout) => layout,
+            None => {
+                let built = self
+                    .verify_mapped(i)
+                    .inspect_err(|e| monitor.report(Some(self.number), e, "read"))?;
+                slot.get_or_init(|| built)
+            }
+        };
+        Ok(self.view(i, layout))
+    }
+
+    /// Block `i` of a mapped file when an earlier read has verified it and it is stored
+    /// plain (cursors resting on the block use this on every step).
+    #[inline]
+    fn verified_view(&self, i: usize) -> Option<MappedBlock<'_>> {
+        self.view(i, self.layouts.get(i)?.get()?)
+    }
+
+    #[inline]
+    fn view<'a>(&'a self, i: usize, layout: &'a MappedLayout) -> Option<MappedBlock<'a>> {
+        match layout {
+            MappedLayout::InPlace(l) => {
+                let frame = self.mapped_frame(i)?;
+                Some(MappedBlock::new(
+                    frame.get(..frame.len().checked_sub(BLOCK_TRAILER_LEN)?)?,
+                    l,
+                ))
+            }
+            MappedLayout::Compressed => None,
+        }
+    }
+
+    /// Verifies block `i` of the mapped file and learns its layout.
+    fn verify_mapped(&self, i: usize) -> Result<MappedLayout, DatabaseError> {
+        let offset = self.index.get(i).map_or(0, |e| e.offset);
+        let frame = self
+            .mapped_frame(i)
+            .ok_or_else(|| corruption(&self.path, offset, "block outside the mapped file"))?;
+        let (framing, stored) = verify_frame(frame, self.checksum, offset)
+            .map_err(|e| block_error(&self.path, offset, e))?;
+        match framing {
+            Framing::Plain => BlockLayout::build(stored)
+                .map(MappedLayout::InPlace)
+                .map_err(|e| block_error(&self.path, offset, e)),
+            Framing::Lz4 => Ok(MappedLayout::Compressed),
+        }
+    }
+
+    /// Bytes of memory held by the entry offsets of verified mapped blocks.
+    pub fn layout_bytes(&self) -> usize {
+        self.layouts
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|l| match l {
+                MappedLayout::InPlace(l) => l.charge(),
+                MappedLayout::Compressed => 0,
+            })
+            .sum()
     }
 
     /// Block `i`, from the cache when present.
@@ -279,7 +399,7 @@ impl Table {
 
     /// The newest version of `key` at or below `snapshot` in this table.
     pub fn get(
-        &self,
+        self: &Arc<Self>,
         key: &[u8],
         snapshot: u64,
         hash: u64,
@@ -298,6 +418,22 @@ impl Table {
         if bi == self.index.len() {
             return Ok(None);
         }
+        if let Some(block) = self.mapped_block(bi)? {
+            let pos = block.lower_bound(key, snapshot);
+            if pos >= block.len() {
+                return Ok(None);
+            }
+            let entry = block.pos(pos);
+            if entry.current(block.data()).key != key {
+                return Ok(None);
+            }
+            // The payload starts at the block's offset in the file.
+            let base = self.index[bi].offset as usize;
+            let value = entry
+                .value_range()
+                .map(|r| PinnedValue::mapped(Arc::clone(self), base + r.start, r.len()));
+            return Ok(Some((entry.seq(), value)));
+        }
         let block = self.block(bi)?;
         let pos = block.lower_bound(key, snapshot);
         if pos < block.len() && block.key(pos) == key {
@@ -309,6 +445,24 @@ impl Table {
             Ok(Some((seq, value)))
         } else {
             Ok(None)
+        }
+    }
+
+    /// `len` bytes at `start` of the mapped file (empty when out of range or unmapped).
+    #[inline]
+    pub(crate) fn mapped_bytes(&self, start: usize, len: usize) -> &[u8] {
+        self.map
+            .as_deref()
+            .and_then(|m| m.bytes().get(start..start + len))
+            .unwrap_or_default()
+    }
+
+    /// The entry starts of block `i` when it is mapped, plain and verified.
+    #[inline]
+    fn verified_layout(&self, i: usize) -> Option<&BlockLayout> {
+        match self.layouts.get(i)?.get()? {
+            MappedLayout::InPlace(l) => Some(l),
+            MappedLayout::Compressed => None,
         }
     }
 }
@@ -350,12 +504,26 @@ fn decode_index(data: &[u8], data_end: u64) -> Option<Vec<IndexEntry>> {
     (r.remaining() == 0).then_some(out)
 }
 
+/// The block a table cursor rests on.
+enum Loaded {
+    /// A decoded block from the cache.
+    Cached(Arc<Block>),
+    /// A block read in place from the mapped file (verified when it was loaded).
+    Mapped,
+}
+
 /// A two-way cursor over one table.
 pub struct TableCursor {
     table: Arc<Table>,
     block_idx: usize,
-    block: Option<Arc<Block>>,
+    block: Option<Loaded>,
+    /// Entries in the loaded block.
+    len: usize,
+    /// Where a mapped block's entries lie in the file (`start..end`).
+    body: (usize, usize),
     pos: usize,
+    /// Where the entry at `pos` lies, found once per move rather than once per look.
+    cur: EntryPos,
 }
 
 impl TableCursor {
@@ -365,32 +533,87 @@ impl TableCursor {
             table,
             block_idx: 0,
             block: None,
+            len: 0,
+            body: (0, 0),
             pos: 0,
+            cur: EntryPos::default(),
+        }
+    }
+
+    /// The loaded block's payload bytes, which `cur` points into.
+    #[inline]
+    fn data(&self) -> &[u8] {
+        match &self.block {
+            Some(Loaded::Cached(b)) => b.data(),
+            Some(Loaded::Mapped) => self
+                .table
+                .mapped_bytes(self.body.0, self.body.1 - self.body.0),
+            None => &[],
+        }
+    }
+
+    /// Rests on entry `pos` of the loaded block.
+    #[inline]
+    fn settle(&mut self, pos: usize) {
+        self.pos = pos;
+        self.cur = match &self.block {
+            Some(Loaded::Cached(b)) => b.pos(pos),
+            Some(Loaded::Mapped) => self
+                .table
+                .verified_layout(self.block_idx)
+                .map_or_else(EntryPos::default, |l| l.pos(self.data(), pos)),
+            None => EntryPos::default(),
+        };
+    }
+
+    /// First entry of the loaded block at or after `(key, seq)`.
+    fn lower_bound(&self, key: &[u8], seq: u64) -> usize {
+        match &self.block {
+            Some(Loaded::Cached(b)) => b.lower_bound(key, seq),
+            Some(Loaded::Mapped) => self
+                .table
+                .verified_view(self.block_idx)
+                .map_or(0, |v| v.lower_bound(key, seq)),
+            None => 0,
+        }
+    }
+
+    /// First entry of the loaded block whose key is above `key`.
+    fn upper_bound_key(&self, key: &[u8]) -> usize {
+        match &self.block {
+            Some(Loaded::Cached(b)) => b.upper_bound_key(key),
+            Some(Loaded::Mapped) => self
+                .table
+                .verified_view(self.block_idx)
+                .map_or(0, |v| v.upper_bound_key(key)),
+            None => 0,
         }
     }
 
     fn load(&mut self, i: usize) -> Result<bool, DatabaseError> {
+        self.block = None;
+        self.len = 0;
         if i >= self.table.index.len() {
-            self.block = None;
             return Ok(false);
         }
         self.block_idx = i;
-        match self.table.block(i) {
-            Ok(b) => {
-                self.block = Some(b);
-                Ok(true)
-            }
-            Err(e) => {
-                self.block = None;
-                Err(e)
-            }
+        if let Some(view) = self.table.mapped_block(i)? {
+            self.len = view.len();
+            let start = self.table.index[i].offset as usize;
+            self.body = (start, start + view.data().len());
+            self.block = Some(Loaded::Mapped);
+        } else {
+            let b = self.table.block(i)?;
+            self.len = b.len();
+            self.block = Some(Loaded::Cached(b));
         }
+        Ok(true)
     }
 
     fn first_of(&mut self, mut i: usize) -> Result<(), DatabaseError> {
         while self.load(i)? {
-            if self.block.as_ref().is_some_and(|b| !b.is_empty()) {
-                self.pos = 0;
+            if self.len > 0 {
+                self.settle(0);
                 return Ok(());
             }
             i += 1;
@@ -403,8 +626,8 @@ impl TableCursor {
             if !self.load(i)? {
                 return Ok(());
             }
-            if let Some(len) = self.block.as_ref().map(|b| b.len()).filter(|&n| n > 0) {
-                self.pos = len - 1;
+            if self.len > 0 {
+                self.settle(self.len - 1);
                 return Ok(());
             }
             if i == 0 {
@@ -417,25 +640,26 @@ impl TableCursor {
 }
 
 impl Cursor for TableCursor {
+    #[inline]
     fn valid(&self) -> bool {
-        self.block.as_ref().is_some_and(|b| self.pos < b.len())
+        self.block.is_some() && self.pos < self.len
     }
 
     fn key(&self) -> &[u8] {
-        self.block.as_ref().map_or(&[], |b| b.key(self.pos))
+        self.current().map_or(&[], |c| c.key)
     }
 
     fn seq(&self) -> u64 {
-        self.block.as_ref().map_or(0, |b| b.seq(self.pos))
+        self.current().map_or(0, |c| c.seq)
     }
 
     fn value(&self) -> Option<&[u8]> {
-        self.block.as_ref().and_then(|b| b.value(self.pos))
+        self.current().and_then(|c| c.value)
     }
 
     #[inline]
     fn current(&self) -> Option<Current<'_>> {
-        self.block.as_ref()?.entry(self.pos)
+        self.valid().then(|| self.cur.current(self.data()))
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
@@ -445,12 +669,9 @@ impl Cursor for TableCursor {
         if !self.load(bi)? {
             return Ok(());
         }
-        let pos = self
-            .block
-            .as_ref()
-            .map_or(0, |b| b.lower_bound(key, u64::MAX));
-        if self.block.as_ref().is_some_and(|b| pos < b.len()) {
-            self.pos = pos;
+        let pos = self.lower_bound(key, u64::MAX);
+        if pos < self.len {
+            self.settle(pos);
             Ok(())
         } else {
             self.first_of(bi + 1)
@@ -465,9 +686,9 @@ impl Cursor for TableCursor {
             return self.seek_to_last();
         }
         self.load(bi)?;
-        let pos = self.block.as_ref().map_or(0, |b| b.upper_bound_key(key));
+        let pos = self.upper_bound_key(key);
         if pos > 0 {
-            self.pos = pos - 1;
+            self.settle(pos - 1);
             Ok(())
         } else if bi > 0 {
             self.last_of(bi - 1)
@@ -491,15 +712,17 @@ impl Cursor for TableCursor {
         }
     }
 
+    #[inline]
     fn next(&mut self) -> Result<(), DatabaseError> {
         if !self.valid() {
             return Ok(());
         }
-        self.pos += 1;
-        if self.block.as_ref().is_some_and(|b| self.pos >= b.len()) {
-            self.first_of(self.block_idx + 1)?;
+        if self.pos + 1 < self.len {
+            self.settle(self.pos + 1);
+            Ok(())
+        } else {
+            self.first_of(self.block_idx + 1)
         }
-        Ok(())
     }
 
     fn prev(&mut self) -> Result<(), DatabaseError> {
@@ -507,7 +730,7 @@ impl Cursor for TableCursor {
             return Ok(());
         }
         if self.pos > 0 {
-            self.pos -= 1;
+            self.settle(self.pos - 1);
             Ok(())
         } else if self.block_idx > 0 {
             self.last_of(self.block_idx - 1)
