@@ -619,6 +619,15 @@ int lightning_options_set_max_value_size(struct lightning_options *opts, size_t 
 int lightning_options_set_compression(struct lightning_options *opts, int enabled);
 
 /**
+ * Reads table files through read-only memory maps (non-zero, the default) or with `pread`
+ * into the block cache (0). Mapped reads are faster, and a mapped page shows in the
+ * process's resident memory as page cache; the cost is that a disk error on a mapped
+ * page, or another program truncating a table file, ends the process with `SIGBUS`
+ * instead of returning `LIGHTNING_IO_ERROR`.
+ */
+int lightning_options_set_mmap_reads(struct lightning_options *opts, int enabled);
+
+/**
  * Sets when commits reach stable storage: `mode` is a `lightning_durability` value. For
  * `LIGHTNING_DURABILITY_PERIODIC` the interval is the one set by
  * `lightning_options_set_sync_interval_ms`, else 100 ms. An unknown `mode` gives

@@ -170,6 +170,7 @@ public:
     Options &max_key_size(size_t bytes) { return set(lightning_options_set_max_key_size(get(), bytes)); }
     Options &max_value_size(size_t bytes) { return set(lightning_options_set_max_value_size(get(), bytes)); }
     Options &compression(bool on) { return set(lightning_options_set_compression(get(), on ? 1 : 0)); }
+    Options &mmap_reads(bool on) { return set(lightning_options_set_mmap_reads(get(), on ? 1 : 0)); }
     Options &durability(lightning_durability mode) { return set(lightning_options_set_durability(get(), mode)); }
     Options &sync_interval_ms(uint64_t ms) { return set(lightning_options_set_sync_interval_ms(get(), ms)); }
     Options &checksum_algorithm(lightning_checksum_algorithm a) {

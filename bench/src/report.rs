@@ -87,6 +87,7 @@ fn short_label(phase: &str) -> &str {
         "random reads (16 threads)" => "16 thr",
         "random reads (32 threads)" => "32 thr",
         "resident memory after reads" => "memory",
+        "private memory after reads" => "private",
         "removals" => "remove",
         "compaction" => "compact",
         "size before compaction" => "size",

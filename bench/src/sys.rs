@@ -32,6 +32,21 @@ pub fn current_rss_bytes() -> u64 {
     resident * u64::try_from(page).unwrap_or(4096)
 }
 
+/// This process's private (anonymous) resident memory now, in bytes: the resident set
+/// minus the pages it shares with the page cache (`/proc/self/statm` fields 2 and 3), so
+/// file pages an engine maps (LMDB, Lightning DB) are left out; 0 if unknown.
+pub fn current_private_rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    // SAFETY: `sysconf` has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>().unwrap_or(0));
+    let resident = fields.next().unwrap_or(0);
+    let shared = fields.next().unwrap_or(0);
+    resident.saturating_sub(shared) * u64::try_from(page).unwrap_or(4096)
+}
+
 /// This process's usage so far (`getrusage(RUSAGE_SELF)`); zeros if the call fails.
 pub fn self_usage() -> Usage {
     // SAFETY: `getrusage` only writes into the zeroed struct we pass, which outlives the call.

@@ -197,6 +197,7 @@ pub fn run(
     let n = workload.elements;
     // What the process held before the engine saw any data: the keys of the run.
     let baseline_rss = crate::sys::current_rss_bytes();
+    let baseline_private = crate::sys::current_private_rss_bytes();
     let mut timed = |phase: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         let started = Instant::now();
         f()?;
@@ -286,7 +287,12 @@ pub fn run(
     // baseline, measured after the read phases (reported below, with the sizes).
     let resident_after_reads = (workload.runs(PhaseGroup::Reads)
         || workload.runs(PhaseGroup::Threads))
-    .then(|| crate::sys::current_rss_bytes().saturating_sub(baseline_rss));
+    .then(|| {
+        (
+            crate::sys::current_rss_bytes().saturating_sub(baseline_rss),
+            crate::sys::current_private_rss_bytes().saturating_sub(baseline_private),
+        )
+    });
 
     if workload.runs(PhaseGroup::Removals) {
         let half = written / 2;
@@ -302,10 +308,16 @@ pub fn run(
         }
     }
 
-    if let Some(bytes) = resident_after_reads {
+    if let Some((bytes, private)) = resident_after_reads {
         emit(PhaseResult {
             phase: "resident memory after reads".into(),
             measure: Measure::Size { bytes },
+        });
+        // The same without file pages mapped from the page cache, which the kernel can
+        // drop at will: what the engine itself holds.
+        emit(PhaseResult {
+            phase: "private memory after reads".into(),
+            measure: Measure::Size { bytes: private },
         });
     }
 
@@ -377,6 +389,7 @@ pub fn all_phase_names() -> Vec<String> {
     }
     names.extend([
         "resident memory after reads".to_string(),
+        "private memory after reads".into(),
         "removals".into(),
         "compaction".into(),
         "size before compaction".into(),

@@ -84,6 +84,8 @@ pub struct DbIterator {
     back: Option<MergingCursor>,
     /// The largest key the front has decided on (emitted or skipped as deleted).
     front_pos: Option<Vec<u8>>,
+    /// `front_pos`'s 8-byte prefix, compared before its bytes.
+    front_pos_prefix: u64,
     /// The smallest key the back has decided on.
     back_pos: Option<Vec<u8>>,
     /// The front rests on the pair it last returned and must step past it first.
@@ -118,6 +120,7 @@ impl DbIterator {
             front: None,
             back: None,
             front_pos: None,
+            front_pos_prefix: 0,
             back_pos: None,
             front_pending: false,
             done: empty,
@@ -150,17 +153,18 @@ impl DbIterator {
             }
         };
         loop {
-            let Some((key, seq, value)) = front.entry() else {
+            let Some(cur) = front.current() else {
                 return Ok(false);
             };
+            let key = cur.key;
             if above(&self.upper, key) || self.back_pos.as_deref().is_some_and(|b| key >= b) {
                 return Ok(false);
             }
             // Once a key has passed the lower bound every later one does too.
-            let skip = seq > self.snapshot
+            let skip = cur.seq > self.snapshot
                 || match self.front_pos.as_deref() {
                     None => below(&self.lower, key),
-                    Some(pos) => pos == key,
+                    Some(pos) => cur.prefix == self.front_pos_prefix && pos == key,
                 };
             if !skip {
                 // Reuse the buffer: this runs once per key walked.
@@ -168,7 +172,8 @@ impl DbIterator {
                 pos.clear();
                 pos.extend_from_slice(key);
                 self.front_pos = Some(pos);
-                if value.is_some() {
+                self.front_pos_prefix = cur.prefix;
+                if cur.value.is_some() {
                     self.front_pending = true;
                     return Ok(true);
                 }

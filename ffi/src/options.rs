@@ -226,6 +226,24 @@ pub extern "C" fn lightning_options_set_compression(
     })
 }
 
+/// Reads table files through read-only memory maps (non-zero, the default) or with `pread`
+/// into the block cache (0). Mapped reads are faster, and a mapped page shows in the
+/// process's resident memory as page cache; the cost is that a disk error on a mapped
+/// page, or another program truncating a table file, ends the process with `SIGBUS`
+/// instead of returning `LIGHTNING_IO_ERROR`.
+#[no_mangle]
+pub extern "C" fn lightning_options_set_mmap_reads(
+    opts: *mut lightning_options,
+    enabled: c_int,
+) -> c_int {
+    ffi_call("lightning_options_set_mmap_reads", |_| {
+        with_config(opts, |c| {
+            c.mmap_reads = args::flag(enabled);
+            Ok(())
+        })
+    })
+}
+
 /// The sync interval `LIGHTNING_DURABILITY_PERIODIC` starts with, in milliseconds.
 const DEFAULT_SYNC_INTERVAL_MS: u64 = 100;
 

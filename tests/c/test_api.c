@@ -84,6 +84,8 @@ static void test_options(void) {
     CHECK_OK(lightning_options_set_max_key_size(o, 1024));
     CHECK_OK(lightning_options_set_max_value_size(o, 1u << 20));
     CHECK_OK(lightning_options_set_compression(o, 0));
+    CHECK_OK(lightning_options_set_mmap_reads(o, 0));
+    CHECK_OK(lightning_options_set_mmap_reads(o, 1));
     CHECK_OK(lightning_options_set_durability(o, LIGHTNING_DURABILITY_PERIODIC));
     CHECK_OK(lightning_options_set_sync_interval_ms(o, 50));
     CHECK_OK(lightning_options_set_durability(o, LIGHTNING_DURABILITY_PERIODIC)); /* keeps 50 */
@@ -168,6 +170,7 @@ static void test_options(void) {
     CHECK_RC(lightning_options_set_max_key_size(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_max_value_size(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_compression(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_mmap_reads(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_durability(NULL, 0), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_sync_interval_ms(NULL, 10), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_checksum_algorithm(NULL, 1), LIGHTNING_INVALID_ARGUMENT);

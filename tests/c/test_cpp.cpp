@@ -59,6 +59,10 @@ int main() {
         opts.durability(LIGHTNING_DURABILITY_NO_SYNC).cache_size(1 << 20).max_key_size(64).compression(true);
         opts.validate();
         CHECK(opts.to_json().find("\"max_key_size\": 64") != std::string::npos);
+        CHECK(opts.to_json().find("\"mmap_reads\": true") != std::string::npos);
+        opts.mmap_reads(false);
+        CHECK(opts.to_json().find("\"mmap_reads\": false") != std::string::npos);
+        opts.mmap_reads(true);
         auto db = lightning::Database::open(base + "/db", opts);
 
         // put / get / contains / remove

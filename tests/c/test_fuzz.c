@@ -546,6 +546,7 @@ static void op_options(void) {
     int oi = pick(g_nopts);
     if (which == 1) {
         CHECK_OK(lightning_options_set_compression(g_opts[oi], pick(2)));
+        CHECK_OK(lightning_options_set_mmap_reads(g_opts[oi], pick(2)));
         CHECK_OK(lightning_options_set_checksum_algorithm(g_opts[oi], 1 + pick(3)));
         CHECK_RC(lightning_options_set_integrity_level(g_opts[oi], 4 + pick(100)), LIGHTNING_INVALID_ARGUMENT);
     } else {

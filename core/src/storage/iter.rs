@@ -259,6 +259,12 @@ impl MergingCursor {
         Some((cur.key, cur.seq, cur.value))
     }
 
+    /// The current version whole, its key prefix included.
+    #[inline]
+    pub fn current(&self) -> Option<Current<'_>> {
+        self.children[self.current?].current()
+    }
+
     /// Steps to the next version in this cursor's direction.
     #[inline]
     pub fn advance(&mut self) -> Result<(), DatabaseError> {

@@ -8,6 +8,7 @@ pub mod fs;
 pub mod iter;
 pub mod manifest;
 pub mod memtable;
+pub(crate) mod prefetch;
 pub mod record;
 pub mod simfs;
 pub(crate) mod skiplist;

@@ -343,6 +343,11 @@ impl SkipList {
                 // SAFETY: `x` is the head or a linked node that was reached at this
                 // level, so its tower has a slot for it.
                 let n = unsafe { node::next(x, level) };
+                if level > 0 {
+                    // As in `search`: the node one level down, in case `n` is past.
+                    // SAFETY: `x` is tall enough for `level`, so for `level - 1` too.
+                    super::prefetch::prefetch_ptr(unsafe { node::next(x, level - 1) });
+                }
                 if !n.is_null() && target.node_vs(n) == Ordering::Less {
                     x = n;
                 } else {
@@ -418,6 +423,12 @@ impl SkipList {
                 if n.is_null() {
                     after = n;
                     break;
+                }
+                if level > 0 {
+                    // Should `n` be past the target, the search goes on from `x` one level
+                    // down: load that node while `n` is compared.
+                    // SAFETY: `x` is tall enough for `level`, so for `level - 1` too.
+                    super::prefetch::prefetch_ptr(unsafe { node::next(x, level - 1) });
                 }
                 let ord = target.node_vs(n);
                 if ord == Ordering::Less || (inclusive && ord == Ordering::Equal) {

@@ -52,6 +52,12 @@ impl EntryPos {
         }
     }
 
+    /// Where the entry's key starts in its payload.
+    #[inline]
+    pub(crate) fn key_start(&self) -> usize {
+        self.key_start as usize
+    }
+
     /// The entry's sequence number.
     #[inline]
     pub(crate) fn seq(&self) -> u64 {
@@ -148,11 +154,11 @@ fn walk_entries(data: &[u8], mut each: impl FnMut(u32, EntryPos)) -> Result<(), 
 ///
 /// Beside each entry's start it keeps its key prefix, so a search reads a dense array
 /// of integers and touches the block itself only at the entry it lands on (and at
-/// entries whose prefix ties with the key sought).
+/// entries whose prefix ties with the key sought). Both live in one allocation (prefixes
+/// as high and low halves, then starts), so the search's few cache lines are adjacent.
 #[derive(Debug)]
 pub struct BlockLayout {
-    prefixes: Box<[u64]>,
-    starts: Box<[u32]>,
+    words: Box<[u32]>,
 }
 
 impl BlockLayout {
@@ -162,38 +168,74 @@ impl BlockLayout {
         let count = get_u32(payload, payload.len().saturating_sub(4)).unwrap_or(0) as usize;
         let count = count.min(payload.len() / 4 + 1);
         let mut starts = Vec::with_capacity(count);
-        let mut prefixes = Vec::with_capacity(count);
+        let mut words = Vec::with_capacity(count * 3);
         walk_entries(payload, |start, pos| {
             starts.push(start);
-            prefixes.push(pos.prefix);
+            words.push((pos.prefix >> 32) as u32);
+            words.push(pos.prefix as u32);
         })?;
+        words.extend_from_slice(&starts);
         Ok(BlockLayout {
-            prefixes: prefixes.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
+            words: words.into_boxed_slice(),
         })
     }
 
     /// Bytes of memory held.
     pub fn charge(&self) -> usize {
-        self.starts.len() * 12 + 32
+        self.words.len() * 4 + 16
+    }
+
+    /// The key prefixes, as (high, low) halves.
+    #[inline]
+    fn prefix_halves(&self) -> &[u32] {
+        let n = self.words.len() / 3;
+        self.words.get(..2 * n).unwrap_or_default()
+    }
+
+    /// Where each entry starts in the payload.
+    #[inline]
+    fn starts(&self) -> &[u32] {
+        let n = self.words.len() / 3;
+        self.words.get(2 * n..).unwrap_or_default()
     }
 
     /// Where entry `i` of `body` (the payload this layout was built from, without its
     /// entry count) lies; a default, empty entry past the end.
     #[inline]
     pub(crate) fn pos(&self, body: &[u8], i: usize) -> EntryPos {
-        self.starts
+        self.starts()
             .get(i)
             .and_then(|&s| parse_entry(body, s as usize).ok())
             .map_or_else(EntryPos::default, |(p, _)| p)
     }
 }
 
+/// The run `lo..hi` of sorted prefixes (given as high and low halves) equal to `key_pre`
+/// (empty at the place it would be). Counted rather than binary-searched: a block holds a
+/// few dozen entries, and a count reads all their cache lines at once where a binary
+/// search waits on each in turn.
+#[inline]
+fn prefix_run(halves: &[u32], key_pre: u64) -> (usize, usize) {
+    let prefix = |c: &[u32]| (u64::from(c[0]) << 32) | u64::from(c[1]);
+    let lo = halves
+        .chunks_exact(2)
+        .filter(|c| prefix(c) < key_pre)
+        .count();
+    let hi = lo
+        + halves
+            .get(2 * lo..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .take_while(|c| prefix(c) == key_pre)
+            .count();
+    (lo, hi)
+}
+
 /// A verified block read where it lies: the payload bytes and their entry offsets.
 #[derive(Clone, Copy)]
 pub struct MappedBlock<'a> {
     body: &'a [u8],
-    prefixes: &'a [u64],
+    halves: &'a [u32],
     starts: &'a [u32],
 }
 
@@ -205,8 +247,8 @@ impl<'a> MappedBlock<'a> {
             body: payload
                 .get(..payload.len().saturating_sub(4))
                 .unwrap_or_default(),
-            prefixes: &layout.prefixes,
-            starts: &layout.starts,
+            halves: layout.prefix_halves(),
+            starts: layout.starts(),
         }
     }
 
@@ -242,22 +284,29 @@ impl<'a> MappedBlock<'a> {
     pub fn lower_bound(&self, key: &[u8], seq: u64) -> usize {
         let key_pre = key_prefix(key);
         // Prefixes settle every entry but those sharing the key's prefix.
-        let lo = self.prefixes.partition_point(|&p| p < key_pre);
-        let hi = lo + self.prefixes[lo..].partition_point(|&p| p == key_pre);
-        lo + self.starts[lo..hi].partition_point(|&s| {
-            parse_entry(self.body, s as usize)
-                .is_ok_and(|(e, _)| e.before(self.body, key, key_pre, seq))
-        })
+        let (lo, hi) = prefix_run(self.halves, key_pre);
+        lo + self
+            .starts
+            .get(lo..hi)
+            .unwrap_or_default()
+            .partition_point(|&s| {
+                parse_entry(self.body, s as usize)
+                    .is_ok_and(|(e, _)| e.before(self.body, key, key_pre, seq))
+            })
     }
 
     /// Index of the first entry whose user key is greater than `key`.
     pub fn upper_bound_key(&self, key: &[u8]) -> usize {
         let key_pre = key_prefix(key);
-        let lo = self.prefixes.partition_point(|&p| p < key_pre);
-        let hi = lo + self.prefixes[lo..].partition_point(|&p| p == key_pre);
-        lo + self.starts[lo..hi].partition_point(|&s| {
-            parse_entry(self.body, s as usize).is_ok_and(|(e, _)| e.current(self.body).key <= key)
-        })
+        let (lo, hi) = prefix_run(self.halves, key_pre);
+        lo + self
+            .starts
+            .get(lo..hi)
+            .unwrap_or_default()
+            .partition_point(|&s| {
+                parse_entry(self.body, s as usize)
+                    .is_ok_and(|(e, _)| e.current(self.body).key <= key)
+            })
     }
 }
 
@@ -575,6 +624,105 @@ mod tests {
                 ));
             }
         }
+    }
+
+    /// A block whose keys tie on their 8-byte prefixes, are shorter than 8 bytes, and
+    /// prefix each other, with several versions of one key.
+    fn tricky() -> Vec<u8> {
+        let mut b = BlockBuilder::default();
+        b.add(b"", 4, Some(b"empty"));
+        b.add(b"a", 9, Some(b"1"));
+        b.add(b"a\0", 8, None);
+        b.add(b"abcdefgh", 7, Some(b"2"));
+        b.add(b"abcdefgh", 5, Some(b"old"));
+        b.add(b"abcdefgh\0", 6, Some(b"3"));
+        b.add(b"abcdefghij", 3, Some(&[7; 90]));
+        b.add(b"abcdefgz", 2, None);
+        b.add(&[0xff; 12], 1, Some(b"last"));
+        b.finish()
+    }
+
+    #[test]
+    fn mapped_layout_answers_as_the_decoded_block_does() {
+        for payload in [sample(), tricky()] {
+            let block = Block::decode(payload.clone()).expect("decode");
+            let layout = BlockLayout::build(&payload).expect("layout");
+            let mapped = MappedBlock::new(&payload, &layout);
+            assert_eq!(mapped.len(), block.len());
+            for i in 0..block.len() {
+                let a = block.entry(i).expect("in range");
+                let b = mapped.pos(i).current(mapped.data());
+                assert_eq!(
+                    (a.key, a.seq, a.value, a.prefix),
+                    (b.key, b.seq, b.value, b.prefix)
+                );
+                assert_eq!(
+                    layout.pos(mapped.data(), i).current(mapped.data()).key,
+                    a.key
+                );
+            }
+            assert!(block.entry(block.len()).is_none());
+            assert_eq!(mapped.pos(block.len()).current(mapped.data()).key, b"");
+            let probes: Vec<&[u8]> = vec![
+                b"",
+                b"\0",
+                b"a",
+                b"a\0",
+                b"a\0\0",
+                b"abcdefg",
+                b"abcdefgh",
+                b"abcdefgh\0",
+                b"abcdefghi",
+                b"abcdefghij",
+                b"abcdefgz",
+                b"apple",
+                b"banana",
+                b"c",
+                &[0xff; 12],
+                &[0xff; 13],
+            ];
+            for key in probes {
+                for seq in [0, 1, 3, 5, 6, 7, 8, 9, u64::MAX] {
+                    assert_eq!(
+                        mapped.lower_bound(key, seq),
+                        block.lower_bound(key, seq),
+                        "{key:?}@{seq}"
+                    );
+                }
+                assert_eq!(
+                    mapped.upper_bound_key(key),
+                    block.upper_bound_key(key),
+                    "{key:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn prefix_runs_are_counted_exactly() {
+        let prefixes = [1u64, 5, 5, 5, 9, u64::MAX];
+        let halves: Vec<u32> = prefixes
+            .iter()
+            .flat_map(|p| [(p >> 32) as u32, *p as u32])
+            .collect();
+        assert_eq!(prefix_run(&halves, 0), (0, 0));
+        assert_eq!(prefix_run(&halves, 1), (0, 1));
+        assert_eq!(prefix_run(&halves, 5), (1, 4));
+        assert_eq!(prefix_run(&halves, 6), (4, 4));
+        assert_eq!(prefix_run(&halves, u64::MAX), (5, 6));
+        assert_eq!(prefix_run(&[], 3), (0, 0));
+    }
+
+    #[test]
+    fn malformed_payloads_get_no_layout() {
+        for len in 0..sample().len() {
+            let _ = BlockLayout::build(&sample()[..len]);
+        }
+        assert!(BlockLayout::build(&[7, 0, 0, 0, 1, 0, 0, 0]).is_err());
+        let mut trailing = sample();
+        let count_at = trailing.len() - 4;
+        trailing.insert(count_at, 0);
+        assert!(BlockLayout::build(&trailing).is_err());
     }
 
     #[test]

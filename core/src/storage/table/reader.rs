@@ -60,6 +60,11 @@ pub struct Table {
     /// per step from one dense array instead of a 56-byte entry, and the block it lands
     /// on is found (in the cache, keyed by offset) from the same cache line.
     index_heads: Vec<IndexHead>,
+    /// The prefix of every [`HEAD_STRIDE`]th index head: small enough to stay in the CPU
+    /// cache, it narrows a search to one short run of heads, which is then read in one go
+    /// (its cache lines load in parallel) instead of by a binary search that waits for
+    /// one miss per step.
+    head_summary: Vec<u64>,
     filter: Vec<u8>,
     /// For a mapped file, one slot per data block, filled by the first read that verifies
     /// the block: its entry offsets when it can be read in place, or a note that it is
@@ -200,9 +205,15 @@ impl Table {
         } else {
             Box::default()
         };
+        let head_summary = index
+            .iter()
+            .step_by(HEAD_STRIDE)
+            .map(|e| key_prefix(&e.last_key))
+            .collect();
         Ok(Table {
             layouts,
             map,
+            head_summary,
             number,
             path,
             file_size,
@@ -244,7 +255,18 @@ impl Table {
     fn index_partition(&self, key: &[u8], before: impl Fn(&IndexEntry) -> bool) -> usize {
         let key_pre = key_prefix(key);
         let heads = &self.index_heads;
-        let lo = heads.partition_point(|h| h.prefix < key_pre);
+        // The first head whose prefix is not below the key's lies after the last sampled
+        // head below it and at or before the first sampled head not below it.
+        let c = self.head_summary.partition_point(|&p| p < key_pre);
+        let run_start = if c == 0 { 0 } else { (c - 1) * HEAD_STRIDE + 1 };
+        let run_end = (c * HEAD_STRIDE).min(heads.len());
+        let lo = run_start
+            + heads
+                .get(run_start..run_end)
+                .unwrap_or_default()
+                .iter()
+                .filter(|h| h.prefix < key_pre)
+                .count();
         // Gallop over the entries sharing the prefix: usually none, and a long run of
         // them (keys with a common 8-byte start) costs a logarithmic number of steps.
         let mut known = lo; // prefixes[lo..known] all equal key_pre
@@ -457,6 +479,15 @@ impl Table {
             .unwrap_or_default()
     }
 
+    /// The mapped file from `start` to its end (empty when unmapped).
+    #[inline]
+    fn mapped_tail(&self, start: usize) -> &[u8] {
+        self.map
+            .as_deref()
+            .and_then(|m| m.bytes().get(start..))
+            .unwrap_or_default()
+    }
+
     /// The entry starts of block `i` when it is mapped, plain and verified.
     #[inline]
     fn verified_layout(&self, i: usize) -> Option<&BlockLayout> {
@@ -503,6 +534,12 @@ fn decode_index(data: &[u8], data_end: u64) -> Option<Vec<IndexEntry>> {
     }
     (r.remaining() == 0).then_some(out)
 }
+
+/// Bytes of a mapped block a seek asks the CPU to load ahead of the scan that follows.
+const SEEK_PREFETCH_BYTES: usize = 2048;
+
+/// Index heads per entry of [`Table::head_summary`].
+const HEAD_STRIDE: usize = 16;
 
 /// The block a table cursor rests on.
 enum Loaded {
@@ -672,6 +709,15 @@ impl Cursor for TableCursor {
         let pos = self.lower_bound(key, u64::MAX);
         if pos < self.len {
             self.settle(pos);
+            // A seek usually starts a scan: load the entries it will walk next in parallel,
+            // running on into the following block (which follows in the file).
+            if matches!(self.block, Some(Loaded::Mapped)) {
+                let from = self.body.0 + self.cur.key_start();
+                crate::storage::prefetch::prefetch_slice(
+                    self.table.mapped_tail(from),
+                    SEEK_PREFETCH_BYTES,
+                );
+            }
             Ok(())
         } else {
             self.first_of(bi + 1)
