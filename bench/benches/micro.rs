@@ -9,7 +9,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use lightning_db::storage::cache::BlockCache;
 use lightning_db::storage::memtable::MemTable;
 use lightning_db::storage::record::{encode_record, read_record, RecordRead};
-use lightning_db::storage::table::block::{decode_from_disk, encode_for_disk, Block, BlockBuilder};
+use lightning_db::storage::table::block::{
+    decode_from_disk, encode_for_disk, Block, BlockBuilder, BlockLayout, MappedBlock,
+};
 use lightning_db::storage::table::bloom;
 use lightning_db::storage::wal::{encode_batch, OpRef};
 use lightning_db::ChecksumAlgorithm;
@@ -121,6 +123,20 @@ fn block(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7) % entries;
             black_box(decoded.lower_bound(&keys[i], u64::MAX))
+        });
+    });
+    // The mapped-read path: the one-time layout of a verified block, then searches that
+    // read the block where it lies.
+    group.bench_function("BlockLayout::build", |b| {
+        b.iter(|| black_box(BlockLayout::build(&payload)));
+    });
+    let layout = BlockLayout::build(&payload).expect("layout");
+    let mapped = MappedBlock::new(&payload, &layout);
+    group.bench_function("mapped lower_bound", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 7) % entries;
+            black_box(mapped.lower_bound(&keys[i], u64::MAX))
         });
     });
     group.finish();

@@ -287,7 +287,7 @@ pub fn run(
     let children: Vec<Source> = job
         .inputs
         .iter()
-        .map(|(_, t)| Source::Table(TableCursor::new(Arc::clone(t))))
+        .map(|(_, t)| Source::Table(TableCursor::rechecking(Arc::clone(t))))
         .collect();
     let mut merged = MergingCursor::new(children, false);
     let mut writer = RunWriter::new(ctx, &bottommost);

@@ -226,9 +226,11 @@ impl FileSystem for StdFileSystem {
             // the map until the last handle drops). The remaining hazard is outside Rust's
             // model and documented on `open_read_mapped`: another program truncating or
             // rewriting the file, or a disk error, raises SIGBUS on access.
-            Some(Arc::new(MappedFile {
-                map: unsafe { memmap2::Mmap::map(&file)? },
-            }))
+            match unsafe { memmap2::Mmap::map(&file) } {
+                Ok(map) => Some(Arc::new(MappedFile { map })),
+                // Out of map slots or address space: read this file with `pread` instead.
+                Err(_) => None,
+            }
         };
         Ok(Arc::new(StdMapped { file, map }))
     }

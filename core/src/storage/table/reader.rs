@@ -322,6 +322,18 @@ impl Table {
     /// use [`block`](Self::block)).
     #[inline]
     pub fn mapped_block(&self, i: usize) -> Result<Option<MappedBlock<'_>>, DatabaseError> {
+        self.mapped_block_checked(i, false)
+    }
+
+    /// [`mapped_block`](Self::mapped_block), and with `recheck` the checksum of a block
+    /// verified before is checked again: the kernel may have dropped its pages and read
+    /// them back from a disk that has since damaged them. Compaction reads this way, so
+    /// it never copies damage into a new file with a fresh checksum.
+    pub fn mapped_block_checked(
+        &self,
+        i: usize,
+        recheck: bool,
+    ) -> Result<Option<MappedBlock<'_>>, DatabaseError> {
         let Some(slot) = self.layouts.get(i) else {
             return Ok(None);
         };
@@ -331,7 +343,13 @@ impl Table {
             return Ok(None);
         }
         let layout = match slot.get() {
-            Some(layout) => layout,
+            Some(layout) => {
+                if recheck {
+                    self.recheck_mapped(i)
+                        .inspect_err(|e| monitor.report(Some(self.number), e, "read"))?;
+                }
+                layout
+            }
             None => {
                 let built = self
                     .verify_mapped(i)
@@ -361,6 +379,17 @@ impl Table {
             }
             MappedLayout::Compressed => None,
         }
+    }
+
+    /// Checks block `i`'s checksum again (its structure was validated with the same bytes).
+    fn recheck_mapped(&self, i: usize) -> Result<(), DatabaseError> {
+        let offset = self.index.get(i).map_or(0, |e| e.offset);
+        let frame = self
+            .mapped_frame(i)
+            .ok_or_else(|| corruption(&self.path, offset, "block outside the mapped file"))?;
+        verify_frame(frame, self.checksum, offset)
+            .map(|_| ())
+            .map_err(|e| block_error(&self.path, offset, e))
     }
 
     /// Verifies block `i` of the mapped file and learns its layout.
@@ -561,6 +590,8 @@ pub struct TableCursor {
     pos: usize,
     /// Where the entry at `pos` lies, found once per move rather than once per look.
     cur: EntryPos,
+    /// Check every mapped block's checksum on load, even one verified before.
+    recheck: bool,
 }
 
 impl TableCursor {
@@ -574,6 +605,16 @@ impl TableCursor {
             body: (0, 0),
             pos: 0,
             cur: EntryPos::default(),
+            recheck: false,
+        }
+    }
+
+    /// A cursor that checks the checksum of every block it loads, even a mapped block an
+    /// earlier read verified (for compaction, whose output gets fresh checksums).
+    pub fn rechecking(table: Arc<Table>) -> Self {
+        Self {
+            recheck: true,
+            ..Self::new(table)
         }
     }
 
@@ -634,7 +675,7 @@ impl TableCursor {
             return Ok(false);
         }
         self.block_idx = i;
-        if let Some(view) = self.table.mapped_block(i)? {
+        if let Some(view) = self.table.mapped_block_checked(i, self.recheck)? {
             self.len = view.len();
             let start = self.table.index[i].offset as usize;
             self.body = (start, start + view.data().len());
