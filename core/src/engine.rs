@@ -1361,6 +1361,8 @@ impl DbInner {
                 let _ = t.join();
             }
         }
+        // Before the directory is released: from now on it may become another database's.
+        self.cache.mark_closed();
         self.lock.lock().take();
         sync_result
     }

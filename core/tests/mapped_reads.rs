@@ -284,3 +284,40 @@ fn compaction_rechecks_mapped_blocks_damaged_after_their_first_read() {
         assert_eq!(db.get(&key(i)).unwrap(), Some(value(i, 2)), "key {i}");
     }
 }
+
+#[test]
+fn a_reader_kept_past_close_never_removes_a_file_of_the_next_database_in_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |db: &Database| {
+        load(db, 2000, 1);
+        load(db, 2000, 2);
+    };
+    let db = Database::open(dir.path(), config(dir.path(), true)).unwrap();
+    run(&db);
+    // Holds the current tables; the compaction below makes them obsolete.
+    let mut reader = db.iter();
+    assert!(reader.next().is_some());
+    let pinned = db.get_pinned(&key(7)).unwrap().unwrap();
+    db.compact().unwrap();
+    db.close().unwrap();
+
+    // Another database in the same folder, built the same way, so its files get the same
+    // numbers as the ones the old reader still holds.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let db = Database::open(dir.path(), config(dir.path(), true)).unwrap();
+    run(&db);
+    let files = table_files(dir.path());
+    assert_eq!(pinned.as_ref(), value(7, 2).as_slice());
+    drop(reader);
+    drop(pinned);
+    assert_eq!(
+        table_files(dir.path()),
+        files,
+        "the old readers removed a file"
+    );
+    db.close().unwrap();
+    let db = Database::open(dir.path(), config(dir.path(), true)).unwrap();
+    for i in 0..2000 {
+        assert_eq!(db.get(&key(i)).unwrap(), Some(value(i, 2)), "key {i}");
+    }
+}

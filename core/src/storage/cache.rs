@@ -1,6 +1,6 @@
 //! The block cache: decoded data blocks shared by all readers, bounded in bytes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
@@ -25,6 +25,8 @@ pub struct BlockCache {
     capacity: u64,
     /// Tables opened through this cache read their files through memory maps.
     maps_tables: bool,
+    /// The database these tables belong to has closed (see [`Self::mark_closed`]).
+    closed: AtomicBool,
     /// The database's corruption handling, shared by every table reading through this cache.
     monitor: Arc<crate::integrity::monitor::CorruptionMonitor>,
 }
@@ -40,6 +42,7 @@ impl BlockCache {
             misses: AtomicU64::new(0),
             capacity,
             maps_tables: false,
+            closed: AtomicBool::new(false),
             monitor: Arc::default(),
         }
     }
@@ -49,6 +52,20 @@ impl BlockCache {
     pub fn with_mapped_tables(mut self, map: bool) -> Self {
         self.maps_tables = map;
         self
+    }
+
+    /// Records that the database has closed and released its directory. A table that
+    /// compaction replaced and that a reader (an iterator, a pinned value) kept alive past
+    /// the close then leaves its file for the next open's orphan sweep instead of removing
+    /// it: by the time the reader lets go, the directory may hold another database whose
+    /// file has the same number.
+    pub fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// True once [`Self::mark_closed`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// True when tables opened through this cache map their files.

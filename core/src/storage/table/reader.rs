@@ -529,7 +529,7 @@ impl Table {
 
 impl Drop for Table {
     fn drop(&mut self) {
-        if self.obsolete.load(Ordering::Acquire) {
+        if self.obsolete.load(Ordering::Acquire) && !self.cache.is_closed() {
             // Best effort: a file left behind is removed as an orphan at the next open.
             let _ = self.fs.remove_file(&self.path);
         }
