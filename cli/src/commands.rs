@@ -291,6 +291,13 @@ pub fn stats_table(s: &DbStats) -> String {
             ),
         ),
         (
+            "table memory".into(),
+            format!(
+                "{} (indexes, filters, mapped block layouts; outside the cache)",
+                human_bytes(s.table_memory_bytes)
+            ),
+        ),
+        (
             "recovery".into(),
             format!(
                 "{} log segments, {} records, {} entries replayed in {}",

@@ -628,6 +628,13 @@ fn add_storage_rows(demo: &mut Demo<'_>, stats: &DbStats, files: u64, bytes: u64
             human_bytes(stats.cache_capacity_bytes)
         ),
     );
+    demo.step(
+        "table memory",
+        format!(
+            "{} held by open tables outside the cache (indexes, filters, mapped block layouts)",
+            human_bytes(stats.table_memory_bytes)
+        ),
+    );
 }
 
 /// Prints the summary table to standard output.

@@ -1403,6 +1403,13 @@ impl DbInner {
             disk_bytes: table_bytes + wal_bytes,
             cache_capacity_bytes: self.cache.capacity(),
             cache_usage_bytes: self.cache.usage(),
+            table_memory_bytes: sv
+                .version
+                .levels
+                .iter()
+                .flatten()
+                .map(|t| t.memory_bytes())
+                .sum(),
             cache_hits,
             cache_misses,
             puts: c.puts.load(Ordering::Relaxed),

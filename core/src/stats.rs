@@ -68,6 +68,10 @@ pub struct DbStats {
     pub cache_capacity_bytes: u64,
     /// Block cache bytes in use.
     pub cache_usage_bytes: u64,
+    /// Memory open tables hold outside the block cache: their indexes, bloom filters and,
+    /// for blocks read through memory maps, the entry offsets and key prefixes learned
+    /// on each block's first read.
+    pub table_memory_bytes: u64,
     /// Block cache hits.
     pub cache_hits: u64,
     /// Block cache misses.
@@ -313,7 +317,7 @@ impl DbStats {
         for (name, help, value) in counters {
             metric(name, "counter", help, value as f64);
         }
-        let gauges: [(&str, &str, f64); 10] = [
+        let gauges: [(&str, &str, f64); 11] = [
             (
                 "last_sequence",
                 "Sequence number of the newest write.",
@@ -348,6 +352,11 @@ impl DbStats {
                 "cache_usage_bytes",
                 "Block cache bytes in use.",
                 self.cache_usage_bytes as f64,
+            ),
+            (
+                "table_memory_bytes",
+                "Memory open tables hold outside the block cache (indexes, filters, mapped block layouts).",
+                self.table_memory_bytes as f64,
             ),
             (
                 "cache_capacity_bytes",

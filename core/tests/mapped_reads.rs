@@ -321,3 +321,29 @@ fn a_reader_kept_past_close_never_removes_a_file_of_the_next_database_in_its_fol
         assert_eq!(db.get(&key(i)).unwrap(), Some(value(i, 2)), "key {i}");
     }
 }
+
+#[test]
+fn table_memory_counts_indexes_filters_and_what_mapped_reads_learn() {
+    for mmap in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path(), config(dir.path(), mmap)).unwrap();
+        load(&db, 3000, 1);
+        let before = db.stats().table_memory_bytes;
+        // Indexes and filters: at least the filter's 10 bits per key.
+        assert!(before >= 3000 * 10 / 8, "mmap {mmap}: {before}");
+        for i in 0..3000 {
+            assert!(db.get(&key(i)).unwrap().is_some());
+        }
+        let after = db.stats().table_memory_bytes;
+        if mmap {
+            // Every block was read once: 12 bytes per entry of layouts, counted once.
+            assert!(after >= before + 12 * 3000, "{before} -> {after}");
+            for i in 0..3000 {
+                assert!(db.get(&key(i)).unwrap().is_some());
+            }
+            assert_eq!(db.stats().table_memory_bytes, after);
+        } else {
+            assert_eq!(after, before);
+        }
+    }
+}

@@ -72,6 +72,10 @@ pub struct Table {
     layouts: Box<[OnceLock<MappedLayout>]>,
     /// The file's memory map, when reads go through one.
     map: Option<Arc<MappedFile>>,
+    /// Bytes held by the index, filter and layout slots, fixed at open.
+    fixed_memory: u64,
+    /// Bytes held by the layouts of verified mapped blocks.
+    layout_memory: std::sync::atomic::AtomicU64,
     cache: Arc<BlockCache>,
     fs: Arc<dyn FileSystem>,
     obsolete: AtomicBool,
@@ -205,14 +209,25 @@ impl Table {
         } else {
             Box::default()
         };
-        let head_summary = index
+        let head_summary: Vec<u64> = index
             .iter()
             .step_by(HEAD_STRIDE)
             .map(|e| key_prefix(&e.last_key))
             .collect();
+        let fixed_memory = (index
+            .iter()
+            .map(|e| std::mem::size_of::<IndexEntry>() + e.last_key.len() + 16)
+            .sum::<usize>()
+            + index.len() * std::mem::size_of::<IndexHead>()
+            + head_summary.len() * 8
+            + filter.len()
+            + layouts.len() * std::mem::size_of::<OnceLock<MappedLayout>>())
+            as u64;
         Ok(Table {
             layouts,
             map,
+            fixed_memory,
+            layout_memory: std::sync::atomic::AtomicU64::new(0),
             head_summary,
             number,
             path,
@@ -354,7 +369,18 @@ impl Table {
                 let built = self
                     .verify_mapped(i)
                     .inspect_err(|e| monitor.report(Some(self.number), e, "read"))?;
-                slot.get_or_init(|| built)
+                let charge = match &built {
+                    MappedLayout::InPlace(l) => l.charge() as u64,
+                    MappedLayout::Compressed => 0,
+                };
+                // Another reader may have filled the slot meanwhile; count only what stays.
+                if slot.set(built).is_ok() {
+                    self.layout_memory.fetch_add(charge, Ordering::Relaxed);
+                }
+                match slot.get() {
+                    Some(layout) => layout,
+                    None => return Ok(None),
+                }
             }
         };
         Ok(self.view(i, layout))
@@ -408,16 +434,10 @@ impl Table {
         }
     }
 
-    /// Bytes of memory held by the entry offsets of verified mapped blocks.
-    pub fn layout_bytes(&self) -> usize {
-        self.layouts
-            .iter()
-            .filter_map(OnceLock::get)
-            .map(|l| match l {
-                MappedLayout::InPlace(l) => l.charge(),
-                MappedLayout::Compressed => 0,
-            })
-            .sum()
+    /// Memory this table holds outside the block cache: index, filter, and the layouts
+    /// of mapped blocks read so far.
+    pub fn memory_bytes(&self) -> u64 {
+        self.fixed_memory + self.layout_memory.load(Ordering::Relaxed)
     }
 
     /// Block `i`, from the cache when present.
