@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::batch::{check_key, check_value, WriteBatch};
+use crate::bulk::BulkLoad;
 use crate::config::LightningDbConfig;
 use crate::engine::{DbInner, WriteRequest};
 use crate::error::DatabaseError;
@@ -137,6 +138,26 @@ impl Database {
     /// Every pair in key order, as of now.
     pub fn iter(&self) -> DbIterator {
         self.range::<std::ops::RangeFull>(..)
+    }
+
+    /// Starts an atomic bulk load: any number of puts and deletes, made visible together
+    /// by [`BulkLoad::finish`] (and discarded if it is dropped unfinished), with memory
+    /// bounded by three write buffers however large the load; see [`BulkLoad`]. While it
+    /// is open, writes from other threads wait, and writes from this thread are refused.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// let mut load = db.bulk_load()?;
+    /// for i in 0..1000u32 {
+    ///     load.put(format!("key{i:04}").as_bytes(), b"value")?;
+    /// }
+    /// load.finish()?;
+    /// assert_eq!(db.get(b"key0999")?, Some(b"value".to_vec()));
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn bulk_load(&self) -> Result<BulkLoad<'_>, DatabaseError> {
+        BulkLoad::start(&self.inner)
     }
 
     /// The pairs whose keys fall in `range` (`db.range(lo..hi)`, `db.range(lo..)`, ...), as of now.

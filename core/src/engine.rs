@@ -42,7 +42,7 @@ const SORTED_INSERT_MIN: u64 = 64;
 /// A batch's operations as versions (operation `i` gets sequence `first + i`), sorted in
 /// internal order: key ascending, newest first. Keys are ordered by their 8-byte prefix
 /// first, which settles most comparisons without a `memcmp`.
-fn internal_order<'a>(
+pub(crate) fn internal_order<'a>(
     ops: impl Iterator<Item = wal::OpRef<'a>>,
     first: u64,
 ) -> Vec<crate::storage::VersionRef<'a>> {
@@ -215,6 +215,9 @@ pub(crate) struct DbInner {
     poisoned: Mutex<Option<String>>,
     is_poisoned: AtomicBool,
     closed: AtomicBool,
+    /// The thread holding an open bulk load (which holds the log lock), if any.
+    bulk_owner: Mutex<Option<std::thread::ThreadId>>,
+    bulk_active: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     targets: LevelTargets,
     /// Key locks of pessimistic transactions.
@@ -474,6 +477,8 @@ impl DbInner {
             queue: Mutex::new(WriteQueue::default()),
             queue_cv: Condvar::new(),
             wal: Mutex::new(wal_writer),
+            bulk_owner: Mutex::new(None),
+            bulk_active: AtomicBool::new(false),
             versions: Mutex::new(VersionSet {
                 manifest: manifest_writer,
                 current: version,
@@ -545,6 +550,21 @@ impl DbInner {
         }
         // Halted after corruption (CorruptionAction::Halt): refuse until reopened.
         self.cache.monitor().check()
+    }
+
+    /// Refuses a write, flush or sync from the thread that holds an open bulk load: it
+    /// holds the log lock, so waiting for the lock would wait forever.
+    fn refuse_in_bulk_thread(&self) -> Result<(), DatabaseError> {
+        if self.bulk_active.load(Ordering::Acquire)
+            && *self.bulk_owner.lock() == Some(std::thread::current().id())
+        {
+            return Err(DatabaseError::InvalidArgument {
+                message: "this thread holds an open bulk load; finish or drop it before \
+                          writing, flushing or syncing another way"
+                    .to_string(),
+            });
+        }
+        Ok(())
     }
 
     fn check_writable(&self) -> Result<(), DatabaseError> {
@@ -668,6 +688,7 @@ impl DbInner {
 
     /// Queues `req` for group commit and waits for its outcome.
     pub fn submit(&self, req: WriteRequest) -> Result<WriteOutcome, DatabaseError> {
+        self.refuse_in_bulk_thread()?;
         self.check_writable()?;
         let req = Arc::new(req);
         let mut queue = self.queue.lock();
@@ -897,6 +918,7 @@ impl DbInner {
     /// Makes every acknowledged write durable now.
     pub fn sync_wal(&self) -> Result<(), DatabaseError> {
         self.check_open()?;
+        self.refuse_in_bulk_thread()?;
         let mut wal = self.wal.lock();
         wal.sync()
             .inspect_err(|e| self.poison(format!("syncing the log failed: {e}")))
@@ -904,6 +926,7 @@ impl DbInner {
 
     /// Moves the current memtable to disk and waits until every memtable is flushed.
     pub fn flush(&self) -> Result<(), DatabaseError> {
+        self.refuse_in_bulk_thread()?;
         self.check_writable()?;
         {
             let mut wal = self.wal.lock();
@@ -953,19 +976,12 @@ impl DbInner {
     /// Memtables are flushed first: reads look in memory before tables, so no older
     /// version of an ingested key may remain in a memtable.
     pub fn ingest_batch(&self, payload: &[u8]) -> Result<(), DatabaseError> {
-        self.check_writable()?;
         let count = u64::from(wal::batch_count(payload));
         if count == 0 {
+            self.check_writable()?;
             return Ok(());
         }
-        // Holding the log lock keeps every other writer out until the batch is visible.
-        let mut wal = self.wal.lock();
-        self.check_writable()?;
-        if !self.super_version.load().mem.is_empty() {
-            self.switch_memtable(&mut wal)?;
-        }
-        self.wait_for_flushes(|| self.check_writable())?;
-        let first = self.last_sequence() + 1;
+        let (wal, first) = self.begin_ingest()?;
         let last = first + count - 1;
         // Later operations on a key win: in internal order the newest version of each key
         // comes first, and only it is kept.
@@ -974,6 +990,55 @@ impl DbInner {
             first,
         );
         ops.dedup_by(|later, earlier| later.0 == earlier.0);
+        let metas = self.write_run(|add| {
+            for &(key, seq, value) in &ops {
+                add(key, seq, value)?;
+            }
+            Ok(())
+        })?;
+        let bytes: usize = ops
+            .iter()
+            .map(|(key, _, value)| key.len() + value.map_or(0, <[u8]>::len))
+            .sum();
+        self.install_ingested(&metas, last, bytes as u64)?;
+        drop(wal);
+        Ok(())
+    }
+
+    /// Takes the log lock for an ingestion (a batch or a bulk load) and returns it with
+    /// the first sequence number the ingestion may use. Memtables are flushed first:
+    /// reads look in memory before tables, so no older version of an ingested key may
+    /// remain in a memtable.
+    pub(crate) fn begin_ingest(
+        &self,
+    ) -> Result<(parking_lot::MutexGuard<'_, WalWriter>, u64), DatabaseError> {
+        self.refuse_in_bulk_thread()?;
+        self.check_writable()?;
+        // Holding the log lock keeps every other writer out until the data is visible.
+        let mut wal = self.wal.lock();
+        self.check_writable()?;
+        if !self.super_version.load().mem.is_empty() {
+            self.switch_memtable(&mut wal)?;
+        }
+        self.wait_for_flushes(|| self.check_writable())?;
+        Ok((wal, self.last_sequence() + 1))
+    }
+
+    /// Marks the calling thread as the holder of an open bulk load (`true`) or clears it.
+    pub(crate) fn set_bulk_owner(&self, held: bool) {
+        *self.bulk_owner.lock() = held.then(|| std::thread::current().id());
+        self.bulk_active.store(held, Ordering::Release);
+    }
+
+    /// Writes the versions `feed` hands over (in internal order, one per key) as a sorted
+    /// run of new table files, not yet part of any version. Tombstones are kept: older
+    /// versions of their keys may sit in deeper levels.
+    pub(crate) fn write_run(
+        &self,
+        feed: impl FnOnce(
+            &mut dyn FnMut(&[u8], u64, Option<&[u8]>) -> Result<(), DatabaseError>,
+        ) -> Result<(), DatabaseError>,
+    ) -> Result<Vec<TableMeta>, DatabaseError> {
         let never_bottom = |_: &[u8]| false;
         let new_number = || self.new_file_number();
         let ctx = RunContext {
@@ -985,14 +1050,26 @@ impl DbInner {
             next_file_number: &new_number,
         };
         let mut writer = RunWriter::new(ctx, &never_bottom);
-        for &(key, seq, value) in &ops {
-            if let Err(e) = writer.add(key, seq, value) {
+        let fed = feed(&mut |key, seq, value| writer.add(key, seq, value));
+        match fed {
+            Ok(()) => writer.finish(),
+            Err(e) => {
                 writer.abandon();
-                return Err(e);
+                Err(e)
             }
         }
-        let metas = writer.finish()?;
-        let tables = self.open_tables(&metas)?;
+    }
+
+    /// Makes the tables of an ingestion (written by [`Self::write_run`], holding
+    /// sequence numbers up to `last`) part of the database in one manifest edit. The
+    /// caller holds the log lock taken by [`Self::begin_ingest`].
+    pub(crate) fn install_ingested(
+        &self,
+        metas: &[TableMeta],
+        last: u64,
+        bytes: u64,
+    ) -> Result<(), DatabaseError> {
+        let tables = self.open_tables(metas)?;
         // Each table goes to the deepest level nothing at or above overlaps (as RocksDB
         // places ingested files), so bulk-loaded data is read as one sorted run rather
         // than as level-0 files every read must probe. Only while no compaction runs: one
@@ -1021,14 +1098,10 @@ impl DbInner {
         self.publish_version(version);
         self.last_seq.store(last, Ordering::Release);
         drop(_guard);
-        drop(wal);
-        let bytes: usize = ops
-            .iter()
-            .map(|(key, _, value)| key.len() + value.map_or(0, <[u8]>::len))
-            .sum();
+        drop(compaction_idle);
         self.counters
             .bytes_written
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+            .fetch_add(bytes, Ordering::Relaxed);
         self.counters
             .ingested_batches
             .fetch_add(1, Ordering::Relaxed);

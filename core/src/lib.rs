@@ -27,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod batch;
+mod bulk;
 pub mod config;
 pub mod db;
 mod engine;
@@ -46,6 +47,7 @@ pub mod value;
 mod async_api;
 
 pub use batch::WriteBatch;
+pub use bulk::BulkLoad;
 pub use config::{
     AuditLevel, BackoffStrategy, ChecksumAlgorithm, CorruptionAction, Durability, IntegrityLevel,
     LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel,
