@@ -126,6 +126,7 @@ fn run_child(args: &Args, engine_name: &str) -> ExitCode {
     let options = engines::Options {
         cache_bytes: args.cache_mb * 1024 * 1024,
     };
+    let private_peak = sys::PrivatePeak::start();
     let result = engines::open(engine_name, dir, &options).and_then(|mut engine| {
         let outcome = workload::run(&mut *engine, dir, &data, &workload, &mut |r| {
             eprintln!("  {engine_name}: {} {:?}", r.phase, r.measure);
@@ -139,7 +140,9 @@ fn run_child(args: &Args, engine_name: &str) -> ExitCode {
             message: e.to_string(),
         });
     }
-    emit(&ChildMessage::Usage(sys::self_usage()));
+    let mut usage = sys::self_usage();
+    usage.peak_private_bytes = private_peak.finish();
+    emit(&ChildMessage::Usage(usage));
     if result.is_ok() {
         ExitCode::SUCCESS
     } else {

@@ -240,6 +240,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
+            "| peak private memory above the keys | {} |",
+            row(&|r| r
+                .usage
+                .map_or("-".into(), |u| fmt_bytes(u.peak_private_bytes)))
+        );
+        let _ = writeln!(
+            s,
             "| CPU user | {} |",
             row(&|r| r.usage.map_or("-".into(), |u| fmt_ms(u.cpu_user_ms)))
         );

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 pub struct Usage {
     /// Peak resident set size in bytes (`ru_maxrss`).
     pub peak_rss_bytes: u64,
+    /// Peak private (anonymous) resident memory above what the process held before the
+    /// engine opened (the run's keys), sampled every 5 ms: the engine's own memory at
+    /// its highest, without the file pages it maps. 0 when not measured.
+    #[serde(default)]
+    pub peak_private_bytes: u64,
     /// CPU time in user mode, milliseconds.
     pub cpu_user_ms: f64,
     /// CPU time in the kernel, milliseconds.
@@ -59,7 +64,53 @@ pub fn self_usage() -> Usage {
     Usage {
         // Linux reports ru_maxrss in KiB.
         peak_rss_bytes: u64::try_from(ru.ru_maxrss).unwrap_or(0) * 1024,
+        peak_private_bytes: 0,
         cpu_user_ms: timeval_ms(ru.ru_utime),
         cpu_sys_ms: timeval_ms(ru.ru_stime),
+    }
+}
+
+/// Samples [`current_private_rss_bytes`] every 5 ms on a thread of its own and keeps the
+/// highest value, until dropped.
+pub struct PrivatePeak {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    baseline: u64,
+}
+
+impl PrivatePeak {
+    /// Starts sampling; the peak is reported above the private memory held now.
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let baseline = current_private_rss_bytes();
+        let peak = std::sync::Arc::new(AtomicU64::new(baseline));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (p, st) = (std::sync::Arc::clone(&peak), std::sync::Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                p.fetch_max(current_private_rss_bytes(), Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        Self {
+            peak,
+            stop,
+            thread: Some(thread),
+            baseline,
+        }
+    }
+
+    /// Stops sampling and returns the peak above the baseline.
+    pub fn finish(mut self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak
+            .load(Ordering::Relaxed)
+            .max(current_private_rss_bytes())
+            .saturating_sub(self.baseline)
     }
 }

@@ -123,9 +123,11 @@ impl<'a> BulkLoad<'a> {
         Ok(())
     }
 
-    /// Sorts the buffered operations and writes them as a run of table files.
+    /// Sorts the buffered operations and writes them as a run of table files. The run is
+    /// scratch (the merge reads it back, then it is deleted; a crash leaves an orphan),
+    /// so it is not synced: with luck its pages never reach the disk at all.
     fn spill(&mut self) -> Result<(), DatabaseError> {
-        let metas = self.write_chunk()?;
+        let metas = self.write_chunk(false)?;
         for meta in &metas {
             // Read back once, in order, by the merge: through a small cache of its own,
             // without a memory map, so the merge's pages do not pile up in memory.
@@ -144,10 +146,13 @@ impl<'a> BulkLoad<'a> {
     }
 
     /// Writes the buffered operations, newest per key, as a sorted run.
-    fn write_chunk(&self) -> Result<Vec<crate::storage::table::builder::TableMeta>, DatabaseError> {
+    fn write_chunk(
+        &self,
+        durable: bool,
+    ) -> Result<Vec<crate::storage::table::builder::TableMeta>, DatabaseError> {
         let mut ops = internal_order(BatchOps::new(&self.chunk), self.chunk_first);
         ops.dedup_by(|later, earlier| later.0 == earlier.0);
-        self.inner.write_run(|add| {
+        self.inner.write_run(durable, |add| {
             for &(key, seq, value) in &ops {
                 add(key, seq, value)?;
             }
@@ -167,7 +172,7 @@ impl<'a> BulkLoad<'a> {
         }
         let last = self.first + total - 1;
         let metas = if self.spilled.is_empty() {
-            self.write_chunk()?
+            self.write_chunk(true)?
         } else {
             if self.chunk_count > 0 {
                 self.spill()?;
@@ -178,7 +183,7 @@ impl<'a> BulkLoad<'a> {
                 .map(|t| Source::Table(TableCursor::rechecking(Arc::clone(t))))
                 .collect();
             let mut merged = MergingCursor::new(children, false);
-            self.inner.write_run(|add| {
+            self.inner.write_run(true, |add| {
                 merged.start(None)?;
                 // Runs hold one version per key each; across runs the newest comes first
                 // in internal order, and it is the one kept.

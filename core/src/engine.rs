@@ -234,6 +234,7 @@ fn build_options(config: &LightningDbConfig) -> BuildOptions {
         compress: config.compression_enabled,
         bloom_bits_per_key: config.bloom_bits_per_key,
         checksum: config.checksum_algorithm,
+        durable: true,
     }
 }
 
@@ -990,7 +991,7 @@ impl DbInner {
             first,
         );
         ops.dedup_by(|later, earlier| later.0 == earlier.0);
-        let metas = self.write_run(|add| {
+        let metas = self.write_run(true, |add| {
             for &(key, seq, value) in &ops {
                 add(key, seq, value)?;
             }
@@ -1035,6 +1036,7 @@ impl DbInner {
     /// versions of their keys may sit in deeper levels.
     pub(crate) fn write_run(
         &self,
+        durable: bool,
         feed: impl FnOnce(
             &mut dyn FnMut(&[u8], u64, Option<&[u8]>) -> Result<(), DatabaseError>,
         ) -> Result<(), DatabaseError>,
@@ -1044,7 +1046,10 @@ impl DbInner {
         let ctx = RunContext {
             fs: self.fs.as_ref(),
             dir: &self.path,
-            build: build_options(&self.config),
+            build: BuildOptions {
+                durable,
+                ..build_options(&self.config)
+            },
             target_file_bytes: self.targets.target_file_bytes.max(64 << 20),
             smallest_snapshot: 0,
             next_file_number: &new_number,

@@ -312,6 +312,7 @@ pub(crate) fn repair_impl(
         compress: cfg.compression_enabled,
         bloom_bits_per_key: cfg.bloom_bits_per_key,
         checksum: cfg.checksum_algorithm,
+        durable: true,
     };
 
     // 1. Tables.

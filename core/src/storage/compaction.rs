@@ -244,7 +244,7 @@ impl<'a> RunWriter<'a> {
     /// Finishes the last table and syncs the directory so every output's name is durable.
     pub fn finish(mut self) -> Result<Vec<TableMeta>, DatabaseError> {
         self.finish_current()?;
-        if !self.outputs.is_empty() {
+        if !self.outputs.is_empty() && self.ctx.build.durable {
             self.ctx
                 .fs
                 .sync_dir(self.ctx.dir)

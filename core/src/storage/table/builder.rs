@@ -42,6 +42,9 @@ pub struct BuildOptions {
     pub bloom_bits_per_key: u32,
     /// Checksum algorithm for every block and the footer.
     pub checksum: ChecksumAlgorithm,
+    /// Sync the finished file (and, for a run, its directory). Only scratch files that
+    /// are deleted before anything names them (a bulk load's spilled runs) skip it.
+    pub durable: bool,
 }
 
 /// Streams versions into a new table under a temporary name.
@@ -199,9 +202,11 @@ impl TableBuilder {
         self.file
             .append(&footer)
             .map_err(|e| DatabaseError::io("write table footer", &self.tmp, &e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| DatabaseError::io("sync table", &self.tmp, &e))?;
+        if self.opts.durable {
+            self.file
+                .sync_data()
+                .map_err(|e| DatabaseError::io("sync table", &self.tmp, &e))?;
+        }
         self.meta.file_size = self.file.len();
         drop(self.file);
         fs.rename(&self.tmp, &self.path)
