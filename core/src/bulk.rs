@@ -11,13 +11,13 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use crate::batch::{check_key, check_value};
-use crate::engine::{internal_order, DbInner};
+use crate::engine::DbInner;
 use crate::error::DatabaseError;
 use crate::storage::cache::BlockCache;
 use crate::storage::iter::{MergingCursor, Source};
 use crate::storage::table::reader::{Table, TableCursor};
 use crate::storage::table::table_file_name;
-use crate::storage::wal::{self, BatchOps, OpRef, WalWriter};
+use crate::storage::wal::{self, OpRef, WalWriter};
 
 /// Bytes of decoded blocks the merge of spilled runs may cache; the runs are read once,
 /// in order, so a little is enough.
@@ -150,14 +150,9 @@ impl<'a> BulkLoad<'a> {
         &self,
         durable: bool,
     ) -> Result<Vec<crate::storage::table::builder::TableMeta>, DatabaseError> {
-        let mut ops = internal_order(BatchOps::new(&self.chunk), self.chunk_first);
-        ops.dedup_by(|later, earlier| later.0 == earlier.0);
-        self.inner.write_run(durable, |add| {
-            for &(key, seq, value) in &ops {
-                add(key, seq, value)?;
-            }
-            Ok(())
-        })
+        self.inner
+            .write_ops_run(&self.chunk, self.chunk_first, durable)
+            .map(|(metas, _)| metas)
     }
 
     /// Makes every operation of the load visible at once, and durable: the tables are

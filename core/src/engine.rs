@@ -42,7 +42,7 @@ const SORTED_INSERT_MIN: u64 = 64;
 /// A batch's operations as versions (operation `i` gets sequence `first + i`), sorted in
 /// internal order: key ascending, newest first. Keys are ordered by their 8-byte prefix
 /// first, which settles most comparisons without a `memcmp`.
-pub(crate) fn internal_order<'a>(
+fn internal_order<'a>(
     ops: impl Iterator<Item = wal::OpRef<'a>>,
     first: u64,
 ) -> Vec<crate::storage::VersionRef<'a>> {
@@ -984,26 +984,40 @@ impl DbInner {
         }
         let (wal, first) = self.begin_ingest()?;
         let last = first + count - 1;
+        let (metas, bytes) = self.write_ops_run(
+            payload.get(BATCH_HEADER_LEN..).unwrap_or_default(),
+            first,
+            true,
+        )?;
+        self.install_ingested(&metas, last, bytes)?;
+        drop(wal);
+        Ok(())
+    }
+
+    /// Writes encoded batch operations (operation `i` taking sequence `first + i`) as a
+    /// sorted run, keeping the last operation on each key; returns the run and the key and
+    /// value bytes kept.
+    pub(crate) fn write_ops_run(
+        &self,
+        ops: &[u8],
+        first: u64,
+        durable: bool,
+    ) -> Result<(Vec<TableMeta>, u64), DatabaseError> {
         // Later operations on a key win: in internal order the newest version of each key
         // comes first, and only it is kept.
-        let mut ops = internal_order(
-            BatchOps::new(payload.get(BATCH_HEADER_LEN..).unwrap_or_default()),
-            first,
-        );
+        let mut ops = internal_order(BatchOps::new(ops), first);
         ops.dedup_by(|later, earlier| later.0 == earlier.0);
-        let metas = self.write_run(true, |add| {
+        let metas = self.write_run(durable, |add| {
             for &(key, seq, value) in &ops {
                 add(key, seq, value)?;
             }
             Ok(())
         })?;
-        let bytes: usize = ops
+        let bytes = ops
             .iter()
-            .map(|(key, _, value)| key.len() + value.map_or(0, <[u8]>::len))
+            .map(|(key, _, value)| (key.len() + value.map_or(0, <[u8]>::len)) as u64)
             .sum();
-        self.install_ingested(&metas, last, bytes as u64)?;
-        drop(wal);
-        Ok(())
+        Ok((metas, bytes))
     }
 
     /// Takes the log lock for an ingestion (a batch or a bulk load) and returns it with

@@ -146,28 +146,14 @@ impl WritableFile for StdWritable {
     }
 }
 
+/// A file opened for positional reads, and mapped read-only when opened with
+/// `open_read_mapped` (`None` otherwise, and for an empty file, which cannot be mapped).
 struct StdRandomAccess {
     file: File,
-}
-
-impl RandomAccessFile for StdRandomAccess {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.file.read_exact_at(buf, offset)
-    }
-
-    fn size(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
-    }
-}
-
-/// A table file mapped read-only, with the descriptor kept for positional reads.
-struct StdMapped {
-    file: File,
-    /// `None` for an empty file, which cannot be mapped.
     map: Option<Arc<MappedFile>>,
 }
 
-impl RandomAccessFile for StdMapped {
+impl RandomAccessFile for StdRandomAccess {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
     }
@@ -211,7 +197,7 @@ impl FileSystem for StdFileSystem {
 
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path)?;
-        Ok(Arc::new(StdRandomAccess { file }))
+        Ok(Arc::new(StdRandomAccess { file, map: None }))
     }
 
     #[allow(unsafe_code)]
@@ -232,7 +218,7 @@ impl FileSystem for StdFileSystem {
                 Err(_) => None,
             }
         };
-        Ok(Arc::new(StdMapped { file, map }))
+        Ok(Arc::new(StdRandomAccess { file, map }))
     }
 
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {

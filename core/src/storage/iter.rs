@@ -255,7 +255,7 @@ impl MergingCursor {
     /// The current version: key, sequence number and value (`None` for a tombstone).
     #[inline]
     pub fn entry(&self) -> Option<super::VersionRef<'_>> {
-        let cur = self.children[self.current?].current()?;
+        let cur = self.current()?;
         Some((cur.key, cur.seq, cur.value))
     }
 

@@ -203,11 +203,18 @@ impl BlockLayout {
     /// entry count) lies; a default, empty entry past the end.
     #[inline]
     pub(crate) fn pos(&self, body: &[u8], i: usize) -> EntryPos {
-        self.starts()
-            .get(i)
-            .and_then(|&s| parse_entry(body, s as usize).ok())
-            .map_or_else(EntryPos::default, |(p, _)| p)
+        entry_at(body, self.starts(), i)
     }
+}
+
+/// Where entry `i` of `body` lies, given the entries' starts; a default, empty entry
+/// past the end.
+#[inline]
+fn entry_at(body: &[u8], starts: &[u32], i: usize) -> EntryPos {
+    starts
+        .get(i)
+        .and_then(|&s| parse_entry(body, s as usize).ok())
+        .map_or_else(EntryPos::default, |(p, _)| p)
 }
 
 /// The run `lo..hi` of sorted prefixes (given as high and low halves) equal to `key_pre`
@@ -273,40 +280,32 @@ impl<'a> MappedBlock<'a> {
     /// Where entry `i`'s parts are (a default, empty entry past the end).
     #[inline]
     pub(crate) fn pos(&self, i: usize) -> EntryPos {
-        self.starts
-            .get(i)
-            .and_then(|&s| parse_entry(self.body, s as usize).ok())
-            .map_or_else(EntryPos::default, |(p, _)| p)
+        entry_at(self.body, self.starts, i)
     }
 
     /// Index of the first entry at or after `(key, seq)` in internal order.
     #[inline]
     pub fn lower_bound(&self, key: &[u8], seq: u64) -> usize {
         let key_pre = key_prefix(key);
-        // Prefixes settle every entry but those sharing the key's prefix.
-        let (lo, hi) = prefix_run(self.halves, key_pre);
-        lo + self
-            .starts
-            .get(lo..hi)
-            .unwrap_or_default()
-            .partition_point(|&s| {
-                parse_entry(self.body, s as usize)
-                    .is_ok_and(|(e, _)| e.before(self.body, key, key_pre, seq))
-            })
+        self.partition(key_pre, |e| e.before(self.body, key, key_pre, seq))
     }
 
     /// Index of the first entry whose user key is greater than `key`.
     pub fn upper_bound_key(&self, key: &[u8]) -> usize {
-        let key_pre = key_prefix(key);
+        self.partition(key_prefix(key), |e| e.current(self.body).key <= key)
+    }
+
+    /// The number of leading entries for which `before` holds, where it holds for every
+    /// entry whose prefix is below `key_pre` and for none above. Prefixes settle every
+    /// entry but those sharing `key_pre`; only those are parsed and given to `before`.
+    #[inline]
+    fn partition(&self, key_pre: u64, before: impl Fn(&EntryPos) -> bool) -> usize {
         let (lo, hi) = prefix_run(self.halves, key_pre);
         lo + self
             .starts
             .get(lo..hi)
             .unwrap_or_default()
-            .partition_point(|&s| {
-                parse_entry(self.body, s as usize)
-                    .is_ok_and(|(e, _)| e.current(self.body).key <= key)
-            })
+            .partition_point(|&s| parse_entry(self.body, s as usize).is_ok_and(|(e, _)| before(&e)))
     }
 }
 

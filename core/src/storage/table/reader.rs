@@ -409,23 +409,24 @@ impl Table {
 
     /// Checks block `i`'s checksum again (its structure was validated with the same bytes).
     fn recheck_mapped(&self, i: usize) -> Result<(), DatabaseError> {
-        let offset = self.index.get(i).map_or(0, |e| e.offset);
-        let frame = self
-            .mapped_frame(i)
-            .ok_or_else(|| corruption(&self.path, offset, "block outside the mapped file"))?;
-        verify_frame(frame, self.checksum, offset)
-            .map(|_| ())
-            .map_err(|e| block_error(&self.path, offset, e))
+        self.check_mapped_frame(i).map(|_| ())
     }
 
-    /// Verifies block `i` of the mapped file and learns its layout.
-    fn verify_mapped(&self, i: usize) -> Result<MappedLayout, DatabaseError> {
+    /// Verifies the checksum of block `i` of the mapped file: how it is stored, its stored
+    /// payload, and its offset.
+    fn check_mapped_frame(&self, i: usize) -> Result<(Framing, &[u8], u64), DatabaseError> {
         let offset = self.index.get(i).map_or(0, |e| e.offset);
         let frame = self
             .mapped_frame(i)
             .ok_or_else(|| corruption(&self.path, offset, "block outside the mapped file"))?;
         let (framing, stored) = verify_frame(frame, self.checksum, offset)
             .map_err(|e| block_error(&self.path, offset, e))?;
+        Ok((framing, stored, offset))
+    }
+
+    /// Verifies block `i` of the mapped file and learns its layout.
+    fn verify_mapped(&self, i: usize) -> Result<MappedLayout, DatabaseError> {
+        let (framing, stored, offset) = self.check_mapped_frame(i)?;
         match framing {
             Framing::Plain => BlockLayout::build(stored)
                 .map(MappedLayout::InPlace)
@@ -522,18 +523,15 @@ impl Table {
     /// `len` bytes at `start` of the mapped file (empty when out of range or unmapped).
     #[inline]
     pub(crate) fn mapped_bytes(&self, start: usize, len: usize) -> &[u8] {
-        self.map
-            .as_deref()
-            .and_then(|m| m.bytes().get(start..start + len))
-            .unwrap_or_default()
+        self.mapped_range(start..start + len)
     }
 
-    /// The mapped file from `start` to its end (empty when unmapped).
+    /// Bytes `range` of the mapped file (empty when out of range or unmapped).
     #[inline]
-    fn mapped_tail(&self, start: usize) -> &[u8] {
+    fn mapped_range(&self, range: impl std::slice::SliceIndex<[u8], Output = [u8]>) -> &[u8] {
         self.map
             .as_deref()
-            .and_then(|m| m.bytes().get(start..))
+            .and_then(|m| m.bytes().get(range))
             .unwrap_or_default()
     }
 
@@ -775,7 +773,7 @@ impl Cursor for TableCursor {
             if matches!(self.block, Some(Loaded::Mapped)) {
                 let from = self.body.0 + self.cur.key_start();
                 crate::storage::prefetch::prefetch_slice(
-                    self.table.mapped_tail(from),
+                    self.table.mapped_range(from..),
                     SEEK_PREFETCH_BYTES,
                 );
             }
