@@ -24,6 +24,7 @@ use crate::storage::fs::{DirLock, FileSystem};
 use crate::storage::iter::Source;
 use crate::storage::manifest::{self, ManifestWriter, VersionEdit};
 use crate::storage::memtable::{MemTable, MemTableCursor};
+use crate::storage::record::FinishedExtent;
 use crate::storage::table::builder::{BuildOptions, TableMeta};
 use crate::storage::table::reader::Table;
 use crate::storage::table::table_file_name;
@@ -208,6 +209,9 @@ pub(crate) struct DbInner {
     queue_cv: Condvar,
     wal: Mutex<WalWriter>,
     versions: Mutex<VersionSet>,
+    /// The active log segment's and the manifest's finished lengths, for live checks.
+    pub wal_extent: Arc<FinishedExtent>,
+    pub manifest_extent: Arc<FinishedExtent>,
     bg: Mutex<BackgroundState>,
     bg_cv: Condvar,
     compaction_lock: Mutex<()>,
@@ -428,15 +432,19 @@ impl DbInner {
             deleted: Vec::new(),
             added: version.all_tables().map(|(l, t)| (l, meta_of(t))).collect(),
         };
-        let manifest_writer = ManifestWriter::create(
+        let mut manifest_writer = ManifestWriter::create(
             fs.as_ref(),
             path,
             manifest_number,
             config.checksum_algorithm,
             &snapshot,
         )?;
-        let wal_writer =
+        let manifest_extent = Arc::new(FinishedExtent::default());
+        manifest_writer.publish_to(Arc::clone(&manifest_extent));
+        let mut wal_writer =
             WalWriter::create(fs.as_ref(), path, wal_number, config.checksum_algorithm)?;
+        let wal_extent = Arc::new(FinishedExtent::default());
+        wal_writer.publish_to(Arc::clone(&wal_extent));
 
         // 5. Remove what nothing refers to any more: old logs and manifests, orphan tables.
         let live: std::collections::HashSet<u64> =
@@ -478,6 +486,8 @@ impl DbInner {
             queue: Mutex::new(WriteQueue::default()),
             queue_cv: Condvar::new(),
             wal: Mutex::new(wal_writer),
+            wal_extent,
+            manifest_extent,
             bulk_owner: Mutex::new(None),
             bulk_active: AtomicBool::new(false),
             versions: Mutex::new(VersionSet {
@@ -901,6 +911,8 @@ impl DbInner {
             self.config.checksum_algorithm,
         )
         .inspect_err(|e| self.poison(format!("creating a log segment failed: {e}")))?;
+        let mut new_wal = new_wal;
+        new_wal.publish_to(Arc::clone(&self.wal_extent));
         *wal = new_wal;
         let _guard = self.sv_update.lock();
         let sv = self.super_version.load_full();

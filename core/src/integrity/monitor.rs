@@ -291,7 +291,7 @@ fn open_time_check(path: &Path, fs: &Arc<dyn FileSystem>) -> Option<String> {
     // Held while reading; an open handle elsewhere makes the open answer DatabaseLocked.
     let _lock = super::validator::lock_dir(fs.as_ref(), path).ok()?;
     let mut ck = Checker::new(Arc::clone(fs), path, ValidationLevel::Basic);
-    let m = verify::scan_manifest(&mut ck, true)?;
+    let m = verify::scan_manifest(&mut ck, true, None)?;
     if m.damaged {
         return None;
     }

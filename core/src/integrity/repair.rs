@@ -196,6 +196,8 @@ fn resolved(fs: &Arc<dyn FileSystem>, dir: &Path) -> Resolved {
         pinned: None,
         live_last_seq: None,
         wal_floor: None,
+        wal_extent: None,
+        manifest_extent: None,
         _lock: None,
         progress: None,
     }
@@ -298,7 +300,7 @@ pub(crate) fn repair_impl(
     }
     let mut next = next_free_number(fs.as_ref(), dir);
     let mut ck = Checker::new(Arc::clone(&fs), dir, level);
-    let manifest = verify::scan_manifest(&mut ck, false);
+    let manifest = verify::scan_manifest(&mut ck, false, None);
     if let Some(m) = &manifest {
         next = next.max(m.next_file);
     }
@@ -609,7 +611,7 @@ fn repair_wal(
     let mut cut_from: Option<usize> = None;
     for (i, &n) in segments.iter().enumerate() {
         let path = dir.join(wal::wal_file_name(n));
-        let scan = verify::scan_wal(&mut ck, &path, i + 1 == segments.len(), &mut next_seq);
+        let scan = verify::scan_wal(&mut ck, &path, i + 1 == segments.len(), &mut next_seq, None);
         if scan.damaged {
             let data = fs
                 .read_all(&path)
@@ -665,7 +667,7 @@ fn repair_wal(
             let path = dir.join(wal::wal_file_name(n));
             let mut seqs = None;
             let mut c2 = Checker::new(Arc::clone(fs), dir, ValidationLevel::Basic);
-            verify::scan_wal(&mut c2, &path, true, &mut seqs);
+            verify::scan_wal(&mut c2, &path, true, &mut seqs, None);
             let report = serde_json::json!({
                 "file": path.display().to_string(),
                 "segment": n,

@@ -17,7 +17,9 @@ use crate::storage::cache::BlockCache;
 use crate::storage::coding::{get_u32, get_u64, Reader};
 use crate::storage::fs::FileSystem;
 use crate::storage::manifest::{self, VersionEdit, MANIFEST_MAGIC};
-use crate::storage::record::{decode_file_header, read_record, RecordRead, FILE_HEADER_LEN};
+use crate::storage::record::{
+    decode_file_header, read_record, FinishedExtent, RecordRead, FILE_HEADER_LEN,
+};
 use crate::storage::table::block::{decode_from_disk, Block, BlockError, BLOCK_TRAILER_LEN};
 use crate::storage::table::bloom;
 use crate::storage::table::builder::{decode_properties, TableMeta, TableProperties};
@@ -890,16 +892,23 @@ pub(crate) struct WalScan {
 
 /// Verifies log segment `path`. `last` says it is the newest segment, whose torn tail (a
 /// crash mid-append, or an append in progress) is expected. `next_seq` carries the
-/// sequence number the next record must not go below.
+/// sequence number the next record must not go below. `settled`, for a live database's
+/// active segment, is how much of it appends have finished: only that much is read.
 pub(crate) fn scan_wal(
     ck: &mut Checker,
     path: &Path,
     last: bool,
     next_seq: &mut Option<u64>,
+    settled: Option<u64>,
 ) -> WalScan {
     let mut out = WalScan::default();
     let data = match ck.fs.read_all(path) {
-        Ok(d) => d,
+        Ok(mut d) => {
+            if let Some(limit) = settled {
+                d.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            }
+            d
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             ck.note(format!("{}: removed during validation", path.display()));
             return out;
@@ -1086,16 +1095,22 @@ pub(crate) struct ManifestState {
 
 /// Verifies `CURRENT` and the manifest it names, replaying the edits. `record` says whether
 /// problems go into the report (the manifest may be read only for the table list).
-pub(crate) fn scan_manifest(ck: &mut Checker, record: bool) -> Option<ManifestState> {
+/// Checks the live manifest. `extent`, for an open database, says how much of it appends
+/// have finished: only that much is read.
+pub(crate) fn scan_manifest(
+    ck: &mut Checker,
+    record: bool,
+    extent: Option<&FinishedExtent>,
+) -> Option<ManifestState> {
     let before = ck.report.problems.len();
-    let state = scan_manifest_inner(ck);
+    let state = scan_manifest_inner(ck, extent);
     if !record {
         ck.report.problems.truncate(before);
     }
     state
 }
 
-fn scan_manifest_inner(ck: &mut Checker) -> Option<ManifestState> {
+fn scan_manifest_inner(ck: &mut Checker, extent: Option<&FinishedExtent>) -> Option<ManifestState> {
     let current = ck.dir.join(manifest::CURRENT_FILE);
     let number = match manifest::read_current(ck.fs.as_ref(), &ck.dir) {
         Ok(Some(n)) => n,
@@ -1133,8 +1148,14 @@ fn scan_manifest_inner(ck: &mut Checker) -> Option<ManifestState> {
     };
     ck.report.files_checked += 1;
     let path = ck.dir.join(manifest::manifest_file_name(number));
+    let settled = extent.and_then(|x| x.settled(number)).flatten();
     let data = match ck.fs.read_all(&path) {
-        Ok(d) => d,
+        Ok(mut d) => {
+            if let Some(limit) = settled {
+                d.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            }
+            d
+        }
         Err(e) => {
             ck.problem(
                 Component::Manifest,

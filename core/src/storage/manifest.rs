@@ -5,12 +5,13 @@
 //! [`VersionEdit`]; the first record of a manifest is a full snapshot of the state.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::coding::{put_len_prefixed, put_varint, Reader};
 use super::fs::{write_file_atomic, FileSystem, WritableFile};
 use super::record::{
     any_good_record_after, decode_file_header, encode_file_header, encode_record, read_record,
-    FileHeader, RecordRead, FILE_HEADER_LEN,
+    FileHeader, FinishedExtent, RecordRead, FILE_HEADER_LEN,
 };
 use super::table::builder::TableMeta;
 use crate::config::ChecksumAlgorithm;
@@ -126,6 +127,8 @@ pub struct ManifestWriter {
     pub number: u64,
     checksum: ChecksumAlgorithm,
     path: std::path::PathBuf,
+    /// Where the finished length is published for live integrity checks.
+    extent: Option<Arc<FinishedExtent>>,
 }
 
 impl ManifestWriter {
@@ -164,6 +167,7 @@ impl ManifestWriter {
             number,
             checksum,
             path,
+            extent: None,
         })
     }
 
@@ -174,7 +178,18 @@ impl ManifestWriter {
         self.file
             .append(&buf)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| DatabaseError::io("append to manifest", &self.path, &e))
+            .map_err(|e| DatabaseError::io("append to manifest", &self.path, &e))?;
+        if let Some(x) = &self.extent {
+            x.publish(self.number, self.file.len());
+        }
+        Ok(())
+    }
+
+    /// Publishes the finished length to `extent` from now on (the open database's, read
+    /// by live integrity checks).
+    pub fn publish_to(&mut self, extent: Arc<FinishedExtent>) {
+        extent.publish(self.number, self.file.len());
+        self.extent = Some(extent);
     }
 
     /// Bytes in the manifest.

@@ -115,6 +115,36 @@ pub fn encode_record_patched(
     header[8..].copy_from_slice(&sum.to_le_bytes());
 }
 
+/// How far an append-only file (a log segment, the manifest) has been written by
+/// appends that have returned. A reader that checks the file while it is being appended
+/// to may see the append in progress half done; bytes below this mark never change again,
+/// so a live check stops there instead of reporting the half as damage.
+#[derive(Debug, Default)]
+pub struct FinishedExtent {
+    /// File number and length; one lock so the two are always seen together.
+    at: parking_lot::Mutex<(u64, u64)>,
+}
+
+impl FinishedExtent {
+    /// Records that file `number` has `len` finished bytes (it is the newest such file).
+    pub fn publish(&self, number: u64, len: u64) {
+        *self.at.lock() = (number, len);
+    }
+
+    /// What a reader may check of file `number`, asked before reading it: `Some(None)`
+    /// for all of it (an older file, no longer appended to), `Some(Some(len))` for its
+    /// first `len` bytes (the file being appended to), `None` when the file is newer than
+    /// the last publication (created while the reader was busy; nothing in it is settled).
+    pub fn settled(&self, number: u64) -> Option<Option<u64>> {
+        let (newest, len) = *self.at.lock();
+        match number.cmp(&newest) {
+            std::cmp::Ordering::Less => Some(None),
+            std::cmp::Ordering::Equal => Some(Some(len)),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+}
+
 /// The outcome of reading one record at an offset.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordRead<'a> {
@@ -162,6 +192,18 @@ pub fn any_good_record_after(data: &[u8], pos: usize, algorithm: ChecksumAlgorit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finished_extent_settles_older_files_whole_and_newer_ones_not_at_all() {
+        let x = FinishedExtent::default();
+        x.publish(7, 100);
+        assert_eq!(x.settled(6), Some(None));
+        assert_eq!(x.settled(7), Some(Some(100)));
+        assert_eq!(x.settled(8), None);
+        x.publish(8, 24);
+        assert_eq!(x.settled(7), Some(None));
+        assert_eq!(x.settled(8), Some(Some(24)));
+    }
 
     #[test]
     fn records_round_trip_and_damage_is_seen() {

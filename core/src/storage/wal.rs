@@ -30,12 +30,13 @@
 //! with the version 1 rules only.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::coding::{put_len_prefixed, Reader};
 use super::fs::{FileSystem, WritableFile};
 use super::record::{
     any_good_record_after, decode_file_header, encode_file_header, encode_record,
-    encode_record_patched, read_record, FileHeader, RecordRead, FILE_HEADER_LEN,
+    encode_record_patched, read_record, FileHeader, FinishedExtent, RecordRead, FILE_HEADER_LEN,
 };
 use crate::config::ChecksumAlgorithm;
 use crate::error::DatabaseError;
@@ -218,6 +219,8 @@ pub struct WalWriter {
     written: u64,
     /// Size of the file: `written` plus the zeros laid down ahead of it.
     extended_to: u64,
+    /// Where `written` is published for live integrity checks.
+    extent: Option<Arc<FinishedExtent>>,
 }
 
 impl WalWriter {
@@ -255,7 +258,15 @@ impl WalWriter {
             dirty: false,
             written: FILE_HEADER_LEN as u64,
             extended_to: FILE_HEADER_LEN as u64,
+            extent: None,
         })
+    }
+
+    /// Publishes this segment's finished length to `extent` from now on (the open
+    /// database's, read by live integrity checks).
+    pub fn publish_to(&mut self, extent: Arc<FinishedExtent>) {
+        extent.publish(self.number, self.written);
+        self.extent = Some(extent);
     }
 
     /// Frames `payload` as one record into `out` (callers gather a group, then append once).
@@ -287,6 +298,9 @@ impl WalWriter {
             })
             .map_err(|e| DatabaseError::io("append to log", &self.path, &e))?;
         self.written = end;
+        if let Some(x) = &self.extent {
+            x.publish(self.number, end);
+        }
         if let Some(t) = target {
             self.extended_to = t;
         }
