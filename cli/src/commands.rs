@@ -298,6 +298,13 @@ pub fn stats_table(s: &DbStats) -> String {
             ),
         ),
         (
+            "memtable index".into(),
+            format!(
+                "{} (seek indexes of large memtables)",
+                human_bytes(s.memtable_index_bytes)
+            ),
+        ),
+        (
             "recovery".into(),
             format!(
                 "{} log segments, {} records, {} entries replayed in {}",

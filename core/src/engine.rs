@@ -166,6 +166,8 @@ struct WriteQueue {
 struct BackgroundState {
     shutdown: bool,
     compaction_requested: bool,
+    /// A memtable's searches asked for a seek index (built by the flush thread).
+    index_requested: bool,
     /// Set when background work failed for good; writers see it as poisoning.
     error: Option<String>,
 }
@@ -212,6 +214,8 @@ pub(crate) struct DbInner {
     /// The active log segment's and the manifest's finished lengths, for live checks.
     pub wal_extent: Arc<FinishedExtent>,
     pub manifest_extent: Arc<FinishedExtent>,
+    /// This handle, for callbacks that must not keep it alive (memtable index wakers).
+    weak_self: std::sync::OnceLock<std::sync::Weak<DbInner>>,
     bg: Mutex<BackgroundState>,
     bg_cv: Condvar,
     compaction_lock: Mutex<()>,
@@ -488,6 +492,7 @@ impl DbInner {
             wal: Mutex::new(wal_writer),
             wal_extent,
             manifest_extent,
+            weak_self: std::sync::OnceLock::new(),
             bulk_owner: Mutex::new(None),
             bulk_active: AtomicBool::new(false),
             versions: Mutex::new(VersionSet {
@@ -513,6 +518,12 @@ impl DbInner {
             opened_at: Instant::now(),
             config,
         });
+        let _ = inner.weak_self.set(Arc::downgrade(&inner));
+        inner
+            .super_version
+            .load()
+            .mem
+            .set_index_waker(inner.index_waker());
         inner.start_background_threads()?;
         Ok(inner)
     }
@@ -919,8 +930,10 @@ impl DbInner {
         let mut imms = Vec::with_capacity(sv.imms.len() + 1);
         imms.push(Arc::clone(&sv.mem));
         imms.extend(sv.imms.iter().cloned());
+        let mem = Arc::new(MemTable::with_filter(number, self.config.write_buffer_size));
+        mem.set_index_waker(self.index_waker());
         self.super_version.store(Arc::new(SuperVersion {
-            mem: Arc::new(MemTable::with_filter(number, self.config.write_buffer_size)),
+            mem,
             imms,
             version: Arc::clone(&sv.version),
         }));
@@ -1144,18 +1157,57 @@ impl DbInner {
 
     // ----- background work -----------------------------------------------------------
 
+    /// What a memtable calls when its searches want a seek index: the flush thread
+    /// builds it, so no reader waits for the walk.
+    fn index_waker(&self) -> crate::storage::skiplist::IndexWaker {
+        let me = self.weak_self.get().cloned().unwrap_or_default();
+        Box::new(move || {
+            if let Some(inner) = me.upgrade() {
+                inner.bg.lock().index_requested = true;
+                inner.bg_cv.notify_all();
+            }
+        })
+    }
+
+    /// Builds the seek indexes the memtables asked for.
+    fn build_memtable_indexes(&self) {
+        let sv = self.super_version.load_full();
+        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
+            m.build_index_if_wanted();
+        }
+    }
+
     fn flush_loop(self: Arc<Self>) {
+        // Index builds are paced to take at most a tenth of this thread's time, so a
+        // workload that writes fast and reads now and then does not rebuild endlessly.
+        let mut index_not_before = Instant::now();
         loop {
             {
                 let mut bg = self.bg.lock();
-                while !bg.shutdown
-                    && bg.error.is_none()
-                    && self.super_version.load().imms.is_empty()
-                {
+                let build_index = loop {
+                    if bg.shutdown || bg.error.is_some() {
+                        return;
+                    }
+                    if !self.super_version.load().imms.is_empty() {
+                        break false;
+                    }
+                    if bg.index_requested {
+                        let now = Instant::now();
+                        if now >= index_not_before {
+                            bg.index_requested = false;
+                            break true;
+                        }
+                        self.bg_cv.wait_for(&mut bg, index_not_before - now);
+                        continue;
+                    }
                     self.bg_cv.wait_for(&mut bg, Duration::from_millis(200));
-                }
-                if bg.shutdown || bg.error.is_some() {
-                    return;
+                };
+                if build_index {
+                    drop(bg);
+                    let started = Instant::now();
+                    self.build_memtable_indexes();
+                    index_not_before = Instant::now() + started.elapsed() * 9;
+                    continue;
                 }
             }
             if let Err(e) = self.flush_oldest() {
@@ -1513,6 +1565,10 @@ impl DbInner {
                 .iter()
                 .flatten()
                 .map(|t| t.memory_bytes())
+                .sum(),
+            memtable_index_bytes: std::iter::once(&sv.mem)
+                .chain(sv.imms.iter())
+                .map(|m| m.index_memory_bytes() as u64)
                 .sum(),
             cache_hits,
             cache_misses,

@@ -108,6 +108,22 @@ impl MemTable {
             .map(|(seq, value)| (seq, value.map(|v| PinnedValue::owned(v.to_vec()))))
     }
 
+    /// Sets what the memtable calls when its searches want a seek index built (see
+    /// [`SkipList::set_index_waker`]).
+    pub fn set_index_waker(&self, waker: super::skiplist::IndexWaker) {
+        self.list.set_index_waker(waker);
+    }
+
+    /// Builds the seek index if searches asked for one; returns whether it built.
+    pub fn build_index_if_wanted(&self) -> bool {
+        self.list.build_index_if_wanted()
+    }
+
+    /// Bytes the seek index takes, beyond [`approximate_bytes`](Self::approximate_bytes).
+    pub fn index_memory_bytes(&self) -> usize {
+        self.list.index_memory_bytes()
+    }
+
     /// Memory the versions take, used to decide when to flush.
     pub fn approximate_bytes(&self) -> usize {
         self.list.memory_bytes()

@@ -8,6 +8,16 @@
 //! comparison reads the key's 8-byte prefix from the node before touching key bytes.
 //! Nothing is ever removed: memory is returned when the whole list is dropped.
 //!
+//! A search from the head of a large list is a dozen or more dependent cache misses,
+//! one or two per level. Once a list holds [`INDEX_MIN_LEN`] versions, searches ask for
+//! a [seek index](SeekIndex): a sorted array of every node and its key prefix (16 bytes a
+//! version), built by a walk of the bottom level off the search path (the owner's waker
+//! says when to build; see [`SkipList::set_index_waker`]). A search then binary-searches
+//! the prefixes, which sit close together in memory; while nothing was inserted since the
+//! build, the entry it lands on is the answer and no other node is touched. Versions
+//! inserted later sit between entries and are walked over; the index asks to be rebuilt
+//! once a quarter of the list is newer than it.
+//!
 //! This is the one measured hot path in the core crate that uses `unsafe`: a node is
 //! reached through raw pointers into the arena. The rules that make it sound:
 //! - arena chunks are boxed slices that are never freed, moved or shrunk before the list
@@ -22,9 +32,10 @@
 
 use std::cmp::Ordering;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
 use super::coding::key_prefix;
@@ -37,6 +48,14 @@ const MAX_HEIGHT: usize = 12;
 const HEADER: usize = 40;
 /// Stored as the value length of a tombstone.
 const TOMBSTONE: u32 = u32::MAX;
+/// Versions from which a list asks for a seek index (smaller lists are searched fast
+/// enough from the head).
+pub const INDEX_MIN_LEN: usize = 4096;
+/// One node in this many is a sample in the seek index.
+/// Steps a search walks along the bottom level from an index entry before giving up and
+/// searching from the head (reached only when many versions were inserted into one
+/// gap after the index was built).
+const INDEX_WALK_LIMIT: usize = 24;
 /// The first arena chunk; later ones double up to [`MAX_CHUNK_WORDS`].
 const FIRST_CHUNK_WORDS: usize = 2 << 10;
 const MAX_CHUNK_WORDS: usize = 128 << 10;
@@ -231,6 +250,67 @@ pub struct SkipList {
     len: AtomicUsize,
     /// Arena bytes taken by nodes, for write-buffer accounting.
     bytes: AtomicUsize,
+    /// The latest seek index, if one was built.
+    index: ArcSwapOption<SeekIndex>,
+    /// Set by a search that found no index, or a stale one; cleared by the build.
+    index_wanted: AtomicBool,
+    /// Called when `index_wanted` is raised, so the owner schedules a build.
+    index_waker: OnceLock<IndexWaker>,
+}
+
+/// What a list calls to have its seek index built off the search path.
+pub type IndexWaker = Box<dyn Fn() + Send + Sync>;
+
+/// Every node of the list in order, and the nodes' key prefixes, with every
+/// [`SUMMARY_EVERY`]th prefix again in a summary small enough to stay in cache: a search
+/// reads the summary, one run of prefixes (two cache lines) and the node pointers it
+/// lands on, where a binary search over all the prefixes would miss the cache six or
+/// seven times in a large list.
+struct SeekIndex {
+    prefixes: Box<[u64]>,
+    nodes: Box<[NodeRef]>,
+    summary: Box<[u64]>,
+    /// Versions the list held when the walk began (and ended: see `build_index`).
+    covers: usize,
+}
+
+/// Prefixes per summary entry.
+const SUMMARY_EVERY: usize = 16;
+
+impl SeekIndex {
+    fn new(prefixes: Vec<u64>, nodes: Vec<NodeRef>, covers: usize) -> Self {
+        Self {
+            summary: prefixes.iter().step_by(SUMMARY_EVERY).copied().collect(),
+            prefixes: prefixes.into_boxed_slice(),
+            nodes: nodes.into_boxed_slice(),
+            covers,
+        }
+    }
+
+    /// How many nodes are ordered before `target` (with `inclusive`, not after it).
+    fn rank(&self, target: &Target<'_>, inclusive: bool) -> usize {
+        let p = &self.prefixes;
+        // Run j - 1 holds the first prefix not below the target's: the runs before it
+        // start below, and run j starts at or above it.
+        let j = self.summary.partition_point(|&x| x < target.prefix);
+        let run = j.saturating_sub(1) * SUMMARY_EVERY..(j * SUMMARY_EVERY).min(p.len());
+        let lo = run.start + p[run].partition_point(|&x| x < target.prefix);
+        // Nodes sharing the target's prefix are told apart by their keys (rare for
+        // random keys; for keys with a common 8-byte prefix, a search among them).
+        if p.get(lo).is_none_or(|&x| x != target.prefix) {
+            return lo;
+        }
+        let ties = p[lo..].partition_point(|&x| x == target.prefix);
+        lo + self.nodes[lo..lo + ties].partition_point(|n| {
+            let ord = target.node_vs(n.0);
+            ord == Ordering::Less || (inclusive && ord == Ordering::Equal)
+        })
+    }
+
+    fn memory_bytes(&self) -> usize {
+        (self.prefixes.len() + self.summary.len()) * 8
+            + self.nodes.len() * std::mem::size_of::<NodeRef>()
+    }
 }
 
 // SAFETY: the raw pointers point into arena chunks owned by the list; nodes are
@@ -265,6 +345,81 @@ impl SkipList {
             height: AtomicUsize::new(1),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
+            index: ArcSwapOption::empty(),
+            index_wanted: AtomicBool::new(false),
+            index_waker: OnceLock::new(),
+        }
+    }
+
+    /// Sets what the list calls when a search wants a seek index built (once per list;
+    /// later calls are ignored). The waker must not block: it should only schedule
+    /// [`build_index_if_wanted`](Self::build_index_if_wanted) on another thread.
+    pub fn set_index_waker(&self, waker: IndexWaker) {
+        let _ = self.index_waker.set(waker);
+    }
+
+    /// Builds a new seek index if a search asked for one and the list still needs it.
+    /// Returns whether it built. The walk is one pass over the bottom level; inserts may
+    /// go on meanwhile (nodes linked during the walk may or may not be sampled, which
+    /// only affects how far a search walks).
+    pub fn build_index_if_wanted(&self) -> bool {
+        if !self.index_wanted.swap(false, AtomicOrdering::AcqRel) || !self.index_is_stale() {
+            return false;
+        }
+        self.build_index();
+        true
+    }
+
+    /// Builds a new seek index now. When no insert landed during the walk (the length
+    /// is the same before and after, and matches the nodes walked) the index is exact:
+    /// while the list stays that long, a search needs no node but the one it returns.
+    pub fn build_index(&self) {
+        let before = self.len();
+        let mut prefixes = Vec::with_capacity(before);
+        let mut nodes = Vec::with_capacity(before);
+        let mut at = self.first();
+        while let Some(n) = at {
+            prefixes.push(n.prefix());
+            nodes.push(n);
+            // SAFETY: `n` is a linked node of this list.
+            at = self.non_head(unsafe { node::next(n.0, 0) });
+        }
+        // Nodes linked during the walk may be in the index or not; either way it covers
+        // at least `before` versions, and is exact only when nothing moved.
+        let covers = if self.len() == before && nodes.len() == before {
+            before
+        } else {
+            before.min(nodes.len()).saturating_sub(1)
+        };
+        self.index
+            .store(Some(Arc::new(SeekIndex::new(prefixes, nodes, covers))));
+    }
+
+    /// Bytes the seek index takes (outside the arenas).
+    pub fn index_memory_bytes(&self) -> usize {
+        self.index.load().as_ref().map_or(0, |x| x.memory_bytes())
+    }
+
+    /// True when the list is large enough to want an index and has none, or one that a
+    /// quarter of the list is newer than.
+    fn index_is_stale(&self) -> bool {
+        let len = self.len();
+        len >= INDEX_MIN_LEN
+            && self
+                .index
+                .load()
+                .as_ref()
+                .is_none_or(|x| (len - x.covers.min(len)) * 4 > x.covers)
+    }
+
+    /// Raises the request for an index (once until the next build takes it).
+    fn want_index(&self) {
+        if !self.index_wanted.load(AtomicOrdering::Relaxed)
+            && !self.index_wanted.swap(true, AtomicOrdering::AcqRel)
+        {
+            if let Some(wake) = self.index_waker.get() {
+                wake();
+            }
         }
     }
 
@@ -410,6 +565,58 @@ impl SkipList {
     /// there. The successor must be taken from the search itself: loading the link
     /// again could return a node a writer linked in between, which lies before `target`.
     fn search(&self, target: &Target<'_>, inclusive: bool) -> (*const Node, *const Node) {
+        if self.len.load(AtomicOrdering::Relaxed) >= INDEX_MIN_LEN {
+            if let Some(found) = self.search_indexed(target, inclusive) {
+                return found;
+            }
+        }
+        self.search_from_head(target, inclusive)
+    }
+
+    /// [`search`](Self::search) from the seek index's nearest sample: `None` when there is
+    /// no index or the walk from the sample is too long.
+    fn search_indexed(
+        &self,
+        target: &Target<'_>,
+        inclusive: bool,
+    ) -> Option<(*const Node, *const Node)> {
+        let guard = self.index.load();
+        let Some(index) = guard.as_ref() else {
+            self.want_index();
+            return None;
+        };
+        // A reader whose snapshot includes a version inserted after the build loaded that
+        // snapshot after the insert returned, so it sees the longer length here.
+        let len = self.len.load(AtomicOrdering::Acquire);
+        let rank = index.rank(target, inclusive);
+        let node_at = |i: usize| index.nodes.get(i).map_or(ptr::null(), |n| n.0);
+        let x = rank.checked_sub(1).map_or(self.head, node_at);
+        if len == index.covers && index.nodes.len() == len {
+            return Some((x, node_at(rank)));
+        }
+        if (len - index.covers.min(len)) * 4 > index.covers {
+            self.want_index();
+        }
+        // Versions inserted since the build lie between entries: walk over them.
+        let mut x = x;
+        for _ in 0..INDEX_WALK_LIMIT {
+            // SAFETY: `x` is the head or a linked node; every node has level 0.
+            let n = unsafe { node::next(x, 0) };
+            if n.is_null() {
+                return Some((x, n));
+            }
+            let ord = target.node_vs(n);
+            if ord == Ordering::Less || (inclusive && ord == Ordering::Equal) {
+                x = n;
+            } else {
+                return Some((x, n));
+            }
+        }
+        None
+    }
+
+    /// [`search`](Self::search) down the towers from the head.
+    fn search_from_head(&self, target: &Target<'_>, inclusive: bool) -> (*const Node, *const Node) {
         let mut x = self.head;
         let mut after: *const Node = ptr::null();
         let top = self
@@ -622,6 +829,188 @@ mod tests {
 
     fn model_key(k: &[u8], seq: u64) -> (Vec<u8>, std::cmp::Reverse<u64>) {
         (k.to_vec(), std::cmp::Reverse(seq))
+    }
+
+    /// Keys that often share their 8-byte prefix (so the index must tell ties apart by key),
+    /// with several versions each.
+    fn tie_heavy_key(i: u64) -> Vec<u8> {
+        let group = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 700;
+        let mut k = format!("prefix{:02}", group % 7).into_bytes();
+        k.extend_from_slice(&(group / 7).to_be_bytes()[5..]);
+        k
+    }
+
+    type Model = BTreeMap<(Vec<u8>, std::cmp::Reverse<u64>), Option<Vec<u8>>>;
+
+    /// Every way a search is used agrees with the model, for targets that fall on, between,
+    /// before and after the stored versions.
+    fn check_searches(list: &Arc<SkipList>, model: &Model, rounds: u64) {
+        for i in 0..rounds {
+            let mut key = tie_heavy_key(i * 7 + 3);
+            if i % 3 == 1 {
+                key.push(0); // between stored keys
+            }
+            if i % 11 == 0 {
+                key = vec![0xff; (i % 4) as usize + 1]; // past the end, or a short key
+            }
+            let seq = [0, 1, 50, u64::MAX][(i % 4) as usize];
+            let t = model_key(&key, seq);
+            let want = model.range(t.clone()..).next().map(|(k, _)| k.clone());
+            let got = list.seek(&key, seq).map(|n| model_key(n.key(), n.seq()));
+            assert_eq!(got, want, "seek {key:?} {seq}");
+            let want = model.range(..=t).next_back().map(|(k, _)| k.clone());
+            let got = list
+                .seek_for_prev(&key, seq)
+                .map(|n| model_key(n.key(), n.seq()));
+            assert_eq!(got, want, "seek_for_prev {key:?} {seq}");
+        }
+        // A cursor steps back through searches too.
+        let mut c = SkipCursor::new(Arc::clone(list));
+        c.seek_to_last();
+        let mut back = Vec::new();
+        while let Some(n) = c.current() {
+            back.push(model_key(n.key, n.seq));
+            c.prev();
+        }
+        back.reverse();
+        assert_eq!(back, model.keys().cloned().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_seek_index_answers_as_the_towers_do_fresh_stale_and_rebuilt() {
+        let list = Arc::new(SkipList::new());
+        let mut model = Model::new();
+        fn insert(list: &SkipList, model: &mut Model, i: u64, seq: u64) {
+            let key = tie_heavy_key(i);
+            let value = (!i.is_multiple_of(5)).then(|| key.clone());
+            list.insert(&key, seq, value.as_deref());
+            model.insert(model_key(&key, seq), value);
+        }
+        let mut seq = 1;
+        while list.len() < INDEX_MIN_LEN + 500 {
+            insert(&list, &mut model, seq % 2000, seq);
+            seq += 1;
+        }
+        // No index yet: searches ask for one, and answer from the towers meanwhile.
+        assert!(list.index_is_stale());
+        check_searches(&list, &model, 400);
+        assert!(list.index_wanted.load(AtomicOrdering::Relaxed));
+        assert!(list.build_index_if_wanted());
+        assert!(!list.build_index_if_wanted(), "the request was taken");
+        assert!(list.index_memory_bytes() >= list.len() * 16);
+        let index = list.index.load_full().expect("index");
+        assert_eq!(index.covers, list.len(), "nothing moved: exact");
+        // Exact: the answer comes from the index alone.
+        check_searches(&list, &model, 3000);
+        // Stale: versions between entries are walked over, including a run of 100 into
+        // one gap (longer than the walk limit: the search falls back to the towers).
+        for j in 0..100u64 {
+            let mut key = tie_heavy_key(5);
+            key.extend_from_slice(&j.to_be_bytes());
+            list.insert(&key, seq, Some(b"gap"));
+            model.insert(model_key(&key, seq), Some(b"gap".to_vec()));
+            seq += 1;
+        }
+        for _ in 0..300 {
+            insert(&list, &mut model, seq % 3000, seq);
+            seq += 1;
+        }
+        check_searches(&list, &model, 3000);
+        assert!(!list.index_is_stale(), "under a quarter is new");
+        while list.len() < index.covers * 5 / 4 + 10 {
+            insert(&list, &mut model, seq % 5000, seq);
+            seq += 1;
+        }
+        assert!(list.index_is_stale());
+        check_searches(&list, &model, 500);
+        assert!(
+            list.build_index_if_wanted(),
+            "a stale index is rebuilt on request"
+        );
+        check_searches(&list, &model, 3000);
+    }
+
+    #[test]
+    fn small_lists_never_ask_for_an_index_and_the_waker_is_called_once_per_request() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let list = SkipList::new();
+        let c = Arc::clone(&calls);
+        list.set_index_waker(Box::new(move || {
+            c.fetch_add(1, AtomicOrdering::Relaxed);
+        }));
+        for i in 0..(INDEX_MIN_LEN as u64 - 1) {
+            list.insert(&i.to_be_bytes(), i + 1, Some(b"v"));
+        }
+        for i in 0..100u64 {
+            assert!(list.get(&i.to_be_bytes(), u64::MAX).is_some());
+        }
+        assert_eq!(calls.load(AtomicOrdering::Relaxed), 0);
+        assert!(!list.build_index_if_wanted());
+        list.insert(b"one more", 1 << 40, None);
+        for i in 0..100u64 {
+            assert!(list.get(&i.to_be_bytes(), u64::MAX).is_some());
+        }
+        assert_eq!(
+            calls.load(AtomicOrdering::Relaxed),
+            1,
+            "one wake per request"
+        );
+        assert!(list.build_index_if_wanted());
+        for i in 0..100u64 {
+            assert!(list.get(&i.to_be_bytes(), u64::MAX).is_some());
+        }
+        assert_eq!(
+            calls.load(AtomicOrdering::Relaxed),
+            1,
+            "a fresh index asks nothing"
+        );
+        assert_eq!(list.index_memory_bytes(), 4096 * 16 + 4096 / 16 * 8);
+    }
+
+    #[test]
+    fn searches_through_a_rebuilding_index_see_every_version_their_snapshot_holds() {
+        // A writer inserts, a builder rebuilds the index as fast as it can, and readers
+        // check that every version published before their search is found by it.
+        let list = Arc::new(SkipList::new());
+        for i in 0..INDEX_MIN_LEN as u64 {
+            let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_be_bytes();
+            list.insert(&key, i + 1, Some(&key));
+        }
+        list.build_index();
+        let published = Arc::new(std::sync::atomic::AtomicU64::new(INDEX_MIN_LEN as u64));
+        let done = Arc::new(AtomicBool::new(false));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(AtomicOrdering::Acquire) {
+                    list.build_index();
+                }
+            });
+            for r in 0..2u64 {
+                let (list, published, done) = (&list, &published, &done);
+                s.spawn(move || {
+                    let mut i = r;
+                    while !done.load(AtomicOrdering::Acquire) {
+                        let upto = published.load(AtomicOrdering::Acquire);
+                        let n = i % upto;
+                        let key = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_be_bytes();
+                        let got = list.seek(&key, u64::MAX).expect("found");
+                        assert_eq!((got.key(), got.seq()), (&key[..], n + 1));
+                        let prev = list.seek_for_prev(&key, 0).expect("found");
+                        assert_eq!((prev.key(), prev.seq()), (&key[..], n + 1));
+                        i += 7919;
+                    }
+                });
+            }
+            for i in INDEX_MIN_LEN as u64..40_000 {
+                let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_be_bytes();
+                list.insert(&key, i + 1, Some(&key));
+                // As the engine does: the version is readable once its sequence number is
+                // published, after the insert returned.
+                published.store(i + 1, AtomicOrdering::Release);
+            }
+            done.store(true, AtomicOrdering::Release);
+        });
+        assert_eq!(list.iter().count(), 40_000);
     }
 
     #[test]
