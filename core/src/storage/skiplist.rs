@@ -10,13 +10,13 @@
 //!
 //! A search from the head of a large list is a dozen or more dependent cache misses,
 //! one or two per level. Once a list holds [`INDEX_MIN_LEN`] versions, searches ask for
-//! a [seek index](SeekIndex): a sorted array of every node and its key prefix (16 bytes a
-//! version), built by a walk of the bottom level off the search path (the owner's waker
-//! says when to build; see [`SkipList::set_index_waker`]). A search then binary-searches
-//! the prefixes, which sit close together in memory; while nothing was inserted since the
-//! build, the entry it lands on is the answer and no other node is touched. Versions
-//! inserted later sit between entries and are walked over; the index asks to be rebuilt
-//! once a quarter of the list is newer than it.
+//! a [seek index](SeekIndex): every node in order with its key prefix, and a summary of
+//! every 16th prefix (16.5 bytes a version), built by a walk of the bottom level off the
+//! search path (the owner's waker says when to build; see [`SkipList::set_index_waker`]).
+//! A search then reads the summary and one run of prefixes, which sit close together in
+//! memory; while nothing was inserted since the build, the entry it lands on is the answer
+//! and no other node is touched. Versions inserted later sit between entries and are
+//! walked over; the index asks to be rebuilt once a quarter of the list is newer than it.
 //!
 //! This is the one measured hot path in the core crate that uses `unsafe`: a node is
 //! reached through raw pointers into the arena. The rules that make it sound:
@@ -51,7 +51,6 @@ const TOMBSTONE: u32 = u32::MAX;
 /// Versions from which a list asks for a seek index (smaller lists are searched fast
 /// enough from the head).
 pub const INDEX_MIN_LEN: usize = 4096;
-/// One node in this many is a sample in the seek index.
 /// Steps a search walks along the bottom level from an index entry before giving up and
 /// searching from the head (reached only when many versions were inserted into one
 /// gap after the index was built).
@@ -360,7 +359,7 @@ impl SkipList {
 
     /// Builds a new seek index if a search asked for one and the list still needs it.
     /// Returns whether it built. The walk is one pass over the bottom level; inserts may
-    /// go on meanwhile (nodes linked during the walk may or may not be sampled, which
+    /// go on meanwhile (nodes linked during the walk may or may not be indexed, which
     /// only affects how far a search walks).
     pub fn build_index_if_wanted(&self) -> bool {
         if !self.index_wanted.swap(false, AtomicOrdering::AcqRel) || !self.index_is_stale() {
@@ -573,8 +572,8 @@ impl SkipList {
         self.search_from_head(target, inclusive)
     }
 
-    /// [`search`](Self::search) from the seek index's nearest sample: `None` when there is
-    /// no index or the walk from the sample is too long.
+    /// [`search`](Self::search) through the seek index: `None` when there is no index, or
+    /// when versions inserted since its build make the walk from its entry too long.
     fn search_indexed(
         &self,
         target: &Target<'_>,
