@@ -1169,46 +1169,69 @@ impl DbInner {
         })
     }
 
-    /// Builds the seek indexes the memtables asked for.
-    fn build_memtable_indexes(&self) {
-        let sv = self.super_version.load_full();
-        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
-            m.build_index_if_wanted();
+    /// Builds the active memtable's seek index if its searches asked for one, or (with
+    /// `quiet`) if its index missed inserts that raced the build and none came since the
+    /// last tick, so a rebuild now is exact. Immutable memtables are not indexed: they
+    /// are about to be flushed. A build gives way when a memtable waits to be flushed or
+    /// the database closes. Returns whether an index was built.
+    fn build_memtable_index(&self, quiet: bool) -> bool {
+        let mem = Arc::clone(&self.super_version.load().mem);
+        let give_way =
+            || self.closed.load(Ordering::Acquire) || !self.super_version.load().imms.is_empty();
+        if quiet {
+            mem.refresh_index_if_quiet(&give_way)
+        } else {
+            mem.build_index_if_wanted(&give_way)
         }
     }
 
     fn flush_loop(self: Arc<Self>) {
+        enum Work {
+            Flush,
+            Index,
+            Tick,
+        }
         // Index builds are paced to take at most a tenth of this thread's time, so a
         // workload that writes fast and reads now and then does not rebuild endlessly.
         let mut index_not_before = Instant::now();
         loop {
-            {
+            let work = {
                 let mut bg = self.bg.lock();
-                let build_index = loop {
+                loop {
                     if bg.shutdown || bg.error.is_some() {
                         return;
                     }
                     if !self.super_version.load().imms.is_empty() {
-                        break false;
+                        break Work::Flush;
                     }
+                    let now = Instant::now();
                     if bg.index_requested {
-                        let now = Instant::now();
                         if now >= index_not_before {
                             bg.index_requested = false;
-                            break true;
+                            break Work::Index;
                         }
                         self.bg_cv.wait_for(&mut bg, index_not_before - now);
                         continue;
                     }
-                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(200));
-                };
-                if build_index {
-                    drop(bg);
+                    if self
+                        .bg_cv
+                        .wait_for(&mut bg, Duration::from_millis(200))
+                        .timed_out()
+                        && now >= index_not_before
+                    {
+                        break Work::Tick;
+                    }
+                }
+            };
+            match work {
+                Work::Index | Work::Tick => {
                     let started = Instant::now();
-                    self.build_memtable_indexes();
-                    index_not_before = Instant::now() + started.elapsed() * 9;
+                    if self.build_memtable_index(matches!(work, Work::Tick)) {
+                        index_not_before = Instant::now() + started.elapsed() * 9;
+                    }
                     continue;
                 }
+                Work::Flush => {}
             }
             if let Err(e) = self.flush_oldest() {
                 self.counters

@@ -504,6 +504,17 @@ fn without_the_mark_the_planted_append_is_damage() {
     let report = offline(dir.path(), ValidationLevel::Basic, "wal");
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
     assert_eq!(report.problems[0].offset, Some(end as u64));
+
+    let manifest = manifest_of(dir.path());
+    let data = std::fs::read(&manifest).expect("read");
+    let mut torn_edit = vec![0u8; 16];
+    torn_edit[..4].copy_from_slice(&((data.len() - 24) as u32).to_le_bytes());
+    torn_edit.extend_from_slice(&data[24..]);
+    write_into(&manifest, data.len() as u64, &torn_edit);
+    let report = offline(dir.path(), ValidationLevel::Basic, "manifest");
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+    assert_eq!(report.problems[0].component, Component::Manifest);
+    assert_eq!(report.problems[0].offset, Some(data.len() as u64));
 }
 
 #[test]

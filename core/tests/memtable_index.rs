@@ -77,6 +77,26 @@ fn check(db: &Database, model: &Model, round: u64) {
     );
 }
 
+/// Waits until the active memtable has a seek index, scanning to ask for one.
+fn wait_for_index(db: &Database) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.stats().memtable_index_bytes == 0 {
+        assert!(Instant::now() < deadline, "no index was built");
+        let _ = scan(db, &key(4), 1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A database whose memtable holds keys 0..20,000 with `value`, and has its seek index.
+fn indexed_db(dir: &std::path::Path, value: &[u8]) -> Database {
+    let db = Database::open(dir, config(dir)).expect("open");
+    for i in 0..20_000u64 {
+        db.put(&key(i), value).expect("put");
+    }
+    wait_for_index(&db);
+    db
+}
+
 #[test]
 fn a_large_searched_memtable_gets_an_index_and_reads_stay_exact() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -89,12 +109,7 @@ fn a_large_searched_memtable_gets_an_index_and_reads_stay_exact() {
     }
     assert_eq!(db.stats().memtable_index_bytes, 0, "nothing searched yet");
     // Searches ask for the index; the flush thread builds it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while db.stats().memtable_index_bytes == 0 {
-        assert!(Instant::now() < deadline, "no index was built");
-        let _ = scan(&db, &key(1), 1);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_index(&db);
     assert!(db.stats().memtable_index_bytes >= 30_000 * 16);
     assert_eq!(db.stats().immutable_memtables, 0);
     check(&db, &model, 0);
@@ -185,10 +200,85 @@ fn readers_on_many_threads_agree_with_the_model_while_a_writer_appends() {
         }
         stop.store(true, std::sync::atomic::Ordering::Release);
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while db.stats().memtable_index_bytes == 0 {
-        assert!(Instant::now() < deadline, "no index was built");
-        let _ = scan(&db, &key(3), 1);
-        std::thread::sleep(Duration::from_millis(5));
+    wait_for_index(&db);
+}
+
+#[test]
+fn a_write_acknowledged_on_one_thread_is_read_on_another_through_the_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = indexed_db(dir.path(), b"first");
+    let acknowledged = std::sync::atomic::AtomicU64::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    let n = acknowledged.load(std::sync::atomic::Ordering::Acquire);
+                    if n == 0 {
+                        continue;
+                    }
+                    // Round n rewrote key n % 50 with value n: the value read is n or a
+                    // later round's, never an older one.
+                    let k = key(n % 50);
+                    let snap = db.snapshot();
+                    for got in [db.get(&k).expect("get"), snap.get(&k).expect("get")] {
+                        let v: u64 = String::from_utf8(got.expect("present"))
+                            .expect("utf8")
+                            .parse()
+                            .expect("number");
+                        assert!(v >= n && v % 50 == n % 50, "read {v} after {n}");
+                    }
+                    let first = scan(&db, &k, 1);
+                    assert_eq!(first[0].0, k);
+                }
+            });
+        }
+        for n in 1..4_000u64 {
+            db.put(&key(n % 50), n.to_string().as_bytes()).expect("put");
+            acknowledged.store(n, std::sync::atomic::Ordering::Release);
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+    });
+}
+
+#[test]
+fn transaction_conflicts_are_found_in_an_indexed_memtable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = indexed_db(dir.path(), b"v");
+    let mut txn = db.begin_transaction().expect("begin");
+    assert_eq!(txn.get(&key(77)).expect("get"), Some(b"v".to_vec()));
+    txn.put(&key(78), b"from the transaction").expect("put");
+    db.put(&key(77), b"changed underneath").expect("put");
+    let err = txn.commit().expect_err("conflict");
+    assert!(
+        matches!(err, lightning_db::DatabaseError::TransactionConflict { .. }),
+        "{err:?}"
+    );
+    let mut txn = db.begin_transaction().expect("begin");
+    assert_eq!(txn.get(&key(79)).expect("get"), Some(b"v".to_vec()));
+    txn.put(&key(79), b"committed").expect("put");
+    txn.commit().expect("no conflict");
+    assert_eq!(db.get(&key(79)).expect("get"), Some(b"committed".to_vec()));
+}
+
+#[test]
+fn closing_while_an_index_is_built_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(dir.path(), config(dir.path())).expect("open");
+    let mut batch = db.new_batch();
+    for i in 0..150_000u64 {
+        let mut k = key(i);
+        k.extend_from_slice(&i.to_be_bytes());
+        batch.put(&k, b"x").expect("put");
+        if batch.len() == 1000 {
+            db.write_batch(&batch).expect("write");
+            batch = db.new_batch();
+        }
     }
+    // Ask for an index and close at once: the build gives way to the close (a build
+    // that did not would hold the flush thread, which close joins).
+    let _ = scan(&db, &key(5), 1);
+    db.close().expect("close");
+    let db = Database::open(dir.path(), config(dir.path())).expect("reopen");
+    assert_eq!(db.iter().count(), 150_000);
 }

@@ -678,6 +678,9 @@ impl Harness<'_> {
 
 /// Runs `ops` on a fresh database; returns how many batches were ingested as tables.
 fn run_case(setup: &Setup, ops: &[Op]) -> Result<u64, TestCaseError> {
+    // Memtables here hold a few hundred versions at most: ask for seek indexes from 16,
+    // so reads go through fresh, stale and rebuilt indexes as well as the towers.
+    lightning_db::storage::memtable::set_index_min_len_for_tests(16);
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let cfg = config(setup);
     let db = Database::open(dir.path(), cfg.clone()).map_err(fail)?;

@@ -1148,6 +1148,9 @@ fn scan_manifest_inner(ck: &mut Checker, extent: Option<&FinishedExtent>) -> Opt
     };
     ck.report.files_checked += 1;
     let path = ck.dir.join(manifest::manifest_file_name(number));
+    // An open database replaces its manifest only while opening, when no check runs, so
+    // the file named here is the one the mark is for. (A live rotation would have to skip
+    // a manifest newer than the mark, as a log segment's check does.)
     let settled = extent.and_then(|x| x.settled(number)).flatten();
     let data = match ck.fs.read_all(&path) {
         Ok(mut d) => {

@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use super::iter::{Current, Cursor};
 use super::skiplist::{SkipCursor, SkipList};
+
+#[doc(hidden)]
+pub use super::skiplist::set_index_min_len_for_tests;
 use crate::error::DatabaseError;
 use crate::value::PinnedValue;
 
@@ -114,9 +117,16 @@ impl MemTable {
         self.list.set_index_waker(waker);
     }
 
-    /// Builds the seek index if searches asked for one; returns whether it built.
-    pub fn build_index_if_wanted(&self) -> bool {
-        self.list.build_index_if_wanted()
+    /// Builds the seek index if searches asked for one; returns whether it built (see
+    /// [`SkipList::build_index_if_wanted`]).
+    pub fn build_index_if_wanted(&self, give_way: &dyn Fn() -> bool) -> bool {
+        self.list.build_index_if_wanted(give_way)
+    }
+
+    /// Rebuilds an index that is not exact once inserts have paused (see
+    /// [`SkipList::refresh_index_if_quiet`]).
+    pub fn refresh_index_if_quiet(&self, give_way: &dyn Fn() -> bool) -> bool {
+        self.list.refresh_index_if_quiet(give_way)
     }
 
     /// Bytes the seek index takes, beyond [`approximate_bytes`](Self::approximate_bytes).

@@ -51,6 +51,20 @@ const TOMBSTONE: u32 = u32::MAX;
 /// Versions from which a list asks for a seek index (smaller lists are searched fast
 /// enough from the head).
 pub const INDEX_MIN_LEN: usize = 4096;
+/// [`INDEX_MIN_LEN`], or what a test set in its place.
+static INDEX_MIN_LEN_NOW: AtomicUsize = AtomicUsize::new(INDEX_MIN_LEN);
+
+/// Sets the number of versions from which lists ask for a seek index, for the whole
+/// process. Tests set it low so that model tests run through the index in small
+/// memtables; not a tuning knob.
+#[doc(hidden)]
+pub fn set_index_min_len_for_tests(versions: usize) {
+    INDEX_MIN_LEN_NOW.store(versions.max(1), AtomicOrdering::Relaxed);
+}
+
+fn index_min_len() -> usize {
+    INDEX_MIN_LEN_NOW.load(AtomicOrdering::Relaxed)
+}
 /// Steps a search walks along the bottom level from an index entry before giving up and
 /// searching from the head (reached only when many versions were inserted into one
 /// gap after the index was built).
@@ -255,6 +269,8 @@ pub struct SkipList {
     index_wanted: AtomicBool,
     /// Called when `index_wanted` is raised, so the owner schedules a build.
     index_waker: OnceLock<IndexWaker>,
+    /// The length `refresh_index_if_quiet` saw last.
+    quiet_len: AtomicUsize,
 }
 
 /// What a list calls to have its seek index built off the search path.
@@ -306,6 +322,11 @@ impl SeekIndex {
         })
     }
 
+    /// True when the index holds exactly the versions of a list of `len` versions.
+    fn is_exact_for(&self, len: usize) -> bool {
+        self.covers == len && self.nodes.len() == len
+    }
+
     fn memory_bytes(&self) -> usize {
         (self.prefixes.len() + self.summary.len()) * 8
             + self.nodes.len() * std::mem::size_of::<NodeRef>()
@@ -347,6 +368,7 @@ impl SkipList {
             index: ArcSwapOption::empty(),
             index_wanted: AtomicBool::new(false),
             index_waker: OnceLock::new(),
+            quiet_len: AtomicUsize::new(0),
         }
     }
 
@@ -360,24 +382,43 @@ impl SkipList {
     /// Builds a new seek index if a search asked for one and the list still needs it.
     /// Returns whether it built. The walk is one pass over the bottom level; inserts may
     /// go on meanwhile (nodes linked during the walk may or may not be indexed, which
-    /// only affects how far a search walks).
-    pub fn build_index_if_wanted(&self) -> bool {
+    /// only affects how far a search walks). `give_way` is asked every few thousand
+    /// nodes; when it says so the build is dropped, and the next search asks again.
+    pub fn build_index_if_wanted(&self, give_way: &dyn Fn() -> bool) -> bool {
         if !self.index_wanted.swap(false, AtomicOrdering::AcqRel) || !self.index_is_stale() {
             return false;
         }
-        self.build_index();
-        true
+        self.build_index(give_way)
     }
 
-    /// Builds a new seek index now. When no insert landed during the walk (the length
-    /// is the same before and after, and matches the nodes walked) the index is exact:
-    /// while the list stays that long, a search needs no node but the one it returns.
-    pub fn build_index(&self) {
+    /// Rebuilds the index when it is not exact (inserts raced its build, or came after)
+    /// and the list has not grown since the previous call: inserts have paused, so a
+    /// build now is exact and searches need no walk. The owner calls this now and then
+    /// (the engine: every idle tick of its flush thread).
+    pub fn refresh_index_if_quiet(&self, give_way: &dyn Fn() -> bool) -> bool {
+        let len = self.len();
+        let seen = self.quiet_len.swap(len, AtomicOrdering::Relaxed);
+        let inexact = self
+            .index
+            .load()
+            .as_ref()
+            .is_some_and(|x| !x.is_exact_for(len));
+        inexact && seen == len && self.build_index(give_way)
+    }
+
+    /// Builds a new seek index now (unless `give_way` says to stop); returns whether it
+    /// did. When no insert landed during the walk (the length is the same before and
+    /// after, and matches the nodes walked) the index is exact: while the list stays that
+    /// long, a search needs no node but the one it returns.
+    pub fn build_index(&self, give_way: &dyn Fn() -> bool) -> bool {
         let before = self.len();
         let mut prefixes = Vec::with_capacity(before);
         let mut nodes = Vec::with_capacity(before);
         let mut at = self.first();
         while let Some(n) = at {
+            if nodes.len() % 4096 == 4095 && give_way() {
+                return false;
+            }
             prefixes.push(n.prefix());
             nodes.push(n);
             // SAFETY: `n` is a linked node of this list.
@@ -392,6 +433,7 @@ impl SkipList {
         };
         self.index
             .store(Some(Arc::new(SeekIndex::new(prefixes, nodes, covers))));
+        true
     }
 
     /// Bytes the seek index takes (outside the arenas).
@@ -403,7 +445,7 @@ impl SkipList {
     /// quarter of the list is newer than.
     fn index_is_stale(&self) -> bool {
         let len = self.len();
-        len >= INDEX_MIN_LEN
+        len >= index_min_len()
             && self
                 .index
                 .load()
@@ -564,7 +606,7 @@ impl SkipList {
     /// there. The successor must be taken from the search itself: loading the link
     /// again could return a node a writer linked in between, which lies before `target`.
     fn search(&self, target: &Target<'_>, inclusive: bool) -> (*const Node, *const Node) {
-        if self.len.load(AtomicOrdering::Relaxed) >= INDEX_MIN_LEN {
+        if self.len.load(AtomicOrdering::Relaxed) >= index_min_len() {
             if let Some(found) = self.search_indexed(target, inclusive) {
                 return found;
             }
@@ -590,7 +632,7 @@ impl SkipList {
         let rank = index.rank(target, inclusive);
         let node_at = |i: usize| index.nodes.get(i).map_or(ptr::null(), |n| n.0);
         let x = rank.checked_sub(1).map_or(self.head, node_at);
-        if len == index.covers && index.nodes.len() == len {
+        if index.is_exact_for(len) {
             return Some((x, node_at(rank)));
         }
         if (len - index.covers.min(len)) * 4 > index.covers {
@@ -611,6 +653,9 @@ impl SkipList {
                 return Some((x, n));
             }
         }
+        // Many versions landed in one gap (keys written in order do): a new index
+        // spreads them out.
+        self.want_index();
         None
     }
 
@@ -894,8 +939,11 @@ mod tests {
         assert!(list.index_is_stale());
         check_searches(&list, &model, 400);
         assert!(list.index_wanted.load(AtomicOrdering::Relaxed));
-        assert!(list.build_index_if_wanted());
-        assert!(!list.build_index_if_wanted(), "the request was taken");
+        assert!(list.build_index_if_wanted(&|| false));
+        assert!(
+            !list.build_index_if_wanted(&|| false),
+            "the request was taken"
+        );
         assert!(list.index_memory_bytes() >= list.len() * 16);
         let index = list.index.load_full().expect("index");
         assert_eq!(index.covers, list.len(), "nothing moved: exact");
@@ -923,7 +971,7 @@ mod tests {
         assert!(list.index_is_stale());
         check_searches(&list, &model, 500);
         assert!(
-            list.build_index_if_wanted(),
+            list.build_index_if_wanted(&|| false),
             "a stale index is rebuilt on request"
         );
         check_searches(&list, &model, 3000);
@@ -944,7 +992,7 @@ mod tests {
             assert!(list.get(&i.to_be_bytes(), u64::MAX).is_some());
         }
         assert_eq!(calls.load(AtomicOrdering::Relaxed), 0);
-        assert!(!list.build_index_if_wanted());
+        assert!(!list.build_index_if_wanted(&|| false));
         list.insert(b"one more", 1 << 40, None);
         for i in 0..100u64 {
             assert!(list.get(&i.to_be_bytes(), u64::MAX).is_some());
@@ -954,7 +1002,7 @@ mod tests {
             1,
             "one wake per request"
         );
-        assert!(list.build_index_if_wanted());
+        assert!(list.build_index_if_wanted(&|| false));
         for i in 0..100u64 {
             assert!(list.get(&i.to_be_bytes(), u64::MAX).is_some());
         }
@@ -967,6 +1015,95 @@ mod tests {
     }
 
     #[test]
+    fn an_index_that_missed_inserts_is_rebuilt_once_they_pause_and_a_build_gives_way() {
+        let list = SkipList::new();
+        for i in 0..5000u64 {
+            list.insert(&i.to_be_bytes(), i + 1, Some(b"v"));
+        }
+        assert!(!list.build_index(&|| true), "gave way");
+        assert_eq!(list.index_memory_bytes(), 0);
+        assert!(list.build_index(&|| false));
+        let exact = |l: &SkipList| {
+            l.index
+                .load()
+                .as_ref()
+                .is_some_and(|x| x.is_exact_for(l.len()))
+        };
+        assert!(exact(&list));
+        assert!(
+            !list.refresh_index_if_quiet(&|| false),
+            "exact: nothing to do"
+        );
+        list.insert(b"late", 1 << 20, Some(b"v"));
+        assert!(!exact(&list));
+        assert!(
+            !list.refresh_index_if_quiet(&|| false),
+            "first look: still moving?"
+        );
+        list.insert(b"later", 1 << 21, Some(b"v"));
+        assert!(
+            !list.refresh_index_if_quiet(&|| false),
+            "it grew since the last look"
+        );
+        assert!(list.refresh_index_if_quiet(&|| false), "quiet now");
+        assert!(exact(&list));
+        // Many versions in one gap exhaust the walk: the search asks for a new index.
+        for j in 0..100u64 {
+            let mut key = 7u64.to_be_bytes().to_vec();
+            key.extend_from_slice(&j.to_be_bytes());
+            list.insert(&key, (1 << 22) + j, Some(b"gap"));
+        }
+        assert!(!list.index_wanted.load(AtomicOrdering::Relaxed));
+        let mut target = 7u64.to_be_bytes().to_vec();
+        target.extend_from_slice(&99u64.to_be_bytes());
+        assert_eq!(
+            list.seek(&target, u64::MAX).map(|n| n.key().to_vec()),
+            Some(target)
+        );
+        assert!(list.index_wanted.load(AtomicOrdering::Relaxed));
+    }
+
+    #[test]
+    fn a_version_inserted_right_after_an_exact_build_is_seen_by_readers_that_know_of_it() {
+        // The writer builds an exact index, then adds a newer version of one key and
+        // publishes its sequence number; readers that saw the number must find the
+        // version, whichever index they loaded.
+        let list = Arc::new(SkipList::new());
+        for i in 0..INDEX_MIN_LEN as u64 {
+            list.insert(&i.to_be_bytes(), 1, Some(b"old"));
+        }
+        let published = std::sync::atomic::AtomicU64::new(1);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !done.load(AtomicOrdering::Acquire) {
+                        let seq = published.load(AtomicOrdering::Acquire);
+                        if seq < 2 {
+                            continue;
+                        }
+                        let key = (seq % 64).to_be_bytes();
+                        // (key, seq) was inserted before `seq` was published.
+                        let newest = list.get(&key, u64::MAX).expect("found").0;
+                        assert!(newest >= seq, "{newest} < {seq}");
+                        let at = list.seek(&key, seq).expect("found");
+                        assert_eq!((at.key(), at.seq()), (&key[..], seq));
+                        let at = list.seek_for_prev(&key, seq).expect("found");
+                        assert_eq!((at.key(), at.seq()), (&key[..], seq));
+                    }
+                });
+            }
+            for seq in 2..3000u64 {
+                assert!(list.build_index(&|| false));
+                let key = (seq % 64).to_be_bytes();
+                list.insert(&key, seq, Some(b"new"));
+                published.store(seq, AtomicOrdering::Release);
+            }
+            done.store(true, AtomicOrdering::Release);
+        });
+    }
+
+    #[test]
     fn searches_through_a_rebuilding_index_see_every_version_their_snapshot_holds() {
         // A writer inserts, a builder rebuilds the index as fast as it can, and readers
         // check that every version published before their search is found by it.
@@ -975,13 +1112,13 @@ mod tests {
             let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_be_bytes();
             list.insert(&key, i + 1, Some(&key));
         }
-        list.build_index();
+        list.build_index(&|| false);
         let published = Arc::new(std::sync::atomic::AtomicU64::new(INDEX_MIN_LEN as u64));
         let done = Arc::new(AtomicBool::new(false));
         std::thread::scope(|s| {
             s.spawn(|| {
                 while !done.load(AtomicOrdering::Acquire) {
-                    list.build_index();
+                    list.build_index(&|| false);
                 }
             });
             for r in 0..2u64 {
