@@ -6,6 +6,9 @@
 //! writes, torn at 512 B or 4 KiB, and forgets names whose directory was not synced. Then the
 //! database is reopened and checked: every acknowledged batch is there, batches are all or
 //! nothing, the survivors are a prefix of history and every value is exact.
+//!
+//! Each test runs with table files read through `pread` and through maps (the default
+//! on a real disk; the simulated disk hands out a copy of the finished file as its map).
 
 mod sim_support;
 
@@ -63,6 +66,11 @@ fn workload(db: &Database, w: usize, first: u64, batches: u64, s: &mut Session) 
     }
 }
 
+/// A fresh simulated disk; with `mapped`, table files are read through (copied) maps.
+fn sim(mapped: bool) -> SimFileSystem {
+    SimFileSystem::new().with_mapped_reads(mapped)
+}
+
 fn open(sim: &SimFileSystem, cfg: &LightningDbConfig) -> Result<Database, DatabaseError> {
     Database::open_with_fs(DB, cfg.clone(), sim.handle())
 }
@@ -111,8 +119,8 @@ fn reopen_and_check(
 }
 
 /// Counts the operations of a full single-writer session without any cut.
-fn count_ops(cfg: &LightningDbConfig, batches: u64) -> u64 {
-    let sim = SimFileSystem::new();
+fn count_ops(cfg: &LightningDbConfig, batches: u64, mapped: bool) -> u64 {
+    let sim = sim(mapped);
     let db = open(&sim, cfg).expect("open");
     let mut s = Session::default();
     workload(&db, 0, 1, batches, &mut s);
@@ -125,28 +133,32 @@ fn count_ops(cfg: &LightningDbConfig, batches: u64) -> u64 {
 fn sync_commits_survive_a_power_cut_at_any_operation() {
     let cfg = config(Durability::Sync);
     let batches = 250;
-    let total = count_ops(&cfg, batches);
-    // Every operation of the session, open() included, is a cut point once.
-    for round in 0..total {
-        let n = round + 1;
-        let seed = 0x9000 + round;
-        let sim = SimFileSystem::new();
-        sim.schedule_power_cut(n, seed, PowerCutPolicy::default());
-        let mut s = Session::default();
-        if let Ok(db) = open(&sim, &cfg) {
-            workload(&db, 0, 1, batches, &mut s);
-            if sim.last_power_cut().is_none() {
-                sim.power_cut(seed);
+    for mapped in [false, true] {
+        let total = count_ops(&cfg, batches, mapped);
+        // Every operation of the session, open() included, is a cut point once.
+        for round in 0..total {
+            let n = round + 1;
+            let seed = 0x9000 + round;
+            let sim = sim(mapped);
+            sim.schedule_power_cut(n, seed, PowerCutPolicy::default());
+            let mut s = Session::default();
+            if let Ok(db) = open(&sim, &cfg) {
+                workload(&db, 0, 1, batches, &mut s);
+                if sim.last_power_cut().is_none() {
+                    sim.power_cut(seed);
+                }
+                drop(db);
             }
-            drop(db);
+            reopen_and_check(
+                &sim,
+                &cfg,
+                &[(0, s)],
+                true,
+                &format!(
+                    "round {round} (mapped {mapped}): cut before op {n} of {total}, seed {seed:#x}"
+                ),
+            );
         }
-        reopen_and_check(
-            &sim,
-            &cfg,
-            &[(0, s)],
-            true,
-            &format!("round {round}: cut before op {n} of {total}, seed {seed:#x}"),
-        );
     }
 }
 
@@ -157,7 +169,8 @@ fn concurrent_sync_writers_survive_power_cuts() {
     let batches = 150;
     for round in 0..40u64 {
         let seed = 0xc0c0 + round;
-        let sim = SimFileSystem::new();
+        let mapped = round % 2 == 1;
+        let sim = sim(mapped);
         let db = open(&sim, &cfg).expect("open");
         // Somewhere in the middle of the run (a whole run takes roughly 3 ops per batch).
         let n = 50 + (sim_support::hash(&[&seed.to_le_bytes()]) % (writers * batches * 3));
@@ -193,7 +206,7 @@ fn concurrent_sync_writers_survive_power_cuts() {
             &cfg,
             &sessions,
             true,
-            &format!("round {round}: cut before op {n}, seed {seed:#x}"),
+            &format!("round {round} (mapped {mapped}): cut before op {n}, seed {seed:#x}"),
         );
     }
 }
@@ -206,11 +219,12 @@ fn unsynced_modes_keep_a_prefix_of_history() {
     ] {
         let cfg = config(durability);
         let batches = 300;
-        let total = count_ops(&cfg, batches);
+        let total = count_ops(&cfg, batches, false);
         for round in 0..60u64 {
             let n = 1 + (round * 97 + 13) % total.max(1);
             let seed = 0x7000 + round;
-            let sim = SimFileSystem::new();
+            let mapped = round % 2 == 1;
+            let sim = sim(mapped);
             // A prefix of each file's unsynced writes, the last one torn: the log is
             // appended by one writer at a time, so this is what a disk that writes in order
             // leaves behind.
@@ -236,7 +250,10 @@ fn unsynced_modes_keep_a_prefix_of_history() {
                 &cfg,
                 &[(0, s)],
                 false,
-                &format!("{tag} round {round}: cut before op {n} of {total}, seed {seed:#x}"),
+                &format!(
+                    "{tag} round {round} (mapped {mapped}): cut before op {n} of {total}, \
+                     seed {seed:#x}"
+                ),
             );
         }
     }
@@ -246,10 +263,18 @@ fn unsynced_modes_keep_a_prefix_of_history() {
 fn a_power_cut_during_recovery_loses_nothing_acknowledged() {
     let cfg = config(Durability::Sync);
     let batches = 120; // stays in the memtable: recovery must write it to a table
+    for mapped in [false, true] {
+        recovery_cuts(&cfg, batches, mapped);
+    }
+}
+
+/// Cuts the power at every operation of the open that recovers `batches` batches.
+fn recovery_cuts(cfg: &LightningDbConfig, batches: u64, mapped: bool) {
+    let cfg = cfg.clone();
     let mut n = 1;
     loop {
         let seed = 0xdead + n;
-        let sim = SimFileSystem::new();
+        let sim = sim(mapped);
         let db = open(&sim, &cfg).expect("open");
         let mut s = Session::default();
         for id in 1..=batches {
@@ -270,7 +295,7 @@ fn a_power_cut_during_recovery_loses_nothing_acknowledged() {
             &cfg,
             &[(0, s)],
             true,
-            &format!("cut before op {n} of the second open, seed {seed:#x}"),
+            &format!("cut before op {n} of the second open (mapped {mapped}), seed {seed:#x}"),
         );
         assert_eq!(m, vec![batches]);
         if finished {
@@ -289,7 +314,7 @@ fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data() {
     // it must never do is open with a history that is not a prefix, or with wrong values.
     let cfg = config(Durability::NoSync);
     let batches = 240;
-    let total = count_ops(&cfg, batches);
+    let total = count_ops(&cfg, batches, false);
     let policy = PowerCutPolicy {
         mode: CutMode::Subset,
         ..Default::default()
@@ -299,7 +324,7 @@ fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data() {
     for round in 0..rounds {
         let seed = 0x5b5e7 + round;
         let n = 1 + (round * 131 + 7) % total;
-        let sim = SimFileSystem::new();
+        let sim = sim(round % 2 == 1);
         sim.schedule_power_cut(n, seed, policy);
         let mut s = Session::default();
         if let Ok(db) = open(&sim, &cfg) {

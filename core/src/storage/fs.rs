@@ -54,14 +54,33 @@ pub trait RandomAccessFile: Send + Sync {
 /// A whole file mapped read-only into memory. Readers hold it by `Arc`, and reach its
 /// bytes with a plain (inlined, non-virtual) call, since a scan does so on every step.
 pub struct MappedFile {
-    map: memmap2::Mmap,
+    map: MapRepr,
+}
+
+enum MapRepr {
+    /// A read-only memory map of the file.
+    Map(memmap2::Mmap),
+    /// A copy of the file's bytes, for file systems without maps (the simulated disk):
+    /// the engine reads it exactly as it reads a map.
+    Copy(Box<[u8]>),
 }
 
 impl MappedFile {
+    /// A file whose bytes are `bytes` (a file system that cannot map a finished, never
+    /// rewritten file may hand out a copy instead, as the simulated disk does).
+    pub fn from_copy(bytes: Box<[u8]>) -> Self {
+        Self {
+            map: MapRepr::Copy(bytes),
+        }
+    }
+
     /// The file's bytes.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        match &self.map {
+            MapRepr::Map(m) => m,
+            MapRepr::Copy(b) => b,
+        }
     }
 }
 
@@ -213,7 +232,9 @@ impl FileSystem for StdFileSystem {
             // model and documented on `open_read_mapped`: another program truncating or
             // rewriting the file, or a disk error, raises SIGBUS on access.
             match unsafe { memmap2::Mmap::map(&file) } {
-                Ok(map) => Some(Arc::new(MappedFile { map })),
+                Ok(map) => Some(Arc::new(MappedFile {
+                    map: MapRepr::Map(map),
+                })),
                 // Out of map slots or address space: read this file with `pread` instead.
                 Err(_) => None,
             }

@@ -54,7 +54,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::fs::{DirLock, FileSystem, RandomAccessFile, WritableFile};
+use super::fs::{DirLock, FileSystem, MappedFile, RandomAccessFile, WritableFile};
 
 /// `EIO`: the error an injected fault and every operation of an ended boot return.
 fn eio(what: &str) -> io::Error {
@@ -255,6 +255,9 @@ struct World {
     space_limit: Option<u64>,
     scheduled_cut: Option<(u64, u64, PowerCutPolicy)>,
     last_cut: Option<PowerCutReport>,
+    /// `open_read_mapped` hands out a copy of the file as its map (see
+    /// [`SimFileSystem::with_mapped_reads`]).
+    maps: bool,
 }
 
 impl World {
@@ -390,6 +393,15 @@ impl SimFileSystem {
         let sim = Self::default();
         sim.world.lock().dirs.insert(PathBuf::from("/"));
         sim
+    }
+
+    /// Makes `open_read_mapped` behave as the real file system's does: the engine then reads
+    /// table files through a "map" (a copy of the file taken when it is opened, since
+    /// table files are never written after), with no file operation per read. Off by
+    /// default, so that reads go through the fault plan.
+    pub fn with_mapped_reads(self, on: bool) -> Self {
+        self.world.lock().maps = on;
+        self
     }
 
     /// A file-system handle bound to the current boot, for
@@ -764,6 +776,8 @@ struct SimReadable {
     world: Arc<Mutex<World>>,
     boot: u64,
     id: u64,
+    /// The file's bytes when it was opened, when it was opened as mapped.
+    map: Option<Arc<MappedFile>>,
 }
 
 impl RandomAccessFile for SimReadable {
@@ -791,6 +805,10 @@ impl RandomAccessFile for SimReadable {
         let mut w = self.world.lock();
         w.begin(self.boot, OpKind::Metadata, "size")?;
         Ok(w.file_mut(self.id)?.current.len() as u64)
+    }
+
+    fn mapped(&self) -> Option<Arc<MappedFile>> {
+        self.map.clone()
     }
 }
 
@@ -871,6 +889,27 @@ impl FileSystem for SimHandle {
             world: Arc::clone(&self.world),
             boot: self.boot,
             id,
+            map: None,
+        }))
+    }
+
+    fn open_read_mapped(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let mut w = self.world.lock();
+        w.begin(self.boot, OpKind::Read, "open_read_mapped")?;
+        let id = w.id_of(path)?;
+        // As a real map: the bytes as they are now (the engine maps only finished table
+        // files), read later without any file operation, so no fault reaches them.
+        let map = if w.maps {
+            let bytes = &w.file_mut(id)?.current;
+            (!bytes.is_empty()).then(|| Arc::new(MappedFile::from_copy(bytes.clone().into())))
+        } else {
+            None
+        };
+        Ok(Arc::new(SimReadable {
+            world: Arc::clone(&self.world),
+            boot: self.boot,
+            id,
+            map,
         }))
     }
 
@@ -977,6 +1016,34 @@ mod tests {
         let dir = PathBuf::from("/db");
         fs.create_dir_all(&dir).expect("mkdir");
         (sim, fs, dir)
+    }
+
+    #[test]
+    fn mapped_reads_hand_out_the_bytes_at_open_and_cost_no_operations() {
+        for on in [false, true] {
+            let sim = SimFileSystem::new().with_mapped_reads(on);
+            let fs = sim.handle();
+            let dir = PathBuf::from("/db");
+            fs.create_dir_all(&dir).expect("mkdir");
+            let path = dir.join("000007.sst");
+            let mut f = fs.create(&path).expect("create");
+            f.append(b"table bytes").expect("append");
+            f.sync_data().expect("sync");
+            let empty = dir.join("000008.sst");
+            fs.create(&empty).expect("create");
+            let r = fs.open_read_mapped(&path).expect("open");
+            assert_eq!(r.mapped().is_some(), on);
+            assert!(fs.open_read_mapped(&empty).expect("open").mapped().is_none());
+            assert!(fs.open_read(&path).expect("open").mapped().is_none());
+            if let Some(map) = r.mapped() {
+                let before = sim.op_count();
+                assert_eq!(map.bytes(), b"table bytes");
+                assert_eq!(sim.op_count(), before, "a mapped read is no file operation");
+            }
+            let mut buf = [0u8; 5];
+            r.read_exact_at(&mut buf, 6).expect("pread still works");
+            assert_eq!(&buf, b"bytes");
+        }
     }
 
     #[test]
