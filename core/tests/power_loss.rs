@@ -118,6 +118,27 @@ fn reopen_and_check(
     survivors
 }
 
+/// Runs one writer's workload on a disk whose power goes at the scheduled operation, and
+/// cuts the power after it (with `policy`) if the cut did not come; returns what the
+/// session managed.
+fn session_until_cut(
+    sim: &SimFileSystem,
+    cfg: &LightningDbConfig,
+    batches: u64,
+    seed: u64,
+    policy: PowerCutPolicy,
+) -> Session {
+    let mut s = Session::default();
+    if let Ok(db) = open(sim, cfg) {
+        workload(&db, 0, 1, batches, &mut s);
+        if sim.last_power_cut().is_none() {
+            sim.power_cut_with(seed, policy);
+        }
+        drop(db);
+    }
+    s
+}
+
 /// Counts the operations of a full single-writer session without any cut.
 fn count_ops(cfg: &LightningDbConfig, batches: u64, mapped: bool) -> u64 {
     let sim = sim(mapped);
@@ -141,14 +162,7 @@ fn sync_commits_survive_a_power_cut_at_any_operation() {
             let seed = 0x9000 + round;
             let sim = sim(mapped);
             sim.schedule_power_cut(n, seed, PowerCutPolicy::default());
-            let mut s = Session::default();
-            if let Ok(db) = open(&sim, &cfg) {
-                workload(&db, 0, 1, batches, &mut s);
-                if sim.last_power_cut().is_none() {
-                    sim.power_cut(seed);
-                }
-                drop(db);
-            }
+            let s = session_until_cut(&sim, &cfg, batches, seed, PowerCutPolicy::default());
             reopen_and_check(
                 &sim,
                 &cfg,
@@ -237,14 +251,7 @@ fn unsynced_modes_keep_a_prefix_of_history() {
                 ..Default::default()
             };
             sim.schedule_power_cut(n, seed, policy);
-            let mut s = Session::default();
-            if let Ok(db) = open(&sim, &cfg) {
-                workload(&db, 0, 1, batches, &mut s);
-                if sim.last_power_cut().is_none() {
-                    sim.power_cut_with(seed, policy);
-                }
-                drop(db);
-            }
+            let s = session_until_cut(&sim, &cfg, batches, seed, policy);
             reopen_and_check(
                 &sim,
                 &cfg,
@@ -326,14 +333,7 @@ fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data() {
         let n = 1 + (round * 131 + 7) % total;
         let sim = sim(round % 2 == 1);
         sim.schedule_power_cut(n, seed, policy);
-        let mut s = Session::default();
-        if let Ok(db) = open(&sim, &cfg) {
-            workload(&db, 0, 1, batches, &mut s);
-            if sim.last_power_cut().is_none() {
-                sim.power_cut_with(seed, policy);
-            }
-            drop(db);
-        }
+        let s = session_until_cut(&sim, &cfg, batches, seed, policy);
         match open(&sim, &cfg) {
             Ok(db) => {
                 check_writer(&db, 0, s.durable_floor, Some(s.attempted))

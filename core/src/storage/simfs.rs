@@ -1033,7 +1033,11 @@ mod tests {
             fs.create(&empty).expect("create");
             let r = fs.open_read_mapped(&path).expect("open");
             assert_eq!(r.mapped().is_some(), on);
-            assert!(fs.open_read_mapped(&empty).expect("open").mapped().is_none());
+            assert!(fs
+                .open_read_mapped(&empty)
+                .expect("open")
+                .mapped()
+                .is_none());
             assert!(fs.open_read(&path).expect("open").mapped().is_none());
             if let Some(map) = r.mapped() {
                 let before = sim.op_count();
