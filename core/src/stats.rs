@@ -72,7 +72,7 @@ pub struct DbStats {
     /// for blocks read through memory maps, the entry offsets and key prefixes learned
     /// on each block's first read.
     pub table_memory_bytes: u64,
-    /// Memory the memtables' seek indexes take (16.5 bytes per version, built once a
+    /// Memory the memtables' seek indexes take (18 bytes per version, built once a
     /// memtable holds 4,096 versions and is searched; outside the write buffer budget).
     pub memtable_index_bytes: u64,
     /// Block cache hits.

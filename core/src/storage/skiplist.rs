@@ -10,12 +10,12 @@
 //!
 //! A search from the head of a large list is a dozen or more dependent cache misses,
 //! one or two per level. Once a list holds [`INDEX_MIN_LEN`] versions, searches ask for
-//! a [seek index](SeekIndex): every node in order with its key prefix, and a summary of
-//! every 16th prefix (16.5 bytes a version), built by a walk of the bottom level off the
-//! search path (the owner's waker says when to build; see [`SkipList::set_index_waker`]).
-//! A search then reads the summary and one run of prefixes, which sit close together in
-//! memory; while nothing was inserted since the build, the entry it lands on is the answer
-//! and no other node is touched. Versions inserted later sit between entries and are
+//! a [seek index](SeekIndex): every node in order with its key prefix, four to a cache
+//! line, and a summary of each line's first prefix (18 bytes a version), built by a walk
+//! of the bottom level off the search path (the owner's waker says when to build; see
+//! [`SkipList::set_index_waker`]). A search then reads the summary, which stays in cache,
+//! and one line; while nothing was inserted since the build, the entry it lands on is the
+//! answer and no other node is touched. Versions inserted later sit between entries and are
 //! walked over; the index asks to be rebuilt once a quarter of the list is newer than it.
 //!
 //! This is the one measured hot path in the core crate that uses `unsafe`: a node is
@@ -276,60 +276,117 @@ pub struct SkipList {
 /// What a list calls to have its seek index built off the search path.
 pub type IndexWaker = Box<dyn Fn() + Send + Sync>;
 
-/// Every node of the list in order, and the nodes' key prefixes, with every
-/// [`SUMMARY_EVERY`]th prefix again in a summary small enough to stay in cache: a search
-/// reads the summary, one run of prefixes (two cache lines) and the node pointers it
-/// lands on, where a binary search over all the prefixes would miss the cache six or
-/// seven times in a large list.
+/// Every node of the list in order with its key prefix, four to a cache line, and the
+/// first prefix of every line again in a summary small enough to stay in cache: a search
+/// reads the summary, then one line, which holds the node pointer it lands on too. (A
+/// binary search over all the prefixes would miss the cache six or seven times in a
+/// large list.)
 struct SeekIndex {
-    prefixes: Box<[u64]>,
-    nodes: Box<[NodeRef]>,
+    lines: Box<[IndexLine]>,
     summary: Box<[u64]>,
+    /// Entries in use (the last line is padded).
+    len: usize,
     /// Versions the list held when the walk began (and ended: see `build_index`).
     covers: usize,
 }
 
-/// Prefixes per summary entry.
-const SUMMARY_EVERY: usize = 16;
+/// Entries per line.
+const LINE_ENTRIES: usize = 4;
+
+#[derive(Clone, Copy)]
+struct IndexEntry {
+    prefix: u64,
+    node: NodeRef,
+}
+
+/// One cache line of entries.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct IndexLine([IndexEntry; LINE_ENTRIES]);
+
+const _: () = assert!(std::mem::size_of::<IndexLine>() == 64);
 
 impl SeekIndex {
-    fn new(prefixes: Vec<u64>, nodes: Vec<NodeRef>, covers: usize) -> Self {
+    fn new(entries: &[IndexEntry], covers: usize) -> Self {
+        let pad = IndexEntry {
+            prefix: u64::MAX,
+            node: NodeRef(ptr::null()),
+        };
+        let lines: Box<[IndexLine]> = entries
+            .chunks(LINE_ENTRIES)
+            .map(|c| {
+                let mut line = IndexLine([pad; LINE_ENTRIES]);
+                line.0[..c.len()].copy_from_slice(c);
+                line
+            })
+            .collect();
         Self {
-            summary: prefixes.iter().step_by(SUMMARY_EVERY).copied().collect(),
-            prefixes: prefixes.into_boxed_slice(),
-            nodes: nodes.into_boxed_slice(),
+            summary: lines.iter().map(|l| l.0[0].prefix).collect(),
+            lines,
+            len: entries.len(),
             covers,
         }
     }
 
+    #[inline]
+    fn entry(&self, i: usize) -> &IndexEntry {
+        &self.lines[i / LINE_ENTRIES].0[i % LINE_ENTRIES]
+    }
+
+    /// The node of entry `i`, or null past the last.
+    #[inline]
+    fn node_at(&self, i: usize) -> *const Node {
+        if i < self.len {
+            self.entry(i).node.0
+        } else {
+            ptr::null()
+        }
+    }
+
+    /// The first index in `lo..hi` where `pred` turns false (`pred` holds on a prefix).
+    fn partition(mut lo: usize, mut hi: usize, pred: impl Fn(usize) -> bool) -> usize {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// How many nodes are ordered before `target` (with `inclusive`, not after it).
     fn rank(&self, target: &Target<'_>, inclusive: bool) -> usize {
-        let p = &self.prefixes;
-        // Run j - 1 holds the first prefix not below the target's: the runs before it
-        // start below, and run j starts at or above it.
-        let j = self.summary.partition_point(|&x| x < target.prefix);
-        let run = j.saturating_sub(1) * SUMMARY_EVERY..(j * SUMMARY_EVERY).min(p.len());
-        let lo = run.start + p[run].partition_point(|&x| x < target.prefix);
+        let p = target.prefix;
+        // Line j - 1 holds the first prefix not below the target's: the lines before it
+        // hold only smaller ones, and line j starts at or above it.
+        let j = self.summary.partition_point(|&x| x < p);
+        let line = j.saturating_sub(1);
+        let below = self
+            .lines
+            .get(line)
+            .map_or(0, |l| l.0.iter().filter(|e| e.prefix < p).count());
+        let lo = (line * LINE_ENTRIES + below).min(self.len);
         // Nodes sharing the target's prefix are told apart by their keys (rare for
         // random keys; for keys with a common 8-byte prefix, a search among them).
-        if p.get(lo).is_none_or(|&x| x != target.prefix) {
+        if lo == self.len || self.entry(lo).prefix != p {
             return lo;
         }
-        let ties = p[lo..].partition_point(|&x| x == target.prefix);
-        lo + self.nodes[lo..lo + ties].partition_point(|n| {
-            let ord = target.node_vs(n.0);
+        let ties_end = Self::partition(lo, self.len, |i| self.entry(i).prefix == p);
+        Self::partition(lo, ties_end, |i| {
+            let ord = target.node_vs(self.entry(i).node.0);
             ord == Ordering::Less || (inclusive && ord == Ordering::Equal)
         })
     }
 
     /// True when the index holds exactly the versions of a list of `len` versions.
     fn is_exact_for(&self, len: usize) -> bool {
-        self.covers == len && self.nodes.len() == len
+        self.covers == len && self.len == len
     }
 
     fn memory_bytes(&self) -> usize {
-        (self.prefixes.len() + self.summary.len()) * 8
-            + self.nodes.len() * std::mem::size_of::<NodeRef>()
+        self.lines.len() * std::mem::size_of::<IndexLine>() + self.summary.len() * 8
     }
 }
 
@@ -412,27 +469,28 @@ impl SkipList {
     /// long, a search needs no node but the one it returns.
     pub fn build_index(&self, give_way: &dyn Fn() -> bool) -> bool {
         let before = self.len();
-        let mut prefixes = Vec::with_capacity(before);
-        let mut nodes = Vec::with_capacity(before);
+        let mut entries = Vec::with_capacity(before);
         let mut at = self.first();
         while let Some(n) = at {
-            if nodes.len() % 4096 == 4095 && give_way() {
+            if entries.len() % 4096 == 4095 && give_way() {
                 return false;
             }
-            prefixes.push(n.prefix());
-            nodes.push(n);
+            entries.push(IndexEntry {
+                prefix: n.prefix(),
+                node: n,
+            });
             // SAFETY: `n` is a linked node of this list.
             at = self.non_head(unsafe { node::next(n.0, 0) });
         }
         // Nodes linked during the walk may be in the index or not; either way it covers
         // at least `before` versions, and is exact only when nothing moved.
-        let covers = if self.len() == before && nodes.len() == before {
+        let covers = if self.len() == before && entries.len() == before {
             before
         } else {
-            before.min(nodes.len()).saturating_sub(1)
+            before.min(entries.len()).saturating_sub(1)
         };
         self.index
-            .store(Some(Arc::new(SeekIndex::new(prefixes, nodes, covers))));
+            .store(Some(Arc::new(SeekIndex::new(&entries, covers))));
         true
     }
 
@@ -630,10 +688,9 @@ impl SkipList {
         // snapshot after the insert returned, so it sees the longer length here.
         let len = self.len.load(AtomicOrdering::Acquire);
         let rank = index.rank(target, inclusive);
-        let node_at = |i: usize| index.nodes.get(i).map_or(ptr::null(), |n| n.0);
-        let x = rank.checked_sub(1).map_or(self.head, node_at);
+        let x = rank.checked_sub(1).map_or(self.head, |i| index.node_at(i));
         if index.is_exact_for(len) {
-            return Some((x, node_at(rank)));
+            return Some((x, index.node_at(rank)));
         }
         if (len - index.covers.min(len)) * 4 > index.covers {
             self.want_index();
@@ -1011,7 +1068,7 @@ mod tests {
             1,
             "a fresh index asks nothing"
         );
-        assert_eq!(list.index_memory_bytes(), 4096 * 16 + 4096 / 16 * 8);
+        assert_eq!(list.index_memory_bytes(), 4096 * 16 + 4096 / 4 * 8);
     }
 
     #[test]
