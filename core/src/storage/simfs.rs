@@ -398,7 +398,9 @@ impl SimFileSystem {
     /// Makes `open_read_mapped` behave as the real file system's does: the engine then reads
     /// table files through a "map" (a copy of the file taken when it is opened, since
     /// table files are never written after), with no file operation per read. Off by
-    /// default, so that reads go through the fault plan.
+    /// default, so that reads go through the fault plan. Not for tests of read faults or
+    /// of corruption written into files: neither reaches a copy already handed out (as
+    /// neither reaches pages a real map already holds).
     pub fn with_mapped_reads(self, on: bool) -> Self {
         self.world.lock().maps = on;
         self

@@ -307,23 +307,12 @@ struct IndexLine([IndexEntry; LINE_ENTRIES]);
 const _: () = assert!(std::mem::size_of::<IndexLine>() == 64);
 
 impl SeekIndex {
-    fn new(entries: &[IndexEntry], covers: usize) -> Self {
-        let pad = IndexEntry {
-            prefix: u64::MAX,
-            node: NodeRef(ptr::null()),
-        };
-        let lines: Box<[IndexLine]> = entries
-            .chunks(LINE_ENTRIES)
-            .map(|c| {
-                let mut line = IndexLine([pad; LINE_ENTRIES]);
-                line.0[..c.len()].copy_from_slice(c);
-                line
-            })
-            .collect();
+    /// An index over `len` entries laid out in `lines` (the last one padded).
+    fn new(lines: Vec<IndexLine>, len: usize, covers: usize) -> Self {
         Self {
             summary: lines.iter().map(|l| l.0[0].prefix).collect(),
-            lines,
-            len: entries.len(),
+            lines: lines.into_boxed_slice(),
+            len,
             covers,
         }
     }
@@ -469,28 +458,40 @@ impl SkipList {
     /// long, a search needs no node but the one it returns.
     pub fn build_index(&self, give_way: &dyn Fn() -> bool) -> bool {
         let before = self.len();
-        let mut entries = Vec::with_capacity(before);
+        // Padding: never below a target's prefix, so never counted or reached.
+        let pad = IndexEntry {
+            prefix: u64::MAX,
+            node: NodeRef(ptr::null()),
+        };
+        let mut lines: Vec<IndexLine> = Vec::with_capacity(before.div_ceil(LINE_ENTRIES) + 1);
+        let mut len = 0usize;
         let mut at = self.first();
         while let Some(n) = at {
-            if entries.len() % 4096 == 4095 && give_way() {
+            if len % 4096 == 4095 && give_way() {
                 return false;
             }
-            entries.push(IndexEntry {
-                prefix: n.prefix(),
-                node: n,
-            });
+            if len.is_multiple_of(LINE_ENTRIES) {
+                lines.push(IndexLine([pad; LINE_ENTRIES]));
+            }
+            if let Some(line) = lines.last_mut() {
+                line.0[len % LINE_ENTRIES] = IndexEntry {
+                    prefix: n.prefix(),
+                    node: n,
+                };
+            }
+            len += 1;
             // SAFETY: `n` is a linked node of this list.
             at = self.non_head(unsafe { node::next(n.0, 0) });
         }
         // Nodes linked during the walk may be in the index or not; either way it covers
         // at least `before` versions, and is exact only when nothing moved.
-        let covers = if self.len() == before && entries.len() == before {
+        let covers = if self.len() == before && len == before {
             before
         } else {
-            before.min(entries.len()).saturating_sub(1)
+            before.min(len).saturating_sub(1)
         };
         self.index
-            .store(Some(Arc::new(SeekIndex::new(&entries, covers))));
+            .store(Some(Arc::new(SeekIndex::new(lines, len, covers))));
         true
     }
 
