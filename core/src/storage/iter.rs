@@ -234,13 +234,17 @@ impl MergingCursor {
 
     /// Positions every child at the start of this cursor's walk, bounded by `from` if given.
     pub fn start(&mut self, from: Option<&[u8]>) -> Result<(), DatabaseError> {
-        for (child, head) in self.children.iter_mut().zip(self.heads.iter_mut()) {
+        for child in &mut self.children {
             match (from, self.reverse) {
                 (Some(k), false) => child.seek(k)?,
                 (Some(k), true) => child.seek_for_prev(k)?,
                 (None, false) => child.seek_to_first()?,
                 (None, true) => child.seek_to_last()?,
             }
+        }
+        // Read the heads only once every child has sought: a memtable seek prefetches the
+        // node it lands on, and that load then overlaps the table seeks after it.
+        for (child, head) in self.children.iter().zip(self.heads.iter_mut()) {
             *head = Head::of(child);
         }
         self.pick();

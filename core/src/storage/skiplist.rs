@@ -691,7 +691,11 @@ impl SkipList {
         let rank = index.rank(target, inclusive);
         let x = rank.checked_sub(1).map_or(self.head, |i| index.node_at(i));
         if index.is_exact_for(len) {
-            return Some((x, index.node_at(rank)));
+            let after = index.node_at(rank);
+            // The caller reads the node it asked for next, usually after seeking other
+            // sources: start loading it now.
+            super::prefetch::prefetch_ptr(if inclusive { x } else { after });
+            return Some((x, after));
         }
         if (len - index.covers.min(len)) * 4 > index.covers {
             self.want_index();
