@@ -915,14 +915,13 @@ impl DbInner {
         let number = self.new_file_number();
         // Creating a segment syncs its header and the directory: a failure there is a
         // failed fsync like any other, so it poisons (never retried and trusted).
-        let new_wal = WalWriter::create(
+        let mut new_wal = WalWriter::create(
             self.fs.as_ref(),
             &self.path,
             number,
             self.config.checksum_algorithm,
         )
         .inspect_err(|e| self.poison(format!("creating a log segment failed: {e}")))?;
-        let mut new_wal = new_wal;
         new_wal.publish_to(Arc::clone(&self.wal_extent));
         *wal = new_wal;
         let _guard = self.sv_update.lock();

@@ -442,6 +442,27 @@ fn records_end(segment: &Path) -> usize {
     data.iter().rposition(|&b| b != 0).expect("records") + 1
 }
 
+/// Plants at `at` in `file` what a reader racing an append could see: a record header with
+/// only its length written, then whole copies of the file's records (the bytes after its
+/// 24-byte header, up to `records_end`).
+fn plant_torn_append(file: &Path, at: u64, records_end: usize) {
+    let records = std::fs::read(file).expect("read")[24..records_end].to_vec();
+    let mut torn = vec![0u8; 16];
+    torn[..4].copy_from_slice(&(records.len() as u32).to_le_bytes());
+    torn.extend_from_slice(&records);
+    write_into(file, at, &torn);
+}
+
+/// An open database whose log holds twenty small puts.
+fn twenty_puts(dir: &Path) -> Database {
+    let db = Database::open(dir, config(ChecksumAlgorithm::Crc32)).expect("open");
+    for i in 0..20u32 {
+        db.put(format!("k{i:03}").as_bytes(), b"settled value")
+            .expect("put");
+    }
+    db
+}
+
 #[test]
 fn a_live_check_reads_only_what_appends_have_finished() {
     // A reader racing an append can see it half written, with whole records from later
@@ -449,26 +470,14 @@ fn a_live_check_reads_only_what_appends_have_finished() {
     // the finished mark, as such a reader would see them: the live check must not report
     // them, and damage below the mark must still be reported.
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::open(dir.path(), config(ChecksumAlgorithm::Crc32)).expect("open");
-    for i in 0..20u32 {
-        db.put(format!("k{i:03}").as_bytes(), b"settled value")
-            .expect("put");
-    }
+    let db = twenty_puts(dir.path());
     let segment = files_with(dir.path(), ".log").pop().expect("log segment");
     let end = records_end(&segment);
-    let records = std::fs::read(&segment).expect("read")[24..end].to_vec();
-    let mut torn = vec![0u8; 16];
-    torn[..4].copy_from_slice(&(records.len() as u32).to_le_bytes());
-    torn.extend_from_slice(&records);
-    write_into(&segment, end as u64, &torn);
+    plant_torn_append(&segment, end as u64, end);
     // The same for the manifest, which is appended to without zeros ahead.
     let manifest = manifest_of(dir.path());
-    let edits = std::fs::read(&manifest).expect("read")[24..].to_vec();
-    let mut torn_edit = vec![0u8; 16];
-    torn_edit[..4].copy_from_slice(&(edits.len() as u32).to_le_bytes());
-    torn_edit.extend_from_slice(&edits);
     let manifest_len = std::fs::metadata(&manifest).expect("stat").len();
-    write_into(&manifest, manifest_len, &torn_edit);
+    plant_torn_append(&manifest, manifest_len, manifest_len as usize);
     let live = db
         .verify_integrity(ValidationLevel::Comprehensive)
         .expect("verify");
@@ -488,33 +497,22 @@ fn without_the_mark_the_planted_append_is_damage() {
     // The same planted bytes in a closed database (no appends in progress, so nothing
     // excuses them) are reported: the live test above is not passing by reading nothing.
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::open(dir.path(), config(ChecksumAlgorithm::Crc32)).expect("open");
-    for i in 0..20u32 {
-        db.put(format!("k{i:03}").as_bytes(), b"settled value")
-            .expect("put");
-    }
+    let db = twenty_puts(dir.path());
     let segment = files_with(dir.path(), ".log").pop().expect("log segment");
     drop(db);
     let end = records_end(&segment);
-    let records = std::fs::read(&segment).expect("read")[24..end].to_vec();
-    let mut torn = vec![0u8; 16];
-    torn[..4].copy_from_slice(&(records.len() as u32).to_le_bytes());
-    torn.extend_from_slice(&records);
-    write_into(&segment, end as u64, &torn);
+    plant_torn_append(&segment, end as u64, end);
     let report = offline(dir.path(), ValidationLevel::Basic, "wal");
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
     assert_eq!(report.problems[0].offset, Some(end as u64));
 
     let manifest = manifest_of(dir.path());
-    let data = std::fs::read(&manifest).expect("read");
-    let mut torn_edit = vec![0u8; 16];
-    torn_edit[..4].copy_from_slice(&((data.len() - 24) as u32).to_le_bytes());
-    torn_edit.extend_from_slice(&data[24..]);
-    write_into(&manifest, data.len() as u64, &torn_edit);
+    let manifest_len = std::fs::metadata(&manifest).expect("stat").len();
+    plant_torn_append(&manifest, manifest_len, manifest_len as usize);
     let report = offline(dir.path(), ValidationLevel::Basic, "manifest");
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
     assert_eq!(report.problems[0].component, Component::Manifest);
-    assert_eq!(report.problems[0].offset, Some(data.len() as u64));
+    assert_eq!(report.problems[0].offset, Some(manifest_len));
 }
 
 #[test]

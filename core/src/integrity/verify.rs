@@ -876,6 +876,16 @@ pub(crate) fn next_good_record(data: &[u8], pos: usize, algo: ChecksumAlgorithm)
     (pos + 1..data.len()).find(|&p| matches!(read_record(data, p, algo), RecordRead::Ok(..)))
 }
 
+/// Reads the file at `path`, or with `settled` only its first `settled` bytes (what a live
+/// database's appends have finished; anything after may be an append in progress).
+fn read_settled(fs: &dyn FileSystem, path: &Path, settled: Option<u64>) -> io::Result<Vec<u8>> {
+    let mut data = fs.read_all(path)?;
+    if let Some(limit) = settled {
+        data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    Ok(data)
+}
+
 /// What a log segment check found.
 #[derive(Debug, Default)]
 pub(crate) struct WalScan {
@@ -902,13 +912,8 @@ pub(crate) fn scan_wal(
     settled: Option<u64>,
 ) -> WalScan {
     let mut out = WalScan::default();
-    let data = match ck.fs.read_all(path) {
-        Ok(mut d) => {
-            if let Some(limit) = settled {
-                d.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            }
-            d
-        }
+    let data = match read_settled(ck.fs.as_ref(), path, settled) {
+        Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             ck.note(format!("{}: removed during validation", path.display()));
             return out;
@@ -1095,8 +1100,8 @@ pub(crate) struct ManifestState {
 
 /// Verifies `CURRENT` and the manifest it names, replaying the edits. `record` says whether
 /// problems go into the report (the manifest may be read only for the table list).
-/// Checks the live manifest. `extent`, for an open database, says how much of it appends
-/// have finished: only that much is read.
+/// `extent`, for an open database, says how much of the manifest appends have finished:
+/// only that much is read.
 pub(crate) fn scan_manifest(
     ck: &mut Checker,
     record: bool,
@@ -1152,13 +1157,8 @@ fn scan_manifest_inner(ck: &mut Checker, extent: Option<&FinishedExtent>) -> Opt
     // the file named here is the one the mark is for. (A live rotation would have to skip
     // a manifest newer than the mark, as a log segment's check does.)
     let settled = extent.and_then(|x| x.settled(number)).flatten();
-    let data = match ck.fs.read_all(&path) {
-        Ok(mut d) => {
-            if let Some(limit) = settled {
-                d.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            }
-            d
-        }
+    let data = match read_settled(ck.fs.as_ref(), &path, settled) {
+        Ok(d) => d,
         Err(e) => {
             ck.problem(
                 Component::Manifest,

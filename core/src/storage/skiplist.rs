@@ -181,6 +181,13 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// True when node `n` is ordered before this version (with `inclusive`, or is it).
+    #[inline]
+    fn has_before(&self, n: *const Node, inclusive: bool) -> bool {
+        let ord = self.node_vs(n);
+        ord == Ordering::Less || (inclusive && ord == Ordering::Equal)
+    }
+
     /// Orders node `n` against this version.
     #[inline]
     fn node_vs(&self, n: *const Node) -> Ordering {
@@ -364,9 +371,13 @@ impl SeekIndex {
         }
         let ties_end = Self::partition(lo, self.len, |i| self.entry(i).prefix == p);
         Self::partition(lo, ties_end, |i| {
-            let ord = target.node_vs(self.entry(i).node.0);
-            ord == Ordering::Less || (inclusive && ord == Ordering::Equal)
+            target.has_before(self.entry(i).node.0, inclusive)
         })
+    }
+
+    /// True when over a quarter of a list of `len` versions is newer than the index.
+    fn is_stale_for(&self, len: usize) -> bool {
+        (len - self.covers.min(len)) * 4 > self.covers
     }
 
     /// True when the index holds exactly the versions of a list of `len` versions.
@@ -509,7 +520,7 @@ impl SkipList {
                 .index
                 .load()
                 .as_ref()
-                .is_none_or(|x| (len - x.covers.min(len)) * 4 > x.covers)
+                .is_none_or(|x| x.is_stale_for(len))
     }
 
     /// Raises the request for an index (once until the next build takes it).
@@ -689,7 +700,7 @@ impl SkipList {
         // snapshot after the insert returned, so it sees the longer length here.
         let len = self.len.load(AtomicOrdering::Acquire);
         let rank = index.rank(target, inclusive);
-        let x = rank.checked_sub(1).map_or(self.head, |i| index.node_at(i));
+        let mut x = rank.checked_sub(1).map_or(self.head, |i| index.node_at(i));
         if index.is_exact_for(len) {
             let after = index.node_at(rank);
             // The caller reads the node it asked for next, usually after seeking other
@@ -697,23 +708,20 @@ impl SkipList {
             super::prefetch::prefetch_ptr(if inclusive { x } else { after });
             return Some((x, after));
         }
-        if (len - index.covers.min(len)) * 4 > index.covers {
+        if index.is_stale_for(len) {
             self.want_index();
         }
         // Versions inserted since the build lie between entries: walk over them.
-        let mut x = x;
         for _ in 0..INDEX_WALK_LIMIT {
             // SAFETY: `x` is the head or a linked node; every node has level 0.
             let n = unsafe { node::next(x, 0) };
             if n.is_null() {
                 return Some((x, n));
             }
-            let ord = target.node_vs(n);
-            if ord == Ordering::Less || (inclusive && ord == Ordering::Equal) {
-                x = n;
-            } else {
+            if !target.has_before(n, inclusive) {
                 return Some((x, n));
             }
+            x = n;
         }
         // Many versions landed in one gap (keys written in order do): a new index
         // spreads them out.
@@ -743,8 +751,7 @@ impl SkipList {
                     // SAFETY: `x` is tall enough for `level`, so for `level - 1` too.
                     super::prefetch::prefetch_ptr(unsafe { node::next(x, level - 1) });
                 }
-                let ord = target.node_vs(n);
-                if ord == Ordering::Less || (inclusive && ord == Ordering::Equal) {
+                if target.has_before(n, inclusive) {
                     x = n;
                 } else {
                     after = n;
