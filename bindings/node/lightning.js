@@ -1,0 +1,256 @@
+'use strict'
+// The package entry point: the generated native binding (index.js) plus the small pieces that
+// are natural in JavaScript and carry no engine logic: the iterable protocol over the native
+// chunked iterator, db.transaction(fn), and the error code map built from the engine's table.
+const native = require('./index.js')
+
+const { Database, Snapshot, Transaction, NativeIterator } = native
+
+const MODE_ENTRIES = 0
+const MODE_KEYS = 1
+const MODE_VALUES = 2
+// Chunks start small (a short range or an early `break` wastes little) and grow to amortise
+// the native call over long scans.
+const FIRST_CHUNK = 16
+const MAX_CHUNK = 1024
+// Stands in for an item's length after the last item of the range.
+const END_MARK = 0xffffffff
+
+class RangeIterator {
+  constructor(raw, mode) {
+    this._raw = raw
+    this._mode = mode
+    this._chunk = null // from nextChunk: [u32 LE length][bytes] per key and/or value, END_MARK last
+    this._pos = 0
+    this._size = FIRST_CHUNK
+    this._done = false
+  }
+
+  // The next length-prefixed item of the current chunk, as a view (no copy).
+  _take() {
+    const chunk = this._chunk
+    const start = this._pos + 4
+    this._pos = start + chunk.readUInt32LE(this._pos)
+    return chunk.subarray(start, this._pos)
+  }
+
+  next() {
+    if (this._chunk === null || this._pos >= this._chunk.length) {
+      if (this._done) return { value: undefined, done: true }
+      this._chunk = this._raw.nextChunk(this._size, this._mode)
+      this._pos = 0
+      if (this._size < MAX_CHUNK) this._size *= 2
+    }
+    if (this._chunk.readUInt32LE(this._pos) === END_MARK) {
+      this._done = true
+      this._chunk = null
+      return { value: undefined, done: true }
+    }
+    if (this._mode === MODE_ENTRIES) {
+      const key = this._take()
+      return { value: [key, this._take()], done: false }
+    }
+    return { value: this._take(), done: false }
+  }
+
+  return(value) {
+    this.close()
+    return { value, done: true }
+  }
+
+  close() {
+    this._done = true
+    this._chunk = null
+    this._raw.close()
+  }
+
+  [Symbol.iterator]() {
+    return this
+  }
+
+  // Async iteration reads the same chunks (from memory and the mapped files, on the JS
+  // thread, as lmdb-js does); each step is a resolved promise.
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => {
+        try {
+          return Promise.resolve(this.next())
+        } catch (err) {
+          return Promise.reject(err)
+        }
+      },
+      return: (value) => Promise.resolve(this.return(value)),
+      [Symbol.asyncIterator]() {
+        return this
+      },
+    }
+  }
+
+  /** Every remaining item as an array. */
+  all() {
+    return Array.from(this)
+  }
+}
+
+// Range options are passed positionally: destructuring here is cheaper than reading the
+// object's properties from native code.
+function raw(self, o) {
+  if (o === undefined || o === null) return self._rawIterator()
+  return self._rawIterator(o.gt, o.gte, o.lt, o.lte, o.prefix, o.reverse, o.limit)
+}
+
+function addRanges(Class) {
+  Class.prototype.iterator = function iterator(options) {
+    return new RangeIterator(raw(this, options), MODE_ENTRIES)
+  }
+  Class.prototype.keys = function keys(options) {
+    return new RangeIterator(raw(this, options), MODE_KEYS)
+  }
+  Class.prototype.values = function values(options) {
+    return new RangeIterator(raw(this, options), MODE_VALUES)
+  }
+}
+addRanges(Database)
+addRanges(Snapshot)
+addRanges(Transaction)
+
+// getSync copies the value into a shared scratch buffer and returns a pooled copy of it, as
+// lmdb-js does: cheaper than a native Buffer allocation per read. Values larger than the
+// scratch buffer take the native path, which allocates a Buffer of the right size.
+const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
+const nativeGetSync = Database.prototype.getSync
+Database.prototype.getSync = function getSync(key) {
+  const n = this._getInto(key, SCRATCH)
+  if (n < 0) return undefined
+  if (n > SCRATCH.length) return nativeGetSync.call(this, key)
+  return Buffer.from(SCRATCH.subarray(0, n))
+}
+
+// batch(ops) packs the operations into one buffer (a tag byte, then the key and, for a put,
+// the value, each as a u32 LE length and its bytes), so crossing into native code costs one
+// buffer instead of three property reads and conversions per operation. Only operations whose
+// types are plainly right are packed; anything else goes as a flat array
+// [type, key, value, ...] to the native side, which reports the exact TypeError. Sizes are
+// checked by the engine in both cases.
+const PUT = 1
+const DEL = 2
+function byteLength(x) {
+  if (x instanceof Uint8Array) return x.length
+  if (typeof x === 'string') return Buffer.byteLength(x)
+  return -1
+}
+function pack(ops) {
+  let size = 0
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]
+    if (op === null || typeof op !== 'object') return null
+    const k = byteLength(op.key)
+    if (k < 0) return null
+    if (op.type === 'put') {
+      const v = byteLength(op.value)
+      if (v < 0) return null
+      size += 9 + k + v
+    } else if (op.type === 'del') {
+      size += 5 + k
+    } else {
+      return null
+    }
+  }
+  const out = Buffer.allocUnsafe(size)
+  let pos = 0
+  const put = (x) => {
+    if (typeof x === 'string') {
+      const n = out.write(x, pos + 4)
+      out.writeUInt32LE(n, pos)
+      pos += 4 + n
+    } else {
+      out.writeUInt32LE(x.length, pos)
+      out.set(x, pos + 4)
+      pos += 4 + x.length
+    }
+  }
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]
+    if (op.type === 'put') {
+      out[pos++] = PUT
+      put(op.key)
+      put(op.value)
+    } else {
+      out[pos++] = DEL
+      put(op.key)
+    }
+  }
+  return out
+}
+function flatten(ops) {
+  const flat = new Array(ops.length * 3)
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]
+    const isObject = op !== null && typeof op === 'object'
+    flat[3 * i] = isObject ? op.type : undefined
+    flat[3 * i + 1] = isObject ? op.key : undefined
+    flat[3 * i + 2] = isObject ? op.value : undefined
+  }
+  return flat
+}
+Database.prototype.batch = function batch(ops) {
+  const packed = Array.isArray(ops) ? pack(ops) : null
+  if (packed !== null) return this._batchPacked(packed)
+  return this._batchFlat(Array.isArray(ops) ? flatten(ops) : ops)
+}
+Database.prototype.batchSync = function batchSync(ops) {
+  const packed = Array.isArray(ops) ? pack(ops) : null
+  if (packed !== null) return this._batchPackedSync(packed)
+  return this._batchFlatSync(Array.isArray(ops) ? flatten(ops) : ops)
+}
+
+// Runs `fn(tx)`; commits when it resolves, rolls back and rethrows when it throws.
+Database.prototype.transaction = async function transaction(fn, options) {
+  const tx = this.beginTransaction(options)
+  let result
+  try {
+    result = await fn(tx)
+  } catch (err) {
+    tx.rollback()
+    throw err
+  }
+  await tx.commit()
+  return result
+}
+
+// Promise-returning methods never throw: a bad argument (a TypeError, an invalid option, a
+// closed database) rejects the promise instead, as Node's own promise APIs do.
+function rejectInsteadOfThrow(target, names) {
+  for (const name of names) {
+    const fn = target[name]
+    target[name] = {
+      [name](...args) {
+        try {
+          return fn.apply(this, args)
+        } catch (err) {
+          return Promise.reject(err)
+        }
+      },
+    }[name]
+  }
+}
+// (Database.open is a non-writable static; it reports bad options as rejections natively.)
+rejectInsteadOfThrow(Database.prototype, ['get', 'getMany', 'put', 'del', 'batch', 'flush', 'compact', 'sync', 'check'])
+rejectInsteadOfThrow(Transaction.prototype, ['commit'])
+
+const errorTable = Object.freeze(native.errorTable().map((row) => Object.freeze(row)))
+// Both spellings map to the number: errorCodes.LIGHTNING_TRANSACTION_CONFLICT and
+// errorCodes.TRANSACTION_CONFLICT are 105.
+const errorCodes = Object.freeze(
+  Object.fromEntries(errorTable.flatMap((row) => [[row.code, row.errno], [row.name, row.errno]])),
+)
+
+module.exports = {
+  Database,
+  Snapshot,
+  Transaction,
+  NativeIterator,
+  RangeIterator,
+  errorCodes,
+  errorTable,
+}

@@ -1,0 +1,155 @@
+//! The native side of range iteration: pairs are pulled from the engine in chunks, so the
+//! JavaScript iterator crosses into native code once per chunk rather than once per pair.
+
+use std::sync::Arc;
+
+use lightning_db::{DatabaseError, DbIterator, KvPair, TransactionIterator};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::convert::Range;
+use crate::errors::{guard, to_js};
+use crate::shared::Shared;
+
+/// Where the pairs come from.
+pub(crate) enum Source {
+    /// The database or a snapshot (a lazy view at one sequence number).
+    Db(DbIterator),
+    /// A transaction's view (its snapshot overlaid with its own writes).
+    Txn(TransactionIterator),
+}
+
+/// What each chunk carries: key and value, keys only, or values only.
+const MODE_KEYS: u32 = 1;
+const MODE_VALUES: u32 = 2;
+
+/// A lazy range over one consistent view; the JS layer wraps it as a sync and async iterable.
+#[napi]
+pub struct NativeIterator {
+    shared: Arc<Shared>,
+    source: Option<Source>,
+    reverse: bool,
+    remaining: Option<u64>,
+}
+
+impl NativeIterator {
+    pub(crate) fn new(shared: Arc<Shared>, source: Source, range: &Range) -> Self {
+        NativeIterator {
+            shared,
+            source: Some(source),
+            reverse: range.reverse,
+            remaining: range.limit,
+        }
+    }
+}
+
+fn step(source: &mut Source, reverse: bool) -> Option<std::result::Result<KvPair, DatabaseError>> {
+    match (source, reverse) {
+        (Source::Db(it), false) => it.next(),
+        (Source::Db(it), true) => it.next_back(),
+        (Source::Txn(it), false) => it.next(),
+        (Source::Txn(it), true) => it.next_back(),
+    }
+}
+
+/// A chunk stops growing past this many bytes (one large value still fits alone).
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks up to this size are copied into a plain `Buffer`; larger ones are handed over
+/// without a copy as an external buffer, whose finalizer costs more than copying a few KiB.
+const COPY_BELOW: usize = 64 * 1024;
+/// Written in place of a length after the last item of the range, so the JS side knows the
+/// range is exhausted without another native call.
+const END_MARK: u32 = u32::MAX;
+
+fn append(out: &mut Vec<u8>, mode: u32, k: &[u8], v: &[u8]) {
+    // Lengths are u32: keys are at most 1 MiB and values at most 1 GiB.
+    if mode != MODE_VALUES {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(k);
+    }
+    if mode != MODE_KEYS {
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        out.extend_from_slice(v);
+    }
+}
+
+#[napi]
+impl NativeIterator {
+    /// Up to `max` more pairs packed into one `Buffer`: for each pair, per `mode`, the key
+    /// and/or the value, each as a little-endian u32 length followed by its bytes, and after
+    /// the range's last pair the length `0xFFFFFFFF`. The JS layer hands out views into it, so
+    /// a chunk costs one native call and one allocation however many pairs it holds. Once the
+    /// range is exhausted (or the iterator closed) the chunk is just the end mark. Throws
+    /// `LIGHTNING_DATABASE_CLOSED` once the database is closed.
+    #[napi(ts_return_type = "Buffer")]
+    pub fn next_chunk<'e>(&mut self, env: &'e Env, max: u32, mode: u32) -> Result<Unknown<'e>> {
+        if self.source.is_some() && self.shared.is_closed() {
+            self.source = None;
+            return Err(to_js(env, &DatabaseError::DatabaseClosed));
+        }
+        let mut want = u64::from(max.max(1));
+        if let Some(r) = self.remaining {
+            want = want.min(r);
+        }
+        let Some(source) = self.source.as_mut() else {
+            return BufferSlice::copy_from(env, END_MARK.to_le_bytes())?.into_unknown(env);
+        };
+        // Room for `want` small pairs without reallocating (bounded for large `want`).
+        let mut out = Vec::with_capacity((want as usize).saturating_mul(128).min(COPY_BELOW));
+        let reverse = self.reverse;
+        let mut got = 0u64;
+        let mut failure = None;
+        let mut ended = false;
+        let walked = guard(|| {
+            while got < want && out.len() < CHUNK_BYTES {
+                // Forward walks over the database lend each pair, skipping two copies per pair.
+                let item = match (&mut *source, reverse) {
+                    (Source::Db(it), false) => it
+                        .next_borrowed()
+                        .map(|r| r.map(|(k, v)| append(&mut out, mode, k, v))),
+                    (src, rev) => {
+                        step(src, rev).map(|r| r.map(|(k, v)| append(&mut out, mode, &k, &v)))
+                    }
+                };
+                match item {
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        failure = Some(e);
+                        break;
+                    }
+                    Some(Ok(())) => got += 1,
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = walked {
+            failure = Some(e);
+        }
+        if let Some(e) = failure {
+            self.source = None;
+            return Err(to_js(env, &e));
+        }
+        if let Some(r) = self.remaining.as_mut() {
+            *r -= got;
+            ended |= *r == 0;
+        }
+        if ended {
+            self.source = None;
+            out.extend_from_slice(&END_MARK.to_le_bytes());
+        }
+        if out.len() < COPY_BELOW {
+            BufferSlice::copy_from(env, &out)?.into_unknown(env)
+        } else {
+            Buffer::from(out).into_unknown(env)
+        }
+    }
+
+    /// Releases the view (its files and versions); later chunks are empty.
+    #[napi]
+    pub fn close(&mut self) {
+        self.source = None;
+    }
+}

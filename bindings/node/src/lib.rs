@@ -1,0 +1,18 @@
+//! Node.js binding of Lightning DB (napi-rs): a thin layer over the `lightning_db` crate.
+//!
+//! Everything the module does goes through the engine's public API; this crate only converts
+//! arguments and results, runs slow work on the libuv thread pool, and turns engine errors into
+//! JavaScript errors carrying the engine's stable codes. The small hand-written `lightning.js`
+//! adds the iterable protocol and `db.transaction(fn)` on top.
+
+mod convert;
+mod db;
+mod errors;
+mod iter;
+mod shared;
+mod snapshot;
+mod tasks;
+mod txn;
+
+pub use db::Database;
+pub use errors::{error_table, test_panic, ErrorCodeEntry};

@@ -1,0 +1,87 @@
+// Compiled with `tsc --noEmit --strict` against the shipped declarations (never run): it
+// checks that the documented API type-checks and that misuse does not.
+import {
+  Database,
+  errorCodes,
+  errorTable,
+  type DatabaseOptions,
+  type LightningError,
+  type RangeIterator,
+  type Transaction,
+  type IntegrityReport,
+  type HealthSummary,
+  type Metrics,
+  type Key,
+} from 'lightning-db'
+
+async function main(): Promise<void> {
+  const options: DatabaseOptions = { durability: 'periodic', syncIntervalMs: 100, cacheSize: 1 << 20, checksumAlgorithm: 'blake3' }
+  const db: Database = new Database('/tmp/x', options)
+  const db2: Database = await Database.open('/tmp/y')
+  const key: Key = new Uint8Array([1])
+  const a: Buffer | undefined = db.getSync('k')
+  const b: Buffer | undefined = await db.get(Buffer.from('k'))
+  const many: Array<Buffer | undefined> = db.getManySync(['a', key])
+  const many2: Array<Buffer | undefined> = await db.getMany(['a'])
+  await db.put('k', 'v')
+  db.putSync(key, Buffer.from('v'))
+  const existed: boolean = await db.del('k')
+  const existed2: boolean = db.delSync('k')
+  await db.batch([{ type: 'put', key: 'a', value: 'b' }, { type: 'del', key: 'a' }])
+  db.batchSync([{ type: 'del', key: 'a' }])
+  const it: RangeIterator<[Buffer, Buffer]> = db.iterator({ gte: 'a', lt: 'z', reverse: true, limit: 10 })
+  for (const [k, v] of it) console.log(k.length + v.length)
+  for await (const [k] of db.iterator({ prefix: 'user:' })) console.log(k.toString())
+  const ks: Buffer[] = db.keys({ gt: 'a' }).all()
+  const vs: RangeIterator<Buffer> = db.values()
+  vs.close()
+  const n: number = await db.transaction(async (tx: Transaction) => {
+    const v: Buffer | undefined = tx.get('counter')
+    tx.put('counter', String(Number(v ?? 0) + 1))
+    tx.del('old')
+    return 1
+  })
+  const tx = db.beginTransaction({ pessimistic: true, lockTimeoutMs: 100 })
+  tx.iterator({ lte: 'm' }).all()
+  await tx.commit()
+  db.beginTransaction().commitSync()
+  db.beginTransaction().rollback()
+  const snap = db.snapshot()
+  const s: Buffer | undefined = snap.get('k')
+  snap.keys().all()
+  const seq: number = snap.sequence
+  snap.close()
+  await db.flush()
+  await db.compact()
+  await db.sync()
+  const report: IntegrityReport = await db.check('paranoid')
+  const problems: number = report.problems.length
+  const health: HealthSummary = db.health()
+  const metrics: Metrics = db.metrics()
+  const text: string = db.prometheus()
+  const stats: Record<string, unknown> = db.stats()
+  const conflict: number = errorCodes.LIGHTNING_TRANSACTION_CONFLICT
+  const rows: number = errorTable.length
+  try {
+    await db.put('k', 'v')
+  } catch (e) {
+    const err = e as LightningError
+    const fields: [string, number, boolean, string | null] = [err.code, err.errno, err.retryable, err.suggestedAction]
+    console.log(fields)
+  }
+  db.close()
+  db2.close()
+  console.log(a, b, many, many2, existed, existed2, ks, n, s, seq, problems, health.state, metrics.puts, text, stats, conflict, rows)
+
+  // @ts-expect-error numbers are not keys
+  db.getSync(5)
+  // @ts-expect-error unknown durability
+  new Database('/tmp/z', { durability: 'sometimes' })
+  // @ts-expect-error batch operation types are 'put' | 'del'
+  db.batchSync([{ type: 'insert', key: 'a' }])
+  // @ts-expect-error get resolves to a Buffer or undefined, not a string
+  const wrong: string = await db.get('k')
+  console.log(wrong)
+}
+
+void main()

@@ -1,0 +1,55 @@
+"""Lightning DB: an embedded, ordered, durable key-value database.
+
+>>> import lightning_db, tempfile
+>>> with lightning_db.Database(tempfile.mkdtemp()) as db:
+...     db[b"hello"] = b"world"
+...     db.get(b"hello")
+b'world'
+
+Keys and values are ``bytes``, ``bytearray`` or ``memoryview``; values come back as
+``bytes``. Errors are :class:`Error` subclasses generated from the engine's code table
+(``TransactionConflict``, ``KeyTooLarge``, ``DatabaseClosed``, ...), each carrying
+``.code``, ``.name``, ``.retryable``, ``.critical`` and ``.suggested_action``.
+"""
+
+from . import _lightning
+from ._lightning import (
+    BulkLoad,
+    Database,
+    DatabaseError,
+    Error,
+    RangeIterator,
+    Snapshot,
+    Transaction,
+    WriteBatch,
+    __version__,
+)
+from ._types import IntegrityProblem, IntegrityReport
+
+#: Every exception class, generated at import from the engine's code table, by name.
+_EXCEPTIONS = {
+    name: obj
+    for name, obj in vars(_lightning).items()
+    if isinstance(obj, type) and issubclass(obj, Error)
+}
+globals().update(_EXCEPTIONS)
+
+#: Exception class by the engine's numeric code (codes this build does not know raise
+#: ``Error`` itself).
+ERROR_CLASSES = {
+    cls.code: cls for cls in _EXCEPTIONS.values() if isinstance(getattr(cls, "code", None), int) and cls.code >= 100
+}
+
+__all__ = [
+    "BulkLoad",
+    "Database",
+    "ERROR_CLASSES",
+    "IntegrityProblem",
+    "IntegrityReport",
+    "RangeIterator",
+    "Snapshot",
+    "Transaction",
+    "WriteBatch",
+    "__version__",
+    *sorted(_EXCEPTIONS),
+]

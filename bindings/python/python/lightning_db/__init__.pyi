@@ -1,0 +1,449 @@
+# Hand-written type stubs for lightning_db; checked against the built module by
+# `python -m mypy.stubtest lightning_db` (bindings/python/test.sh).
+
+import os
+from types import TracebackType
+from typing import Any, final, Dict, Iterator, List, Optional, Tuple, Type, TypedDict, Union
+
+from typing_extensions import Literal, TypeAlias, Unpack
+
+from ._types import IntegrityProblem as IntegrityProblem
+from ._types import IntegrityReport as IntegrityReport
+
+__version__: str
+__all__ = [
+    "BulkLoad",
+    "Database",
+    "ERROR_CLASSES",
+    "IntegrityProblem",
+    "IntegrityReport",
+    "RangeIterator",
+    "Snapshot",
+    "Transaction",
+    "WriteBatch",
+    "__version__",
+    "AccessDenied",
+    "AuditLogTampered",
+    "AutoRecoveryFailed",
+    "ChecksumMismatch",
+    "CircuitBreakerOpen",
+    "ConfigurationError",
+    "CurrentFileInvalid",
+    "DataCorruption",
+    "DatabaseClosed",
+    "DatabaseError",
+    "DatabaseLocked",
+    "DeadlockDetected",
+    "DecryptionFailed",
+    "EmptyKey",
+    "EncryptionFailed",
+    "Error",
+    "InconsistentState",
+    "InitializationFailed",
+    "InsufficientResources",
+    "IntegrityError",
+    "IntegrityValidationFailed",
+    "Internal",
+    "InvalidArgument",
+    "InvalidKeyMaterial",
+    "IoError",
+    "KeyNotFound",
+    "KeyRotationFailed",
+    "KeyTooLarge",
+    "LockTimeout",
+    "ManifestCorrupted",
+    "PartialRecoveryFailure",
+    "Poisoned",
+    "QuarantineFailed",
+    "RecoveryError",
+    "RecoveryImpossible",
+    "RecoveryTimeout",
+    "ReliabilityError",
+    "RepairFailed",
+    "RollbackFailed",
+    "SecurityError",
+    "SequenceGap",
+    "SetupError",
+    "StorageFull",
+    "TableFileMissing",
+    "Timeout",
+    "TransactionConflict",
+    "UnsupportedFormatVersion",
+    "ValueTooLarge",
+    "WalCorrupted",
+    "WalReplayFailed",
+    "WrongKey",
+]
+
+#: Keys, values and bounds: ``bytes``, ``bytearray`` or ``memoryview`` (``str`` is a TypeError).
+_Bytes: TypeAlias = Union[bytes, bytearray, memoryview]
+_Path: TypeAlias = Union[str, "os.PathLike[str]"]
+_Level: TypeAlias = Literal["basic", "standard", "comprehensive", "paranoid"]
+
+class _Config(TypedDict, total=False):
+    cache_size: int
+    write_buffer_size: int
+    compression_enabled: bool
+    durability: Literal["sync", "periodic", "none"]
+    sync_interval_ms: int
+    max_key_size: int
+    max_value_size: int
+    checksum_algorithm: Literal["xxh64", "crc32", "blake3"]
+    integrity_validation_level: _Level
+    mmap_reads: bool
+    block_size: int
+    bloom_bits_per_key: int
+    fail_on_corruption: bool
+    corruption_action: Literal["log", "halt", "repair", "quarantine"]
+    deadlock_prevention_enabled: bool
+
+@final
+class RangeIterator(Iterator[Any]):
+    """A lazy iterator over keys, values or (key, value) pairs."""
+
+    def __iter__(self) -> RangeIterator: ...
+    def __next__(self) -> Any: ...
+
+@final
+class Database:
+    """An open Lightning DB database; safe to share between threads."""
+
+    def __new__(cls, path: _Path, **config: Unpack[_Config]) -> Database: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Database: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        exc_value: Optional[BaseException] = None,
+        traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+    def put(self, key: _Bytes, value: _Bytes) -> None: ...
+    def get(self, key: _Bytes, default: Any = None) -> Any:
+        """The value (bytes) stored under key, or default."""
+    def delete(self, key: _Bytes) -> bool: ...
+    def __contains__(self, key: _Bytes, /) -> bool: ...
+    def __getitem__(self, key: _Bytes, /) -> bytes: ...
+    def __setitem__(self, key: _Bytes, value: _Bytes, /) -> None: ...
+    def __delitem__(self, key: _Bytes, /) -> None: ...
+    def __len__(self) -> int:
+        """The number of keys: a full scan, O(n)."""
+    def __iter__(self) -> Iterator[bytes]: ...
+    def items(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[Tuple[bytes, bytes]]: ...
+    def keys(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]: ...
+    def values(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]: ...
+    def write_batch(self) -> WriteBatch: ...
+    def write(self, batch: WriteBatch) -> None: ...
+    def bulk_load(self) -> BulkLoad: ...
+    def transaction(
+        self, pessimistic: bool = False, lock_timeout: Optional[float] = None
+    ) -> Transaction: ...
+    def snapshot(self) -> Snapshot: ...
+    def config(self) -> Dict[str, Any]: ...
+    def flush(self) -> None: ...
+    def compact(self) -> None: ...
+    def sync(self) -> None: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def metrics(self) -> Dict[str, Union[int, float]]: ...
+    def health(self) -> Dict[str, Any]: ...
+    def prometheus(self) -> str: ...
+    def check(self, level: _Level = "standard") -> IntegrityReport: ...
+
+@final
+class WriteBatch:
+    """Puts and deletes applied atomically by Database.write or on a clean `with` exit."""
+
+    def put(self, key: _Bytes, value: _Bytes) -> None: ...
+    def delete(self, key: _Bytes) -> None: ...
+    def clear(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __enter__(self) -> WriteBatch: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        exc_value: Optional[BaseException] = None,
+        traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+
+@final
+class BulkLoad:
+    """An atomic, memory-bounded bulk load: finish() applies it, abort() discards it."""
+
+    def put(self, key: _Bytes, value: _Bytes) -> None: ...
+    def delete(self, key: _Bytes) -> None: ...
+    def __len__(self) -> int: ...
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+    def __enter__(self) -> BulkLoad: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        exc_value: Optional[BaseException] = None,
+        traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+
+@final
+class Transaction:
+    """Snapshot reads plus buffered writes, committed atomically."""
+
+    def get(self, key: _Bytes, default: Any = None) -> Any: ...
+    def put(self, key: _Bytes, value: _Bytes) -> None: ...
+    def delete(self, key: _Bytes) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    @property
+    def active(self) -> bool: ...
+    def __enter__(self) -> Transaction: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        exc_value: Optional[BaseException] = None,
+        traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def items(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[Tuple[bytes, bytes]]: ...
+    def keys(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]: ...
+    def values(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]: ...
+
+@final
+class Snapshot:
+    """A consistent read-only view of the database as of one moment."""
+
+    @property
+    def sequence(self) -> int: ...
+    def get(self, key: _Bytes, default: Any = None) -> Any: ...
+    def __contains__(self, key: _Bytes, /) -> bool: ...
+    def __getitem__(self, key: _Bytes, /) -> bytes: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def items(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[Tuple[bytes, bytes]]: ...
+    def keys(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]: ...
+    def values(
+        self,
+        start: Optional[_Bytes] = None,
+        stop: Optional[_Bytes] = None,
+        prefix: Optional[_Bytes] = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Snapshot: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        exc_value: Optional[BaseException] = None,
+        traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+
+# ----- exceptions: generated at import from the engine's code table -----
+
+class Error(Exception):
+    """Base class of every Lightning DB error."""
+
+    code: int
+    name: str
+    retryable: bool
+    critical: bool
+    suggested_action: Optional[str]
+
+DatabaseError = Error
+
+#: Exception class by the engine's numeric code.
+ERROR_CLASSES: Dict[int, Type[Error]]
+
+class SecurityError(Error):
+    """Security failures (codes 201-249)."""
+
+class IntegrityError(Error):
+    """Stored data failed a check and was not returned (codes 250-299)."""
+
+class ReliabilityError(Error):
+    """Deadlocks, circuit breaker, auto-recovery and timeouts (codes 3xx)."""
+
+class RecoveryError(Error):
+    """Crash recovery and repair failures (codes 4xx)."""
+
+class SetupError(Error):
+    """Configuration and resource failures (codes 5xx)."""
+
+class KeyNotFound(Error, KeyError):
+    """key not found (code 101 KEY_NOT_FOUND)."""
+
+class ValueTooLarge(Error, ValueError):
+    """value larger than the configured maximum value size (code 102 VALUE_TOO_LARGE)."""
+
+class KeyTooLarge(Error, ValueError):
+    """key larger than the configured maximum key size (code 103 KEY_TOO_LARGE)."""
+
+class EmptyKey(Error, ValueError):
+    """keys must be at least one byte long (code 104 EMPTY_KEY)."""
+
+class TransactionConflict(Error):
+    """transaction conflicted with a concurrent commit; retry it (code 105 TRANSACTION_CONFLICT)."""
+
+class LockTimeout(Error, TimeoutError):
+    """timed out waiting for a key lock; retry the transaction (code 106 LOCK_TIMEOUT)."""
+
+class DatabaseClosed(Error):
+    """operation on a closed database handle (code 107 DATABASE_CLOSED)."""
+
+class InvalidArgument(Error, ValueError):
+    """invalid argument (code 108 INVALID_ARGUMENT)."""
+
+class IoError(Error, OSError):
+    """input/output error (code 109 IO_ERROR)."""
+
+class DatabaseLocked(Error):
+    """database is locked by another process or handle (code 110 DATABASE_LOCKED)."""
+
+class Poisoned(Error):
+    """an earlier write or sync failed; the database refuses writes until reopened (code 111 POISONED)."""
+
+class Internal(Error):
+    """internal error (a bug) (code 112 INTERNAL)."""
+
+class StorageFull(Error, OSError):
+    """no space left on the device or disk quota exceeded (code 113 STORAGE_FULL)."""
+
+class EncryptionFailed(SecurityError):
+    """encryption failed (code 201 ENCRYPTION_FAILED)."""
+
+class DecryptionFailed(SecurityError):
+    """decryption or authentication of stored data failed (code 202 DECRYPTION_FAILED)."""
+
+class WrongKey(SecurityError):
+    """wrong encryption key (code 203 WRONG_KEY)."""
+
+class KeyRotationFailed(SecurityError):
+    """encryption key rotation failed (code 204 KEY_ROTATION_FAILED)."""
+
+class AccessDenied(SecurityError):
+    """access denied (code 205 ACCESS_DENIED)."""
+
+class AuditLogTampered(SecurityError):
+    """audit log hash chain is broken: entries were edited, removed or reordered (code 206 AUDIT_LOG_TAMPERED)."""
+
+class InvalidKeyMaterial(SecurityError):
+    """encryption key material is malformed (code 207 INVALID_KEY_MATERIAL)."""
+
+class DataCorruption(IntegrityError):
+    """stored data is corrupted (code 250 DATA_CORRUPTION)."""
+
+class IntegrityValidationFailed(IntegrityError):
+    """an integrity validation check failed (code 251 INTEGRITY_VALIDATION_FAILED)."""
+
+class ChecksumMismatch(IntegrityError):
+    """checksum mismatch in a stored file (code 252 CHECKSUM_MISMATCH)."""
+
+class DeadlockDetected(ReliabilityError):
+    """deadlock detected between transactions; retry (code 301 DEADLOCK_DETECTED)."""
+
+class CircuitBreakerOpen(ReliabilityError):
+    """circuit breaker is open; retry later (code 302 CIRCUIT_BREAKER_OPEN)."""
+
+class AutoRecoveryFailed(ReliabilityError):
+    """automatic recovery gave up after its retries (code 303 AUTO_RECOVERY_FAILED)."""
+
+class Timeout(ReliabilityError, TimeoutError):
+    """operation timed out (code 304 TIMEOUT)."""
+
+class RecoveryImpossible(RecoveryError):
+    """the database cannot be recovered automatically (code 401 RECOVERY_IMPOSSIBLE)."""
+
+class WalCorrupted(RecoveryError):
+    """write-ahead log is corrupted (code 402 WAL_CORRUPTED)."""
+
+class PartialRecoveryFailure(RecoveryError):
+    """recovery failed part-way through (code 403 PARTIAL_RECOVERY_FAILURE)."""
+
+class ManifestCorrupted(RecoveryError):
+    """manifest is corrupted (code 404 MANIFEST_CORRUPTED)."""
+
+class CurrentFileInvalid(RecoveryError):
+    """CURRENT file is missing, empty or names a missing manifest (code 405 CURRENT_FILE_INVALID)."""
+
+class TableFileMissing(RecoveryError):
+    """a table file named by the manifest is missing (code 406 TABLE_FILE_MISSING)."""
+
+class UnsupportedFormatVersion(RecoveryError):
+    """on-disk format version is newer than this build supports (code 407 UNSUPPORTED_FORMAT_VERSION)."""
+
+class SequenceGap(RecoveryError):
+    """log replay found a gap in sequence numbers (code 408 SEQUENCE_GAP)."""
+
+class WalReplayFailed(RecoveryError):
+    """replaying a write-ahead log segment failed (code 409 WAL_REPLAY_FAILED)."""
+
+class RepairFailed(RecoveryError):
+    """repair failed (code 410 REPAIR_FAILED)."""
+
+class QuarantineFailed(RecoveryError):
+    """a corrupted file could not be moved to quarantine (code 411 QUARANTINE_FAILED)."""
+
+class RollbackFailed(RecoveryError):
+    """rolling back a recovery stage failed (code 412 ROLLBACK_FAILED)."""
+
+class RecoveryTimeout(RecoveryError, TimeoutError):
+    """a recovery stage timed out (code 413 RECOVERY_TIMEOUT)."""
+
+class InconsistentState(RecoveryError):
+    """files on disk disagree with the manifest (code 414 INCONSISTENT_STATE)."""
+
+class ConfigurationError(SetupError):
+    """invalid configuration (code 501 CONFIGURATION_ERROR)."""
+
+class InsufficientResources(SetupError):
+    """not enough memory, disk or file handles (code 502 INSUFFICIENT_RESOURCES)."""
+
+class InitializationFailed(SetupError):
+    """database initialization failed (code 503 INITIALIZATION_FAILED)."""
+

@@ -1,0 +1,194 @@
+//! `Database(path, **config)`: keyword arguments onto `LightningDbConfig`.
+//!
+//! Only the type of each keyword is checked here; ranges and consistency are checked by the
+//! engine (`LightningDbConfig::validate`, run by `Database::open`), which names the field.
+
+use lightning_db::{
+    ChecksumAlgorithm, CorruptionAction, Durability, LightningDbConfig, ValidationLevel,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+
+use crate::errors::config_error;
+
+/// The keyword arguments `Database` accepts, in the order the README documents them.
+pub(crate) const KEYWORDS: &[&str] = &[
+    "cache_size",
+    "write_buffer_size",
+    "compression_enabled",
+    "durability",
+    "sync_interval_ms",
+    "max_key_size",
+    "max_value_size",
+    "checksum_algorithm",
+    "integrity_validation_level",
+    "mmap_reads",
+    "block_size",
+    "bloom_bits_per_key",
+    "fail_on_corruption",
+    "corruption_action",
+    "deadlock_prevention_enabled",
+];
+
+/// The interval used for `durability="periodic"` when `sync_interval_ms` is not given.
+const DEFAULT_SYNC_INTERVAL_MS: u64 = 100;
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+fn want_bool(field: &str, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match value.cast::<PyBool>() {
+        Ok(b) => Ok(b.is_true()),
+        Err(_) => Err(config_error(
+            field,
+            format!("expected a bool, got {}", type_name(value)),
+        )),
+    }
+}
+
+/// An `int` (not a `bool`) that fits `T`.
+fn want_int<T: for<'a, 'py> FromPyObject<'a, 'py>>(
+    field: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<T> {
+    if value.cast::<PyBool>().is_ok() || value.cast::<PyInt>().is_err() {
+        return Err(config_error(
+            field,
+            format!("expected an int, got {}", type_name(value)),
+        ));
+    }
+    value
+        .extract::<T>()
+        .map_err(|_| config_error(field, format!("{value} is out of range")))
+}
+
+fn want_str(field: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    match value.cast::<PyString>() {
+        Ok(s) => Ok(s.to_cow()?.to_ascii_lowercase()),
+        Err(_) => Err(config_error(
+            field,
+            format!("expected a str, got {}", type_name(value)),
+        )),
+    }
+}
+
+/// Picks one of `choices` (compared without case), or names the accepted values.
+fn choose<T: Copy>(field: &str, given: &str, choices: &[(&str, T)]) -> PyResult<T> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == given)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            config_error(
+                field,
+                format!(
+                    "unknown value '{given}': expected one of {}",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+/// Builds the configuration from `Database(path, **config)`'s keyword arguments.
+pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<LightningDbConfig> {
+    let mut config = LightningDbConfig::default();
+    let Some(kwargs) = kwargs else {
+        return Ok(config);
+    };
+    let mut durability: Option<String> = None;
+    let mut interval: Option<u64> = None;
+    for (key, value) in kwargs.iter() {
+        let key: String = key.extract()?;
+        let v = &value;
+        match key.as_str() {
+            "cache_size" => config.cache_size = want_int(&key, v)?,
+            "write_buffer_size" => config.write_buffer_size = want_int(&key, v)?,
+            "compression_enabled" => config.compression_enabled = want_bool(&key, v)?,
+            "durability" => durability = Some(want_str(&key, v)?),
+            "sync_interval_ms" => interval = Some(want_int(&key, v)?),
+            "max_key_size" => config.max_key_size = want_int(&key, v)?,
+            "max_value_size" => config.max_value_size = want_int(&key, v)?,
+            "checksum_algorithm" => {
+                let algorithm = choose(
+                    &key,
+                    &want_str(&key, v)?,
+                    &[
+                        ("xxh64", ChecksumAlgorithm::Xxh64),
+                        ("crc32", ChecksumAlgorithm::Crc32),
+                        ("blake3", ChecksumAlgorithm::Blake3),
+                    ],
+                )?;
+                config.checksum_algorithm = algorithm;
+                config.security.checksum_algorithm = algorithm;
+            }
+            "integrity_validation_level" => {
+                let level = choose(
+                    &key,
+                    &want_str(&key, v)?,
+                    &[
+                        ("basic", ValidationLevel::Basic),
+                        ("standard", ValidationLevel::Standard),
+                        ("comprehensive", ValidationLevel::Comprehensive),
+                        ("paranoid", ValidationLevel::Paranoid),
+                    ],
+                )?;
+                config.integrity_validation_level = level;
+                config.security.validation_level = level;
+            }
+            "mmap_reads" => config.mmap_reads = want_bool(&key, v)?,
+            "block_size" => config.block_size = want_int(&key, v)?,
+            "bloom_bits_per_key" => config.bloom_bits_per_key = want_int(&key, v)?,
+            "fail_on_corruption" => config.fail_on_corruption = want_bool(&key, v)?,
+            "corruption_action" => {
+                config.security.corruption_action = choose(
+                    &key,
+                    &want_str(&key, v)?,
+                    &[
+                        ("log", CorruptionAction::Log),
+                        ("halt", CorruptionAction::Halt),
+                        ("repair", CorruptionAction::Repair),
+                        ("quarantine", CorruptionAction::Quarantine),
+                    ],
+                )?
+            }
+            "deadlock_prevention_enabled" => {
+                let on = want_bool(&key, v)?;
+                config.deadlock_prevention_enabled = on;
+                config.reliability.deadlock_prevention = on;
+            }
+            _ => {
+                return Err(config_error(
+                    &key,
+                    format!(
+                        "unknown configuration keyword; accepted: {}",
+                        KEYWORDS.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    config.durability = match (durability.as_deref(), interval) {
+        (None | Some("sync"), None) => Durability::Sync,
+        (Some("periodic"), ms) => Durability::Periodic(ms.unwrap_or(DEFAULT_SYNC_INTERVAL_MS)),
+        (Some("none"), None) => Durability::NoSync,
+        (None | Some("sync") | Some("none"), Some(_)) => {
+            return Err(config_error(
+                "sync_interval_ms",
+                "only meaningful with durability=\"periodic\"",
+            ))
+        }
+        (Some(other), _) => {
+            return Err(config_error(
+                "durability",
+                format!("unknown value '{other}': expected one of sync, periodic, none"),
+            ))
+        }
+    };
+    Ok(config)
+}
