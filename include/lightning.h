@@ -139,36 +139,43 @@
 
 /**
  * encryption failed (`ENCRYPTION_FAILED`).
+ * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_ENCRYPTION_FAILED 201
 
 /**
  * decryption or authentication of stored data failed (`DECRYPTION_FAILED`).
+ * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_DECRYPTION_FAILED 202
 
 /**
  * wrong encryption key (`WRONG_KEY`).
+ * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_WRONG_KEY 203
 
 /**
  * encryption key rotation failed (`KEY_ROTATION_FAILED`).
+ * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_KEY_ROTATION_FAILED 204
 
 /**
  * access denied (`ACCESS_DENIED`).
+ * Not produced by this version: reserved for access control.
  */
 #define LIGHTNING_ACCESS_DENIED 205
 
 /**
  * audit log hash chain is broken: entries were edited, removed or reordered (`AUDIT_LOG_TAMPERED`).
+ * Not produced by this version: reserved for the audit log.
  */
 #define LIGHTNING_AUDIT_LOG_TAMPERED 206
 
 /**
  * encryption key material is malformed (`INVALID_KEY_MATERIAL`).
+ * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_INVALID_KEY_MATERIAL 207
 
@@ -179,11 +186,13 @@
 
 /**
  * an integrity validation check failed (`INTEGRITY_VALIDATION_FAILED`).
+ * Not produced by this version: reserved for the health monitor's integrity check; validation reports problems in its IntegrityReport instead.
  */
 #define LIGHTNING_INTEGRITY_VALIDATION_FAILED 251
 
 /**
  * checksum mismatch in a stored file (`CHECKSUM_MISMATCH`).
+ * Not produced by this version: reserved; a failed checksum is reported as DATA_CORRUPTION, WAL_CORRUPTED or MANIFEST_CORRUPTED naming the file and offset.
  */
 #define LIGHTNING_CHECKSUM_MISMATCH 252
 
@@ -194,21 +203,25 @@
 
 /**
  * circuit breaker is open; retry later (`CIRCUIT_BREAKER_OPEN`).
+ * Not produced by this version: reserved for the circuit breaker.
  */
 #define LIGHTNING_CIRCUIT_BREAKER_OPEN 302
 
 /**
  * automatic recovery gave up after its retries (`AUTO_RECOVERY_FAILED`).
+ * Not produced by this version: reserved for the auto-recovery manager.
  */
 #define LIGHTNING_AUTO_RECOVERY_FAILED 303
 
 /**
  * operation timed out (`TIMEOUT`).
+ * Not produced by this version: reserved for the operational layer's time limits.
  */
 #define LIGHTNING_TIMEOUT 304
 
 /**
  * the database cannot be recovered automatically (`RECOVERY_IMPOSSIBLE`).
+ * Not produced by this version: reserved for staged recovery.
  */
 #define LIGHTNING_RECOVERY_IMPOSSIBLE 401
 
@@ -219,6 +232,7 @@
 
 /**
  * recovery failed part-way through (`PARTIAL_RECOVERY_FAILURE`).
+ * Not produced by this version: reserved for staged recovery.
  */
 #define LIGHTNING_PARTIAL_RECOVERY_FAILURE 403
 
@@ -249,11 +263,13 @@
 
 /**
  * replaying a write-ahead log segment failed (`WAL_REPLAY_FAILED`).
+ * Not produced by this version: reserved for staged recovery.
  */
 #define LIGHTNING_WAL_REPLAY_FAILED 409
 
 /**
  * repair failed (`REPAIR_FAILED`).
+ * Not produced by this version: reserved; repair reports what it could not do in its RepairReport.
  */
 #define LIGHTNING_REPAIR_FAILED 410
 
@@ -264,11 +280,13 @@
 
 /**
  * rolling back a recovery stage failed (`ROLLBACK_FAILED`).
+ * Not produced by this version: reserved for staged recovery and migration.
  */
 #define LIGHTNING_ROLLBACK_FAILED 412
 
 /**
  * a recovery stage timed out (`RECOVERY_TIMEOUT`).
+ * Not produced by this version: reserved for staged recovery.
  */
 #define LIGHTNING_RECOVERY_TIMEOUT 413
 
@@ -284,6 +302,7 @@
 
 /**
  * not enough memory, disk or file handles (`INSUFFICIENT_RESOURCES`).
+ * Not produced by this version: reserved for self-healing's disk and memory guards.
  */
 #define LIGHTNING_INSUFFICIENT_RESOURCES 502
 
@@ -673,7 +692,9 @@ int lightning_options_set_bloom_bits_per_key(struct lightning_options *opts, uin
 int lightning_options_set_fail_on_corruption(struct lightning_options *opts, int enabled);
 
 /**
- * Turns operation counters on (non-zero, the default) or off (0).
+ * Sets `enable_statistics` (non-zero, the default, or 0). Not active yet: the operation
+ * counters of `lightning_db_stats_json` are always kept, and the latency histograms this
+ * will switch arrive with the metrics collector.
  */
 int lightning_options_set_statistics(struct lightning_options *opts, int enabled);
 

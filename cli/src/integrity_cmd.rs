@@ -16,7 +16,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use lightning_db::integrity::{
+use lightning_db::{
     repair_database, IntegrityReport, IntegrityValidator, RepairReport, ValidationConfig,
 };
 use lightning_db::{DatabaseError, LightningDbConfig, ValidationLevel};
@@ -244,7 +244,7 @@ pub fn run_check(path: &Path, level: ValidationLevel, json: bool) -> i32 {
 }
 
 /// `lightning repair PATH`: repairs the closed database at `path` (see
-/// `lightning_db::integrity::repair_database`) and prints what it found, did and set aside.
+/// `lightning_db::repair_database`) and prints what it found, did and set aside.
 /// Returns 0 when it validates clean afterwards (or needed nothing), 4 when something could
 /// not be repaired, 2 when there is no database, 3 when the repair could not run.
 pub fn run_repair(path: &Path) -> i32 {

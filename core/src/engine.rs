@@ -20,6 +20,7 @@ use crate::stats::{DbStats, LevelStats, RecoveryReport};
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::key_prefix;
 use crate::storage::compaction::{self, LevelTargets, RunContext, RunWriter, L0_STOP_WRITES};
+use crate::storage::corruption::CorruptionListener;
 use crate::storage::fs::{DirLock, FileSystem};
 use crate::storage::iter::Source;
 use crate::storage::manifest::{self, ManifestWriter, VersionEdit};
@@ -28,9 +29,9 @@ use crate::storage::record::FinishedExtent;
 use crate::storage::table::builder::{BuildOptions, TableMeta};
 use crate::storage::table::reader::Table;
 use crate::storage::table::table_file_name;
+use crate::storage::value::PinnedValue;
 use crate::storage::version::{Version, NUM_LEVELS};
 use crate::storage::wal::{self, BatchOps, WalWriter, BATCH_HEADER_LEN};
-use crate::value::PinnedValue;
 
 /// Immutable memtables allowed to wait for flushing before writers stall.
 const MAX_IMMUTABLE_MEMTABLES: usize = 2;
@@ -228,12 +229,23 @@ pub(crate) struct DbInner {
     bulk_active: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     targets: LevelTargets,
-    /// Key locks of pessimistic transactions.
-    pub locks: crate::txn::lock_manager::LockManager,
-    next_txn_id: AtomicU64,
     pub counters: Counters,
     pub recovery: RecoveryReport,
     pub opened_at: Instant,
+}
+
+/// Starts a named thread; failing to is an initialization error.
+fn spawn_named(
+    name: &str,
+    work: Box<dyn FnOnce() + Send>,
+) -> Result<JoinHandle<()>, DatabaseError> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(work)
+        .map_err(|e| DatabaseError::InitializationFailed {
+            stage: "start background threads".to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn build_options(config: &LightningDbConfig) -> BuildOptions {
@@ -256,6 +268,8 @@ impl DbInner {
         path: &Path,
         config: LightningDbConfig,
         fs: Arc<dyn FileSystem>,
+        corruption: Arc<dyn CorruptionListener>,
+        verify_every_read: bool,
     ) -> Result<Arc<DbInner>, DatabaseError> {
         config.validate()?;
         let config = config.reconciled();
@@ -274,12 +288,7 @@ impl DbInner {
         })?;
         let cache =
             Arc::new(BlockCache::new(config.cache_size).with_mapped_tables(config.mmap_reads));
-        cache.monitor().configure(
-            config.security.corruption_action,
-            config.integrity_validation_level == crate::config::ValidationLevel::Paranoid,
-            Arc::clone(&fs),
-            path,
-        );
+        cache.gate().configure(corruption, verify_every_read);
         let names = fs
             .list_dir(path)
             .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
@@ -480,7 +489,11 @@ impl DbInner {
             lock: Mutex::new(Some(lock)),
             cache,
             super_version: ArcSwap::from_pointee(SuperVersion {
-                mem: Arc::new(MemTable::with_filter(wal_number, config.write_buffer_size)),
+                mem: Arc::new(MemTable::with_filter(
+                    wal_number,
+                    config.write_buffer_size,
+                    config.memtable_index_min_versions,
+                )),
                 imms: Vec::new(),
                 version: Arc::clone(&version),
             }),
@@ -511,8 +524,6 @@ impl DbInner {
             closed: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             targets,
-            locks: Default::default(),
-            next_txn_id: AtomicU64::new(1),
             counters: Counters::default(),
             recovery: report,
             opened_at: Instant::now(),
@@ -528,17 +539,22 @@ impl DbInner {
         Ok(inner)
     }
 
+    /// Runs `work` on a thread of its own named `name`, joined when the database closes
+    /// (the work must return once [`Self::check_open`] fails). The layers above the
+    /// engine start their background work this way (the `Paranoid` verifier).
+    pub fn spawn_background(
+        &self,
+        name: &str,
+        work: Box<dyn FnOnce() + Send>,
+    ) -> Result<(), DatabaseError> {
+        let handle = spawn_named(name, work)?;
+        self.threads.lock().push(handle);
+        Ok(())
+    }
+
     fn start_background_threads(self: &Arc<Self>) -> Result<(), DatabaseError> {
         let mut threads = self.threads.lock();
-        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.to_string())
-                .spawn(f)
-                .map_err(|e| DatabaseError::InitializationFailed {
-                    stage: "start background threads".to_string(),
-                    reason: e.to_string(),
-                })
-        };
+        let spawn = spawn_named;
         let me = Arc::clone(self);
         threads.push(spawn("lightning-flush", Box::new(move || me.flush_loop()))?);
         let me = Arc::clone(self);
@@ -546,13 +562,6 @@ impl DbInner {
             "lightning-compact",
             Box::new(move || me.compaction_loop()),
         )?);
-        if self.config.integrity_validation_level == crate::config::ValidationLevel::Paranoid {
-            let me = Arc::clone(self);
-            threads.push(spawn(
-                "lightning-verify",
-                Box::new(move || crate::integrity::monitor::background_verifier(me)),
-            )?);
-        }
         if let Durability::Periodic(ms) = self.config.durability {
             let me = Arc::clone(self);
             threads.push(spawn(
@@ -571,7 +580,7 @@ impl DbInner {
             return Err(DatabaseError::DatabaseClosed);
         }
         // Halted after corruption (CorruptionAction::Halt): refuse until reopened.
-        self.cache.monitor().check()
+        self.cache.gate().check()
     }
 
     /// Refuses a write, flush or sync from the thread that holds an open bulk load: it
@@ -640,11 +649,6 @@ impl DbInner {
                 return (sv, seq);
             }
         }
-    }
-
-    /// A fresh transaction id.
-    pub fn next_transaction_id(&self) -> u64 {
-        self.next_txn_id.fetch_add(1, Ordering::Relaxed)
     }
 
     fn new_file_number(&self) -> u64 {
@@ -929,7 +933,11 @@ impl DbInner {
         let mut imms = Vec::with_capacity(sv.imms.len() + 1);
         imms.push(Arc::clone(&sv.mem));
         imms.extend(sv.imms.iter().cloned());
-        let mem = Arc::new(MemTable::with_filter(number, self.config.write_buffer_size));
+        let mem = Arc::new(MemTable::with_filter(
+            number,
+            self.config.write_buffer_size,
+            self.config.memtable_index_min_versions,
+        ));
         mem.set_index_waker(self.index_waker());
         self.super_version.store(Arc::new(SuperVersion {
             mem,

@@ -23,45 +23,69 @@
 //! # Ok::<(), lightning_db::DatabaseError>(())
 //! ```
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod batch;
+// Layers, bottom to top (a module imports only from layers below its own; the
+// `layering` test in core/tests checks it):
+//   leaves      checksum, error, config
+//   storage     files, log, memtable, tables, manifest, versions, compaction, cache
+//   engine      open and recovery, writes, reads, background work; iter, snapshot,
+//               stats, batch, bulk (the engine's own types)
+//   txn, integrity
+//   db          the `Database` facade: every `impl Database`
+//   testing     test tools, behind the `testing` feature
+// Every module is private: the public API is what this file re-exports.
+mod batch;
 mod bulk;
-pub mod config;
-pub mod db;
+mod checksum;
+mod config;
+mod db;
 mod engine;
-pub mod error;
-/// Entry points shared by the cargo-fuzz targets and the corpus replay test; not a stable API.
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod integrity;
-pub mod iter;
-pub mod snapshot;
-pub mod stats;
-pub mod storage;
-pub mod txn;
-pub mod value;
+mod error;
+mod integrity;
+mod iter;
+mod snapshot;
+mod stats;
+mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod txn;
 
-#[cfg(feature = "async")]
-mod async_api;
+pub mod fs {
+    //! The file-system layer every file access goes through: implement [`FileSystem`]
+    //! and open a database on it with [`Database::open_with_fs`](crate::Database::open_with_fs)
+    //! to put the database on another storage medium or inject faults.
+    //! [`StdFileSystem`] is the operating system's (what [`Database::open`](crate::Database::open) uses).
+    pub use crate::storage::fs::{
+        DirLock, FileSystem, MappedFile, RandomAccessFile, StdFileSystem, WritableFile,
+    };
+}
 
 pub use batch::WriteBatch;
 pub use bulk::BulkLoad;
 pub use config::{
     AuditLevel, BackoffStrategy, ChecksumAlgorithm, CorruptionAction, Durability, IntegrityLevel,
-    LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel,
+    LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel, MAX_BLOCK_SIZE,
+    MAX_BLOOM_BITS_PER_KEY, MAX_CONFIG_DURATION, MAX_KEY_ROTATION_DAYS, MAX_KEY_SIZE_LIMIT,
+    MAX_RETRY_ATTEMPTS, MAX_SYNC_INTERVAL_MS, MAX_VALUE_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE,
+    MIN_BLOCK_SIZE, MIN_CACHE_SIZE, MIN_WRITE_BUFFER_SIZE,
 };
 pub use db::Database;
 pub use error::{
-    codes, describe_code, DatabaseError, ErrorCodeInfo, RetryableError, SecurityError, ERROR_TABLE,
+    codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, RetryableError,
+    SecurityError, ERROR_TABLE, RESERVED_CODES,
 };
+pub use fs::{FileSystem, StdFileSystem};
 pub use integrity::{
-    Checksum, IntegrityError, IntegrityReport, IntegrityValidator, RepairReport, RepairResult,
-    ValidationConfig, ValidationResult,
+    repair_database, repair_database_with_fs, repair_with_fs, verify_database, CheckKind, Checksum,
+    Component, CorruptionEvent, IntegrityError, IntegrityProblem, IntegrityReport,
+    IntegrityValidator, ProgressFn, RepairReport, RepairResult, SetAside, ValidationConfig,
+    ValidationResult, DAMAGED_TABLES_FILE, QUARANTINE_DIR, VERIFIER_BYTES_PER_SEC,
 };
 pub use iter::{BorrowedPair, DbIterator, KvPair};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
+pub use storage::value::PinnedValue;
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};
-pub use value::PinnedValue;

@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lightning_db::storage::cache::BlockCache;
-use lightning_db::storage::record::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
-use lightning_db::storage::simfs::SimFileSystem;
-use lightning_db::storage::table::block::BLOCK_TRAILER_LEN;
-use lightning_db::storage::table::reader::Table;
-use lightning_db::storage::table::FOOTER_LEN;
+use lightning_db::testing::format::BlockCache;
+use lightning_db::testing::format::Table;
+use lightning_db::testing::format::BLOCK_TRAILER_LEN;
+use lightning_db::testing::format::FOOTER_LEN;
+use lightning_db::testing::format::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use lightning_db::testing::SimFileSystem;
 use lightning_db::{Database, DatabaseError, LightningDbConfig, WriteBatch};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;

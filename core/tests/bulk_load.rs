@@ -195,7 +195,7 @@ fn bad_operations_are_refused_and_the_load_goes_on() {
 /// not at all; the data written before it is always intact.
 #[test]
 fn a_power_cut_anywhere_in_a_load_leaves_all_of_it_or_none() {
-    use lightning_db::storage::simfs::{PowerCutPolicy, SimFileSystem};
+    use lightning_db::testing::{PowerCutPolicy, SimFileSystem};
     const DB: &str = "/sim/db";
     let cfg = || LightningDbConfig {
         mmap_reads: false,

@@ -1,5 +1,5 @@
 //! Replays every kept fuzz input (`fuzz/corpus/<target>/*`) through the same
-//! `lightning_db::fuzzing` entry point the cargo-fuzz target calls, on the stable
+//! `lightning_db::testing::fuzz` entry point the cargo-fuzz target calls, on the stable
 //! toolchain: a crash once found and fixed stays fixed. An empty or absent corpus
 //! directory passes.
 //!
@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lightning_db::fuzzing;
-use lightning_db::storage::simfs::SimFileSystem;
-use lightning_db::storage::table::reader::Table;
+use lightning_db::testing::format::Table;
+use lightning_db::testing::fuzz as fuzzing;
+use lightning_db::testing::SimFileSystem;
 use lightning_db::{Database, LightningDbConfig, WriteBatch};
 
 type Target = (&'static str, fn(&[u8]));
@@ -121,7 +121,7 @@ fn write_seed_corpus() {
             fs.handle(),
             &dir,
             number,
-            std::sync::Arc::new(lightning_db::storage::cache::BlockCache::new(1 << 20)),
+            std::sync::Arc::new(lightning_db::testing::format::BlockCache::new(1 << 20)),
         )
         .expect("table");
         for (i, e) in table.index().iter().take(3).enumerate() {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lightning_db::integrity::{repair_database, RepairReport, QUARANTINE_DIR};
+use lightning_db::{repair_database, RepairReport, QUARANTINE_DIR};
 use lightning_db::{
     CorruptionAction, Database, DatabaseError, Durability, IntegrityValidator, LightningDbConfig,
     RepairResult, SecurityConfig, ValidationConfig, ValidationLevel, ValidationResult,

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use lightning_db::integrity::{CheckKind, Component, IntegrityReport};
-use lightning_db::storage::table::block::encode_for_disk;
+use lightning_db::testing::format::encode_for_disk;
+use lightning_db::{CheckKind, Component, IntegrityReport};
 use lightning_db::{
     Checksum, ChecksumAlgorithm, Database, DatabaseError, Durability, IntegrityValidator,
     LightningDbConfig, ValidationConfig, ValidationLevel, ValidationResult,
@@ -531,7 +531,7 @@ fn checksums_carry_their_algorithm() {
         assert_eq!(sum.bytes.len(), Checksum::digest_len(algo));
         assert_eq!(
             sum.to_u64(),
-            lightning_db::integrity::checksum::checksum64(algo, b"hello")
+            lightning_db::testing::format::checksum64(algo, b"hello")
         );
         assert!(v.verify_checksum(b"hello", &sum).expect("verify"));
         assert!(!v.verify_checksum(b"hellO", &sum).expect("verify"));
@@ -583,7 +583,7 @@ fn a_database_opens_whatever_algorithm_wrote_it() {
 
 #[test]
 fn validation_reads_through_the_file_system_layer() {
-    use lightning_db::storage::simfs::SimFileSystem;
+    use lightning_db::testing::SimFileSystem;
     let sim = SimFileSystem::new();
     let cfg = config(ChecksumAlgorithm::Xxh64);
     let db = Database::open_with_fs("/sim/db", cfg.clone(), sim.handle()).expect("open");

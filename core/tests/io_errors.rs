@@ -10,7 +10,7 @@
 
 mod sim_support;
 
-use lightning_db::storage::simfs::{FaultError, FaultPlan, OpKind, SimFileSystem};
+use lightning_db::testing::{FaultError, FaultPlan, OpKind, SimFileSystem};
 use lightning_db::{Database, DatabaseError, Durability, LightningDbConfig};
 use sim_support::{check_writer, commit, model, POOL};
 

@@ -213,6 +213,9 @@ fn config(s: &Setup) -> LightningDbConfig {
         compression_enabled: s.compression,
         bloom_bits_per_key: s.bloom_bits,
         mmap_reads: s.mmap_reads,
+        // Memtables here hold a few hundred versions at most: ask for seek indexes from 16,
+        // so reads go through fresh, stale and rebuilt indexes as well as the towers.
+        memtable_index_min_versions: 16,
         // Close syncs the log; nothing here depends on a sync per write.
         durability: Durability::NoSync,
         ..LightningDbConfig::default()
@@ -678,9 +681,6 @@ impl Harness<'_> {
 
 /// Runs `ops` on a fresh database; returns how many batches were ingested as tables.
 fn run_case(setup: &Setup, ops: &[Op]) -> Result<u64, TestCaseError> {
-    // Memtables here hold a few hundred versions at most: ask for seek indexes from 16,
-    // so reads go through fresh, stale and rebuilt indexes as well as the towers.
-    lightning_db::storage::memtable::set_index_min_len_for_tests(16);
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let cfg = config(setup);
     let db = Database::open(dir.path(), cfg.clone()).map_err(fail)?;

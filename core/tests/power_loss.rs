@@ -12,7 +12,7 @@
 
 mod sim_support;
 
-use lightning_db::storage::simfs::{CutMode, PowerCutPolicy, SimFileSystem};
+use lightning_db::testing::{CutMode, PowerCutPolicy, SimFileSystem};
 use lightning_db::{Database, DatabaseError, Durability, LightningDbConfig};
 use sim_support::{check_writer, commit};
 

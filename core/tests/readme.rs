@@ -1,17 +1,22 @@
-//! Keeps the README's error-code table generated from the one table in `error.rs`.
+//! Keeps the README's error-code table generated from the one table in `error/table.rs`.
 //! Run with `LIGHTNING_BLESS=1` to rewrite the README section after adding a code.
 
 use std::path::PathBuf;
 
 const START: &str =
-    "<!-- error-table:start (generated from core/src/error.rs by core/tests/readme.rs) -->";
+    "<!-- error-table:start (generated from core/src/error/table.rs by core/tests/readme.rs) -->";
 const END: &str = "<!-- error-table:end -->";
 
 fn rendered_table() -> String {
     let mut out = String::from("| code | name | meaning |\n|---:|---|---|\n");
     for row in lightning_db::ERROR_TABLE {
+        let reserved = if lightning_db::reserved_for(row.code).is_some() {
+            " (reserved: not produced yet)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "| {} | `{}` | {} |\n",
+            "| {} | `{}` | {}{reserved} |\n",
             row.code, row.name, row.description
         ));
     }

@@ -74,7 +74,7 @@ fn database_with_log_records(root: &Path) -> (PathBuf, PathBuf) {
 /// Splits a log segment of `RECORDS` equal records into header length and record length.
 fn log_layout(log: &Path) -> (usize, usize) {
     let len = std::fs::metadata(log).expect("stat").len() as usize;
-    let header = lightning_db::storage::record::FILE_HEADER_LEN;
+    let header = lightning_db::testing::format::FILE_HEADER_LEN;
     assert_eq!((len - header) % RECORDS, 0, "equal-sized records");
     let record = (len - header) / RECORDS;
     assert!(record > 50, "a record holds at least its value");
@@ -441,7 +441,7 @@ fn damaged_metadata_gives_typed_errors_and_leftovers_are_removed() {
         .expect("a manifest");
     let mut bytes = std::fs::read(&manifest).expect("read");
     // Inside the first record (the snapshot), with the flush's edit after it.
-    bytes[lightning_db::storage::record::FILE_HEADER_LEN + 20] ^= 0x40;
+    bytes[lightning_db::testing::format::FILE_HEADER_LEN + 20] ^= 0x40;
     std::fs::write(&manifest, &bytes).expect("write");
     let e = Database::open(&dir, config()).expect_err("damaged manifest");
     assert_eq!(e.error_code(), codes::MANIFEST_CORRUPTED, "{e:?}");

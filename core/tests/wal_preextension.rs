@@ -11,13 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lightning_db::integrity::{IntegrityValidator, ValidationConfig};
-use lightning_db::storage::fs::{FileSystem, StdFileSystem};
-use lightning_db::storage::simfs::{PowerCutPolicy, SimFileSystem};
-use lightning_db::storage::wal::{replay_segment, SegmentReplay, PREEXTEND_ALIGN};
+use lightning_db::fs::{FileSystem, StdFileSystem};
+use lightning_db::testing::format::{replay_segment, SegmentReplay, PREEXTEND_ALIGN};
+use lightning_db::testing::{PowerCutPolicy, SimFileSystem};
 use lightning_db::{
     CorruptionAction, Database, Durability, LightningDbConfig, SecurityConfig, ValidationLevel,
 };
+use lightning_db::{IntegrityValidator, ValidationConfig};
 
 const DB: &str = "/sim/db";
 

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ::lightning_db::{codes, ERROR_TABLE};
+use ::lightning_db::{codes, reserved_for, ERROR_TABLE};
 
 /// The source of `src/codes.rs`.
 pub(crate) fn codes_source() -> String {
@@ -28,9 +28,12 @@ pub(crate) fn codes_source() -> String {
          use std::ffi::c_int;\n",
     );
     for info in ERROR_TABLE {
+        let reserved = reserved_for(info.code)
+            .map(|why| format!("\n/// Not produced by this version: {why}."))
+            .unwrap_or_default();
         let _ = write!(
             s,
-            "\n/// {} (`{}`).\npub const LIGHTNING_{}: c_int = {};\n",
+            "\n/// {} (`{}`).{reserved}\npub const LIGHTNING_{}: c_int = {};\n",
             info.description, info.name, info.name, info.code
         );
         if info.code == codes::KEY_NOT_FOUND {

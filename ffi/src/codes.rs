@@ -63,54 +63,68 @@ pub const LIGHTNING_INTERNAL: c_int = 112;
 pub const LIGHTNING_STORAGE_FULL: c_int = 113;
 
 /// encryption failed (`ENCRYPTION_FAILED`).
+/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_ENCRYPTION_FAILED: c_int = 201;
 
 /// decryption or authentication of stored data failed (`DECRYPTION_FAILED`).
+/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_DECRYPTION_FAILED: c_int = 202;
 
 /// wrong encryption key (`WRONG_KEY`).
+/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_WRONG_KEY: c_int = 203;
 
 /// encryption key rotation failed (`KEY_ROTATION_FAILED`).
+/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_KEY_ROTATION_FAILED: c_int = 204;
 
 /// access denied (`ACCESS_DENIED`).
+/// Not produced by this version: reserved for access control.
 pub const LIGHTNING_ACCESS_DENIED: c_int = 205;
 
 /// audit log hash chain is broken: entries were edited, removed or reordered (`AUDIT_LOG_TAMPERED`).
+/// Not produced by this version: reserved for the audit log.
 pub const LIGHTNING_AUDIT_LOG_TAMPERED: c_int = 206;
 
 /// encryption key material is malformed (`INVALID_KEY_MATERIAL`).
+/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_INVALID_KEY_MATERIAL: c_int = 207;
 
 /// stored data is corrupted (`DATA_CORRUPTION`).
 pub const LIGHTNING_DATA_CORRUPTION: c_int = 250;
 
 /// an integrity validation check failed (`INTEGRITY_VALIDATION_FAILED`).
+/// Not produced by this version: reserved for the health monitor's integrity check; validation reports problems in its IntegrityReport instead.
 pub const LIGHTNING_INTEGRITY_VALIDATION_FAILED: c_int = 251;
 
 /// checksum mismatch in a stored file (`CHECKSUM_MISMATCH`).
+/// Not produced by this version: reserved; a failed checksum is reported as DATA_CORRUPTION, WAL_CORRUPTED or MANIFEST_CORRUPTED naming the file and offset.
 pub const LIGHTNING_CHECKSUM_MISMATCH: c_int = 252;
 
 /// deadlock detected between transactions; retry (`DEADLOCK_DETECTED`).
 pub const LIGHTNING_DEADLOCK_DETECTED: c_int = 301;
 
 /// circuit breaker is open; retry later (`CIRCUIT_BREAKER_OPEN`).
+/// Not produced by this version: reserved for the circuit breaker.
 pub const LIGHTNING_CIRCUIT_BREAKER_OPEN: c_int = 302;
 
 /// automatic recovery gave up after its retries (`AUTO_RECOVERY_FAILED`).
+/// Not produced by this version: reserved for the auto-recovery manager.
 pub const LIGHTNING_AUTO_RECOVERY_FAILED: c_int = 303;
 
 /// operation timed out (`TIMEOUT`).
+/// Not produced by this version: reserved for the operational layer's time limits.
 pub const LIGHTNING_TIMEOUT: c_int = 304;
 
 /// the database cannot be recovered automatically (`RECOVERY_IMPOSSIBLE`).
+/// Not produced by this version: reserved for staged recovery.
 pub const LIGHTNING_RECOVERY_IMPOSSIBLE: c_int = 401;
 
 /// write-ahead log is corrupted (`WAL_CORRUPTED`).
 pub const LIGHTNING_WAL_CORRUPTED: c_int = 402;
 
 /// recovery failed part-way through (`PARTIAL_RECOVERY_FAILURE`).
+/// Not produced by this version: reserved for staged recovery.
 pub const LIGHTNING_PARTIAL_RECOVERY_FAILURE: c_int = 403;
 
 /// manifest is corrupted (`MANIFEST_CORRUPTED`).
@@ -129,18 +143,22 @@ pub const LIGHTNING_UNSUPPORTED_FORMAT_VERSION: c_int = 407;
 pub const LIGHTNING_SEQUENCE_GAP: c_int = 408;
 
 /// replaying a write-ahead log segment failed (`WAL_REPLAY_FAILED`).
+/// Not produced by this version: reserved for staged recovery.
 pub const LIGHTNING_WAL_REPLAY_FAILED: c_int = 409;
 
 /// repair failed (`REPAIR_FAILED`).
+/// Not produced by this version: reserved; repair reports what it could not do in its RepairReport.
 pub const LIGHTNING_REPAIR_FAILED: c_int = 410;
 
 /// a corrupted file could not be moved to quarantine (`QUARANTINE_FAILED`).
 pub const LIGHTNING_QUARANTINE_FAILED: c_int = 411;
 
 /// rolling back a recovery stage failed (`ROLLBACK_FAILED`).
+/// Not produced by this version: reserved for staged recovery and migration.
 pub const LIGHTNING_ROLLBACK_FAILED: c_int = 412;
 
 /// a recovery stage timed out (`RECOVERY_TIMEOUT`).
+/// Not produced by this version: reserved for staged recovery.
 pub const LIGHTNING_RECOVERY_TIMEOUT: c_int = 413;
 
 /// files on disk disagree with the manifest (`INCONSISTENT_STATE`).
@@ -150,6 +168,7 @@ pub const LIGHTNING_INCONSISTENT_STATE: c_int = 414;
 pub const LIGHTNING_CONFIGURATION_ERROR: c_int = 501;
 
 /// not enough memory, disk or file handles (`INSUFFICIENT_RESOURCES`).
+/// Not produced by this version: reserved for self-healing's disk and memory guards.
 pub const LIGHTNING_INSUFFICIENT_RESOURCES: c_int = 502;
 
 /// database initialization failed (`INITIALIZATION_FAILED`).

@@ -21,9 +21,11 @@
 //!
 //! The status codes ([`codes`]) and version numbers ([`version`]) are generated from the
 //! core's `ERROR_TABLE` and this crate's version; a unit test fails when they drift.
-// `#[no_mangle]` and raw pointers are what this crate is for; the rest of the workspace
-// denies `unsafe_code`.
-#![allow(unsafe_code)]
+#![expect(
+    unsafe_code,
+    reason = "`#[no_mangle]` exports and C's raw pointers are what this crate is for; the \
+              rest of the workspace denies unsafe_code (see UNSAFE.md)"
+)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

@@ -410,7 +410,9 @@ pub extern "C" fn lightning_options_set_fail_on_corruption(
     })
 }
 
-/// Turns operation counters on (non-zero, the default) or off (0).
+/// Sets `enable_statistics` (non-zero, the default, or 0). Not active yet: the operation
+/// counters of `lightning_db_stats_json` are always kept, and the latency histograms this
+/// will switch arrive with the metrics collector.
 #[no_mangle]
 pub extern "C" fn lightning_options_set_statistics(
     opts: *mut lightning_options,

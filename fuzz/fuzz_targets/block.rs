@@ -1,6 +1,6 @@
-//! Fuzz target: `lightning_db::fuzzing::block` must never panic, hang or allocate without bound.
+//! Fuzz target: `lightning_db::testing::fuzz::block` must never panic, hang or allocate without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| lightning_db::fuzzing::block(data));
+fuzz_target!(|data: &[u8]| lightning_db::testing::fuzz::block(data));

@@ -1,6 +1,6 @@
-//! Fuzz target: `lightning_db::fuzzing::open_and_run` must never panic, hang or allocate without bound.
+//! Fuzz target: `lightning_db::testing::fuzz::open_and_run` must never panic, hang or allocate without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| lightning_db::fuzzing::open_and_run(data));
+fuzz_target!(|data: &[u8]| lightning_db::testing::fuzz::open_and_run(data));

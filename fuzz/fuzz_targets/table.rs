@@ -1,6 +1,6 @@
-//! Fuzz target: `lightning_db::fuzzing::table` must never panic, hang or allocate without bound.
+//! Fuzz target: `lightning_db::testing::fuzz::table` must never panic, hang or allocate without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| lightning_db::fuzzing::table(data));
+fuzz_target!(|data: &[u8]| lightning_db::testing::fuzz::table(data));

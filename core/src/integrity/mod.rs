@@ -1,6 +1,5 @@
 //! Checksums, validation and repair of a database's files.
 //!
-//! * [`checksum`]: the three on-disk checksum algorithms.
 //! * [`IntegrityValidator`] ([`validator`]): the reference's validator: [`Checksum`]s,
 //!   validation of an open database ([`crate::Database::integrity_validator`],
 //!   [`crate::Database::verify_integrity`]) or a closed one
@@ -9,14 +8,15 @@
 //! * [`repair_database`] ([`repair`]): rebuilds what can be rebuilt and sets aside what
 //!   cannot, listing it.
 
-pub mod checksum;
 pub mod monitor;
 pub mod repair;
 pub mod report;
 pub mod validator;
 pub(crate) mod verify;
 
-pub use monitor::{is_corruption, CorruptionEvent, CorruptionMonitor};
+pub use monitor::{
+    CorruptionEvent, CorruptionMonitor, DAMAGED_TABLES_FILE, VERIFIER_BYTES_PER_SEC,
+};
 pub use repair::{
     repair_database, repair_database_with_fs, repair_with_fs, RepairReport, SetAside,
     QUARANTINE_DIR,

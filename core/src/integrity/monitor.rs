@@ -4,7 +4,7 @@
 //!
 //! | action | on a damaged block read (or found by the background verifier) | at open |
 //! |---|---|---|
-//! | `Log` | the read fails with `DataCorruption` naming file and offset; the event is recorded ([`Database::corruption_events`]); everything else keeps being served | the open fails with the typed error (nothing is served before open) |
+//! | `Log` | the read fails with `DataCorruption` naming file and offset; the event is recorded ([`Database::corruption_events`](crate::Database::corruption_events)); everything else keeps being served | the open fails with the typed error (nothing is served before open) |
 //! | `Halt` | the read fails, and from then on every operation answers `DataCorruption` until the database is reopened | the open fails with the typed error |
 //! | `Quarantine` | as `Log`, and the table is marked; the next open moves it to `quarantine/` with a JSON report of its key and sequence range and opens without it | damaged tables are quarantined, a damaged log is cut at the damage (the rest quarantined), a damaged manifest rebuilt; then the open is retried once |
 //! | `Repair` | as `Log`, and the table is marked; the next open rewrites it from its readable blocks | [`repair_database`](super::repair_database), then the open is retried once |
@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +26,9 @@ use super::repair::{repair_impl, RepairReport, TablePolicy, QUARANTINE_DIR};
 use super::report::Component;
 use super::verify::{self, Checker, TableScope};
 use crate::config::{CorruptionAction, LightningDbConfig, ValidationLevel};
-use crate::db::Database;
 use crate::engine::DbInner;
 use crate::error::DatabaseError;
+use crate::storage::corruption::{CorruptionListener, Verdict};
 use crate::storage::fs::{write_file_atomic, FileSystem};
 
 /// Rate at which the `Paranoid` background verifier reads table files.
@@ -52,44 +52,25 @@ pub struct CorruptionEvent {
 }
 
 struct State {
-    action: CorruptionAction,
-    halt_error: Option<DatabaseError>,
     events: Vec<CorruptionEvent>,
     damaged_tables: BTreeSet<u64>,
-    marker: Option<(Arc<dyn FileSystem>, PathBuf)>,
 }
 
-/// Applies the corruption action of one open database. Shared by its tables (through the
-/// block cache), its read paths and the background verifier.
+/// Applies the corruption action of one open database: storage reports the damage its
+/// reads meet (through the block cache's read gate), and this decides what it means.
 pub struct CorruptionMonitor {
+    action: CorruptionAction,
+    /// Where the damaged-tables list goes: the database's file system and directory.
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
     state: Mutex<State>,
-    halted: AtomicBool,
-    verify_every_read: AtomicBool,
     count: AtomicU64,
-}
-
-impl Default for CorruptionMonitor {
-    /// `Log`, no per-read verification: what a cache outside an open database gets.
-    fn default() -> Self {
-        Self {
-            state: Mutex::new(State {
-                action: CorruptionAction::Log,
-                halt_error: None,
-                events: Vec::new(),
-                damaged_tables: BTreeSet::new(),
-                marker: None,
-            }),
-            halted: AtomicBool::new(false),
-            verify_every_read: AtomicBool::new(false),
-            count: AtomicU64::new(0),
-        }
-    }
 }
 
 impl std::fmt::Debug for CorruptionMonitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CorruptionMonitor")
-            .field("halted", &self.halted.load(Ordering::Relaxed))
+            .field("action", &self.action)
             .field("events", &self.count.load(Ordering::Relaxed))
             .finish()
     }
@@ -111,95 +92,17 @@ pub fn is_corruption(e: &DatabaseError) -> bool {
 }
 
 impl CorruptionMonitor {
-    /// Sets the action, per-read verification, and where the damaged-tables list goes.
-    pub fn configure(
-        &self,
-        action: CorruptionAction,
-        verify_every_read: bool,
-        fs: Arc<dyn FileSystem>,
-        dir: &Path,
-    ) {
-        let mut st = self.state.lock();
-        st.action = action;
-        st.marker = Some((fs, dir.to_path_buf()));
-        self.verify_every_read
-            .store(verify_every_read, Ordering::Release);
-    }
-
-    /// `Err(DataCorruption)` once the database halted.
-    #[inline]
-    pub fn check(&self) -> Result<(), DatabaseError> {
-        if !self.halted.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        Err(self
-            .state
-            .lock()
-            .halt_error
-            .clone()
-            .unwrap_or(DatabaseError::DataCorruption {
-                component: "database".into(),
-                details: "halted after corruption".into(),
-                recovery_possible: false,
-            }))
-    }
-
-    /// Whether every block read must be verified from disk.
-    #[inline]
-    pub fn verify_every_read(&self) -> bool {
-        self.verify_every_read.load(Ordering::Relaxed)
-    }
-
-    /// Reports an error met reading table `table` (or elsewhere); corruption triggers the
-    /// action, other errors are ignored.
-    pub fn report(&self, table: Option<u64>, err: &DatabaseError, source: &str) {
-        if !is_corruption(err) {
-            return;
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let mut st = self.state.lock();
-        let action = st.action;
-        if st.events.len() < MAX_EVENTS {
-            st.events.push(CorruptionEvent {
-                table,
-                source: source.to_string(),
-                details: err.to_string(),
-                action,
-            });
-        }
-        match action {
-            CorruptionAction::Log => {}
-            CorruptionAction::Halt => {
-                if st.halt_error.is_none() {
-                    st.halt_error = Some(DatabaseError::DataCorruption {
-                        component: table.map_or("database".to_string(), |n| format!("table {n}")),
-                        details: format!(
-                            "the database halted after detecting corruption ({err}); it \
-                             refuses every operation until reopened (run `lightning check` \
-                             and `lightning repair` first)"
-                        ),
-                        recovery_possible: false,
-                    });
-                }
-                self.halted.store(true, Ordering::Release);
-            }
-            CorruptionAction::Quarantine | CorruptionAction::Repair => {
-                if let Some(n) = table {
-                    if st.damaged_tables.insert(n) {
-                        let list: Vec<u64> = st.damaged_tables.iter().copied().collect();
-                        if let Some((fs, dir)) = &st.marker {
-                            let text = serde_json::json!({ "tables": list }).to_string();
-                            // Best effort: a lost list only delays the handling to the next
-                            // read or check that finds the damage again.
-                            let _ = write_file_atomic(
-                                fs.as_ref(),
-                                &dir.join(DAMAGED_TABLES_FILE),
-                                text.as_bytes(),
-                            );
-                        }
-                    }
-                }
-            }
+    /// A monitor applying `action` to the database in `dir` on `fs`.
+    pub fn new(action: CorruptionAction, fs: Arc<dyn FileSystem>, dir: &Path) -> Self {
+        Self {
+            action,
+            fs,
+            dir: dir.to_path_buf(),
+            state: Mutex::new(State {
+                events: Vec::new(),
+                damaged_tables: BTreeSet::new(),
+            }),
+            count: AtomicU64::new(0),
         }
     }
 
@@ -208,30 +111,107 @@ impl CorruptionMonitor {
         self.state.lock().events.clone()
     }
 
-    /// How many corruption events were met.
-    pub fn event_count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+    /// Adds table `n` to the damaged-tables list the next open handles.
+    fn mark_damaged(&self, st: &mut State, n: u64) {
+        if !st.damaged_tables.insert(n) {
+            return;
+        }
+        let list: Vec<u64> = st.damaged_tables.iter().copied().collect();
+        let text = serde_json::json!({ "tables": list }).to_string();
+        // Best effort: a lost list only delays the handling to the next read or check
+        // that finds the damage again.
+        let _ = write_file_atomic(
+            self.fs.as_ref(),
+            &self.dir.join(DAMAGED_TABLES_FILE),
+            text.as_bytes(),
+        );
     }
 }
 
-impl Database {
-    /// The corruption this open database met so far (failed block reads and what the
-    /// `Paranoid` background verifier found), with the action applied to each.
-    pub fn corruption_events(&self) -> Vec<CorruptionEvent> {
-        self.inner.cache.monitor().events()
+impl CorruptionListener for CorruptionMonitor {
+    fn on_error(&self, table: Option<u64>, err: &DatabaseError, source: &str) -> Verdict {
+        if !is_corruption(err) {
+            return Verdict::Continue;
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.state.lock();
+        if st.events.len() < MAX_EVENTS {
+            st.events.push(CorruptionEvent {
+                table,
+                source: source.to_string(),
+                details: err.to_string(),
+                action: self.action,
+            });
+        }
+        match self.action {
+            CorruptionAction::Log => Verdict::Continue,
+            CorruptionAction::Halt => Verdict::Halt(DatabaseError::DataCorruption {
+                component: table.map_or("database".to_string(), |n| format!("table {n}")),
+                details: format!(
+                    "the database halted after detecting corruption ({err}); it refuses \
+                     every operation until reopened (run `lightning check` and `lightning \
+                     repair` first)"
+                ),
+                recovery_possible: false,
+            }),
+            CorruptionAction::Quarantine | CorruptionAction::Repair => {
+                if let Some(n) = table {
+                    self.mark_damaged(&mut st, n);
+                }
+                Verdict::Continue
+            }
+        }
     }
+}
+
+/// An open engine with the monitor applying its corruption action.
+pub(crate) struct Opened {
+    /// The engine.
+    pub inner: Arc<DbInner>,
+    /// What its reads report damage to.
+    pub monitor: Arc<CorruptionMonitor>,
+}
+
+/// Opens the engine once, with a fresh monitor listening to its reads, and starts the
+/// `Paranoid` background verifier.
+fn open_once(
+    path: &Path,
+    config: LightningDbConfig,
+    fs: Arc<dyn FileSystem>,
+) -> Result<Opened, DatabaseError> {
+    let rc = config.reconciled();
+    let monitor = Arc::new(CorruptionMonitor::new(
+        rc.security.corruption_action,
+        Arc::clone(&fs),
+        path,
+    ));
+    let paranoid = rc.integrity_validation_level == ValidationLevel::Paranoid;
+    let listener: Arc<dyn CorruptionListener> = monitor.clone();
+    let inner = DbInner::open(path, config, fs, listener, paranoid)?;
+    if paranoid {
+        let me = Arc::clone(&inner);
+        let started = inner.spawn_background(
+            "lightning-verify",
+            Box::new(move || background_verifier(me)),
+        );
+        if let Err(e) = started {
+            let _ = inner.shutdown();
+            return Err(e);
+        }
+    }
+    Ok(Opened { inner, monitor })
 }
 
 /// Opens the database, applying the corruption action to what opening meets (see the
-/// [module documentation](self)). Returns the engine and the repairs done, if any.
+/// [module documentation](self)).
 pub(crate) fn open_with_actions(
     path: &Path,
     config: LightningDbConfig,
     fs: Arc<dyn FileSystem>,
-) -> Result<Arc<DbInner>, DatabaseError> {
+) -> Result<Opened, DatabaseError> {
     if config.validate().is_err() {
         // The open reports the configuration error.
-        return DbInner::open(path, config, fs);
+        return open_once(path, config, fs);
     }
     let rc = config.reconciled();
     let policy = match rc.security.corruption_action {
@@ -263,7 +243,7 @@ pub(crate) fn open_with_actions(
         }
     }
     if policy.is_none() {
-        return DbInner::open(path, config, fs);
+        return open_once(path, config, fs);
     }
     let marker = path.join(DAMAGED_TABLES_FILE);
     if fs.exists(&marker) {
@@ -271,10 +251,10 @@ pub(crate) fn open_with_actions(
         let _ = fs.remove_file(&marker);
         let _ = fs.sync_dir(path);
     }
-    match DbInner::open(path, config.clone(), Arc::clone(&fs)) {
+    match open_once(path, config.clone(), Arc::clone(&fs)) {
         Err(e) if is_corruption(&e) => {
             repair()?;
-            DbInner::open(path, config, fs)
+            open_once(path, config, fs)
         }
         other => other,
     }
@@ -330,7 +310,7 @@ fn save_report(fs: &dyn FileSystem, dir: &Path, report: &RepairReport) {
 }
 
 /// The `Paranoid` background verifier: walks every live table at
-/// [`VERIFIER_BYTES_PER_SEC`], reporting corruption to the monitor, until the database
+/// [`VERIFIER_BYTES_PER_SEC`], reporting corruption through the read gate, until the database
 /// closes or halts.
 pub(crate) fn background_verifier(inner: Arc<DbInner>) {
     let sleep = |d: Duration| -> bool {
@@ -385,7 +365,7 @@ pub(crate) fn background_verifier(inner: Arc<DbInner>) {
             if let Some(p) = damage {
                 inner
                     .cache
-                    .monitor()
+                    .gate()
                     .report(Some(n), &verify::problem_error(p), "verifier");
             }
             let pause =

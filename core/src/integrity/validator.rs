@@ -57,7 +57,6 @@ use serde::Serialize;
 use super::report::{Component, IntegrityReport};
 use super::verify::{self, Checker, TableScan, TableScope};
 use crate::config::{ChecksumAlgorithm, LightningDbConfig, ValidationLevel};
-use crate::db::Database;
 use crate::engine::DbInner;
 use crate::error::DatabaseError;
 use crate::storage::fs::{DirLock, FileSystem, StdFileSystem};
@@ -89,7 +88,7 @@ impl Checksum {
         let bytes = match algorithm {
             ChecksumAlgorithm::Blake3 => blake3::hash(data).as_bytes().to_vec(),
             ChecksumAlgorithm::Xxh64 | ChecksumAlgorithm::Crc32 => {
-                let v = crate::integrity::checksum::checksum64(algorithm, data);
+                let v = crate::checksum::checksum64(algorithm, data);
                 let len = Self::digest_len(algorithm);
                 v.to_le_bytes()[..len].to_vec()
             }
@@ -271,9 +270,10 @@ impl IntegrityValidator {
         }
     }
 
-    /// The same validator, validating the open database `db`.
-    pub fn attach(mut self, db: &Database) -> Self {
-        self.target = Target::Db(Arc::clone(&db.inner));
+    /// The same validator, validating the open engine `inner` (what
+    /// `IntegrityValidator::attach` does with a database handle).
+    pub(crate) fn attach_engine(mut self, inner: Arc<DbInner>) -> Self {
+        self.target = Target::Db(inner);
         self
     }
 
@@ -664,26 +664,4 @@ pub fn verify_database(
         path,
     )
     .validate()
-}
-
-impl Database {
-    /// An [`IntegrityValidator`] attached to this open database.
-    pub fn integrity_validator(&self, config: ValidationConfig) -> IntegrityValidator {
-        IntegrityValidator::new(config).attach(self)
-    }
-
-    /// Reads every file of the database again (bypassing the cache, while it keeps serving)
-    /// and checks it at `level`; returns what was checked and every problem found, with file
-    /// and offset. Corruption is reported in the result, not as an error; errors are for a
-    /// closed handle.
-    pub fn verify_integrity(
-        &self,
-        level: ValidationLevel,
-    ) -> Result<IntegrityReport, DatabaseError> {
-        self.integrity_validator(ValidationConfig {
-            validation_level: level,
-            ..Default::default()
-        })
-        .validate()
-    }
 }

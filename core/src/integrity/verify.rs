@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::report::{CheckKind, Component, IntegrityProblem, IntegrityReport};
+use crate::checksum::{checksum64, checksum64_parts};
 use crate::config::{ChecksumAlgorithm, ValidationLevel};
 use crate::error::DatabaseError;
-use crate::integrity::checksum::{checksum64, checksum64_parts};
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::{get_u32, get_u64, Reader};
 use crate::storage::fs::FileSystem;

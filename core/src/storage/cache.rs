@@ -6,6 +6,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
+use super::corruption::ReadGate;
 use super::table::block::Block;
 
 #[derive(Clone)]
@@ -28,7 +29,7 @@ pub struct BlockCache {
     /// The database these tables belong to has closed (see [`Self::mark_closed`]).
     closed: AtomicBool,
     /// The database's corruption handling, shared by every table reading through this cache.
-    monitor: Arc<crate::integrity::monitor::CorruptionMonitor>,
+    gate: ReadGate,
 }
 
 impl BlockCache {
@@ -43,7 +44,7 @@ impl BlockCache {
             capacity,
             maps_tables: false,
             closed: AtomicBool::new(false),
-            monitor: Arc::default(),
+            gate: ReadGate::default(),
         }
     }
 
@@ -74,8 +75,8 @@ impl BlockCache {
     }
 
     /// The corruption handling of the database this cache belongs to.
-    pub fn monitor(&self) -> &Arc<crate::integrity::monitor::CorruptionMonitor> {
-        &self.monitor
+    pub fn gate(&self) -> &ReadGate {
+        &self.gate
     }
 
     /// The cached block, counting a hit or a miss.

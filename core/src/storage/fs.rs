@@ -219,7 +219,10 @@ impl FileSystem for StdFileSystem {
         Ok(Arc::new(StdRandomAccess { file, map: None }))
     }
 
-    #[allow(unsafe_code)]
+    #[expect(
+        unsafe_code,
+        reason = "memmap2::Mmap::map is unsafe: the file must not change under the map"
+    )]
     fn open_read_mapped(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path)?;
         let map = if file.metadata()?.len() == 0 {

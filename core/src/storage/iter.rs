@@ -251,11 +251,6 @@ impl MergingCursor {
         Ok(())
     }
 
-    /// True while positioned on a version.
-    pub fn valid(&self) -> bool {
-        self.current.is_some()
-    }
-
     /// The current version: key, sequence number and value (`None` for a tombstone).
     #[inline]
     pub fn entry(&self) -> Option<super::VersionRef<'_>> {

@@ -14,7 +14,7 @@ use super::record::{
     FileHeader, FinishedExtent, RecordRead, FILE_HEADER_LEN,
 };
 use super::table::builder::TableMeta;
-use crate::config::ChecksumAlgorithm;
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
 
 /// Magic number of manifests ("LMAN").
@@ -190,16 +190,6 @@ impl ManifestWriter {
     pub fn publish_to(&mut self, extent: Arc<FinishedExtent>) {
         extent.publish(self.number, self.file.len());
         self.extent = Some(extent);
-    }
-
-    /// Bytes in the manifest.
-    pub fn len(&self) -> u64 {
-        self.file.len()
-    }
-
-    /// True when nothing beyond the header was written.
-    pub fn is_empty(&self) -> bool {
-        self.file.len() <= FILE_HEADER_LEN as u64
     }
 }
 

@@ -11,9 +11,8 @@ use super::iter::{Current, Cursor};
 use super::skiplist::{SkipCursor, SkipList};
 
 #[doc(hidden)]
-pub use super::skiplist::set_index_min_len_for_tests;
 use crate::error::DatabaseError;
-use crate::value::PinnedValue;
+use crate::storage::value::PinnedValue;
 
 /// An ordered write buffer; `None` values are tombstones.
 pub struct MemTable {
@@ -39,15 +38,17 @@ impl MemTable {
     }
 
     /// An empty memtable with a key filter sized for `buffer_bytes` of writes (one bit per
-    /// eight bytes of buffer: at least ten bits per key for entries of 80 bytes or more).
-    pub fn with_filter(wal_number: u64, buffer_bytes: usize) -> Self {
+    /// eight bytes of buffer: at least ten bits per key for entries of 80 bytes or more),
+    /// whose searches ask for a seek index from `index_min_versions` versions.
+    pub fn with_filter(wal_number: u64, buffer_bytes: usize, index_min_versions: usize) -> Self {
         // Whole 64-byte lines: every probe of one key falls in the same line.
         let words = (buffer_bytes / 8 / 64)
             .clamp(1024, 1 << 24)
             .next_multiple_of(8);
         Self {
             filter: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            ..Self::new(wal_number)
+            list: Arc::new(SkipList::with_index_min_len(index_min_versions)),
+            wal_number,
         }
     }
 
@@ -255,7 +256,7 @@ mod tests {
     #[test]
     fn filter_never_hides_an_inserted_key() {
         use crate::storage::table::bloom::key_hash;
-        let m = MemTable::with_filter(1, 64 * 1024);
+        let m = MemTable::with_filter(1, 64 * 1024, 4096);
         for i in 0..2_000u32 {
             m.insert(&i.to_be_bytes(), u64::from(i), Some(b"v"));
         }

@@ -4,20 +4,21 @@
 pub mod cache;
 pub mod coding;
 pub mod compaction;
+pub mod corruption;
 pub mod fs;
 pub mod iter;
 pub mod manifest;
 pub mod memtable;
 pub(crate) mod prefetch;
 pub mod record;
-pub mod simfs;
 pub(crate) mod skiplist;
 pub mod table;
+pub mod value;
 pub mod version;
 pub mod wal;
 
 /// A version found by a point lookup: its sequence number and its value (`None` for a tombstone).
-pub type FoundVersion = (u64, Option<crate::value::PinnedValue>);
+pub type FoundVersion = (u64, Option<crate::storage::value::PinnedValue>);
 
 /// A borrowed version: key, sequence number and value (`None` for a tombstone).
 pub type VersionRef<'a> = (&'a [u8], u64, Option<&'a [u8]>);

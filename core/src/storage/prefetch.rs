@@ -13,7 +13,7 @@ pub fn prefetch_slice(bytes: &[u8], max: usize) {
         while at < len {
             // SAFETY: a prefetch never faults and never reads into Rust-visible state; the
             // address is inside `bytes` anyway.
-            #[allow(unsafe_code)]
+            #[expect(unsafe_code, reason = "the prefetch intrinsic is unsafe to call")]
             unsafe {
                 _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(at).cast::<i8>());
             }
@@ -32,7 +32,7 @@ pub fn prefetch_ptr<T>(at: *const T) {
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         // SAFETY: as above; `_mm_prefetch` does not dereference its argument.
-        #[allow(unsafe_code)]
+        #[expect(unsafe_code, reason = "the prefetch intrinsic is unsafe to call")]
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
         }

@@ -7,8 +7,8 @@
 //! then the payload. The separate length check lets a reader tell a damaged length
 //! from a real one without trusting it to size an allocation.
 
-use crate::config::ChecksumAlgorithm;
-use crate::integrity::checksum::{checksum64, checksum64_parts};
+use crate::checksum::ChecksumAlgorithm;
+use crate::checksum::{checksum64, checksum64_parts};
 use crate::storage::coding::{get_u32, get_u64};
 
 /// Bytes in a file header.

@@ -28,7 +28,11 @@
 //!   only through atomics;
 //! - every pointer into a chunk is derived from the chunk's own base pointer, never from
 //!   a reference to a smaller object.
-#![allow(unsafe_code)]
+#![expect(
+    unsafe_code,
+    reason = "an arena skiplist with lock-free readers: raw node pointers into arena chunks, \
+              published with release stores (the argument is in the module docs and UNSAFE.md)"
+)]
 
 use std::cmp::Ordering;
 use std::ptr;
@@ -48,23 +52,9 @@ const MAX_HEIGHT: usize = 12;
 const HEADER: usize = 40;
 /// Stored as the value length of a tombstone.
 const TOMBSTONE: u32 = u32::MAX;
-/// Versions from which a list asks for a seek index (smaller lists are searched fast
-/// enough from the head).
+/// Versions from which a list asks for a seek index by default (smaller lists are
+/// searched fast enough from the head); `LightningDbConfig::memtable_index_min_versions`.
 pub const INDEX_MIN_LEN: usize = 4096;
-/// [`INDEX_MIN_LEN`], or what a test set in its place.
-static INDEX_MIN_LEN_NOW: AtomicUsize = AtomicUsize::new(INDEX_MIN_LEN);
-
-/// Sets the number of versions from which lists ask for a seek index, for the whole
-/// process. Tests set it low so that model tests run through the index in small
-/// memtables; not a tuning knob.
-#[doc(hidden)]
-pub fn set_index_min_len_for_tests(versions: usize) {
-    INDEX_MIN_LEN_NOW.store(versions.max(1), AtomicOrdering::Relaxed);
-}
-
-fn index_min_len() -> usize {
-    INDEX_MIN_LEN_NOW.load(AtomicOrdering::Relaxed)
-}
 /// Steps a search walks along the bottom level from an index entry before giving up and
 /// searching from the head (reached only when many versions were inserted into one
 /// gap after the index was built).
@@ -96,7 +86,7 @@ mod node {
 
     #[inline]
     pub(super) unsafe fn link(n: *const Node, level: usize) -> *const AtomicPtr<Node> {
-        // SAFETY (caller): `n` is a node whose tower has more than `level` slots; the
+        // SAFETY: (the caller promises) `n` is a node whose tower has more than `level` slots; the
         // tower starts right after the header and is 8-aligned like the arena.
         unsafe {
             n.cast::<u8>()
@@ -107,25 +97,25 @@ mod node {
 
     #[inline]
     pub(super) unsafe fn next(n: *const Node, level: usize) -> *mut Node {
-        // SAFETY (caller): as for `link`; the slot is only ever accessed atomically.
+        // SAFETY: (the caller promises) as for `link`; the slot is only ever accessed atomically.
         unsafe { (*link(n, level)).load(AtomicOrdering::Acquire) }
     }
 
     #[inline]
     pub(super) unsafe fn prefix(n: *const Node) -> u64 {
-        // SAFETY (caller): `n` is a fully written node; the header never changes.
+        // SAFETY: (the caller promises) `n` is a fully written node; the header never changes.
         unsafe { ptr::addr_of!((*n).prefix).read() }
     }
 
     #[inline]
     pub(super) unsafe fn seq(n: *const Node) -> u64 {
-        // SAFETY (caller): as for `prefix`.
+        // SAFETY: (the caller promises) as for `prefix`.
         unsafe { ptr::addr_of!((*n).seq).read() }
     }
 
     #[inline]
     pub(super) unsafe fn key<'a>(n: *const Node) -> &'a [u8] {
-        // SAFETY (caller): as for `prefix`; the key bytes follow the tower, were written
+        // SAFETY: (the caller promises) as for `prefix`; the key bytes follow the tower, were written
         // before the node was linked and are never written again.
         unsafe {
             let height = ptr::addr_of!((*n).height).read() as usize;
@@ -136,7 +126,7 @@ mod node {
 
     #[inline]
     pub(super) unsafe fn value<'a>(n: *const Node) -> Option<&'a [u8]> {
-        // SAFETY (caller): as for `key`; the value bytes sit in the value arena, written
+        // SAFETY: (the caller promises) as for `key`; the value bytes sit in the value arena, written
         // before the node was linked and never written again (a non-null, aligned
         // pointer even for an empty value).
         unsafe {
@@ -278,6 +268,8 @@ pub struct SkipList {
     index_waker: OnceLock<IndexWaker>,
     /// The length `refresh_index_if_quiet` saw last.
     quiet_len: AtomicUsize,
+    /// Versions from which searches ask for a seek index.
+    index_min_len: usize,
 }
 
 /// What a list calls to have its seek index built off the search path.
@@ -404,8 +396,14 @@ impl Default for SkipList {
 }
 
 impl SkipList {
-    /// An empty list.
+    /// An empty list that asks for a seek index from [`INDEX_MIN_LEN`] versions.
     pub fn new() -> Self {
+        Self::with_index_min_len(INDEX_MIN_LEN)
+    }
+
+    /// An empty list that asks for a seek index once it holds `index_min_len` versions
+    /// (at least 1).
+    pub fn with_index_min_len(index_min_len: usize) -> Self {
         let mut arena = Arena::new();
         let head_words = (HEADER + 8 * MAX_HEIGHT) / 8;
         let head = arena.alloc(head_words).cast::<Node>();
@@ -426,6 +424,7 @@ impl SkipList {
             index_wanted: AtomicBool::new(false),
             index_waker: OnceLock::new(),
             quiet_len: AtomicUsize::new(0),
+            index_min_len: index_min_len.max(1),
         }
     }
 
@@ -515,7 +514,7 @@ impl SkipList {
     /// quarter of the list is newer than.
     fn index_is_stale(&self) -> bool {
         let len = self.len();
-        len >= index_min_len()
+        len >= self.index_min_len
             && self
                 .index
                 .load()
@@ -676,7 +675,7 @@ impl SkipList {
     /// there. The successor must be taken from the search itself: loading the link
     /// again could return a node a writer linked in between, which lies before `target`.
     fn search(&self, target: &Target<'_>, inclusive: bool) -> (*const Node, *const Node) {
-        if self.len.load(AtomicOrdering::Relaxed) >= index_min_len() {
+        if self.len.load(AtomicOrdering::Relaxed) >= self.index_min_len {
             if let Some(found) = self.search_indexed(target, inclusive) {
                 return found;
             }

@@ -34,11 +34,13 @@ use std::sync::Arc;
 
 use super::coding::{put_len_prefixed, Reader};
 use super::fs::{FileSystem, WritableFile};
+#[cfg(test)]
+use super::record::encode_record;
 use super::record::{
-    any_good_record_after, decode_file_header, encode_file_header, encode_record,
-    encode_record_patched, read_record, FileHeader, FinishedExtent, RecordRead, FILE_HEADER_LEN,
+    any_good_record_after, decode_file_header, encode_file_header, encode_record_patched,
+    read_record, FileHeader, FinishedExtent, RecordRead, FILE_HEADER_LEN,
 };
-use crate::config::ChecksumAlgorithm;
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
 
 /// Magic number of log segments ("LWAL").
@@ -269,7 +271,8 @@ impl WalWriter {
         self.extent = Some(extent);
     }
 
-    /// Frames `payload` as one record into `out` (callers gather a group, then append once).
+    /// Frames `payload` as one record into `out`.
+    #[cfg(test)]
     pub fn frame(&self, out: &mut Vec<u8>, payload: &[u8]) {
         encode_record(out, self.checksum, payload);
     }
@@ -341,12 +344,8 @@ impl WalWriter {
         self.written
     }
 
-    /// True when only the header was written.
-    pub fn is_empty(&self) -> bool {
-        self.written <= FILE_HEADER_LEN as u64
-    }
-
     /// Size of the segment file: [`len`](Self::len) plus the zeros laid down ahead.
+    #[cfg(test)]
     pub fn file_len(&self) -> u64 {
         self.extended_to.max(self.written)
     }
@@ -534,7 +533,7 @@ mod tests {
     // ----- pre-extension (format version 2) ------------------------------------------
 
     use crate::storage::record::RECORD_HEADER_LEN;
-    use crate::storage::simfs::{CutMode, Fill, PowerCutPolicy, SimFileSystem};
+    use crate::testing::{CutMode, Fill, PowerCutPolicy, SimFileSystem};
 
     const ALGORITHMS: [ChecksumAlgorithm; 3] = [
         ChecksumAlgorithm::Blake3,

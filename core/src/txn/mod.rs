@@ -1,10 +1,11 @@
 //! Transactions: reads at a snapshot, buffered writes, and an all-or-nothing commit
 //! that fails when another writer got to the same keys first.
 
-pub mod lock_manager;
+mod lock_manager;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::batch::{check_key, check_value};
 use crate::engine::{ConflictCheck, DbInner, WriteRequest};
 use crate::error::DatabaseError;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator, KvPair};
+use lock_manager::LockManager;
 
 /// How a transaction protects itself from concurrent writers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +67,7 @@ impl TransactionOptions {
 /// transaction never commits with part of its work missing.
 pub struct Transaction {
     inner: Arc<DbInner>,
+    txns: Arc<TxnRegistry>,
     id: u64,
     start_seq: u64,
     options: TransactionOptions,
@@ -88,16 +91,30 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
+/// What the transactions of one database share: the key locks of pessimistic
+/// transactions and the next transaction id. Owned by the database handle, beside (not
+/// inside) the engine.
+#[derive(Default)]
+pub(crate) struct TxnRegistry {
+    locks: LockManager,
+    next_id: AtomicU64,
+}
+
 impl Transaction {
     pub(crate) fn begin(
         inner: Arc<DbInner>,
+        txns: Arc<TxnRegistry>,
         options: TransactionOptions,
     ) -> Result<Self, DatabaseError> {
         inner.check_open()?;
-        let id = inner.next_transaction_id();
+        let id = txns
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let start_seq = inner.acquire_snapshot();
         Ok(Self {
             inner,
+            txns,
             id,
             start_seq,
             options,
@@ -130,7 +147,7 @@ impl Transaction {
         }
         let detect = self.inner.config.deadlock_prevention_enabled
             && self.inner.config.reliability.deadlock_prevention;
-        self.inner
+        self.txns
             .locks
             .lock(self.id, key, self.options.lock_timeout, detect)?;
         self.locked.push(key.to_vec());
@@ -267,7 +284,7 @@ impl Transaction {
 
     fn release(&mut self) {
         if !self.locked.is_empty() {
-            self.inner.locks.release_all(self.id, &self.locked);
+            self.txns.locks.release_all(self.id, &self.locked);
             self.locked.clear();
         }
         if self.start_seq != u64::MAX {

@@ -10,8 +10,8 @@
 
 use std::cmp::Ordering;
 
-use crate::config::ChecksumAlgorithm;
-use crate::integrity::checksum::checksum64_parts;
+use crate::checksum::checksum64_parts;
+use crate::checksum::ChecksumAlgorithm;
 use crate::storage::coding::{get_u32, key_prefix, put_varint, Reader};
 
 /// Bytes after every on-disk block: compression type and checksum.
@@ -271,12 +271,6 @@ impl<'a> MappedBlock<'a> {
         self.starts.len()
     }
 
-    /// True for a block without entries.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
-    }
-
     /// Where entry `i`'s parts are (a default, empty entry past the end).
     #[inline]
     pub(crate) fn pos(&self, i: usize) -> EntryPos {
@@ -361,7 +355,7 @@ impl Block {
     }
 
     /// Entry `i` whole, or `None` past the end.
-    #[inline]
+    #[cfg(any(test, feature = "testing"))]
     pub fn entry(&self, i: usize) -> Option<crate::storage::iter::Current<'_>> {
         Some(self.entries.get(i)?.current(&self.data))
     }

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use super::block::{encode_for_disk, BlockBuilder};
 use super::{bloom, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
-use crate::config::ChecksumAlgorithm;
+use crate::checksum::checksum64;
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
-use crate::integrity::checksum::checksum64;
 use crate::storage::coding::{put_len_prefixed, put_varint};
 use crate::storage::fs::{temp_path, FileSystem, WritableFile};
 
@@ -53,7 +53,6 @@ pub struct TableBuilder {
     file: Box<dyn WritableFile>,
     tmp: PathBuf,
     path: PathBuf,
-    number: u64,
     block: BlockBuilder,
     index: Vec<u8>,
     index_count: u64,
@@ -82,7 +81,6 @@ impl TableBuilder {
             file,
             tmp,
             path: path.to_path_buf(),
-            number,
             block: BlockBuilder::default(),
             index: Vec::new(),
             index_count: 0,
@@ -133,11 +131,6 @@ impl TableBuilder {
     /// Bytes written so far (for splitting compaction output).
     pub fn file_size(&self) -> u64 {
         self.file.len() + self.block.size() as u64
-    }
-
-    /// Versions added so far.
-    pub fn entries(&self) -> u64 {
-        self.meta.entries
     }
 
     fn write_block(&mut self, payload: &[u8], compress: bool) -> Result<(u64, u64), DatabaseError> {
@@ -218,11 +211,6 @@ impl TableBuilder {
     pub fn abandon(self, fs: &dyn FileSystem) {
         drop(self.file);
         let _ = fs.remove_file(&self.tmp);
-    }
-
-    /// The number this table will have.
-    pub fn number(&self) -> u64 {
-        self.number
     }
 }
 

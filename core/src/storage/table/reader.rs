@@ -10,15 +10,15 @@ use super::block::{
 };
 use super::builder::{decode_properties, TableProperties};
 use super::{bloom, table_file_name, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
-use crate::config::ChecksumAlgorithm;
+use crate::checksum::checksum64;
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
-use crate::integrity::checksum::checksum64;
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::{get_u32, get_u64, key_prefix, Reader};
 use crate::storage::fs::{FileSystem, MappedFile, RandomAccessFile};
 use crate::storage::iter::{Current, Cursor};
+use crate::storage::value::PinnedValue;
 use crate::storage::version::Version;
-use crate::value::PinnedValue;
 
 /// Where one data block is and the last version it holds.
 #[derive(Debug, Clone)]
@@ -52,8 +52,6 @@ pub struct Table {
     pub props: TableProperties,
     /// Checksum algorithm the file was written with.
     pub checksum: ChecksumAlgorithm,
-    /// Format version from the footer.
-    pub format_version: u32,
     file: Arc<dyn RandomAccessFile>,
     index: Vec<IndexEntry>,
     /// Each index entry's key prefix and block offset, packed: a search reads 16 bytes
@@ -234,7 +232,6 @@ impl Table {
             file_size,
             props,
             checksum,
-            format_version,
             file,
             index_heads: index
                 .iter()
@@ -257,6 +254,7 @@ impl Table {
     }
 
     /// The in-memory index.
+    #[cfg(any(test, feature = "testing"))]
     pub fn index(&self) -> &[IndexEntry] {
         &self.index
     }
@@ -295,11 +293,6 @@ impl Table {
         let end = probe.min(heads.len());
         let hi = known + heads[known..end].partition_point(|h| h.prefix == key_pre);
         lo + self.index[lo..hi].partition_point(before)
-    }
-
-    /// The bloom filter bytes.
-    pub fn filter(&self) -> &[u8] {
-        &self.filter
     }
 
     /// Reads, verifies and decodes block `i` without consulting or filling the cache.
@@ -352,23 +345,23 @@ impl Table {
         let Some(slot) = self.layouts.get(i) else {
             return Ok(None);
         };
-        let monitor = self.cache.monitor();
-        monitor.check()?;
-        if monitor.verify_every_read() {
+        let gate = self.cache.gate();
+        gate.check()?;
+        if gate.verify_every_read() {
             return Ok(None);
         }
         let layout = match slot.get() {
             Some(layout) => {
                 if recheck {
                     self.recheck_mapped(i)
-                        .inspect_err(|e| monitor.report(Some(self.number), e, "read"))?;
+                        .inspect_err(|e| gate.report(Some(self.number), e, "read"))?;
                 }
                 layout
             }
             None => {
                 let built = self
                     .verify_mapped(i)
-                    .inspect_err(|e| monitor.report(Some(self.number), e, "read"))?;
+                    .inspect_err(|e| gate.report(Some(self.number), e, "read"))?;
                 let charge = match &built {
                     MappedLayout::InPlace(l) => l.charge() as u64,
                     MappedLayout::Compressed => 0,
@@ -444,14 +437,14 @@ impl Table {
     /// Block `i`, from the cache when present.
     pub fn block(&self, i: usize) -> Result<Arc<Block>, DatabaseError> {
         // Corruption handling: a halted database reads nothing more, `Paranoid` verifies
-        // every block on every read, and damage found is reported to the monitor.
-        let monitor = self.cache.monitor();
-        monitor.check()?;
+        // every block on every read, and damage found is reported through the gate.
+        let gate = self.cache.gate();
+        gate.check()?;
         let uncached = || {
             self.read_block_uncached(i)
-                .inspect_err(|e| monitor.report(Some(self.number), e, "read"))
+                .inspect_err(|e| gate.report(Some(self.number), e, "read"))
         };
-        if monitor.verify_every_read() {
+        if gate.verify_every_read() {
             return uncached().map(Arc::new);
         }
         let offset = self.index_heads.get(i).map_or(0, |h| h.offset);

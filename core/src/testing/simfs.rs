@@ -30,7 +30,7 @@
 //! Reopen the database with a fresh `handle()`.
 //!
 //! ```
-//! use lightning_db::storage::simfs::SimFileSystem;
+//! use lightning_db::testing::SimFileSystem;
 //! use lightning_db::{Database, LightningDbConfig};
 //!
 //! let sim = SimFileSystem::new();
@@ -54,7 +54,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::fs::{DirLock, FileSystem, MappedFile, RandomAccessFile, WritableFile};
+use crate::storage::fs::{DirLock, FileSystem, MappedFile, RandomAccessFile, WritableFile};
 
 /// `EIO`: the error an injected fault and every operation of an ended boot return.
 fn eio(what: &str) -> io::Error {

@@ -7,18 +7,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::checksum::checksum64_parts;
 use crate::config::{ChecksumAlgorithm, LightningDbConfig};
 use crate::db::Database;
-use crate::integrity::checksum::checksum64_parts;
 use crate::storage::cache::BlockCache;
 use crate::storage::iter::Cursor;
 use crate::storage::manifest::{read_current, read_manifest, VersionEdit};
 use crate::storage::record::{read_record, RecordRead, FILE_HEADER_LEN};
-use crate::storage::simfs::SimFileSystem;
 use crate::storage::table::block::{decode_from_disk, Block};
 use crate::storage::table::bloom::key_hash;
 use crate::storage::table::reader::{Table, TableCursor};
 use crate::storage::wal::{decode_batch, replay_segment};
+use crate::testing::SimFileSystem;
 use crate::WriteBatch;
 
 const ALGORITHMS: [ChecksumAlgorithm; 3] = [

@@ -1,4 +1,11 @@
-//! `Database`: the handle programs hold.
+//! `Database`: the handle programs hold, and every `impl Database`: this file holds the
+//! handle, opening and closing, reads, writes, snapshots and transactions;
+//! [`integrity`] validation and corruption events; `async_ops` the futures (with the
+//! `async` feature).
+
+#[cfg(feature = "async")]
+mod async_ops;
+mod integrity;
 
 use std::ops::RangeBounds;
 use std::path::Path;
@@ -10,13 +17,14 @@ use crate::bulk::BulkLoad;
 use crate::config::LightningDbConfig;
 use crate::engine::{DbInner, WriteRequest};
 use crate::error::DatabaseError;
+use crate::integrity::CorruptionMonitor;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
 use crate::snapshot::Snapshot;
 use crate::stats::DbStats;
 use crate::storage::fs::{FileSystem, StdFileSystem};
+use crate::storage::value::PinnedValue;
 use crate::storage::wal::{encode_batch, OpRef};
-use crate::txn::{Transaction, TransactionOptions};
-use crate::value::PinnedValue;
+use crate::txn::{Transaction, TransactionOptions, TxnRegistry};
 
 /// An open database. Share one handle between threads with `Arc<Database>`: every
 /// method takes `&self`, readers never wait for writers, and concurrent writers are
@@ -25,6 +33,10 @@ use crate::value::PinnedValue;
 /// Dropping the handle closes it as [`Database::close`] does, ignoring errors.
 pub struct Database {
     pub(crate) inner: Arc<DbInner>,
+    /// Applies the corruption action to what the engine's reads report.
+    monitor: Arc<CorruptionMonitor>,
+    /// Key locks and ids of this database's transactions.
+    txns: Arc<TxnRegistry>,
 }
 
 impl std::fmt::Debug for Database {
@@ -63,8 +75,12 @@ impl Database {
     ) -> Result<Database, DatabaseError> {
         config.path = path.as_ref().to_path_buf();
         // Applies the configured corruption action to what opening meets.
-        let inner = crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs)?;
-        Ok(Database { inner })
+        let opened = crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs)?;
+        Ok(Database {
+            inner: opened.inner,
+            monitor: opened.monitor,
+            txns: Arc::default(),
+        })
     }
 
     /// The configuration in force (after reconciling the reference's duplicate fields).
@@ -181,7 +197,7 @@ impl Database {
 
     /// Starts an optimistic transaction.
     pub fn begin_transaction(&self) -> Result<Transaction, DatabaseError> {
-        Transaction::begin(Arc::clone(&self.inner), TransactionOptions::default())
+        self.begin_transaction_with(TransactionOptions::default())
     }
 
     /// Starts a transaction with explicit options (for example pessimistic locking).
@@ -189,7 +205,7 @@ impl Database {
         &self,
         options: TransactionOptions,
     ) -> Result<Transaction, DatabaseError> {
-        Transaction::begin(Arc::clone(&self.inner), options)
+        Transaction::begin(Arc::clone(&self.inner), Arc::clone(&self.txns), options)
     }
 
     /// Writes every memtable to table files and waits for it.

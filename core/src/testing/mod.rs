@@ -1,0 +1,21 @@
+//! Test tools, compiled only with the `testing` cargo feature (and in the crate's own
+//! unit tests): the simulated, fault-injecting file system and the fuzzing entry points.
+//!
+//! None of this is part of a production build. A program that wants to crash-test its
+//! own use of Lightning DB enables the feature in its `[dev-dependencies]`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! lightning_db = { version = "0.1", features = ["testing"] }
+//! ```
+//!
+//! and opens the database with [`Database::open_with_fs`](crate::Database::open_with_fs)
+//! on a [`SimFileSystem`] handle.
+
+pub mod format;
+pub mod fuzz;
+mod simfs;
+
+pub use simfs::{
+    CutMode, FaultError, FaultPlan, Fill, OpKind, PowerCutPolicy, PowerCutReport, SimFileSystem,
+};
