@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test suite: format and lint checks, the Rust
 # workspace (unit, property, crash, concurrency and doc tests), the Rust example,
-# and the C and C++ suites under sanitizers. Python and Node suites join as their
-# bindings land. This is the README's test command; .ci/run calls it and nothing else.
+# the C and C++ suites under sanitizers, the Python package (pytest, stubtest, the
+# examples) and the Node module (tsc, node --test, the examples). This is the README's
+# test command; .ci/run calls it and nothing else. It installs what it needs itself:
+# a virtualenv under target/py-venv and the Node module's npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +27,11 @@ if [ -f tests/c/run.sh ]; then
     step "C and C++ tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
     bash tests/c/run.sh
 fi
+
+step "Python package (virtualenv, maturin build, pytest, stubtest, examples)"
+bash bindings/python/test.sh
+
+step "Node module (npm ci, napi build, tsc --strict, node --test, examples)"
+bash bindings/node/test.sh
 
 step "all suites passed in $(( $(date +%s) - start )) s"
