@@ -304,284 +304,14 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> Result<(), CliError> {
         config: global.db_config()?,
         summary: Vec::new(),
     };
-    let users = args.records.div_ceil(2);
-    let orders = args.records / 2;
-
     let records = records(args.records);
     let mut expected: BTreeMap<Vec<u8>, Vec<u8>> = records.iter().cloned().collect();
-
-    // Open and clear what an earlier run left.
-    let (db, open_time) = demo.open()?;
-    let cleared = demo.clear(&db)?;
-    demo.step(
-        "open",
-        format!(
-            "{} (durability {:?}); cleared {} keys an earlier run left under {DEMO_PREFIX}",
-            human_duration(open_time),
-            db.config().durability,
-            thousands(cleared)
-        ),
-    );
-
-    // Load.
-    let load_time = demo.load(&db, &records)?;
-    let batches = args.records.div_ceil(args.batch_size);
-    demo.step(
-        "load",
-        format!(
-            "{} records ({} users, {} orders, {VALUE_LEN}-byte values) in {} batches of {} \
-             (one commit each): {}, {}",
-            thousands(args.records),
-            thousands(users),
-            thousands(orders),
-            thousands(batches),
-            thousands(args.batch_size),
-            human_duration(load_time),
-            human_rate(args.records, load_time)
-        ),
-    );
-
-    // Read every record back.
-    let (read, read_time) = demo.read_all(&db, records.iter().map(|(k, v)| (k, v)), "reading")?;
-    demo.step(
-        "read back",
-        format!(
-            "{} gets, every value checked: {}, {}",
-            thousands(read),
-            human_duration(read_time),
-            human_rate(read, read_time)
-        ),
-    );
-
-    // Range scan over a slice of the users.
-    let lo = users / 4;
-    let hi = (lo + RANGE_LEN).min(users);
-    let (lo_key, hi_key) = (user_key(lo), user_key(hi));
-    let started = Instant::now();
-    let (n, _) = compare(
-        "range scan",
-        db.range(lo_key.as_slice()..hi_key.as_slice()),
-        expected.range(lo_key.clone()..hi_key.clone()),
-    )?;
-    let range_time = started.elapsed();
-    if n != hi - lo {
-        return Err(CliError::Verification(format!(
-            "range scan found {n} users, expected {}",
-            hi - lo
-        )));
-    }
-    demo.step(
-        "range scan",
-        format!(
-            "{} users [{} .. {}) in key order: {}",
-            thousands(n),
-            escape(&lo_key),
-            escape(&hi_key),
-            human_duration(range_time)
-        ),
-    );
-
-    // Prefix scan over every order.
-    let started = Instant::now();
-    let (n, _) = compare(
-        "prefix scan",
-        db.scan_prefix(ORDER_PREFIX.as_bytes()),
-        expected.range(ORDER_PREFIX.as_bytes().to_vec()..prefix_end(ORDER_PREFIX)),
-    )?;
-    let prefix_time = started.elapsed();
-    if n != orders {
-        return Err(CliError::Verification(format!(
-            "prefix scan found {n} orders, expected {orders}"
-        )));
-    }
-    demo.step(
-        "prefix scan",
-        format!(
-            "{} orders under {ORDER_PREFIX} in key order: {}, {}",
-            thousands(n),
-            human_duration(prefix_time),
-            human_rate(n, prefix_time).replace("ops", "pairs")
-        ),
-    );
-
-    // Reverse scan: the last users, newest key first.
-    let started = Instant::now();
-    let user_range = USER_PREFIX.as_bytes().to_vec()..prefix_end(USER_PREFIX);
-    let (n, _) = compare(
-        "reverse scan",
-        db.scan_prefix(USER_PREFIX.as_bytes())
-            .rev()
-            .take(REVERSE_LEN),
-        expected.range(user_range).rev().take(REVERSE_LEN),
-    )?;
-    demo.step(
-        "reverse scan",
-        format!(
-            "last {n} users in descending key order: {}",
-            human_duration(started.elapsed())
-        ),
-    );
-
-    // Flush to table files: what follows lives only in the log until the reopen replays it.
-    let started = Instant::now();
-    db.flush()?;
-    let flush_time = started.elapsed();
-    let flushed = db.stats();
-    demo.step(
-        "flush",
-        format!(
-            "memtable written to {} ({}): {}",
-            plural(flushed.table_files as u64, "table file"),
-            human_bytes(flushed.table_bytes),
-            human_duration(flush_time)
-        ),
-    );
-
-    // Delete a few users, spread over the key space.
-    for j in 0..DELETES {
-        let key = user_key(j * users / DELETES);
-        if !db.delete(&key)? {
-            return Err(CliError::Verification(format!(
-                "delete {} found no value",
-                escape(&key)
-            )));
-        }
-        if let Some(v) = db.get(&key)? {
-            return Err(CliError::Verification(format!(
-                "{} still holds {} after its delete",
-                escape(&key),
-                escape(&v)
-            )));
-        }
-        if db.delete(&key)? {
-            return Err(CliError::Verification(format!(
-                "a second delete of {} found a value",
-                escape(&key)
-            )));
-        }
-        expected.remove(&key);
-    }
-    demo.step(
-        "delete",
-        format!("{DELETES} users deleted; each one gone, and a second delete finds nothing"),
-    );
-
-    // Close and reopen: the deletes come back from the write-ahead log.
-    let started = Instant::now();
-    db.close()?;
-    let close_time = started.elapsed();
-    let (db, reopen_time) = demo.open()?;
-    let recovery = db.stats().recovery;
-    demo.step(
-        "reopen",
-        format!(
-            "closed in {}, reopened in {}; recovery replayed {}, {}, {}{}",
-            human_duration(close_time),
-            human_duration(reopen_time),
-            plural(recovery.wal_segments_replayed, "log segment"),
-            plural(recovery.wal_records_replayed, "record"),
-            plural(recovery.wal_entries_replayed, "entry"),
-            if recovery.torn_tail_bytes_truncated > 0 {
-                format!(
-                    ", cut a torn tail of {} bytes",
-                    recovery.torn_tail_bytes_truncated
-                )
-            } else {
-                String::new()
-            }
-        ),
-    );
-
-    // Verify everything again: every pair in order, the checksum, and every point read.
-    let started = Instant::now();
-    let (n, found_sum) = compare(
-        "verify after reopen",
-        db.scan_prefix(DEMO_PREFIX.as_bytes()),
-        expected.iter(),
-    )?;
-    let scan_time = started.elapsed();
-    let mut expected_sum = Checksum::new();
-    for (k, v) in &expected {
-        expected_sum.pair(k, v);
-    }
-    if found_sum != expected_sum || n != args.records - DELETES {
-        return Err(CliError::Verification(format!(
-            "after reopen: {n} pairs with checksum {:016x}, expected {} with {:016x}",
-            found_sum.0,
-            args.records - DELETES,
-            expected_sum.0
-        )));
-    }
-    let (reread, reread_time) = demo.read_all(&db, expected.iter(), "verifying")?;
-    demo.step(
-        "verify",
-        format!(
-            "{} pairs after reopen, checksum {:016x} matches (full scan {}); {} gets from \
-             table files: {}, {}",
-            thousands(n),
-            found_sum.0,
-            human_duration(scan_time),
-            thousands(reread),
-            human_duration(reread_time),
-            human_rate(reread, reread_time)
-        ),
-    );
-
-    // Verify every checksum and structure of every file, while the database serves.
-    let started = Instant::now();
-    let report = db.verify_integrity(lightning_db::ValidationLevel::Comprehensive)?;
-    if !report.is_clean() {
-        return Err(CliError::Verification(format!(
-            "integrity check found {} problem(s): {}",
-            report.problems.len(),
-            report.summary()
-        )));
-    }
-    demo.step(
-        "integrity",
-        format!(
-            "comprehensive check clean: {} files, {} blocks, {} entries, {} log records ({})",
-            thousands(report.files_checked),
-            thousands(report.blocks_checked),
-            thousands(report.entries_checked),
-            thousands(report.records_checked),
-            human_duration(started.elapsed())
-        ),
-    );
-
-    let stats = db.stats();
-    let health = stats.health();
-    let attention: Vec<String> = health
-        .checks
-        .iter()
-        .filter(|c| c.state != lightning_db::CheckState::Healthy)
-        .map(|c| format!("{}: {}", c.name, c.message))
-        .collect();
-    demo.step(
-        "health",
-        if attention.is_empty() {
-            format!(
-                "{:?}: all {} self-checks pass",
-                health.state,
-                health.checks.len()
-            )
-        } else {
-            format!("{:?}: {}", health.state, attention.join("; "))
-        },
-    );
-    demo.step(
-        "metrics",
-        format!(
-            "since the reopen: {} puts, {} gets, {} batches, {} group commits, {} log syncs, {} flushes, {} compactions",
-            thousands(stats.puts),
-            thousands(stats.gets),
-            thousands(stats.batches),
-            thousands(stats.write_groups),
-            thousands(stats.wal_syncs),
-            thousands(stats.flushes),
-            thousands(stats.compactions)
-        ),
-    );
+    let db = demo.open_and_load(&records)?;
+    demo.scans(&db, &expected)?;
+    demo.flush_and_delete(&db, &mut expected)?;
+    let db = demo.reopen(db)?;
+    demo.verify(&db, &expected)?;
+    let stats = demo.health_and_metrics(&db);
     db.close()?;
     let (files, bytes) = dir_size(&args.path)
         .map_err(|e| lightning_db::DatabaseError::io("walk database directory", &args.path, &e))?;
@@ -590,6 +320,324 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> Result<(), CliError> {
 
     print_summary(&demo)?;
     Ok(())
+}
+
+/// The demo's phases, in the order `run` calls them.
+impl Demo<'_> {
+    /// Opens, clears what an earlier run left, loads the records and reads each back.
+    fn open_and_load(&mut self, records: &[KvPair]) -> Result<Database, CliError> {
+        let users = self.args.records.div_ceil(2);
+        let orders = self.args.records / 2;
+        // Open and clear what an earlier run left.
+        let (db, open_time) = self.open()?;
+        let cleared = self.clear(&db)?;
+        self.step(
+            "open",
+            format!(
+                "{} (durability {:?}); cleared {} keys an earlier run left under {DEMO_PREFIX}",
+                human_duration(open_time),
+                db.config().durability,
+                thousands(cleared)
+            ),
+        );
+
+        // Load.
+        let load_time = self.load(&db, records)?;
+        let batches = self.args.records.div_ceil(self.args.batch_size);
+        self.step(
+            "load",
+            format!(
+                "{} records ({} users, {} orders, {VALUE_LEN}-byte values) in {} batches of {} \
+                 (one commit each): {}, {}",
+                thousands(self.args.records),
+                thousands(users),
+                thousands(orders),
+                thousands(batches),
+                thousands(self.args.batch_size),
+                human_duration(load_time),
+                human_rate(self.args.records, load_time)
+            ),
+        );
+
+        // Read every record back.
+        let (read, read_time) =
+            self.read_all(&db, records.iter().map(|(k, v)| (k, v)), "reading")?;
+        self.step(
+            "read back",
+            format!(
+                "{} gets, every value checked: {}, {}",
+                thousands(read),
+                human_duration(read_time),
+                human_rate(read, read_time)
+            ),
+        );
+        Ok(db)
+    }
+
+    /// A range scan over a slice of the users, a prefix scan over every order and a reverse scan, each compared with the model.
+    fn scans(
+        &mut self,
+        db: &Database,
+        expected: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), CliError> {
+        let users = self.args.records.div_ceil(2);
+        let orders = self.args.records / 2;
+        // Range scan over a slice of the users.
+        let lo = users / 4;
+        let hi = (lo + RANGE_LEN).min(users);
+        let (lo_key, hi_key) = (user_key(lo), user_key(hi));
+        let started = Instant::now();
+        let (n, _) = compare(
+            "range scan",
+            db.range(lo_key.as_slice()..hi_key.as_slice()),
+            expected.range(lo_key.clone()..hi_key.clone()),
+        )?;
+        let range_time = started.elapsed();
+        if n != hi - lo {
+            return Err(CliError::Verification(format!(
+                "range scan found {n} users, expected {}",
+                hi - lo
+            )));
+        }
+        self.step(
+            "range scan",
+            format!(
+                "{} users [{} .. {}) in key order: {}",
+                thousands(n),
+                escape(&lo_key),
+                escape(&hi_key),
+                human_duration(range_time)
+            ),
+        );
+
+        // Prefix scan over every order.
+        let started = Instant::now();
+        let (n, _) = compare(
+            "prefix scan",
+            db.scan_prefix(ORDER_PREFIX.as_bytes()),
+            expected.range(ORDER_PREFIX.as_bytes().to_vec()..prefix_end(ORDER_PREFIX)),
+        )?;
+        let prefix_time = started.elapsed();
+        if n != orders {
+            return Err(CliError::Verification(format!(
+                "prefix scan found {n} orders, expected {orders}"
+            )));
+        }
+        self.step(
+            "prefix scan",
+            format!(
+                "{} orders under {ORDER_PREFIX} in key order: {}, {}",
+                thousands(n),
+                human_duration(prefix_time),
+                human_rate(n, prefix_time).replace("ops", "pairs")
+            ),
+        );
+
+        // Reverse scan: the last users, newest key first.
+        let started = Instant::now();
+        let user_range = USER_PREFIX.as_bytes().to_vec()..prefix_end(USER_PREFIX);
+        let (n, _) = compare(
+            "reverse scan",
+            db.scan_prefix(USER_PREFIX.as_bytes())
+                .rev()
+                .take(REVERSE_LEN),
+            expected.range(user_range).rev().take(REVERSE_LEN),
+        )?;
+        self.step(
+            "reverse scan",
+            format!(
+                "last {n} users in descending key order: {}",
+                human_duration(started.elapsed())
+            ),
+        );
+        Ok(())
+    }
+
+    /// Flushes, then deletes a few users (which live only in the log until the reopen).
+    fn flush_and_delete(
+        &mut self,
+        db: &Database,
+        expected: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), CliError> {
+        let users = self.args.records.div_ceil(2);
+        // Flush to table files: what follows lives only in the log until the reopen replays it.
+        let started = Instant::now();
+        db.flush()?;
+        let flush_time = started.elapsed();
+        let flushed = db.stats();
+        self.step(
+            "flush",
+            format!(
+                "memtable written to {} ({}): {}",
+                plural(flushed.table_files as u64, "table file"),
+                human_bytes(flushed.table_bytes),
+                human_duration(flush_time)
+            ),
+        );
+
+        // Delete a few users, spread over the key space.
+        for j in 0..DELETES {
+            let key = user_key(j * users / DELETES);
+            if !db.delete(&key)? {
+                return Err(CliError::Verification(format!(
+                    "delete {} found no value",
+                    escape(&key)
+                )));
+            }
+            if let Some(v) = db.get(&key)? {
+                return Err(CliError::Verification(format!(
+                    "{} still holds {} after its delete",
+                    escape(&key),
+                    escape(&v)
+                )));
+            }
+            if db.delete(&key)? {
+                return Err(CliError::Verification(format!(
+                    "a second delete of {} found a value",
+                    escape(&key)
+                )));
+            }
+            expected.remove(&key);
+        }
+        self.step(
+            "delete",
+            format!("{DELETES} users deleted; each one gone, and a second delete finds nothing"),
+        );
+        Ok(())
+    }
+
+    /// Closes and reopens: the deletes come back from the write-ahead log.
+    fn reopen(&mut self, db: Database) -> Result<Database, CliError> {
+        // Close and reopen: the deletes come back from the write-ahead log.
+        let started = Instant::now();
+        db.close()?;
+        let close_time = started.elapsed();
+        let (db, reopen_time) = self.open()?;
+        let recovery = db.stats().recovery;
+        self.step(
+            "reopen",
+            format!(
+                "closed in {}, reopened in {}; recovery replayed {}, {}, {}{}",
+                human_duration(close_time),
+                human_duration(reopen_time),
+                plural(recovery.wal_segments_replayed, "log segment"),
+                plural(recovery.wal_records_replayed, "record"),
+                plural(recovery.wal_entries_replayed, "entry"),
+                if recovery.torn_tail_bytes_truncated > 0 {
+                    format!(
+                        ", cut a torn tail of {} bytes",
+                        recovery.torn_tail_bytes_truncated
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        Ok(db)
+    }
+
+    /// Verifies every pair, the checksum and every point read, then every file.
+    fn verify(
+        &mut self,
+        db: &Database,
+        expected: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), CliError> {
+        // Verify everything again: every pair in order, the checksum, and every point read.
+        let started = Instant::now();
+        let (n, found_sum) = compare(
+            "verify after reopen",
+            db.scan_prefix(DEMO_PREFIX.as_bytes()),
+            expected.iter(),
+        )?;
+        let scan_time = started.elapsed();
+        let mut expected_sum = Checksum::new();
+        for (k, v) in expected {
+            expected_sum.pair(k, v);
+        }
+        if found_sum != expected_sum || n != self.args.records - DELETES {
+            return Err(CliError::Verification(format!(
+                "after reopen: {n} pairs with checksum {:016x}, expected {} with {:016x}",
+                found_sum.0,
+                self.args.records - DELETES,
+                expected_sum.0
+            )));
+        }
+        let (reread, reread_time) = self.read_all(db, expected.iter(), "verifying")?;
+        self.step(
+            "verify",
+            format!(
+                "{} pairs after reopen, checksum {:016x} matches (full scan {}); {} gets from \
+                 table files: {}, {}",
+                thousands(n),
+                found_sum.0,
+                human_duration(scan_time),
+                thousands(reread),
+                human_duration(reread_time),
+                human_rate(reread, reread_time)
+            ),
+        );
+
+        // Verify every checksum and structure of every file, while the database serves.
+        let started = Instant::now();
+        let report = db.verify_integrity(lightning_db::ValidationLevel::Comprehensive)?;
+        if !report.is_clean() {
+            return Err(CliError::Verification(format!(
+                "integrity check found {} problem(s): {}",
+                report.problems.len(),
+                report.summary()
+            )));
+        }
+        self.step(
+            "integrity",
+            format!(
+                "comprehensive check clean: {} files, {} blocks, {} entries, {} log records ({})",
+                thousands(report.files_checked),
+                thousands(report.blocks_checked),
+                thousands(report.entries_checked),
+                thousands(report.records_checked),
+                human_duration(started.elapsed())
+            ),
+        );
+        Ok(())
+    }
+
+    /// Records the health self-checks and the counters; returns the statistics.
+    fn health_and_metrics(&mut self, db: &Database) -> DbStats {
+        let stats = db.stats();
+        let health = stats.health();
+        let attention: Vec<String> = health
+            .checks
+            .iter()
+            .filter(|c| c.state != lightning_db::CheckState::Healthy)
+            .map(|c| format!("{}: {}", c.name, c.message))
+            .collect();
+        self.step(
+            "health",
+            if attention.is_empty() {
+                format!(
+                    "{:?}: all {} self-checks pass",
+                    health.state,
+                    health.checks.len()
+                )
+            } else {
+                format!("{:?}: {}", health.state, attention.join("; "))
+            },
+        );
+        self.step(
+            "metrics",
+            format!(
+                "since the reopen: {} puts, {} gets, {} batches, {} group commits, {} log syncs, {} flushes, {} compactions",
+                thousands(stats.puts),
+                thousands(stats.gets),
+                thousands(stats.batches),
+                thousands(stats.write_groups),
+                thousands(stats.wal_syncs),
+                thousands(stats.flushes),
+                thousands(stats.compactions)
+            ),
+        );
+        stats
+    }
 }
 
 /// Table files per level, disk size and the block cache's hit rate.

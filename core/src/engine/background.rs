@@ -1,0 +1,412 @@
+//! Background work: flushes, compactions, memtable seek-index builds and periodic log
+//! syncs, and the calls that wait for them.
+
+use super::*;
+
+impl DbInner {
+    /// Moves the current memtable to disk and waits until every memtable is flushed.
+    pub fn flush(&self) -> Result<(), DatabaseError> {
+        self.refuse_in_bulk_thread()?;
+        self.check_writable()?;
+        {
+            let mut wal = self.wal.lock();
+            if !self.super_version.load().mem.is_empty() {
+                self.switch_memtable(&mut wal)?;
+            }
+        }
+        self.wait_for_flushes(|| self.check_open())
+    }
+
+    /// Waits until every immutable memtable is flushed, failing when background work
+    /// failed for good or when `still_allowed` says the caller may not go on waiting.
+    pub(super) fn wait_for_flushes(
+        &self,
+        still_allowed: impl Fn() -> Result<(), DatabaseError>,
+    ) -> Result<(), DatabaseError> {
+        let mut bg = self.bg.lock();
+        loop {
+            if let Some(err) = bg.error.clone() {
+                return Err(DatabaseError::Poisoned { reason: err });
+            }
+            if self.super_version.load().imms.is_empty() {
+                return Ok(());
+            }
+            still_allowed()?;
+            self.bg_cv.notify_all();
+            self.bg_cv.wait_for(&mut bg, Duration::from_millis(20));
+        }
+    }
+
+    /// Flushes, then merges every table into one level, dropping every overwritten
+    /// version and tombstone that no snapshot needs.
+    pub fn compact_all(&self) -> Result<(), DatabaseError> {
+        self.flush()?;
+        let _c = self.compaction_lock.lock();
+        let version = self.versions.lock().current.clone();
+        if let Some(job) = compaction::full(&version) {
+            self.run_compaction(&job, &version)?;
+        }
+        Ok(())
+    }
+
+    // ----- background work -----------------------------------------------------------
+
+    /// What a memtable calls when its searches want a seek index: the flush thread
+    /// builds it, so no reader waits for the walk.
+    pub(super) fn index_waker(&self) -> crate::storage::skiplist::IndexWaker {
+        let me = self.weak_self.get().cloned().unwrap_or_default();
+        Box::new(move || {
+            if let Some(inner) = me.upgrade() {
+                inner.bg.lock().index_requested = true;
+                inner.bg_cv.notify_all();
+            }
+        })
+    }
+
+    /// Builds the active memtable's seek index if its searches asked for one, or (with
+    /// `quiet`) if its index missed inserts that raced the build and none came since the
+    /// last tick, so a rebuild now is exact. Immutable memtables are not indexed: they
+    /// are about to be flushed. A build gives way when a memtable waits to be flushed or
+    /// the database closes. Returns whether an index was built.
+    pub(super) fn build_memtable_index(&self, quiet: bool) -> bool {
+        let mem = Arc::clone(&self.super_version.load().mem);
+        let give_way =
+            || self.closed.load(Ordering::Acquire) || !self.super_version.load().imms.is_empty();
+        if quiet {
+            mem.refresh_index_if_quiet(&give_way)
+        } else {
+            mem.build_index_if_wanted(&give_way)
+        }
+    }
+
+    pub(super) fn flush_loop(self: Arc<Self>) {
+        enum Work {
+            Flush,
+            Index,
+            Tick,
+        }
+        // Index builds are paced to take at most a tenth of this thread's time, so a
+        // workload that writes fast and reads now and then does not rebuild endlessly.
+        let mut index_not_before = Instant::now();
+        loop {
+            let work = {
+                let mut bg = self.bg.lock();
+                loop {
+                    if bg.shutdown || bg.error.is_some() {
+                        return;
+                    }
+                    if !self.super_version.load().imms.is_empty() {
+                        break Work::Flush;
+                    }
+                    let now = Instant::now();
+                    if bg.index_requested {
+                        if now >= index_not_before {
+                            bg.index_requested = false;
+                            break Work::Index;
+                        }
+                        self.bg_cv.wait_for(&mut bg, index_not_before - now);
+                        continue;
+                    }
+                    if self
+                        .bg_cv
+                        .wait_for(&mut bg, Duration::from_millis(200))
+                        .timed_out()
+                        && now >= index_not_before
+                    {
+                        break Work::Tick;
+                    }
+                }
+            };
+            match work {
+                Work::Index | Work::Tick => {
+                    let started = Instant::now();
+                    if self.build_memtable_index(matches!(work, Work::Tick)) {
+                        index_not_before = Instant::now() + started.elapsed() * 9;
+                    }
+                    continue;
+                }
+                Work::Flush => {}
+            }
+            if let Err(e) = self.flush_oldest() {
+                self.counters
+                    .background_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let reason = format!("flushing a memtable failed: {e}");
+                self.poison(reason.clone());
+                self.bg.lock().error = Some(reason);
+                self.bg_cv.notify_all();
+                return;
+            }
+            let mut bg = self.bg.lock();
+            bg.compaction_requested = true;
+            self.bg_cv.notify_all();
+        }
+    }
+
+    pub(super) fn flush_oldest(&self) -> Result<(), DatabaseError> {
+        let Some(imm) = self.super_version.load().imms.last().cloned() else {
+            return Ok(());
+        };
+        let smallest_snapshot = self.smallest_snapshot();
+        let never_bottom = |_: &[u8]| false;
+        let new_number = || self.new_file_number();
+        let ctx = RunContext {
+            fs: self.fs.as_ref(),
+            dir: &self.path,
+            build: build_options(&self.config),
+            target_file_bytes: u64::MAX,
+            smallest_snapshot,
+            next_file_number: &new_number,
+        };
+        let mut writer = RunWriter::new(ctx, &never_bottom);
+        for (key, seq, value) in imm.entries() {
+            if let Err(e) = writer.add(key, seq, value) {
+                writer.abandon();
+                return Err(e);
+            }
+        }
+        let metas = writer.finish()?;
+        let tables = self.open_tables(&metas)?;
+
+        let _guard = self.sv_update.lock();
+        let sv = self.super_version.load_full();
+        let imms: Vec<Arc<MemTable>> = sv
+            .imms
+            .iter()
+            .filter(|m| !Arc::ptr_eq(m, &imm))
+            .cloned()
+            .collect();
+        let log_number = imms
+            .iter()
+            .map(|m| m.wal_number)
+            .chain(std::iter::once(sv.mem.wal_number))
+            .min()
+            .unwrap_or(sv.mem.wal_number);
+        let edit = VersionEdit {
+            log_number: Some(log_number),
+            next_file_number: Some(self.next_file.load(Ordering::SeqCst)),
+            last_sequence: Some(self.last_sequence()),
+            deleted: Vec::new(),
+            added: metas.iter().map(|m| (0, m.clone())).collect(),
+        };
+        let version = self.install_edit(&edit, tables, &[])?;
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms,
+            version,
+        }));
+        drop(_guard);
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        self.remove_logs_below(log_number);
+        Ok(())
+    }
+
+    pub(super) fn open_tables(
+        &self,
+        metas: &[TableMeta],
+    ) -> Result<Vec<Arc<Table>>, DatabaseError> {
+        metas
+            .iter()
+            .map(|m| {
+                Table::open(
+                    Arc::clone(&self.fs),
+                    &self.path,
+                    m.number,
+                    Arc::clone(&self.cache),
+                )
+                .map(Arc::new)
+            })
+            .collect()
+    }
+
+    /// Records `edit` in the manifest and makes the resulting version current.
+    /// Callers hold `sv_update`. A manifest that cannot be written poisons the database.
+    pub(super) fn install_edit(
+        &self,
+        edit: &VersionEdit,
+        added: Vec<Arc<Table>>,
+        removed: &[Arc<Table>],
+    ) -> Result<Arc<Version>, DatabaseError> {
+        let mut versions = self.versions.lock();
+        if let Err(e) = versions.manifest.append(edit) {
+            self.poison(format!("writing the manifest failed: {e}"));
+            return Err(e);
+        }
+        let mut next = (*versions.current).clone();
+        for level in next.levels.iter_mut() {
+            level.retain(|t| !removed.iter().any(|r| r.number == t.number));
+        }
+        let levels_of: HashMap<u64, usize> =
+            edit.added.iter().map(|(l, m)| (m.number, *l)).collect();
+        for table in added {
+            let level = levels_of.get(&table.number).copied().unwrap_or(0);
+            next.levels[level].push(table);
+        }
+        next.normalize();
+        for t in removed {
+            // A moved table is removed from one level and added to another: still live.
+            if !levels_of.contains_key(&t.number) {
+                t.mark_obsolete();
+            }
+        }
+        let next = Arc::new(next);
+        versions.current = Arc::clone(&next);
+        Ok(next)
+    }
+
+    /// Deletes log segments whose records are all in tables. `log_number` comes from
+    /// the oldest live memtable, so the segment being written is never below it (and
+    /// this must not take the `wal` lock: an ingesting writer holds it while waiting
+    /// for flushes).
+    pub(super) fn remove_logs_below(&self, log_number: u64) {
+        if let Ok(names) = self.fs.list_dir(&self.path) {
+            for name in names {
+                if let Some(n) = parse_number(&name, ".log") {
+                    if n < log_number {
+                        let _ = self.fs.remove_file(&self.path.join(name));
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn compaction_loop(self: Arc<Self>) {
+        let mut failures = 0u32;
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                while !bg.shutdown && bg.error.is_none() && !bg.compaction_requested {
+                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(500));
+                }
+                if bg.shutdown || bg.error.is_some() {
+                    return;
+                }
+                bg.compaction_requested = false;
+            }
+            loop {
+                let _c = self.compaction_lock.lock();
+                let version = self.versions.lock().current.clone();
+                let Some(job) = compaction::pick(&version, &self.targets) else {
+                    break;
+                };
+                let outcome = if job.is_trivial_move() {
+                    self.move_tables(&job)
+                } else {
+                    self.run_compaction(&job, &version)
+                };
+                match outcome {
+                    Ok(()) => failures = 0,
+                    Err(e) => {
+                        self.counters
+                            .background_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        failures += 1;
+                        if self.is_poisoned.load(Ordering::Acquire) {
+                            return;
+                        }
+                        // A failed compaction loses nothing (its inputs stay live); back
+                        // off and let the next request retry it.
+                        drop(_c);
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(
+                            100 * u64::from(failures.min(50)),
+                        ));
+                        break;
+                    }
+                }
+                if self.bg.lock().shutdown {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Makes `version` the one readers see, keeping the current memtables. Callers hold
+    /// `sv_update`, so no other change to the super version can interleave.
+    pub(super) fn publish_version(&self, version: Arc<Version>) {
+        let sv = self.super_version.load_full();
+        self.super_version.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&sv.mem),
+            imms: sv.imms.clone(),
+            version,
+        }));
+    }
+
+    /// Carries out a trivial-move job: the manifest relabels the input files to the output
+    /// level, and no byte of table data is rewritten.
+    pub(super) fn move_tables(&self, job: &compaction::CompactionJob) -> Result<(), DatabaseError> {
+        let moved: Vec<Arc<Table>> = job.inputs.iter().map(|(_, t)| Arc::clone(t)).collect();
+        let edit = VersionEdit {
+            log_number: None,
+            next_file_number: None,
+            last_sequence: None,
+            deleted: job.inputs.iter().map(|(l, t)| (*l, t.number)).collect(),
+            added: moved
+                .iter()
+                .map(|t| (job.output_level, meta_of(t)))
+                .collect(),
+        };
+        let _guard = self.sv_update.lock();
+        let version = self.install_edit(&edit, moved.clone(), &moved)?;
+        self.publish_version(version);
+        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(super) fn run_compaction(
+        &self,
+        job: &compaction::CompactionJob,
+        version: &Version,
+    ) -> Result<(), DatabaseError> {
+        let new_number = || self.new_file_number();
+        let ctx = RunContext {
+            fs: self.fs.as_ref(),
+            dir: &self.path,
+            build: build_options(&self.config),
+            target_file_bytes: self.targets.target_file_bytes,
+            smallest_snapshot: self.smallest_snapshot(),
+            next_file_number: &new_number,
+        };
+        let metas = compaction::run(job, version, ctx)?;
+        let tables = self.open_tables(&metas)?;
+        let removed: Vec<Arc<Table>> = job.inputs.iter().map(|(_, t)| Arc::clone(t)).collect();
+        let edit = VersionEdit {
+            log_number: None,
+            next_file_number: Some(self.next_file.load(Ordering::SeqCst)),
+            last_sequence: None,
+            deleted: job.inputs.iter().map(|(l, t)| (*l, t.number)).collect(),
+            added: metas
+                .iter()
+                .map(|m| (job.output_level, m.clone()))
+                .collect(),
+        };
+        let _guard = self.sv_update.lock();
+        let version = self.install_edit(&edit, tables, &removed)?;
+        self.publish_version(version);
+        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .compaction_bytes_written
+            .fetch_add(metas.iter().map(|m| m.file_size).sum(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(super) fn periodic_sync_loop(self: Arc<Self>, ms: u64) {
+        let period = Duration::from_millis(ms.max(1));
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                if !bg.shutdown {
+                    self.bg_cv.wait_for(&mut bg, period);
+                }
+                if bg.shutdown {
+                    return;
+                }
+            }
+            let mut wal = self.wal.lock();
+            if let Err(e) = wal.sync() {
+                self.poison(format!("periodic log sync failed: {e}"));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Opening: taking the lock, reading the manifest, replaying the log, and starting the
+//! background threads.
+
+use super::*;
+
+impl DbInner {
+    /// Opens (or creates) the database at `path`, recovering from its log: the steps
+    /// below, in order, each a function of this file.
+    pub fn open(
+        path: &Path,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        corruption: Arc<dyn CorruptionListener>,
+        verify_every_read: bool,
+    ) -> Result<Arc<DbInner>, DatabaseError> {
+        config.validate()?;
+        let config = config.reconciled();
+        let started = Instant::now();
+        let lock = lock_directory(fs.as_ref(), path)?;
+        let cache =
+            Arc::new(BlockCache::new(config.cache_size).with_mapped_tables(config.mmap_reads));
+        cache.gate().configure(corruption, verify_every_read);
+        let names = fs
+            .list_dir(path)
+            .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
+
+        // 1. The manifest says which tables are live.
+        let mut state = read_manifest_state(fs.as_ref(), path, &names)?;
+        let mut version = open_live_tables(&fs, path, &state.levels, &cache)?;
+        // 2. Replay the log segments the tables do not cover yet.
+        let mut report = RecoveryReport::default();
+        let recovered = replay_logs(fs.as_ref(), path, &names, &mut state, &mut report)?;
+        let next_file = AtomicU64::new(state.next_file);
+        let new_number = || next_file.fetch_add(1, Ordering::SeqCst);
+        // 3. Write what the log held into a level-0 table, so the old segments can go.
+        let recovery = RecoveryContext {
+            fs: &fs,
+            path,
+            config: &config,
+            cache: &cache,
+            last_seq: state.last_seq,
+            new_number: &new_number,
+        };
+        flush_recovered(&recovery, &recovered, &mut version)?;
+        drop(recovered);
+        // 4. A fresh manifest holding the whole state, then a fresh log segment.
+        let wal_number = new_number();
+        let manifest_number = new_number();
+        let snapshot = VersionEdit {
+            log_number: Some(wal_number),
+            next_file_number: Some(next_file.load(Ordering::SeqCst)),
+            last_sequence: Some(state.last_seq),
+            deleted: Vec::new(),
+            added: version.all_tables().map(|(l, t)| (l, meta_of(t))).collect(),
+        };
+        let mut manifest_writer = ManifestWriter::create(
+            fs.as_ref(),
+            path,
+            manifest_number,
+            config.checksum_algorithm,
+            &snapshot,
+        )?;
+        let manifest_extent = Arc::new(FinishedExtent::default());
+        manifest_writer.publish_to(Arc::clone(&manifest_extent));
+        let mut wal_writer =
+            WalWriter::create(fs.as_ref(), path, wal_number, config.checksum_algorithm)?;
+        let wal_extent = Arc::new(FinishedExtent::default());
+        wal_writer.publish_to(Arc::clone(&wal_extent));
+        // 5. Remove what nothing refers to any more: old logs and manifests, orphan tables.
+        report.orphan_tables_removed = remove_obsolete(
+            fs.as_ref(),
+            path,
+            &names,
+            &version,
+            wal_number,
+            manifest_number,
+        );
+        fs.sync_dir(path)
+            .map_err(|e| DatabaseError::io("sync directory", path, &e))?;
+        report.recovery_time = started.elapsed();
+
+        let version = Arc::new(version);
+        let targets = LevelTargets::from_write_buffer(config.write_buffer_size);
+        let inner = Arc::new(DbInner {
+            path: path.to_path_buf(),
+            fs,
+            lock: Mutex::new(Some(lock)),
+            cache,
+            super_version: ArcSwap::from_pointee(SuperVersion {
+                mem: Arc::new(MemTable::with_filter(
+                    wal_number,
+                    config.write_buffer_size,
+                    config.memtable_index_min_versions,
+                )),
+                imms: Vec::new(),
+                version: Arc::clone(&version),
+            }),
+            sv_update: Mutex::new(()),
+            last_seq: AtomicU64::new(state.last_seq),
+            next_file: AtomicU64::new(next_file.load(Ordering::SeqCst)),
+            queue: Mutex::new(WriteQueue::default()),
+            queue_cv: Condvar::new(),
+            wal: Mutex::new(wal_writer),
+            wal_extent,
+            manifest_extent,
+            weak_self: std::sync::OnceLock::new(),
+            bulk_owner: Mutex::new(None),
+            bulk_active: AtomicBool::new(false),
+            versions: Mutex::new(VersionSet {
+                manifest: manifest_writer,
+                current: version,
+            }),
+            bg: Mutex::new(BackgroundState {
+                compaction_requested: true,
+                ..Default::default()
+            }),
+            bg_cv: Condvar::new(),
+            compaction_lock: Mutex::new(()),
+            snapshots: Mutex::new(BTreeMap::new()),
+            poisoned: Mutex::new(None),
+            is_poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            targets,
+            counters: Counters::default(),
+            recovery: report,
+            opened_at: Instant::now(),
+            config,
+        });
+        let _ = inner.weak_self.set(Arc::downgrade(&inner));
+        inner
+            .super_version
+            .load()
+            .mem
+            .set_index_waker(inner.index_waker());
+        inner.start_background_threads()?;
+        Ok(inner)
+    }
+
+    /// Runs `work` on a thread of its own named `name`, joined when the database closes
+    /// (the work must return once [`Self::check_open`] fails). The layers above the
+    /// engine start their background work this way (the `Paranoid` verifier).
+    pub fn spawn_background(
+        &self,
+        name: &str,
+        work: Box<dyn FnOnce() + Send>,
+    ) -> Result<(), DatabaseError> {
+        let handle = spawn_named(name, work)?;
+        self.threads.lock().push(handle);
+        Ok(())
+    }
+
+    pub(super) fn start_background_threads(self: &Arc<Self>) -> Result<(), DatabaseError> {
+        let mut threads = self.threads.lock();
+        let spawn = spawn_named;
+        let me = Arc::clone(self);
+        threads.push(spawn("lightning-flush", Box::new(move || me.flush_loop()))?);
+        let me = Arc::clone(self);
+        threads.push(spawn(
+            "lightning-compact",
+            Box::new(move || me.compaction_loop()),
+        )?);
+        if let Durability::Periodic(ms) = self.config.durability {
+            let me = Arc::clone(self);
+            threads.push(spawn(
+                "lightning-sync",
+                Box::new(move || me.periodic_sync_loop(ms)),
+            )?);
+        }
+        Ok(())
+    }
+}
+
+/// What the manifest (and the names in the directory) say at open.
+struct ManifestState {
+    /// The live tables per level.
+    levels: Vec<Vec<TableMeta>>,
+    /// The oldest log segment the tables do not cover.
+    log_number: u64,
+    /// Above every file number in use, on disk or in the manifest.
+    next_file: u64,
+    /// The newest sequence number known so far (the log replay raises it).
+    last_seq: u64,
+    /// Whether a manifest was found (a new database has none).
+    has_manifest: bool,
+}
+
+/// What flushing the replayed log needs.
+struct RecoveryContext<'a> {
+    fs: &'a Arc<dyn FileSystem>,
+    path: &'a Path,
+    config: &'a LightningDbConfig,
+    cache: &'a Arc<BlockCache>,
+    last_seq: u64,
+    new_number: &'a dyn Fn() -> u64,
+}
+
+/// Creates the directory and takes its lock; another holder answers `DatabaseLocked`.
+fn lock_directory(fs: &dyn FileSystem, path: &Path) -> Result<Box<dyn DirLock>, DatabaseError> {
+    fs.create_dir_all(path)
+        .map_err(|e| DatabaseError::io("create database directory", path, &e))?;
+    let lock_path = path.join("LOCK");
+    fs.lock(&lock_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            DatabaseError::DatabaseLocked {
+                path: path.display().to_string(),
+            }
+        } else {
+            DatabaseError::io("lock database", &lock_path, &e)
+        }
+    })
+}
+
+/// Reads `CURRENT` and the manifest it names; a directory with tables but no `CURRENT`
+/// is refused. File numbers found on disk are never reused, whatever the manifest last
+/// recorded.
+fn read_manifest_state(
+    fs: &dyn FileSystem,
+    path: &Path,
+    names: &[String],
+) -> Result<ManifestState, DatabaseError> {
+    let mut state = ManifestState {
+        levels: vec![Vec::new(); NUM_LEVELS],
+        log_number: 0,
+        next_file: 1,
+        last_seq: 0,
+        has_manifest: false,
+    };
+    match manifest::read_current(fs, path)? {
+        Some(number) => {
+            state.has_manifest = true;
+            for edit in manifest::read_manifest(fs, path, number)? {
+                apply_edit_meta(&mut state.levels, &edit)?;
+                if let Some(n) = edit.log_number {
+                    state.log_number = n;
+                }
+                if let Some(n) = edit.next_file_number {
+                    state.next_file = state.next_file.max(n);
+                }
+                if let Some(n) = edit.last_sequence {
+                    state.last_seq = state.last_seq.max(n);
+                }
+            }
+        }
+        None => {
+            if names.iter().any(|n| n.ends_with(".sst")) {
+                return Err(DatabaseError::CurrentFileInvalid {
+                    details: format!("{} holds table files but no CURRENT file", path.display()),
+                });
+            }
+        }
+    }
+    for name in names {
+        let base = name.strip_suffix(".tmp").unwrap_or(name);
+        let n = parse_number(base, ".sst")
+            .or_else(|| parse_number(base, ".log"))
+            .or_else(|| base.strip_prefix("MANIFEST-").and_then(|n| n.parse().ok()));
+        if let Some(n) = n {
+            state.next_file = state.next_file.max(n + 1);
+        }
+    }
+    Ok(state)
+}
+
+/// Opens every table the manifest names; a missing one is `TableFileMissing`.
+fn open_live_tables(
+    fs: &Arc<dyn FileSystem>,
+    path: &Path,
+    levels: &[Vec<TableMeta>],
+    cache: &Arc<BlockCache>,
+) -> Result<Version, DatabaseError> {
+    let mut version = Version::default();
+    for (level, metas) in levels.iter().enumerate() {
+        for meta in metas {
+            let table_path = path.join(table_file_name(meta.number));
+            if !fs.exists(&table_path) {
+                return Err(DatabaseError::TableFileMissing {
+                    file: table_path.display().to_string(),
+                    suggested_action: "restore the file from a backup, or run `lightning repair` to drop it from the manifest".to_string(),
+                });
+            }
+            let table = Table::open(Arc::clone(fs), path, meta.number, Arc::clone(cache))?;
+            version.levels[level].push(Arc::new(table));
+        }
+    }
+    version.normalize();
+    Ok(version)
+}
+
+/// Replays the log segments from the manifest's own into a memtable, raising
+/// `state.last_seq` and recording what it did in `report`.
+fn replay_logs(
+    fs: &dyn FileSystem,
+    path: &Path,
+    names: &[String],
+    state: &mut ManifestState,
+    report: &mut RecoveryReport,
+) -> Result<MemTable, DatabaseError> {
+    let log_number = state.log_number;
+    let mut segments: Vec<u64> = names
+        .iter()
+        .filter_map(|n| parse_number(n, ".log"))
+        .filter(|&n| n >= log_number)
+        .collect();
+    segments.sort_unstable();
+    // Old segments are removed only after the edit that retired them is durable, so
+    // the manifest's own segment can be missing while later ones exist only if that
+    // edit was lost since (a damaged last manifest record dropped as if torn): the
+    // tables it named would otherwise be deleted below as orphans, silently.
+    if state.has_manifest && segments.first().is_some_and(|&n| n > log_number) {
+        return Err(DatabaseError::ManifestCorrupted {
+            details: format!(
+                "the manifest's log segment {} is missing while later segments exist: a \
+                 manifest edit was lost",
+                wal::wal_file_name(log_number)
+            ),
+            suggested_action: "restore the database from a backup, or run `lightning \
+                               repair` to rebuild the manifest from the table files"
+                .to_string(),
+        });
+    }
+    let recovered = MemTable::new(0);
+    let mut last_seq = state.last_seq;
+    for (i, &segment) in segments.iter().enumerate() {
+        let seg_path = path.join(wal::wal_file_name(segment));
+        let is_last = i + 1 == segments.len();
+        let replay = wal::replay_segment(fs, &seg_path, is_last, |first_seq, ops| {
+            // Sequence numbers are handed out without holes, and everything before
+            // the log is in the tables: a jump means history went missing (such as
+            // an ingested batch whose manifest edit was lost).
+            if first_seq > last_seq + 1 {
+                return Err(DatabaseError::SequenceGap {
+                    expected: last_seq + 1,
+                    found: first_seq,
+                });
+            }
+            for (j, op) in ops.iter().enumerate() {
+                recovered.insert(op.key, first_seq + j as u64, op.value);
+            }
+            let end = first_seq + ops.len() as u64;
+            last_seq = last_seq.max(end.saturating_sub(1));
+            Ok(())
+        })?;
+        report.wal_segments_replayed += 1;
+        report.wal_records_replayed += replay.records;
+        if replay.torn_tail_bytes > 0 {
+            report.torn_tail_bytes_truncated += replay.torn_tail_bytes;
+            report.torn_tail_segment = Some(seg_path.display().to_string());
+        }
+    }
+    state.last_seq = last_seq;
+    report.wal_entries_replayed = recovered.len() as u64;
+    Ok(recovered)
+}
+
+/// Writes the replayed versions into level-0 tables and adds them to `version`.
+fn flush_recovered(
+    ctx: &RecoveryContext<'_>,
+    recovered: &MemTable,
+    version: &mut Version,
+) -> Result<(), DatabaseError> {
+    if recovered.is_empty() {
+        return Ok(());
+    }
+    let never_bottom = |_: &[u8]| false;
+    let run = RunContext {
+        fs: ctx.fs.as_ref(),
+        dir: ctx.path,
+        build: build_options(ctx.config),
+        target_file_bytes: u64::MAX,
+        smallest_snapshot: ctx.last_seq,
+        next_file_number: ctx.new_number,
+    };
+    let mut writer = RunWriter::new(run, &never_bottom);
+    for (key, seq, value) in recovered.entries() {
+        writer.add(key, seq, value)?;
+    }
+    for meta in writer.finish()? {
+        let table = Table::open(
+            Arc::clone(ctx.fs),
+            ctx.path,
+            meta.number,
+            Arc::clone(ctx.cache),
+        )?;
+        version.levels[0].push(Arc::new(table));
+    }
+    version.normalize();
+    Ok(())
+}
+
+/// Removes temporary files, log segments before `wal_number`, manifests other than
+/// `manifest_number` and tables `version` does not hold; returns how many tables went.
+fn remove_obsolete(
+    fs: &dyn FileSystem,
+    path: &Path,
+    names: &[String],
+    version: &Version,
+    wal_number: u64,
+    manifest_number: u64,
+) -> u64 {
+    let live: std::collections::HashSet<u64> =
+        version.all_tables().map(|(_, t)| t.number).collect();
+    let mut tables_removed = 0;
+    for name in names {
+        let obsolete = name.ends_with(".tmp")
+            || parse_number(name, ".log").is_some_and(|n| n < wal_number)
+            || parse_number(name, ".sst").is_some_and(|n| !live.contains(&n))
+            || name
+                .strip_prefix("MANIFEST-")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n != manifest_number);
+        if obsolete {
+            let _ = fs.remove_file(&path.join(name));
+            if parse_number(name, ".sst").is_some() {
+                tables_removed += 1;
+            }
+        }
+    }
+    tables_removed
+}

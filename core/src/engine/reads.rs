@@ -1,0 +1,31 @@
+//! Point reads at a sequence number, through the current super-version.
+
+use super::*;
+
+impl DbInner {
+    // ----- reads -------------------------------------------------------------------
+
+    /// The value of `key` as of `snapshot`.
+    pub fn get_at(&self, key: &[u8], snapshot: u64) -> Result<Option<Vec<u8>>, DatabaseError> {
+        self.check_open()?;
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let sv = self.super_version.load();
+        Ok(sv
+            .get_entry(key, snapshot)?
+            .and_then(|(_, v)| v)
+            .map(PinnedValue::into_vec))
+    }
+
+    /// The newest value of `key` (see [`Self::read_view`]).
+    pub fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DatabaseError> {
+        Ok(self.get_latest_pinned(key)?.map(PinnedValue::into_vec))
+    }
+
+    /// The newest value of `key`, left in its cached block when it comes from a table.
+    pub fn get_latest_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>, DatabaseError> {
+        self.check_open()?;
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let (sv, seq) = self.read_view();
+        Ok(sv.get_entry(key, seq)?.and_then(|(_, v)| v))
+    }
+}
