@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use super::block::{encode_for_disk, BlockBuilder};
-use super::{bloom, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
-use crate::checksum::checksum64;
+use super::bloom;
+use super::format::{
+    encode_index, encode_index_entry, BlockHandle, Footer, TableProperties, TABLE_FORMAT_VERSION,
+};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
-use crate::storage::coding::{put_len_prefixed, put_varint};
 use crate::storage::fs::{temp_path, FileSystem, WritableFile};
 
 /// What the manifest records about one table file.
@@ -148,10 +149,7 @@ impl TableBuilder {
         }
         let payload = self.block.finish();
         let (offset, len) = self.write_block(&payload, self.opts.compress)?;
-        put_len_prefixed(&mut self.index, &self.last_key);
-        put_varint(&mut self.index, self.last_seq);
-        put_varint(&mut self.index, offset);
-        put_varint(&mut self.index, len);
+        encode_index_entry(&mut self.index, &self.last_key, self.last_seq, offset, len);
         self.index_count += 1;
         Ok(())
     }
@@ -170,28 +168,30 @@ impl TableBuilder {
         let filter = bloom::build(&self.key_hashes, self.opts.bloom_bits_per_key);
         let (filter_off, filter_len) = self.write_block(&filter, false)?;
 
-        let mut index = Vec::with_capacity(self.index.len() + 10);
-        put_varint(&mut index, self.index_count);
-        index.extend_from_slice(&self.index);
+        let index = encode_index(self.index_count, &self.index);
         let (index_off, index_len) = self.write_block(&index, false)?;
 
-        let props = encode_properties(&self.meta, self.raw_key_bytes, self.raw_value_bytes);
-        let (props_off, props_len) = self.write_block(&props, false)?;
+        let props = TableProperties {
+            entries: self.meta.entries,
+            tombstones: self.meta.tombstones,
+            min_seq: self.meta.min_seq,
+            max_seq: self.meta.max_seq,
+            raw_key_bytes: self.raw_key_bytes,
+            raw_value_bytes: self.raw_value_bytes,
+            smallest: self.meta.smallest.clone(),
+            largest: self.meta.largest.clone(),
+        };
+        let (props_off, props_len) = self.write_block(&props.encode(), false)?;
 
-        let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(&index_off.to_le_bytes());
-        footer.extend_from_slice(&(index_len as u32).to_le_bytes());
-        footer.extend_from_slice(&filter_off.to_le_bytes());
-        footer.extend_from_slice(&(filter_len as u32).to_le_bytes());
-        footer.extend_from_slice(&props_off.to_le_bytes());
-        footer.extend_from_slice(&(props_len as u32).to_le_bytes());
-        footer.extend_from_slice(&TABLE_FORMAT_VERSION.to_le_bytes());
-        footer.push(self.opts.checksum.id());
-        footer.extend_from_slice(&[0u8; 7]);
-        let sum = checksum64(self.opts.checksum, &footer);
-        footer.extend_from_slice(&sum.to_le_bytes());
-        footer.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
-        debug_assert_eq!(footer.len(), FOOTER_LEN);
+        let handle = |offset, len| BlockHandle { offset, len };
+        let footer = Footer {
+            index: handle(index_off, index_len),
+            filter: handle(filter_off, filter_len),
+            props: handle(props_off, props_len),
+            format_version: TABLE_FORMAT_VERSION,
+            checksum: self.opts.checksum,
+        }
+        .encode();
         self.file
             .append(&footer)
             .map_err(|e| DatabaseError::io("write table footer", &self.tmp, &e))?;
@@ -212,54 +212,4 @@ impl TableBuilder {
         drop(self.file);
         let _ = fs.remove_file(&self.tmp);
     }
-}
-
-fn encode_properties(meta: &TableMeta, raw_keys: u64, raw_values: u64) -> Vec<u8> {
-    let mut p = Vec::new();
-    put_varint(&mut p, meta.entries);
-    put_varint(&mut p, meta.tombstones);
-    put_varint(&mut p, meta.min_seq);
-    put_varint(&mut p, meta.max_seq);
-    put_varint(&mut p, raw_keys);
-    put_varint(&mut p, raw_values);
-    put_len_prefixed(&mut p, &meta.smallest);
-    put_len_prefixed(&mut p, &meta.largest);
-    p
-}
-
-/// Table properties as stored in the file (and checked against the manifest).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableProperties {
-    /// Number of versions.
-    pub entries: u64,
-    /// Number of tombstones.
-    pub tombstones: u64,
-    /// Smallest sequence number.
-    pub min_seq: u64,
-    /// Largest sequence number.
-    pub max_seq: u64,
-    /// Total key bytes before encoding.
-    pub raw_key_bytes: u64,
-    /// Total value bytes before encoding.
-    pub raw_value_bytes: u64,
-    /// Smallest user key.
-    pub smallest: Vec<u8>,
-    /// Largest user key.
-    pub largest: Vec<u8>,
-}
-
-/// Parses a properties block.
-pub fn decode_properties(data: &[u8]) -> Option<TableProperties> {
-    let mut r = crate::storage::coding::Reader::new(data);
-    let props = TableProperties {
-        entries: r.varint()?,
-        tombstones: r.varint()?,
-        min_seq: r.varint()?,
-        max_seq: r.varint()?,
-        raw_key_bytes: r.varint()?,
-        raw_value_bytes: r.varint()?,
-        smallest: r.len_prefixed()?.to_vec(),
-        largest: r.len_prefixed()?.to_vec(),
-    };
-    (r.remaining() == 0).then_some(props)
 }

@@ -8,30 +8,17 @@ use super::block::{
     decode_from_disk, decode_from_slice, verify_frame, Block, BlockError, BlockLayout, EntryPos,
     Framing, MappedBlock, BLOCK_TRAILER_LEN,
 };
-use super::builder::{decode_properties, TableProperties};
-use super::{bloom, table_file_name, FOOTER_LEN, TABLE_FORMAT_VERSION, TABLE_MAGIC};
-use crate::checksum::checksum64;
+pub use super::format::IndexEntry;
+use super::format::{decode_index, Footer, FooterProblem, TableProperties};
+use super::{bloom, table_file_name, FOOTER_LEN, TABLE_FORMAT_VERSION};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
 use crate::storage::cache::BlockCache;
-use crate::storage::coding::{get_u32, get_u64, key_prefix, Reader};
+use crate::storage::coding::key_prefix;
 use crate::storage::fs::{FileSystem, MappedFile, RandomAccessFile};
 use crate::storage::iter::{Current, Cursor};
 use crate::storage::value::PinnedValue;
 use crate::storage::version::Version;
-
-/// Where one data block is and the last version it holds.
-#[derive(Debug, Clone)]
-pub struct IndexEntry {
-    /// Last user key in the block.
-    pub last_key: Vec<u8>,
-    /// Sequence number of the last version in the block.
-    pub last_seq: u64,
-    /// Offset of the block in the file.
-    pub offset: u64,
-    /// On-disk length, trailer included.
-    pub len: u64,
-}
 
 /// The part of an index entry a point read needs before it has found its block.
 #[derive(Debug, Clone, Copy)]
@@ -141,43 +128,15 @@ impl Table {
         let mut footer = [0u8; FOOTER_LEN];
         file.read_exact_at(&mut footer, footer_off)
             .map_err(|e| DatabaseError::io("read table footer", &path, &e))?;
-        let magic = get_u64(&footer, 56).unwrap_or(0);
-        if magic != TABLE_MAGIC {
-            return Err(corruption(&path, footer_off + 56, "bad magic number"));
-        }
-        let algo_id = footer[40];
-        let checksum = ChecksumAlgorithm::from_id(algo_id).ok_or_else(|| {
-            corruption(
-                &path,
-                footer_off + 40,
-                &format!("unknown checksum algorithm {algo_id}"),
-            )
-        })?;
-        let stored = get_u64(&footer, 48).unwrap_or(0);
-        let computed = checksum64(checksum, &footer[..48]);
-        if stored != computed {
-            return Err(corruption(
-                &path,
-                footer_off,
-                &format!(
-                    "footer checksum mismatch (stored {stored:#018x}, computed {computed:#018x})"
-                ),
-            ));
-        }
-        let format_version = get_u32(&footer, 36).unwrap_or(0);
-        if format_version == 0 || format_version > TABLE_FORMAT_VERSION {
-            return Err(DatabaseError::UnsupportedFormatVersion {
+        let footer = Footer::decode(&footer).map_err(|e| match e.problem {
+            FooterProblem::UnsupportedVersion(found) => DatabaseError::UnsupportedFormatVersion {
                 component: format!("table {}", path.display()),
-                found: format_version,
+                found,
                 supported_max: TABLE_FORMAT_VERSION,
-            });
-        }
-        let handle = |off_pos: usize, len_pos: usize| -> (u64, u64) {
-            (
-                get_u64(&footer, off_pos).unwrap_or(u64::MAX),
-                u64::from(get_u32(&footer, len_pos).unwrap_or(0)),
-            )
-        };
+            },
+            problem => corruption(&path, footer_off + e.at, &problem.to_string()),
+        })?;
+        let checksum = footer.checksum;
         let read_meta_block =
             |(off, len): (u64, u64), what: &str| -> Result<Vec<u8>, DatabaseError> {
                 if off.checked_add(len).is_none_or(|end| end > footer_off) {
@@ -192,13 +151,13 @@ impl Table {
                     .map_err(|e| DatabaseError::io("read table", &path, &e))?;
                 decode_from_disk(raw, checksum, off).map_err(|e| block_error(&path, off, e))
             };
-        let index_raw = read_meta_block(handle(0, 8), "index")?;
-        let filter = read_meta_block(handle(12, 20), "filter")?;
-        let props_raw = read_meta_block(handle(24, 32), "properties")?;
-        let props = decode_properties(&props_raw)
-            .ok_or_else(|| corruption(&path, handle(24, 32).0, "malformed properties"))?;
+        let index_raw = read_meta_block(footer.index.pair(), "index")?;
+        let filter = read_meta_block(footer.filter.pair(), "filter")?;
+        let props_raw = read_meta_block(footer.props.pair(), "properties")?;
+        let props = TableProperties::decode(&props_raw)
+            .ok_or_else(|| corruption(&path, footer.props.offset, "malformed properties"))?;
         let index = decode_index(&index_raw, footer_off)
-            .ok_or_else(|| corruption(&path, handle(0, 8).0, "malformed index"))?;
+            .map_err(|_| corruption(&path, footer.index.offset, "malformed index"))?;
         let map = file
             .mapped()
             .filter(|m| m.bytes().len() as u64 == file_size);
@@ -545,34 +504,6 @@ impl Drop for Table {
             let _ = self.fs.remove_file(&self.path);
         }
     }
-}
-
-fn decode_index(data: &[u8], data_end: u64) -> Option<Vec<IndexEntry>> {
-    let mut r = Reader::new(data);
-    let count = usize::try_from(r.varint()?).ok()?;
-    if count > data.len() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(count);
-    let mut prev_end = 0u64;
-    for _ in 0..count {
-        let last_key = r.len_prefixed()?.to_vec();
-        let last_seq = r.varint()?;
-        let offset = r.varint()?;
-        let len = r.varint()?;
-        let end = offset.checked_add(len)?;
-        if offset != prev_end || end > data_end || len < 13 {
-            return None;
-        }
-        prev_end = end;
-        out.push(IndexEntry {
-            last_key,
-            last_seq,
-            offset,
-            len,
-        });
-    }
-    (r.remaining() == 0).then_some(out)
 }
 
 /// Bytes of a mapped block a seek asks the CPU to load ahead of the scan that follows.
