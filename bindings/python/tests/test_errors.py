@@ -41,6 +41,7 @@ def test_group_parents_and_builtins():
     assert issubclass(L.WalCorrupted, L.RecoveryError)
     assert issubclass(L.ConfigurationError, L.SetupError)
     assert issubclass(L.IoError, OSError)
+    assert L.IOError is L.IoError  # the spelling of the builtin alias, for I/O errors
     assert issubclass(L.StorageFull, OSError)
     assert issubclass(L.LockTimeout, TimeoutError)
     assert issubclass(L.KeyTooLarge, ValueError)

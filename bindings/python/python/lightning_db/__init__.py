@@ -34,6 +34,9 @@ _EXCEPTIONS = {
 }
 globals().update(_EXCEPTIONS)
 
+#: ``IoError`` under the name Python's own I/O error once had, for code that spells it so.
+IOError = IoError  # noqa: A001 (shadows the builtin alias on purpose, inside this package)
+
 #: Exception class by the engine's numeric code (codes this build does not know raise
 #: ``Error`` itself).
 ERROR_CLASSES = {
@@ -44,6 +47,7 @@ __all__ = [
     "BulkLoad",
     "Database",
     "ERROR_CLASSES",
+    "IOError",
     "IntegrityProblem",
     "IntegrityReport",
     "RangeIterator",

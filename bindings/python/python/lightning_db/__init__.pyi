@@ -15,6 +15,7 @@ __all__ = [
     "BulkLoad",
     "Database",
     "ERROR_CLASSES",
+    "IOError",
     "IntegrityProblem",
     "IntegrityReport",
     "RangeIterator",
@@ -341,6 +342,8 @@ class InvalidArgument(Error, ValueError):
 
 class IoError(Error, OSError):
     """input/output error (code 109 IO_ERROR)."""
+
+IOError = IoError
 
 class DatabaseLocked(Error):
     """database is locked by another process or handle (code 110 DATABASE_LOCKED)."""
