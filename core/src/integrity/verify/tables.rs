@@ -1,6 +1,7 @@
 //! Table files: footer, index, filter and properties blocks, then every data block.
 
 use super::*;
+use crate::storage::fs::RandomAccessFile;
 
 /// A data block that could not be used.
 #[derive(Debug, Clone)]
@@ -83,7 +84,10 @@ pub(super) fn find_block_end(
     })
 }
 
-/// Reads and verifies table `number`, visiting every good data block in order.
+/// Reads and verifies table `number`, visiting every good data block in order: the
+/// file, its footer, its index, filter and properties blocks, then every data block
+/// (through the index, or found by their checksums when the index is unusable), and
+/// last what the blocks hold against the filter and the properties.
 pub(crate) fn scan_table(
     ck: &mut Checker,
     number: u64,
@@ -97,188 +101,13 @@ pub(crate) fn scan_table(
         min_seq: u64::MAX,
         ..Default::default()
     };
-    let file = match ck.fs.open_read(&path) {
-        Ok(f) => f,
-        Err(e) => {
-            ck.problem(
-                Component::Tables,
-                &path,
-                None,
-                io_check(&e),
-                format!("cannot open: {e}"),
-                false,
-            );
-            return scan;
-        }
+    let Some((file, size)) = open_table_file(ck, &path, &mut scan) else {
+        return scan;
     };
-    let size = match file.size() {
-        Ok(s) => s,
-        Err(e) => {
-            ck.problem(
-                Component::Tables,
-                &path,
-                None,
-                CheckKind::Io,
-                e.to_string(),
-                false,
-            );
-            return scan;
-        }
-    };
-    scan.opened = true;
-    scan.file_size = size;
-    ck.report.files_checked += 1;
-    ck.report.tables_checked += 1;
-    ck.report.bytes_checked += size;
-
-    // Footer.
-    let mut footer = None;
-    if size < FOOTER_LEN as u64 {
-        ck.problem(
-            Component::Index,
-            &path,
-            Some(0),
-            CheckKind::Structure,
-            "file shorter than its footer",
-            true,
-        );
-    } else {
-        let footer_off = size - FOOTER_LEN as u64;
-        let mut raw = [0u8; FOOTER_LEN];
-        match file.read_exact_at(&mut raw, footer_off) {
-            Err(e) => ck.problem(
-                Component::Index,
-                &path,
-                Some(footer_off),
-                CheckKind::Io,
-                format!("reading the footer: {e}"),
-                false,
-            ),
-            Ok(()) => match Footer::decode(&raw) {
-                Ok(f) => footer = Some((f, footer_off)),
-                Err(e) => {
-                    let kind = match e.problem {
-                        FooterProblem::UnsupportedVersion(_) => CheckKind::Structure,
-                        _ => CheckKind::Checksum,
-                    };
-                    let at = footer_off + e.at;
-                    ck.problem(
-                        Component::Index,
-                        &path,
-                        Some(at),
-                        kind,
-                        e.problem.to_string(),
-                        true,
-                    )
-                }
-            },
-        }
-    }
+    let footer = read_footer(ck, &path, file.as_ref(), size);
     scan.footer_ok = footer.is_some();
     scan.checksum = footer.map(|(f, _)| f.checksum);
-
-    // Index, filter and properties blocks.
-    let mut index = None;
-    let mut filter = None;
-    if let Some((f, footer_off)) = footer {
-        let meta = |ck: &mut Checker, (off, len): (u64, u64), what: &str| {
-            if len < BLOCK_TRAILER_LEN as u64
-                || off.checked_add(len).is_none_or(|end| end > footer_off)
-            {
-                ck.problem(
-                    Component::Index,
-                    &path,
-                    Some(off),
-                    CheckKind::Structure,
-                    format!("{what} block ({off}+{len}) out of bounds"),
-                    true,
-                );
-                return None;
-            }
-            let mut raw = vec![0u8; len as usize];
-            if let Err(e) = file.read_exact_at(&mut raw, off) {
-                ck.problem(
-                    Component::Index,
-                    &path,
-                    Some(off),
-                    CheckKind::Io,
-                    format!("reading the {what} block: {e}"),
-                    false,
-                );
-                return None;
-            }
-            ck.report.blocks_checked += 1;
-            match decode_from_disk(raw, f.checksum, off) {
-                Ok(payload) => Some(payload),
-                Err(e) => {
-                    let (kind, what) = block_error(e, what);
-                    ck.problem(Component::Index, &path, Some(off), kind, what, true);
-                    None
-                }
-            }
-        };
-        let index_raw = meta(ck, f.index.pair(), "index");
-        filter = meta(ck, f.filter.pair(), "filter");
-        let props_raw = meta(ck, f.props.pair(), "properties");
-        if let Some(raw) = index_raw {
-            match decode_index(&raw, f.filter.offset.min(footer_off)) {
-                Ok(entries) => index = Some(entries),
-                Err(what) => ck.problem(
-                    Component::Index,
-                    &path,
-                    Some(f.index.offset),
-                    CheckKind::Structure,
-                    format!("malformed index block: {what}"),
-                    true,
-                ),
-            }
-        }
-        if let Some(raw) = props_raw {
-            match TableProperties::decode(&raw) {
-                Some(p) => scan.props = Some(p),
-                None => ck.problem(
-                    Component::Index,
-                    &path,
-                    Some(f.props.offset),
-                    CheckKind::Structure,
-                    "malformed properties block",
-                    true,
-                ),
-            }
-        }
-        if let Some(fl) = &filter {
-            if ck.at_least(ValidationLevel::Standard) && !bloom::is_well_formed(fl) {
-                ck.problem(
-                    Component::Index,
-                    &path,
-                    Some(f.filter.offset),
-                    CheckKind::Structure,
-                    "malformed bloom filter",
-                    true,
-                );
-                filter = None;
-            }
-        }
-        if ck.at_least(ValidationLevel::Standard) {
-            if let Some(entries) = &index {
-                let data_end = entries.last().map_or(0, |e| e.offset + e.len);
-                if data_end != f.filter.offset {
-                    ck.problem(
-                        Component::Index,
-                        &path,
-                        Some(f.index.offset),
-                        CheckKind::Structure,
-                        format!(
-                            "the index covers data up to {data_end} but the filter starts at {}",
-                            f.filter.offset
-                        ),
-                        true,
-                    );
-                    index = None;
-                }
-            }
-        }
-    }
+    let (index, filter) = read_meta_blocks(ck, &path, file.as_ref(), footer, &mut scan);
     scan.index_ok = index.is_some();
     scan.filter_ok = filter.is_some();
     scan.props_ok = scan.props.is_some();
@@ -312,150 +141,422 @@ pub(crate) fn scan_table(
         index_mismatches: 0,
         unreachable: 0,
     };
+    let mut walk = DataWalk {
+        component: data_component,
+        filter: filter.as_deref(),
+        lookup: lookup.as_ref(),
+        visit,
+    };
     match (&index, footer) {
-        (Some(entries), Some((f, _))) => {
-            for (i, e) in entries.iter().enumerate() {
-                if ck.stopped() {
-                    break;
-                }
-                let mut raw = vec![0u8; e.len as usize];
-                let result = file
-                    .read_exact_at(&mut raw, e.offset)
-                    .map_err(|err| (CheckKind::Io, format!("reading the block: {err}")))
-                    .and_then(|()| {
-                        decode_from_disk(raw, f.checksum, e.offset)
-                            .map_err(|err| block_error(err, "data"))
-                    });
-                let after = i.checked_sub(1).map(|p| entries[p].last_key.clone());
-                check_data_block(
-                    ck,
-                    &mut scan,
-                    &mut state,
-                    data_component,
-                    (e.offset, e.len),
-                    result,
-                    Some(e),
-                    after,
-                    filter.as_deref(),
-                    lookup.as_ref(),
-                    visit,
-                );
-            }
+        (Some(entries), Some((f, _))) => walk_indexed_blocks(
+            ck,
+            &mut scan,
+            &mut state,
+            &mut walk,
+            file.as_ref(),
+            entries,
+            f,
+        ),
+        _ => walk_blocks_without_index(
+            ck,
+            &mut scan,
+            &mut state,
+            &mut walk,
+            file.as_ref(),
+            size,
+            footer,
+        ),
+    }
+    check_against_blocks(ck, &path, &mut scan, &state, footer);
+    scan
+}
+
+/// What every data block of one table is checked with.
+struct DataWalk<'a> {
+    component: Component,
+    filter: Option<&'a [u8]>,
+    lookup: Option<&'a Arc<Table>>,
+    visit: &'a mut dyn FnMut(&Block),
+}
+
+/// Opens the file and counts it; `None` (with the problem recorded) when it cannot be.
+fn open_table_file(
+    ck: &mut Checker,
+    path: &Path,
+    scan: &mut TableScan,
+) -> Option<(Arc<dyn RandomAccessFile>, u64)> {
+    let file = match ck.fs.open_read(path) {
+        Ok(f) => f,
+        Err(e) => {
+            ck.problem(
+                Component::Tables,
+                path,
+                None,
+                io_check(&e),
+                format!("cannot open: {e}"),
+                false,
+            );
+            return None;
         }
-        _ => {
-            // No usable index: find the blocks by their checksums.
-            scan.scanned_without_index = true;
-            let mut buf = vec![0u8; size as usize];
-            if let Err(e) = file.read_exact_at(&mut buf, 0) {
+    };
+    let size = match file.size() {
+        Ok(s) => s,
+        Err(e) => {
+            ck.problem(
+                Component::Tables,
+                path,
+                None,
+                CheckKind::Io,
+                e.to_string(),
+                false,
+            );
+            return None;
+        }
+    };
+    scan.opened = true;
+    scan.file_size = size;
+    ck.report.files_checked += 1;
+    ck.report.tables_checked += 1;
+    ck.report.bytes_checked += size;
+    Some((file, size))
+}
+
+/// Reads and decodes the footer; `None` (with the problem recorded) when it is unusable.
+fn read_footer(
+    ck: &mut Checker,
+    path: &Path,
+    file: &dyn RandomAccessFile,
+    size: u64,
+) -> Option<(Footer, u64)> {
+    let mut footer = None;
+    if size < FOOTER_LEN as u64 {
+        ck.problem(
+            Component::Index,
+            path,
+            Some(0),
+            CheckKind::Structure,
+            "file shorter than its footer",
+            true,
+        );
+    } else {
+        let footer_off = size - FOOTER_LEN as u64;
+        let mut raw = [0u8; FOOTER_LEN];
+        match file.read_exact_at(&mut raw, footer_off) {
+            Err(e) => ck.problem(
+                Component::Index,
+                path,
+                Some(footer_off),
+                CheckKind::Io,
+                format!("reading the footer: {e}"),
+                false,
+            ),
+            Ok(()) => match Footer::decode(&raw) {
+                Ok(f) => footer = Some((f, footer_off)),
+                Err(e) => {
+                    let kind = match e.problem {
+                        FooterProblem::UnsupportedVersion(_) => CheckKind::Structure,
+                        _ => CheckKind::Checksum,
+                    };
+                    let at = footer_off + e.at;
+                    ck.problem(
+                        Component::Index,
+                        path,
+                        Some(at),
+                        kind,
+                        e.problem.to_string(),
+                        true,
+                    )
+                }
+            },
+        }
+    }
+    footer
+}
+
+/// Reads the index, filter and properties blocks the footer points to (the properties
+/// go into `scan`); returns the index entries and the filter when they are usable.
+fn read_meta_blocks(
+    ck: &mut Checker,
+    path: &Path,
+    file: &dyn RandomAccessFile,
+    footer: Option<(Footer, u64)>,
+    scan: &mut TableScan,
+) -> (Option<Vec<IndexEntry>>, Option<Vec<u8>>) {
+    let mut index = None;
+    let mut filter = None;
+    if let Some((f, footer_off)) = footer {
+        let meta = |ck: &mut Checker, (off, len): (u64, u64), what: &str| {
+            if len < BLOCK_TRAILER_LEN as u64
+                || off.checked_add(len).is_none_or(|end| end > footer_off)
+            {
                 ck.problem(
-                    data_component,
-                    &path,
-                    Some(0),
+                    Component::Index,
+                    path,
+                    Some(off),
+                    CheckKind::Structure,
+                    format!("{what} block ({off}+{len}) out of bounds"),
+                    true,
+                );
+                return None;
+            }
+            let mut raw = vec![0u8; len as usize];
+            if let Err(e) = file.read_exact_at(&mut raw, off) {
+                ck.problem(
+                    Component::Index,
+                    path,
+                    Some(off),
                     CheckKind::Io,
-                    format!("reading the file: {e}"),
+                    format!("reading the {what} block: {e}"),
                     false,
                 );
-                return scan;
+                return None;
             }
-            let limit = match footer {
-                Some((f, _)) => f.filter.offset.min(size) as usize,
-                None => (size as usize).saturating_sub(FOOTER_LEN),
-            };
-            let algos = match scan.checksum {
-                Some(a) => vec![a],
-                None => vec![
-                    ChecksumAlgorithm::Xxh64,
-                    ChecksumAlgorithm::Blake3,
-                    ChecksumAlgorithm::Crc32,
-                ],
-            };
-            let Some(algo) = algos
-                .into_iter()
-                .find(|&a| find_block_end(&buf, 0, limit, a).is_some())
-            else {
-                if limit > 0 {
-                    scan.bad_blocks.push(BadBlock {
-                        offset: 0,
-                        len: limit as u64,
-                        after_key: None,
-                        up_to_key: None,
-                        reason: "no intact data block found".into(),
-                    });
-                    ck.problem(
-                        data_component,
-                        &path,
-                        Some(0),
-                        CheckKind::Checksum,
-                        "no intact data block found without the index",
-                        false,
-                    );
+            ck.report.blocks_checked += 1;
+            match decode_from_disk(raw, f.checksum, off) {
+                Ok(payload) => Some(payload),
+                Err(e) => {
+                    let (kind, what) = block_error(e, what);
+                    ck.problem(Component::Index, path, Some(off), kind, what, true);
+                    None
                 }
-                return scan;
-            };
-            scan.checksum.get_or_insert(algo);
-            let mut start = 0usize;
-            while start < limit && !ck.stopped() {
-                let Some(end) = find_block_end(&buf, start, limit, algo) else {
-                    let after = state.prev_last.as_ref().map(|(k, _)| k.clone());
-                    scan.bad_blocks.push(BadBlock {
-                        offset: start as u64,
-                        len: (limit - start) as u64,
-                        after_key: after,
-                        up_to_key: None,
-                        reason: "unreadable, and without the index the blocks after it \
-                                 cannot be located"
-                            .into(),
-                    });
-                    ck.problem(
-                        data_component,
-                        &path,
-                        Some(start as u64),
-                        CheckKind::Checksum,
-                        format!(
-                            "no intact block starts here; {} bytes of data up to the \
-                             filter are unreadable",
-                            limit - start
-                        ),
-                        false,
-                    );
-                    break;
-                };
-                let result = decode_from_disk(buf[start..end].to_vec(), algo, start as u64)
-                    .map_err(|err| block_error(err, "data"));
-                // Without the footer the end of the data is unknown: an intact block that is
-                // not a data block is the filter, where the table's own index blocks begin.
-                if footer.is_none() {
-                    if let Ok(p) = &result {
-                        if Block::decode(p.clone()).is_err() {
-                            break;
-                        }
-                    }
-                }
-                let after = state.prev_last.as_ref().map(|(k, _)| k.clone());
-                check_data_block(
-                    ck,
-                    &mut scan,
-                    &mut state,
-                    data_component,
-                    (start as u64, (end - start) as u64),
-                    result,
-                    None,
-                    after,
-                    filter.as_deref(),
-                    lookup.as_ref(),
-                    visit,
+            }
+        };
+        let index_raw = meta(ck, f.index.pair(), "index");
+        filter = meta(ck, f.filter.pair(), "filter");
+        let props_raw = meta(ck, f.props.pair(), "properties");
+        if let Some(raw) = index_raw {
+            match decode_index(&raw, f.filter.offset.min(footer_off)) {
+                Ok(entries) => index = Some(entries),
+                Err(what) => ck.problem(
+                    Component::Index,
+                    path,
+                    Some(f.index.offset),
+                    CheckKind::Structure,
+                    format!("malformed index block: {what}"),
+                    true,
+                ),
+            }
+        }
+        if let Some(raw) = props_raw {
+            match TableProperties::decode(&raw) {
+                Some(p) => scan.props = Some(p),
+                None => ck.problem(
+                    Component::Index,
+                    path,
+                    Some(f.props.offset),
+                    CheckKind::Structure,
+                    "malformed properties block",
+                    true,
+                ),
+            }
+        }
+        if let Some(fl) = &filter {
+            if ck.at_least(ValidationLevel::Standard) && !bloom::is_well_formed(fl) {
+                ck.problem(
+                    Component::Index,
+                    path,
+                    Some(f.filter.offset),
+                    CheckKind::Structure,
+                    "malformed bloom filter",
+                    true,
                 );
-                start = end;
+                filter = None;
+            }
+        }
+        if ck.at_least(ValidationLevel::Standard) {
+            if let Some(entries) = &index {
+                let data_end = entries.last().map_or(0, |e| e.offset + e.len);
+                if data_end != f.filter.offset {
+                    ck.problem(
+                        Component::Index,
+                        path,
+                        Some(f.index.offset),
+                        CheckKind::Structure,
+                        format!(
+                            "the index covers data up to {data_end} but the filter starts at {}",
+                            f.filter.offset
+                        ),
+                        true,
+                    );
+                    index = None;
+                }
             }
         }
     }
+    (index, filter)
+}
+
+/// Reads and checks every data block the index lists.
+fn walk_indexed_blocks(
+    ck: &mut Checker,
+    scan: &mut TableScan,
+    state: &mut BlockWalk,
+    walk: &mut DataWalk<'_>,
+    file: &dyn RandomAccessFile,
+    entries: &[IndexEntry],
+    f: Footer,
+) {
+    for (i, e) in entries.iter().enumerate() {
+        if ck.stopped() {
+            break;
+        }
+        let mut raw = vec![0u8; e.len as usize];
+        let result = file
+            .read_exact_at(&mut raw, e.offset)
+            .map_err(|err| (CheckKind::Io, format!("reading the block: {err}")))
+            .and_then(|()| {
+                decode_from_disk(raw, f.checksum, e.offset).map_err(|err| block_error(err, "data"))
+            });
+        let after = i.checked_sub(1).map(|p| entries[p].last_key.clone());
+        check_data_block(
+            ck,
+            scan,
+            state,
+            walk.component,
+            (e.offset, e.len),
+            result,
+            Some(e),
+            after,
+            walk.filter,
+            walk.lookup,
+            walk.visit,
+        );
+    }
+}
+
+/// Without a usable index, finds the data blocks by their checksums (a block's checksum
+/// covers its own offset) and checks each.
+fn walk_blocks_without_index(
+    ck: &mut Checker,
+    scan: &mut TableScan,
+    state: &mut BlockWalk,
+    walk: &mut DataWalk<'_>,
+    file: &dyn RandomAccessFile,
+    size: u64,
+    footer: Option<(Footer, u64)>,
+) {
+    let path = scan.path.clone();
+    // No usable index: find the blocks by their checksums.
+    scan.scanned_without_index = true;
+    let mut buf = vec![0u8; size as usize];
+    if let Err(e) = file.read_exact_at(&mut buf, 0) {
+        ck.problem(
+            walk.component,
+            &path,
+            Some(0),
+            CheckKind::Io,
+            format!("reading the file: {e}"),
+            false,
+        );
+        return;
+    }
+    let limit = match footer {
+        Some((f, _)) => f.filter.offset.min(size) as usize,
+        None => (size as usize).saturating_sub(FOOTER_LEN),
+    };
+    let algos = match scan.checksum {
+        Some(a) => vec![a],
+        None => vec![
+            ChecksumAlgorithm::Xxh64,
+            ChecksumAlgorithm::Blake3,
+            ChecksumAlgorithm::Crc32,
+        ],
+    };
+    let Some(algo) = algos
+        .into_iter()
+        .find(|&a| find_block_end(&buf, 0, limit, a).is_some())
+    else {
+        if limit > 0 {
+            scan.bad_blocks.push(BadBlock {
+                offset: 0,
+                len: limit as u64,
+                after_key: None,
+                up_to_key: None,
+                reason: "no intact data block found".into(),
+            });
+            ck.problem(
+                walk.component,
+                &path,
+                Some(0),
+                CheckKind::Checksum,
+                "no intact data block found without the index",
+                false,
+            );
+        }
+        return;
+    };
+    scan.checksum.get_or_insert(algo);
+    let mut start = 0usize;
+    while start < limit && !ck.stopped() {
+        let Some(end) = find_block_end(&buf, start, limit, algo) else {
+            let after = state.prev_last.as_ref().map(|(k, _)| k.clone());
+            scan.bad_blocks.push(BadBlock {
+                offset: start as u64,
+                len: (limit - start) as u64,
+                after_key: after,
+                up_to_key: None,
+                reason: "unreadable, and without the index the blocks after it \
+                         cannot be located"
+                    .into(),
+            });
+            ck.problem(
+                walk.component,
+                &path,
+                Some(start as u64),
+                CheckKind::Checksum,
+                format!(
+                    "no intact block starts here; {} bytes of data up to the \
+                     filter are unreadable",
+                    limit - start
+                ),
+                false,
+            );
+            break;
+        };
+        let result = decode_from_disk(buf[start..end].to_vec(), algo, start as u64)
+            .map_err(|err| block_error(err, "data"));
+        // Without the footer the end of the data is unknown: an intact block that is
+        // not a data block is the filter, where the table's own index blocks begin.
+        if footer.is_none() {
+            if let Ok(p) = &result {
+                if Block::decode(p.clone()).is_err() {
+                    break;
+                }
+            }
+        }
+        let after = state.prev_last.as_ref().map(|(k, _)| k.clone());
+        check_data_block(
+            ck,
+            scan,
+            state,
+            walk.component,
+            (start as u64, (end - start) as u64),
+            result,
+            None,
+            after,
+            walk.filter,
+            walk.lookup,
+            walk.visit,
+        );
+        start = end;
+    }
+}
+
+/// What the data blocks held, against the index, the bloom filter and the properties.
+fn check_against_blocks(
+    ck: &mut Checker,
+    path: &Path,
+    scan: &mut TableScan,
+    state: &BlockWalk,
+    footer: Option<(Footer, u64)>,
+) {
     if state.index_mismatches > 0 || state.bloom_misses > 0 || state.unreachable > 0 {
         scan.index_inconsistent = true;
     }
     if state.bloom_misses > 0 {
         ck.problem(
             Component::Index,
-            &path,
+            path,
             footer.map(|(f, _)| f.filter.offset),
             CheckKind::Structure,
             format!(
@@ -495,7 +596,7 @@ pub(crate) fn scan_table(
                 scan.index_inconsistent = true;
                 ck.problem(
                     Component::Index,
-                    &path,
+                    path,
                     Some(f.props.offset),
                     CheckKind::Structure,
                     format!(
@@ -507,7 +608,6 @@ pub(crate) fn scan_table(
             }
         }
     }
-    scan
 }
 
 pub(super) struct BlockWalk {
