@@ -686,6 +686,14 @@ int lightning_options_set_block_size(struct lightning_options *opts, size_t byte
 int lightning_options_set_bloom_bits_per_key(struct lightning_options *opts, uint32_t bits);
 
 /**
+ * Sets how many versions a memtable holds before its searches ask for a seek index (at
+ * least 1; default 4096). Smaller values index small memtables too, at 18 bytes per
+ * version; a tuning knob, not needed for correctness.
+ */
+int lightning_options_set_memtable_index_min_versions(struct lightning_options *opts,
+                                                      size_t versions);
+
+/**
  * Halts the database when corruption is detected (non-zero, the default) or only records it
  * (0). Corrupted data is never returned either way.
  */

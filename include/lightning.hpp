@@ -181,6 +181,7 @@ public:
     }
     Options &block_size(size_t bytes) { return set(lightning_options_set_block_size(get(), bytes)); }
     Options &bloom_bits_per_key(uint32_t bits) { return set(lightning_options_set_bloom_bits_per_key(get(), bits)); }
+    Options &memtable_index_min_versions(size_t versions) { return set(lightning_options_set_memtable_index_min_versions(get(), versions)); }
     Options &fail_on_corruption(bool on) { return set(lightning_options_set_fail_on_corruption(get(), on ? 1 : 0)); }
     Options &statistics(bool on) { return set(lightning_options_set_statistics(get(), on ? 1 : 0)); }
     void validate() const { detail::check(lightning_options_validate(get())); }

@@ -34,6 +34,8 @@ export interface DatabaseOptions {
   blockSize?: number
   /** Bloom filter bits per key, 0 disables (default 10). */
   bloomBitsPerKey?: number
+  /** Versions a memtable holds before its searches ask for a seek index (default 4096). */
+  memtableIndexMinVersions?: number
   /** What opening and `check()` verify (default `'standard'`). */
   integrityValidationLevel?: IntegrityLevel
   /** Read table files through memory maps (default true). */

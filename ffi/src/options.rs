@@ -395,6 +395,22 @@ pub extern "C" fn lightning_options_set_bloom_bits_per_key(
     })
 }
 
+/// Sets how many versions a memtable holds before its searches ask for a seek index (at
+/// least 1; default 4096). Smaller values index small memtables too, at 18 bytes per
+/// version; a tuning knob, not needed for correctness.
+#[no_mangle]
+pub extern "C" fn lightning_options_set_memtable_index_min_versions(
+    opts: *mut lightning_options,
+    versions: usize,
+) -> c_int {
+    ffi_call("lightning_options_set_memtable_index_min_versions", |_| {
+        with_config(opts, |c| {
+            c.memtable_index_min_versions = versions;
+            Ok(())
+        })
+    })
+}
+
 /// Halts the database when corruption is detected (non-zero, the default) or only records it
 /// (0). Corrupted data is never returned either way.
 #[no_mangle]

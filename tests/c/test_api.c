@@ -104,6 +104,7 @@ static void test_options(void) {
     CHECK_OK(lightning_options_set_integrity_level(o, LIGHTNING_INTEGRITY_LEVEL_STANDARD));
     CHECK_OK(lightning_options_set_block_size(o, 8192));
     CHECK_OK(lightning_options_set_bloom_bits_per_key(o, 12));
+    CHECK_OK(lightning_options_set_memtable_index_min_versions(o, 16));
     CHECK_OK(lightning_options_set_fail_on_corruption(o, 1));
     CHECK_OK(lightning_options_set_statistics(o, 1));
     CHECK_OK(lightning_options_validate(o));
@@ -121,6 +122,7 @@ static void test_options(void) {
     CHECK(json != NULL && strlen(json) == json_len);
     CHECK(contains(json, "\"max_key_size\": 1024"));
     CHECK(contains(json, "\"block_size\": 8192"));
+    CHECK(contains(json, "\"memtable_index_min_versions\": 16"));
     CHECK(contains(json, "NoSync"));
     lightning_free(json, json_len);
     json = NULL;
@@ -177,6 +179,7 @@ static void test_options(void) {
     CHECK_RC(lightning_options_set_integrity_level(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_block_size(NULL, 4096), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_bloom_bits_per_key(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_options_set_memtable_index_min_versions(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_fail_on_corruption(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_set_statistics(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
     CHECK_RC(lightning_options_validate(NULL), LIGHTNING_INVALID_ARGUMENT);

@@ -48,6 +48,7 @@ const TOP_LEVEL: &[(&str, &str)] = &[
     ("checksumAlgorithm", "checksum_algorithm"),
     ("blockSize", "block_size"),
     ("bloomBitsPerKey", "bloom_bits_per_key"),
+    ("memtableIndexMinVersions", "memtable_index_min_versions"),
     ("integrityValidationLevel", "integrity_validation_level"),
     ("enableAuditLogging", "enable_audit_logging"),
     ("failOnCorruption", "fail_on_corruption"),

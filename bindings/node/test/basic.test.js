@@ -119,6 +119,7 @@ test('options: every documented field is accepted, bad ones are configuration er
     mmapReads: false,
     blockSize: 8192,
     bloomBitsPerKey: 12,
+    memtableIndexMinVersions: 16,
     failOnCorruption: true,
     deadlockPreventionEnabled: true,
     security: { corruptionAction: 'log' },

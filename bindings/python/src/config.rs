@@ -25,6 +25,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "mmap_reads",
     "block_size",
     "bloom_bits_per_key",
+    "memtable_index_min_versions",
     "fail_on_corruption",
     "corruption_action",
     "deadlock_prevention_enabled",
@@ -144,6 +145,9 @@ pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Lightn
             "mmap_reads" => config.mmap_reads = want_bool(&key, v)?,
             "block_size" => config.block_size = want_int(&key, v)?,
             "bloom_bits_per_key" => config.bloom_bits_per_key = want_int(&key, v)?,
+            "memtable_index_min_versions" => {
+                config.memtable_index_min_versions = want_int(&key, v)?
+            }
             "fail_on_corruption" => config.fail_on_corruption = want_bool(&key, v)?,
             "corruption_action" => {
                 config.security.corruption_action = choose(

@@ -152,6 +152,7 @@ def test_invalid_config(path):
             "mmap_reads": False,
             "block_size": 8192,
             "bloom_bits_per_key": 0,
+            "memtable_index_min_versions": 16,
             "fail_on_corruption": False,
             "corruption_action": "log",
             "deadlock_prevention_enabled": False,

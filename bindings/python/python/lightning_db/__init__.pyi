@@ -94,6 +94,7 @@ class _Config(TypedDict, total=False):
     mmap_reads: bool
     block_size: int
     bloom_bits_per_key: int
+    memtable_index_min_versions: int
     fail_on_corruption: bool
     corruption_action: Literal["log", "halt", "repair", "quarantine"]
     deadlock_prevention_enabled: bool
