@@ -19,6 +19,8 @@ mod report;
 mod snapshots;
 mod write;
 
+pub(crate) use open::lock_existing_directory;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -247,20 +249,6 @@ pub(crate) struct DbInner {
     pub counters: Counters,
     pub recovery: RecoveryReport,
     pub opened_at: Instant,
-}
-
-/// Starts a named thread; failing to is an initialization error.
-pub(super) fn spawn_named(
-    name: &str,
-    work: Box<dyn FnOnce() + Send>,
-) -> Result<JoinHandle<()>, DatabaseError> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(work)
-        .map_err(|e| DatabaseError::InitializationFailed {
-            stage: "start background threads".to_string(),
-            reason: e.to_string(),
-        })
 }
 
 pub(super) fn build_options(config: &LightningDbConfig) -> BuildOptions {

@@ -145,27 +145,28 @@ impl DbInner {
         name: &str,
         work: Box<dyn FnOnce() + Send>,
     ) -> Result<(), DatabaseError> {
-        let handle = spawn_named(name, work)?;
+        let handle = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(work)
+            .map_err(|e| DatabaseError::InitializationFailed {
+                stage: "start background threads".to_string(),
+                reason: e.to_string(),
+            })?;
         self.threads.lock().push(handle);
         Ok(())
     }
 
     pub(super) fn start_background_threads(self: &Arc<Self>) -> Result<(), DatabaseError> {
-        let mut threads = self.threads.lock();
-        let spawn = spawn_named;
         let me = Arc::clone(self);
-        threads.push(spawn("lightning-flush", Box::new(move || me.flush_loop()))?);
+        self.spawn_background("lightning-flush", Box::new(move || me.flush_loop()))?;
         let me = Arc::clone(self);
-        threads.push(spawn(
-            "lightning-compact",
-            Box::new(move || me.compaction_loop()),
-        )?);
+        self.spawn_background("lightning-compact", Box::new(move || me.compaction_loop()))?;
         if let Durability::Periodic(ms) = self.config.durability {
             let me = Arc::clone(self);
-            threads.push(spawn(
+            self.spawn_background(
                 "lightning-sync",
                 Box::new(move || me.periodic_sync_loop(ms)),
-            )?);
+            )?;
         }
         Ok(())
     }
@@ -199,6 +200,15 @@ struct RecoveryContext<'a> {
 fn lock_directory(fs: &dyn FileSystem, path: &Path) -> Result<Box<dyn DirLock>, DatabaseError> {
     fs.create_dir_all(path)
         .map_err(|e| DatabaseError::io("create database directory", path, &e))?;
+    lock_existing_directory(fs, path)
+}
+
+/// Takes the `LOCK` of the database directory `path`, which must exist; another holder
+/// (a process or an open handle) answers `DatabaseLocked`.
+pub(crate) fn lock_existing_directory(
+    fs: &dyn FileSystem,
+    path: &Path,
+) -> Result<Box<dyn DirLock>, DatabaseError> {
     let lock_path = path.join("LOCK");
     fs.lock(&lock_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::WouldBlock {

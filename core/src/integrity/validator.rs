@@ -472,16 +472,7 @@ pub(crate) fn lock_dir(
             message: format!("no database at {}", path.display()),
         });
     }
-    let lock_path = path.join("LOCK");
-    fs.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            DatabaseError::DatabaseLocked {
-                path: path.display().to_string(),
-            }
-        } else {
-            DatabaseError::io("lock database", &lock_path, &e)
-        }
-    })
+    crate::engine::lock_existing_directory(fs, path)
 }
 
 /// One validation pass over `r` (see the module documentation for what each level checks).
