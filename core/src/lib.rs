@@ -29,7 +29,7 @@
 
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
-//   leaves      checksum, error, config
+//   leaves      checksum, error, config, events
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
 //               stats, batch, bulk (the engine's own types)
@@ -44,6 +44,7 @@ mod config;
 mod db;
 mod engine;
 mod error;
+mod events;
 mod integrity;
 mod iter;
 mod snapshot;
@@ -76,6 +77,11 @@ pub use db::Database;
 pub use error::{
     codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, RetryableError,
     SecurityError, ERROR_TABLE, RESERVED_CODES,
+};
+pub use events::{
+    BackgroundErrorInfo, BackgroundJob, CompactionInfo, CorruptionInfo, Event, EventFn,
+    EventListener, FlushInfo, RecoveryStage, RecoveryStageInfo, StagePhase, StallCause,
+    WriteStallInfo,
 };
 pub use fs::{FileSystem, StdFileSystem};
 pub use integrity::{

@@ -15,6 +15,7 @@ const RANKS: &[(&str, u32)] = &[
     ("checksum", 0),
     ("error", 0),
     ("config", 1),
+    ("events", 1),
     ("storage", 2),
     ("stats", 3),
     ("batch", 3),

@@ -17,6 +17,7 @@ use crate::bulk::BulkLoad;
 use crate::config::LightningDbConfig;
 use crate::engine::{DbInner, WriteRequest};
 use crate::error::DatabaseError;
+use crate::events::{EventListener, Listeners};
 use crate::integrity::CorruptionMonitor;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
 use crate::snapshot::Snapshot;
@@ -70,17 +71,46 @@ impl Database {
     /// Opens through a custom file-system layer (used by fault-injection tests).
     pub fn open_with_fs(
         path: impl AsRef<Path>,
-        mut config: LightningDbConfig,
+        config: LightningDbConfig,
         fs: Arc<dyn FileSystem>,
     ) -> Result<Database, DatabaseError> {
+        Self::open_with_fs_and_listeners(path, config, fs, Vec::new())
+    }
+
+    /// Opens like [`Self::open`] with `listeners` registered from the start, so they hear
+    /// the open's own recovery stages as well as every later event (see [`EventListener`]).
+    pub fn open_with_listeners(
+        path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        listeners: Vec<Arc<dyn EventListener>>,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_with_fs_and_listeners(path, config, Arc::new(StdFileSystem), listeners)
+    }
+
+    /// Opens through a custom file-system layer with `listeners` registered from the start.
+    pub fn open_with_fs_and_listeners(
+        path: impl AsRef<Path>,
+        mut config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        listeners: Vec<Arc<dyn EventListener>>,
+    ) -> Result<Database, DatabaseError> {
         config.path = path.as_ref().to_path_buf();
+        let listeners = Arc::new(Listeners::new(listeners));
         // Applies the configured corruption action to what opening meets.
-        let opened = crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs)?;
+        let opened =
+            crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs, &listeners)?;
         Ok(Database {
             inner: opened.inner,
             monitor: opened.monitor,
             txns: Arc::default(),
         })
+    }
+
+    /// Registers `listener`: it hears every event from now on (flushes, compactions,
+    /// background errors, corruption, write stalls). To hear the open's recovery stages
+    /// too, pass it to [`Self::open_with_listeners`] instead.
+    pub fn add_listener(&self, listener: Arc<dyn EventListener>) {
+        self.inner.listeners.add(listener);
     }
 
     /// The configuration in force (after reconciling the reference's duplicate fields).

@@ -28,7 +28,9 @@ impl DbInner {
             if let Some(err) = bg.error.clone() {
                 return Err(DatabaseError::Poisoned { reason: err });
             }
-            if self.super_version.load().imms.is_empty() {
+            // A flush counts as done once its listeners were told (so a caller of
+            // `flush` finds their effects).
+            if self.super_version.load().imms.is_empty() && !bg.flush_running {
                 return Ok(());
             }
             still_allowed()?;
@@ -44,7 +46,18 @@ impl DbInner {
         let _c = self.compaction_lock.lock();
         let version = self.versions.lock().current.clone();
         if let Some(job) = compaction::full(&version) {
-            self.run_compaction(&job, &version)?;
+            let started = Instant::now();
+            match self.run_compaction(&job, &version) {
+                Ok(outputs) => {
+                    drop(_c);
+                    self.report_compaction(&job, outputs, started.elapsed());
+                }
+                Err(e) => {
+                    let poisoned = self.is_poisoned.load(Ordering::Acquire);
+                    self.report_background_error(BackgroundJob::Compaction, &e, poisoned);
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -96,6 +109,7 @@ impl DbInner {
                         return;
                     }
                     if !self.super_version.load().imms.is_empty() {
+                        bg.flush_running = true;
                         break Work::Flush;
                     }
                     let now = Instant::now();
@@ -127,12 +141,15 @@ impl DbInner {
                 }
                 Work::Flush => {}
             }
-            if let Err(e) = self.flush_oldest() {
+            let flushed = self.flush_oldest();
+            self.bg.lock().flush_running = false;
+            if let Err(e) = flushed {
                 self.counters
                     .background_errors
                     .fetch_add(1, Ordering::Relaxed);
                 let reason = format!("flushing a memtable failed: {e}");
                 self.poison(reason.clone());
+                self.report_background_error(BackgroundJob::Flush, &e, true);
                 self.bg.lock().error = Some(reason);
                 self.bg_cv.notify_all();
                 return;
@@ -147,6 +164,7 @@ impl DbInner {
         let Some(imm) = self.super_version.load().imms.last().cloned() else {
             return Ok(());
         };
+        let started = Instant::now();
         let smallest_snapshot = self.smallest_snapshot();
         let never_bottom = |_: &[u8]| false;
         let new_number = || self.new_file_number();
@@ -198,6 +216,16 @@ impl DbInner {
         drop(_guard);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         self.remove_logs_below(log_number);
+        let waiting = self.super_version.load().imms.len();
+        self.listeners.emit(|l| {
+            l.on_flush_completed(&FlushInfo {
+                tables: metas.iter().map(|m| m.number).collect(),
+                entries: metas.iter().map(|m| m.entries).sum(),
+                bytes_written: metas.iter().map(|m| m.file_size).sum(),
+                duration: started.elapsed(),
+                memtables_waiting: waiting,
+            })
+        });
         Ok(())
     }
 
@@ -289,25 +317,31 @@ impl DbInner {
                 let Some(job) = compaction::pick(&version, &self.targets) else {
                     break;
                 };
+                let started = Instant::now();
                 let outcome = if job.is_trivial_move() {
                     self.move_tables(&job)
                 } else {
                     self.run_compaction(&job, &version)
                 };
                 match outcome {
-                    Ok(()) => failures = 0,
+                    Ok(outputs) => {
+                        failures = 0;
+                        drop(_c);
+                        self.report_compaction(&job, outputs, started.elapsed());
+                    }
                     Err(e) => {
                         self.counters
                             .background_errors
                             .fetch_add(1, Ordering::Relaxed);
                         failures += 1;
-                        if self.is_poisoned.load(Ordering::Acquire) {
+                        let poisoned = self.is_poisoned.load(Ordering::Acquire);
+                        self.report_background_error(BackgroundJob::Compaction, &e, poisoned);
+                        if poisoned {
                             return;
                         }
                         // A failed compaction loses nothing (its inputs stay live); back
                         // off and let the next request retry it.
                         drop(_c);
-                        let _ = e;
                         std::thread::sleep(Duration::from_millis(
                             100 * u64::from(failures.min(50)),
                         ));
@@ -334,7 +368,52 @@ impl DbInner {
 
     /// Carries out a trivial-move job: the manifest relabels the input files to the output
     /// level, and no byte of table data is rewritten.
-    pub(super) fn move_tables(&self, job: &compaction::CompactionJob) -> Result<(), DatabaseError> {
+    /// Tells the listeners a compaction was installed; `outputs` are its new tables
+    /// (`None` for a move, whose outputs are its inputs).
+    fn report_compaction(
+        &self,
+        job: &compaction::CompactionJob,
+        outputs: Option<Vec<TableMeta>>,
+        duration: Duration,
+    ) {
+        let trivial_move = outputs.is_none();
+        self.listeners.emit(|l| {
+            l.on_compaction_completed(&CompactionInfo {
+                inputs: job.inputs.iter().map(|(lv, t)| (*lv, t.number)).collect(),
+                output_level: job.output_level,
+                outputs: match &outputs {
+                    Some(metas) => metas.iter().map(|m| m.number).collect(),
+                    None => job.inputs.iter().map(|(_, t)| t.number).collect(),
+                },
+                bytes_read: job.inputs.iter().map(|(_, t)| t.file_size).sum(),
+                bytes_written: outputs.iter().flatten().map(|m| m.file_size).sum(),
+                trivial_move,
+                duration,
+            })
+        });
+    }
+
+    /// Counts nothing (callers do) and tells the listeners that background work failed.
+    pub(super) fn report_background_error(
+        &self,
+        job: BackgroundJob,
+        error: &DatabaseError,
+        poisoned: bool,
+    ) {
+        self.listeners.emit(|l| {
+            l.on_background_error(&BackgroundErrorInfo {
+                job,
+                code: error.error_code(),
+                message: error.to_string(),
+                poisoned,
+            })
+        });
+    }
+
+    pub(super) fn move_tables(
+        &self,
+        job: &compaction::CompactionJob,
+    ) -> Result<Option<Vec<TableMeta>>, DatabaseError> {
         let moved: Vec<Arc<Table>> = job.inputs.iter().map(|(_, t)| Arc::clone(t)).collect();
         let edit = VersionEdit {
             log_number: None,
@@ -350,14 +429,15 @@ impl DbInner {
         let version = self.install_edit(&edit, moved.clone(), &moved)?;
         self.publish_version(version);
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(None)
     }
 
+    /// Merges the job's inputs into new tables at its output level and installs them.
     pub(super) fn run_compaction(
         &self,
         job: &compaction::CompactionJob,
         version: &Version,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<Option<Vec<TableMeta>>, DatabaseError> {
         let new_number = || self.new_file_number();
         let ctx = RunContext {
             fs: self.fs.as_ref(),
@@ -387,7 +467,7 @@ impl DbInner {
         self.counters
             .compaction_bytes_written
             .fetch_add(metas.iter().map(|m| m.file_size).sum(), Ordering::Relaxed);
-        Ok(())
+        Ok(Some(metas))
     }
 
     pub(super) fn periodic_sync_loop(self: Arc<Self>, ms: u64) {
@@ -405,6 +485,8 @@ impl DbInner {
             let mut wal = self.wal.lock();
             if let Err(e) = wal.sync() {
                 self.poison(format!("periodic log sync failed: {e}"));
+                drop(wal);
+                self.report_background_error(BackgroundJob::PeriodicSync, &e, true);
                 return;
             }
         }

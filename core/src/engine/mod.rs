@@ -33,6 +33,10 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::config::{Durability, LightningDbConfig};
 use crate::error::DatabaseError;
+use crate::events::{
+    BackgroundErrorInfo, BackgroundJob, CompactionInfo, FlushInfo, Listeners, RecoveryStage,
+    RecoveryStageInfo, StagePhase, StallCause, WriteStallInfo,
+};
 use crate::stats::{DbStats, LevelStats, RecoveryReport};
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::key_prefix;
@@ -188,6 +192,8 @@ struct BackgroundState {
     index_requested: bool,
     /// Set when background work failed for good; writers see it as poisoning.
     error: Option<String>,
+    /// The flush thread is writing a memtable or telling listeners it did.
+    flush_running: bool,
 }
 
 struct VersionSet {
@@ -249,6 +255,8 @@ pub(crate) struct DbInner {
     pub counters: Counters,
     pub recovery: RecoveryReport,
     pub opened_at: Instant,
+    /// Who hears the engine's events.
+    pub listeners: Arc<Listeners>,
 }
 
 pub(super) fn build_options(config: &LightningDbConfig) -> BuildOptions {

@@ -12,24 +12,31 @@ impl DbInner {
         fs: Arc<dyn FileSystem>,
         corruption: Arc<dyn CorruptionListener>,
         verify_every_read: bool,
+        listeners: Arc<Listeners>,
     ) -> Result<Arc<DbInner>, DatabaseError> {
         config.validate()?;
         let config = config.reconciled();
-        let started = Instant::now();
-        let lock = lock_directory(fs.as_ref(), path)?;
+        let heard = Arc::clone(&listeners);
+        let stages = StageReporter::new(&heard, path);
+        let lock = stages.run(RecoveryStage::Lock, || lock_directory(fs.as_ref(), path))?;
         let cache =
             Arc::new(BlockCache::new(config.cache_size).with_mapped_tables(config.mmap_reads));
         cache.gate().configure(corruption, verify_every_read);
-        let names = fs
-            .list_dir(path)
-            .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
 
         // 1. The manifest says which tables are live.
-        let mut state = read_manifest_state(fs.as_ref(), path, &names)?;
-        let mut version = open_live_tables(&fs, path, &state.levels, &cache)?;
+        let (names, mut state, mut version) = stages.run(RecoveryStage::Manifest, || {
+            let names = fs
+                .list_dir(path)
+                .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
+            let state = read_manifest_state(fs.as_ref(), path, &names)?;
+            let version = open_live_tables(&fs, path, &state.levels, &cache)?;
+            Ok((names, state, version))
+        })?;
         // 2. Replay the log segments the tables do not cover yet.
         let mut report = RecoveryReport::default();
-        let recovered = replay_logs(fs.as_ref(), path, &names, &mut state, &mut report)?;
+        let recovered = stages.run(RecoveryStage::LogReplay, || {
+            replay_logs(fs.as_ref(), path, &names, &mut state, &mut report, &stages)
+        })?;
         let next_file = AtomicU64::new(state.next_file);
         let new_number = || next_file.fetch_add(1, Ordering::SeqCst);
         // 3. Write what the log held into a level-0 table, so the old segments can go.
@@ -41,46 +48,21 @@ impl DbInner {
             last_seq: state.last_seq,
             new_number: &new_number,
         };
-        flush_recovered(&recovery, &recovered, &mut version)?;
+        stages.run(RecoveryStage::FlushRecovered, || {
+            flush_recovered(&recovery, &recovered, &mut version)
+        })?;
         drop(recovered);
-        // 4. A fresh manifest holding the whole state, then a fresh log segment.
-        let wal_number = new_number();
-        let manifest_number = new_number();
-        let snapshot = VersionEdit {
-            log_number: Some(wal_number),
-            next_file_number: Some(next_file.load(Ordering::SeqCst)),
-            last_sequence: Some(state.last_seq),
-            deleted: Vec::new(),
-            added: version.all_tables().map(|(l, t)| (l, meta_of(t))).collect(),
-        };
-        let mut manifest_writer = ManifestWriter::create(
-            fs.as_ref(),
-            path,
-            manifest_number,
-            config.checksum_algorithm,
-            &snapshot,
-        )?;
-        let manifest_extent = Arc::new(FinishedExtent::default());
-        manifest_writer.publish_to(Arc::clone(&manifest_extent));
-        let mut wal_writer =
-            WalWriter::create(fs.as_ref(), path, wal_number, config.checksum_algorithm)?;
-        let wal_extent = Arc::new(FinishedExtent::default());
-        wal_writer.publish_to(Arc::clone(&wal_extent));
-        // 5. Remove what nothing refers to any more: old logs and manifests, orphan tables.
-        report.orphan_tables_removed = remove_obsolete(
-            fs.as_ref(),
-            path,
-            &names,
-            &version,
-            wal_number,
-            manifest_number,
-        );
-        fs.sync_dir(path)
-            .map_err(|e| DatabaseError::io("sync directory", path, &e))?;
-        report.recovery_time = started.elapsed();
+        // 4. A fresh manifest holding the whole state, then a fresh log segment; 5. the
+        // files nothing refers to any more go.
+        let (manifest_writer, wal_writer, wal_extent, manifest_extent) = stages
+            .run(RecoveryStage::Cleanup, || {
+                start_fresh_files(&recovery, &next_file, &version, &names, &mut report)
+            })?;
+        report.recovery_time = stages.started.elapsed();
 
         let version = Arc::new(version);
         let targets = LevelTargets::from_write_buffer(config.write_buffer_size);
+        let wal_number = wal_writer.number;
         let inner = Arc::new(DbInner {
             path: path.to_path_buf(),
             fs,
@@ -125,6 +107,7 @@ impl DbInner {
             counters: Counters::default(),
             recovery: report,
             opened_at: Instant::now(),
+            listeners,
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));
@@ -133,7 +116,7 @@ impl DbInner {
             .load()
             .mem
             .set_index_waker(inner.index_waker());
-        inner.start_background_threads()?;
+        stages.run(RecoveryStage::Start, || inner.start_background_threads())?;
         Ok(inner)
     }
 
@@ -194,6 +177,125 @@ struct RecoveryContext<'a> {
     cache: &'a Arc<BlockCache>,
     last_seq: u64,
     new_number: &'a dyn Fn() -> u64,
+}
+
+/// The files a freshly opened database writes to, with their published extents.
+type FreshFiles = (
+    ManifestWriter,
+    WalWriter,
+    Arc<FinishedExtent>,
+    Arc<FinishedExtent>,
+);
+
+/// Writes a fresh manifest holding the whole state and opens a fresh log segment, then
+/// removes what nothing refers to any more: old logs and manifests, orphan tables.
+fn start_fresh_files(
+    ctx: &RecoveryContext<'_>,
+    next_file: &AtomicU64,
+    version: &Version,
+    names: &[String],
+    report: &mut RecoveryReport,
+) -> Result<FreshFiles, DatabaseError> {
+    let (fs, path) = (ctx.fs.as_ref(), ctx.path);
+    let wal_number = (ctx.new_number)();
+    let manifest_number = (ctx.new_number)();
+    let snapshot = VersionEdit {
+        log_number: Some(wal_number),
+        next_file_number: Some(next_file.load(Ordering::SeqCst)),
+        last_sequence: Some(ctx.last_seq),
+        deleted: Vec::new(),
+        added: version.all_tables().map(|(l, t)| (l, meta_of(t))).collect(),
+    };
+    let mut manifest_writer = ManifestWriter::create(
+        fs,
+        path,
+        manifest_number,
+        ctx.config.checksum_algorithm,
+        &snapshot,
+    )?;
+    let manifest_extent = Arc::new(FinishedExtent::default());
+    manifest_writer.publish_to(Arc::clone(&manifest_extent));
+    let mut wal_writer = WalWriter::create(fs, path, wal_number, ctx.config.checksum_algorithm)?;
+    let wal_extent = Arc::new(FinishedExtent::default());
+    wal_writer.publish_to(Arc::clone(&wal_extent));
+    report.orphan_tables_removed =
+        remove_obsolete(fs, path, names, version, wal_number, manifest_number);
+    fs.sync_dir(path)
+        .map_err(|e| DatabaseError::io("sync directory", path, &e))?;
+    Ok((manifest_writer, wal_writer, wal_extent, manifest_extent))
+}
+
+/// Tells the listeners how the open advances: each stage's start, end or failure, and
+/// log replay's progress at least every half percent of the log's bytes.
+pub(super) struct StageReporter<'a> {
+    listeners: &'a Listeners,
+    path: &'a Path,
+    pub started: Instant,
+}
+
+impl<'a> StageReporter<'a> {
+    fn new(listeners: &'a Listeners, path: &'a Path) -> Self {
+        Self {
+            listeners,
+            path,
+            started: Instant::now(),
+        }
+    }
+
+    fn emit(
+        &self,
+        stage: RecoveryStage,
+        phase: StagePhase,
+        (done, total, unit): (u64, u64, &'static str),
+        error: Option<String>,
+    ) {
+        self.listeners.emit(|l| {
+            l.on_recovery_stage(&RecoveryStageInfo {
+                path: self.path.to_path_buf(),
+                stage,
+                phase,
+                done,
+                total,
+                unit,
+                elapsed: self.started.elapsed(),
+                error: error.clone(),
+            })
+        });
+    }
+
+    /// Runs one stage between its start and end (or failure) events.
+    fn run<T>(
+        &self,
+        stage: RecoveryStage,
+        work: impl FnOnce() -> Result<T, DatabaseError>,
+    ) -> Result<T, DatabaseError> {
+        self.emit(stage, StagePhase::Started, (0, 0, "steps"), None);
+        match work() {
+            Ok(v) => {
+                self.emit(stage, StagePhase::Finished, (1, 1, "steps"), None);
+                Ok(v)
+            }
+            Err(e) => {
+                self.emit(
+                    stage,
+                    StagePhase::Failed,
+                    (0, 0, "steps"),
+                    Some(e.to_string()),
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Log replay has read `done` of `total` bytes.
+    fn replay_progress(&self, done: u64, total: u64) {
+        self.emit(
+            RecoveryStage::LogReplay,
+            StagePhase::Progress,
+            (done, total, "bytes"),
+            None,
+        );
+    }
 }
 
 /// Creates the directory and takes its lock; another holder answers `DatabaseLocked`.
@@ -305,6 +407,7 @@ fn replay_logs(
     names: &[String],
     state: &mut ManifestState,
     report: &mut RecoveryReport,
+    stages: &StageReporter<'_>,
 ) -> Result<MemTable, DatabaseError> {
     let log_number = state.log_number;
     let mut segments: Vec<u64> = names
@@ -331,10 +434,24 @@ fn replay_logs(
     }
     let recovered = MemTable::new(0);
     let mut last_seq = state.last_seq;
+    // Progress is reported in bytes of log read, every half percent of the whole.
+    let sizes: Vec<u64> = segments
+        .iter()
+        .map(|&n| fs.file_size(&path.join(wal::wal_file_name(n))).unwrap_or(0))
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let step = (total / 200).max(1);
+    let mut before = 0u64;
+    let mut reported = 0u64;
     for (i, &segment) in segments.iter().enumerate() {
         let seg_path = path.join(wal::wal_file_name(segment));
         let is_last = i + 1 == segments.len();
-        let replay = wal::replay_segment(fs, &seg_path, is_last, |first_seq, ops| {
+        let replay = wal::replay_segment_at(fs, &seg_path, is_last, |first_seq, ops, end| {
+            let done = before + end;
+            if done >= reported + step {
+                reported = done;
+                stages.replay_progress(done.min(total), total);
+            }
             // Sequence numbers are handed out without holes, and everything before
             // the log is in the tables: a jump means history went missing (such as
             // an ingested batch whose manifest edit was lost).
@@ -351,6 +468,8 @@ fn replay_logs(
             last_seq = last_seq.max(end.saturating_sub(1));
             Ok(())
         })?;
+        before += sizes[i];
+        stages.replay_progress(before.min(total), total);
         report.wal_segments_replayed += 1;
         report.wal_records_replayed += replay.records;
         if replay.torn_tail_bytes > 0 {

@@ -169,7 +169,7 @@ impl DbInner {
     /// Switches to a fresh memtable when the current one is full, first waiting
     /// (a write stall) while too many are queued for flushing or level 0 is too deep.
     pub(super) fn make_room(&self, wal: &mut WalWriter) -> Result<(), DatabaseError> {
-        let mut stalled: Option<Instant> = None;
+        let mut stalled: Option<(Instant, StallCause)> = None;
         loop {
             let sv = self.super_version.load();
             let full = sv.mem.approximate_bytes() >= self.config.write_buffer_size;
@@ -185,7 +185,15 @@ impl DbInner {
             if self.closed.load(Ordering::Acquire) {
                 return Err(DatabaseError::DatabaseClosed);
             }
-            stalled.get_or_insert_with(Instant::now);
+            if stalled.is_none() {
+                let cause = if l0_stop {
+                    StallCause::Level0Backlog
+                } else {
+                    StallCause::MemtablesWaiting
+                };
+                stalled = Some((Instant::now(), cause));
+                self.report_stall(cause, None);
+            }
             let mut bg = self.bg.lock();
             bg.compaction_requested = true;
             self.bg_cv.notify_all();
@@ -194,12 +202,27 @@ impl DbInner {
                 return Err(DatabaseError::Poisoned { reason: err });
             }
         }
-        if let Some(start) = stalled {
+        if let Some((start, cause)) = stalled {
+            let waited = start.elapsed();
             self.counters
                 .stall_micros
-                .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+            self.report_stall(cause, Some(waited));
         }
         Ok(())
+    }
+
+    /// Tells the listeners a stall began (`waited` is `None`) or ended. Called with the
+    /// log lock held (the stalled writer is the group's leader); a listener that writes
+    /// would wait for it, which the listener documentation warns against.
+    fn report_stall(&self, cause: StallCause, waited: Option<Duration>) {
+        self.listeners.emit(|l| {
+            l.on_write_stall(&WriteStallInfo {
+                cause,
+                ended: waited.is_some(),
+                duration: waited.unwrap_or_default(),
+            })
+        });
     }
 
     pub(super) fn switch_memtable(&self, wal: &mut WalWriter) -> Result<(), DatabaseError> {

@@ -28,6 +28,7 @@ use super::verify::{self, Checker, TableScope};
 use crate::config::{CorruptionAction, LightningDbConfig, ValidationLevel};
 use crate::engine::DbInner;
 use crate::error::DatabaseError;
+use crate::events::{CorruptionInfo, Listeners};
 use crate::storage::corruption::{CorruptionListener, Verdict};
 use crate::storage::fs::{write_file_atomic, FileSystem};
 
@@ -65,6 +66,8 @@ pub struct CorruptionMonitor {
     dir: PathBuf,
     state: Mutex<State>,
     count: AtomicU64,
+    /// The database's event listeners, told of every corruption met.
+    listeners: Arc<Listeners>,
 }
 
 impl std::fmt::Debug for CorruptionMonitor {
@@ -92,9 +95,16 @@ pub fn is_corruption(e: &DatabaseError) -> bool {
 }
 
 impl CorruptionMonitor {
-    /// A monitor applying `action` to the database in `dir` on `fs`.
-    pub fn new(action: CorruptionAction, fs: Arc<dyn FileSystem>, dir: &Path) -> Self {
+    /// A monitor applying `action` to the database in `dir` on `fs`, telling `listeners`
+    /// of each corruption it meets.
+    pub fn new(
+        action: CorruptionAction,
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        listeners: Arc<Listeners>,
+    ) -> Self {
         Self {
+            listeners,
             action,
             fs,
             dir: dir.to_path_buf(),
@@ -134,6 +144,15 @@ impl CorruptionListener for CorruptionMonitor {
             return Verdict::Continue;
         }
         self.count.fetch_add(1, Ordering::Relaxed);
+        let verdict = self.record(table, err, source);
+        self.tell_listeners(table, err, source);
+        verdict
+    }
+}
+
+impl CorruptionMonitor {
+    /// Records the event and decides what the read that met it does next.
+    fn record(&self, table: Option<u64>, err: &DatabaseError, source: &str) -> Verdict {
         let mut st = self.state.lock();
         if st.events.len() < MAX_EVENTS {
             st.events.push(CorruptionEvent {
@@ -162,6 +181,18 @@ impl CorruptionListener for CorruptionMonitor {
             }
         }
     }
+
+    /// Tells the database's listeners (with no lock of the monitor's held).
+    fn tell_listeners(&self, table: Option<u64>, err: &DatabaseError, source: &str) {
+        self.listeners.emit(|l| {
+            l.on_corruption(&CorruptionInfo {
+                table,
+                source: source.to_string(),
+                details: err.to_string(),
+                action: format!("{:?}", self.action),
+            })
+        });
+    }
 }
 
 /// An open engine with the monitor applying its corruption action.
@@ -178,16 +209,23 @@ fn open_once(
     path: &Path,
     config: LightningDbConfig,
     fs: Arc<dyn FileSystem>,
+    listeners: &Arc<Listeners>,
 ) -> Result<Opened, DatabaseError> {
     let rc = config.reconciled();
     let monitor = Arc::new(CorruptionMonitor::new(
         rc.security.corruption_action,
         Arc::clone(&fs),
         path,
+        Arc::clone(listeners),
     ));
     let paranoid = rc.integrity_validation_level == ValidationLevel::Paranoid;
     let listener: Arc<dyn CorruptionListener> = monitor.clone();
-    let inner = DbInner::open(path, config, fs, listener, paranoid)?;
+    let inner = DbInner::open(path, config, fs, listener, paranoid, Arc::clone(listeners))
+        .inspect_err(|e| {
+            if is_corruption(e) {
+                monitor.tell_listeners(None, e, "open");
+            }
+        })?;
     if paranoid {
         let me = Arc::clone(&inner);
         let started = inner.spawn_background(
@@ -208,10 +246,11 @@ pub(crate) fn open_with_actions(
     path: &Path,
     config: LightningDbConfig,
     fs: Arc<dyn FileSystem>,
+    listeners: &Arc<Listeners>,
 ) -> Result<Opened, DatabaseError> {
     if config.validate().is_err() {
         // The open reports the configuration error.
-        return open_once(path, config, fs);
+        return open_once(path, config, fs, listeners);
     }
     let rc = config.reconciled();
     let policy = match rc.security.corruption_action {
@@ -243,7 +282,7 @@ pub(crate) fn open_with_actions(
         }
     }
     if policy.is_none() {
-        return open_once(path, config, fs);
+        return open_once(path, config, fs, listeners);
     }
     let marker = path.join(DAMAGED_TABLES_FILE);
     if fs.exists(&marker) {
@@ -251,10 +290,10 @@ pub(crate) fn open_with_actions(
         let _ = fs.remove_file(&marker);
         let _ = fs.sync_dir(path);
     }
-    match open_once(path, config.clone(), Arc::clone(&fs)) {
+    match open_once(path, config.clone(), Arc::clone(&fs), listeners) {
         Err(e) if is_corruption(&e) => {
             repair()?;
-            open_once(path, config, fs)
+            open_once(path, config, fs, listeners)
         }
         other => other,
     }

@@ -385,6 +385,17 @@ pub fn replay_segment(
     is_last: bool,
     mut apply: impl FnMut(u64, &[OpRef<'_>]) -> Result<(), DatabaseError>,
 ) -> Result<SegmentReplay, DatabaseError> {
+    replay_segment_at(fs, path, is_last, |first_seq, ops, _| apply(first_seq, ops))
+}
+
+/// [`replay_segment`], also telling `apply` the offset just past each record (so a
+/// caller can report how far a long replay has come).
+pub fn replay_segment_at(
+    fs: &dyn FileSystem,
+    path: &Path,
+    is_last: bool,
+    mut apply: impl FnMut(u64, &[OpRef<'_>], u64) -> Result<(), DatabaseError>,
+) -> Result<SegmentReplay, DatabaseError> {
     let data = fs
         .read_all(path)
         .map_err(|e| DatabaseError::io("read log segment", path, &e))?;
@@ -421,7 +432,7 @@ pub fn replay_segment(
                 let (first_seq, ops) = decode_batch(payload).ok_or_else(|| {
                     wal_corrupted(path, pos, "record checksum ok but batch malformed")
                 })?;
-                apply(first_seq, &ops)?;
+                apply(first_seq, &ops, next as u64)?;
                 out.records += 1;
                 pos = next;
             }
