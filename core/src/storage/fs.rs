@@ -379,6 +379,78 @@ mod tests {
         assert_eq!(fs.read_all(&path).expect("read"), b"hello!");
     }
 
+    // Boundary cases of the one unsafe site here, `open_read_mapped` (see UNSAFE.md).
+
+    #[test]
+    fn an_empty_file_is_not_mapped_and_reads_as_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("empty");
+        drop(fs.create(&path).expect("create"));
+        let r = fs.open_read_mapped(&path).expect("open");
+        assert!(r.mapped().is_none(), "a zero-length file cannot be mapped");
+        assert_eq!(r.size().expect("size"), 0);
+        let mut one = [0u8; 1];
+        assert!(r.read_exact_at(&mut one, 0).is_err());
+        assert!(r.read_exact_at(&mut [], 0).is_ok());
+    }
+
+    #[test]
+    fn mapped_bytes_match_the_file_at_page_edges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        for len in [1usize, 4095, 4096, 4097, 3 * 4096 + 17] {
+            let path = dir.path().join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let mut w = fs.create(&path).expect("create");
+            w.append(&data).expect("append");
+            w.sync_data().expect("sync");
+            drop(w);
+            let r = fs.open_read_mapped(&path).expect("open");
+            let map = r.mapped().expect("mapped");
+            assert_eq!(map.bytes(), &data[..], "len {len}");
+            assert_eq!(map.bytes().last(), data.last());
+            // Positional reads agree with the map, up to the last byte and not past it.
+            let mut last = [0u8; 1];
+            r.read_exact_at(&mut last, len as u64 - 1).expect("last byte");
+            assert_eq!(last[0], data[len - 1]);
+            assert!(r.read_exact_at(&mut last, len as u64).is_err());
+        }
+    }
+
+    #[test]
+    fn a_mapped_file_stays_readable_after_it_is_removed() {
+        // The engine removes table files that readers may still hold: the map keeps the
+        // pages alive until the last handle drops.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("table");
+        let mut w = fs.create(&path).expect("create");
+        w.append(&[7u8; 10_000]).expect("append");
+        drop(w);
+        let r = fs.open_read_mapped(&path).expect("open");
+        let map = r.mapped().expect("mapped");
+        drop(r);
+        fs.remove_file(&path).expect("remove");
+        assert!(!fs.exists(&path));
+        assert!(map.bytes().iter().all(|&b| b == 7));
+        assert_eq!(map.bytes().len(), 10_000);
+    }
+
+    #[test]
+    fn a_file_grown_after_mapping_keeps_its_mapped_length() {
+        // A finished table never grows; if a file did, the map shows what was there when
+        // it was mapped, and never reaches past its own end.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let path = dir.path().join("f");
+        let mut w = fs.create(&path).expect("create");
+        w.append(b"abc").expect("append");
+        let r = fs.open_read_mapped(&path).expect("open");
+        w.append(&[1u8; 8192]).expect("grow");
+        assert_eq!(r.mapped().expect("mapped").bytes(), b"abc");
+    }
+
     #[test]
     fn overwrites_set_len_and_appends_agree_on_the_end() {
         let dir = tempfile::tempdir().expect("tempdir");
