@@ -29,7 +29,7 @@
 
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
-//   leaves      checksum, error, config, events
+//   leaves      checksum, error, config, events, recovery_state
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
 //               stats, batch, bulk (the engine's own types)
@@ -47,6 +47,7 @@ mod error;
 mod events;
 mod integrity;
 mod iter;
+mod recovery_state;
 mod snapshot;
 mod stats;
 mod storage;
@@ -91,6 +92,7 @@ pub use integrity::{
     ValidationResult, DAMAGED_TABLES_FILE, QUARANTINE_DIR, VERIFIER_BYTES_PER_SEC,
 };
 pub use iter::{BorrowedPair, DbIterator, KvPair};
+pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
 pub use storage::value::PinnedValue;

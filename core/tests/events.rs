@@ -416,3 +416,73 @@ fn listeners_may_read_the_database_and_panics_are_contained() {
         .close()
         .expect("close");
 }
+
+#[test]
+fn open_with_progress_reports_a_rising_state_and_the_final_one_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = Database::open(
+            dir.path(),
+            LightningDbConfig {
+                write_buffer_size: 16 << 20,
+                ..small()
+            },
+        )
+        .expect("open");
+        for i in 0..30_000u32 {
+            db.put(format!("key{i:06}").as_bytes(), &[3u8; 100])
+                .expect("put");
+        }
+    }
+    let seen: Arc<Mutex<Vec<lightning_db::RecoveryState>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let db = Database::open_with_progress(dir.path(), small(), move |state| {
+        sink.lock().unwrap().push(state.clone());
+    })
+    .expect("open");
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 100, "{} callbacks", seen.len());
+    assert!(seen.windows(2).all(|w| w[0].progress() <= w[1].progress()));
+    // While the log replays, the state names the stage and estimates the time left.
+    let replaying: Vec<&lightning_db::RecoveryState> = seen
+        .iter()
+        .filter(|s| s.current_stage() == Some(&RecoveryStage::LogReplay))
+        .collect();
+    assert!(replaying.len() >= 100);
+    assert!(replaying
+        .iter()
+        .any(|s| s.progress() > 20.0 && s.progress() < 80.0));
+    assert!(replaying
+        .iter()
+        .filter(|s| s.progress() >= 20.0)
+        .all(|s| s.estimated_time_remaining().is_some()));
+    // During the replay no callback skips more than 1% of it (the replay weighs 70%).
+    assert!(replaying
+        .windows(2)
+        .all(|w| w[1].progress() - w[0].progress() <= 0.7 + 1e-9));
+    let last = seen.last().expect("one");
+    assert!(last.is_complete() && !last.has_failed());
+    assert_eq!(last.progress(), 100.0);
+    let kept = db.recovery_state();
+    assert!(kept.is_complete());
+    assert_eq!(kept.completed_stages(), &RecoveryStage::ALL);
+    assert_eq!(db.get(b"key029999").expect("get"), Some(vec![3u8; 100]));
+}
+
+#[test]
+fn open_with_progress_reports_the_failed_stage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _holder = Database::open(dir.path(), small()).expect("open");
+    let seen: Arc<Mutex<Vec<lightning_db::RecoveryState>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let err = Database::open_with_progress(dir.path(), small(), move |state| {
+        sink.lock().unwrap().push(state.clone());
+    })
+    .expect_err("locked");
+    assert!(matches!(err, DatabaseError::DatabaseLocked { .. }));
+    let last = seen.lock().unwrap().last().cloned().expect("a callback");
+    assert!(last.has_failed() && !last.is_complete());
+    assert!(last.can_rollback(), "nothing was changed before the lock");
+    assert_eq!(last.failed_stages()[0].stage, RecoveryStage::Lock);
+    assert_eq!(last.failed_stages()[0].error, err.to_string());
+}

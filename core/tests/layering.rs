@@ -16,6 +16,7 @@ const RANKS: &[(&str, u32)] = &[
     ("error", 0),
     ("config", 1),
     ("events", 1),
+    ("recovery_state", 2),
     ("storage", 2),
     ("stats", 3),
     ("batch", 3),

@@ -20,6 +20,7 @@ use crate::error::DatabaseError;
 use crate::events::{EventListener, Listeners};
 use crate::integrity::CorruptionMonitor;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
+use crate::recovery_state::{ProgressListener, RecoveryState};
 use crate::snapshot::Snapshot;
 use crate::stats::DbStats;
 use crate::storage::fs::{FileSystem, StdFileSystem};
@@ -85,6 +86,23 @@ impl Database {
         listeners: Vec<Arc<dyn EventListener>>,
     ) -> Result<Database, DatabaseError> {
         Self::open_with_fs_and_listeners(path, config, Arc::new(StdFileSystem), listeners)
+    }
+
+    /// Opens like [`Self::open`], calling `progress` with the [`RecoveryState`] at every
+    /// step of the recovery (each stage's start and end, and at least every 1% of a long
+    /// log replay), on the opening thread. [`Self::recovery_state`] gives the final state.
+    pub fn open_with_progress(
+        path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        progress: impl FnMut(&RecoveryState) + Send + 'static,
+    ) -> Result<Database, DatabaseError> {
+        let listener: Arc<dyn EventListener> = Arc::new(ProgressListener::new(progress));
+        Self::open_with_listeners(path, config, vec![listener])
+    }
+
+    /// How this handle's open recovered: every stage completed, with how long it took.
+    pub fn recovery_state(&self) -> RecoveryState {
+        self.inner.recovery_state.lock().clone()
     }
 
     /// Opens through a custom file-system layer with `listeners` registered from the start.

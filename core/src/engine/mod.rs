@@ -37,6 +37,7 @@ use crate::events::{
     BackgroundErrorInfo, BackgroundJob, CompactionInfo, FlushInfo, Listeners, RecoveryStage,
     RecoveryStageInfo, StagePhase, StallCause, WriteStallInfo,
 };
+use crate::recovery_state::RecoveryState;
 use crate::stats::{DbStats, LevelStats, RecoveryReport};
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::key_prefix;
@@ -257,6 +258,8 @@ pub(crate) struct DbInner {
     pub opened_at: Instant,
     /// Who hears the engine's events.
     pub listeners: Arc<Listeners>,
+    /// How the open's recovery went, stage by stage.
+    pub recovery_state: Mutex<RecoveryState>,
 }
 
 pub(super) fn build_options(config: &LightningDbConfig) -> BuildOptions {

@@ -108,6 +108,7 @@ impl DbInner {
             recovery: report,
             opened_at: Instant::now(),
             listeners,
+            recovery_state: Mutex::new(RecoveryState::default()),
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));
@@ -117,6 +118,7 @@ impl DbInner {
             .mem
             .set_index_waker(inner.index_waker());
         stages.run(RecoveryStage::Start, || inner.start_background_threads())?;
+        *inner.recovery_state.lock() = stages.state();
         Ok(inner)
     }
 
@@ -231,6 +233,8 @@ pub(super) struct StageReporter<'a> {
     listeners: &'a Listeners,
     path: &'a Path,
     pub started: Instant,
+    /// The events so far, folded.
+    state: Mutex<RecoveryState>,
 }
 
 impl<'a> StageReporter<'a> {
@@ -239,7 +243,13 @@ impl<'a> StageReporter<'a> {
             listeners,
             path,
             started: Instant::now(),
+            state: Mutex::new(RecoveryState::default()),
         }
+    }
+
+    /// The recovery state after every event so far.
+    fn state(&self) -> RecoveryState {
+        self.state.lock().clone()
     }
 
     fn emit(
@@ -249,18 +259,18 @@ impl<'a> StageReporter<'a> {
         (done, total, unit): (u64, u64, &'static str),
         error: Option<String>,
     ) {
-        self.listeners.emit(|l| {
-            l.on_recovery_stage(&RecoveryStageInfo {
-                path: self.path.to_path_buf(),
-                stage,
-                phase,
-                done,
-                total,
-                unit,
-                elapsed: self.started.elapsed(),
-                error: error.clone(),
-            })
-        });
+        let info = RecoveryStageInfo {
+            path: self.path.to_path_buf(),
+            stage,
+            phase,
+            done,
+            total,
+            unit,
+            elapsed: self.started.elapsed(),
+            error,
+        };
+        self.state.lock().apply(&info);
+        self.listeners.emit(|l| l.on_recovery_stage(&info));
     }
 
     /// Runs one stage between its start and end (or failure) events.
