@@ -412,7 +412,8 @@ mod tests {
             assert_eq!(map.bytes().last(), data.last());
             // Positional reads agree with the map, up to the last byte and not past it.
             let mut last = [0u8; 1];
-            r.read_exact_at(&mut last, len as u64 - 1).expect("last byte");
+            r.read_exact_at(&mut last, len as u64 - 1)
+                .expect("last byte");
             assert_eq!(last[0], data[len - 1]);
             assert!(r.read_exact_at(&mut last, len as u64).is_err());
         }

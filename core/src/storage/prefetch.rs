@@ -80,7 +80,10 @@ mod tests {
     }
 
     /// Frees a box made with `Box::into_raw`.
-    #[expect(unsafe_code, reason = "the test frees a box to prefetch its stale address")]
+    #[expect(
+        unsafe_code,
+        reason = "the test frees a box to prefetch its stale address"
+    )]
     fn free_box(p: *mut [u8; 64]) {
         // SAFETY: `p` came from `Box::into_raw` above and is freed exactly once.
         drop(unsafe { Box::from_raw(p) });
