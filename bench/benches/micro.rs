@@ -1,4 +1,5 @@
-//! Micro-benchmarks of Lightning DB's hot paths, through its public storage modules:
+//! Micro-benchmarks of Lightning DB's hot paths, through its storage building blocks
+//! (`lightning_db::testing::internals`, with the `testing` feature):
 //! memtable insert and get, block build/encode/decode, bloom filters, log batch encoding and
 //! record framing, and block cache lookups. Run with `cargo bench --bench micro`.
 
@@ -6,14 +7,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lightning_db::storage::cache::BlockCache;
-use lightning_db::storage::memtable::MemTable;
-use lightning_db::storage::record::{encode_record, read_record, RecordRead};
-use lightning_db::storage::table::block::{
-    decode_from_disk, encode_for_disk, Block, BlockBuilder, BlockLayout, MappedBlock,
+use lightning_db::testing::internals::{
+    bloom, decode_from_disk, encode_batch, encode_for_disk, encode_record, read_record, Block,
+    BlockBuilder, BlockCache, BlockLayout, MappedBlock, MemTable, OpRef, RecordRead,
 };
-use lightning_db::storage::table::bloom;
-use lightning_db::storage::wal::{encode_batch, OpRef};
 use lightning_db::ChecksumAlgorithm;
 
 const KEY_LEN: usize = 24;

@@ -1,5 +1,5 @@
 //! The benchmark's data: random 24-byte keys and 150-byte values from a seeded generator, the
-//! same for every engine.
+//! same for every engine. The value-size phases use the same keys with longer values.
 
 /// Key length in bytes.
 pub const KEY_LEN: usize = 24;
@@ -8,8 +8,53 @@ pub const VALUE_LEN: usize = 150;
 
 /// A key.
 pub type Key = [u8; KEY_LEN];
-/// A value.
-pub type Value = [u8; VALUE_LEN];
+/// A value: the default 150 bytes inline (as before, no allocation per pair), or any other
+/// length on the heap (the value-size phases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// The default length.
+    Small([u8; VALUE_LEN]),
+    /// Any other length.
+    Large(Box<[u8]>),
+}
+
+impl Value {
+    /// The value's bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Value::Small(v) => v,
+            Value::Large(v) => v,
+        }
+    }
+}
+
+impl Value {
+    /// The value's bytes, to change.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Value::Small(v) => v,
+            Value::Large(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for Value {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for Value {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
 
 /// SplitMix64: tiny, fast and good enough to make incompressible test data.
 #[derive(Debug, Clone)]
@@ -52,17 +97,28 @@ impl SplitMix {
 pub struct Data {
     seed: u64,
     keys: Vec<Key>,
+    value_len: usize,
 }
 
 impl Data {
-    /// `count` random keys from `seed`.
+    /// `count` random keys from `seed`, with values of the default length.
     pub fn new(seed: u64, count: usize) -> Self {
+        Self::with_value_len(seed, count, VALUE_LEN)
+    }
+
+    /// `count` random keys from `seed` (the first `count` keys of [`Data::new`]), with
+    /// values of `value_len` bytes.
+    pub fn with_value_len(seed: u64, count: usize, value_len: usize) -> Self {
         let mut rng = SplitMix::new(seed);
         let mut keys = vec![[0u8; KEY_LEN]; count];
         for key in &mut keys {
             rng.fill(key);
         }
-        Data { seed, keys }
+        Data {
+            seed,
+            keys,
+            value_len,
+        }
     }
 
     /// Key number `i`.
@@ -75,9 +131,15 @@ impl Data {
     #[inline]
     pub fn value(&self, i: usize) -> Value {
         let mut rng = SplitMix::new(self.seed ^ (i as u64).wrapping_mul(0xd6e8_feb8_6659_fd93));
-        let mut v = [0u8; VALUE_LEN];
-        rng.fill(&mut v);
-        v
+        if self.value_len == VALUE_LEN {
+            let mut v = [0u8; VALUE_LEN];
+            rng.fill(&mut v);
+            Value::Small(v)
+        } else {
+            let mut v = vec![0u8; self.value_len].into_boxed_slice();
+            rng.fill(&mut v);
+            Value::Large(v)
+        }
     }
 }
 
@@ -94,5 +156,9 @@ mod tests {
         assert_ne!(a.key(7), a.key(8));
         assert_ne!(a.value(7), a.value(8));
         assert_ne!(Data::new(4, 1).key(0), a.key(0));
+        let big = Data::with_value_len(3, 10, 4096);
+        assert_eq!(big.key(7), a.key(7));
+        assert_eq!(big.value(7).len(), 4096);
+        assert_eq!(big.value(7)[..VALUE_LEN], a.value(7)[..]);
     }
 }

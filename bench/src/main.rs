@@ -20,6 +20,7 @@ mod engines;
 mod report;
 mod sys;
 mod workload;
+mod zipf;
 
 use report::{EngineRun, Report};
 use workload::{PhaseGroup, PhaseResult, Workload};
@@ -37,10 +38,41 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     engines: Option<Vec<String>>,
 
-    /// Phase groups to run after the bulk load (default: all):
-    /// individual, batch, reads, ranges, threads, removals, compaction.
+    /// Phase groups to run after the bulk load (default: individual, batch, reads, ranges,
+    /// threads, removals, compaction, sequential). Outside the default set, run after
+    /// those: reverse (full scans and 10-pair ranges, forward and reverse), mixed (zipfian
+    /// reads and durable updates, 4 threads), writers (durable commits from 1, 4 and 16
+    /// threads), values (fresh databases with --value-sizes values).
     #[arg(long, value_delimiter = ',')]
     phases: Option<Vec<PhaseGroup>>,
+
+    /// Value sizes of the `values` phases, bytes, each in a fresh database.
+    #[arg(long, value_delimiter = ',', default_value = "1024,4096,65536")]
+    value_sizes: Vec<usize>,
+
+    /// Pairs of each `values` database (default: as many as make the bytes of the default
+    /// data set, N × 174 B, at least 1,000 and at most N).
+    #[arg(long)]
+    value_elements: Option<usize>,
+
+    /// Operations of the `mixed` phase, all threads together.
+    #[arg(long, default_value_t = 40_000)]
+    mixed_ops: usize,
+
+    /// Reads in the `mixed` phase, percent (the rest are durable updates): 90 by default,
+    /// 95 for YCSB-B's shape, 50 for YCSB-A's.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=100))]
+    mixed_read_percent: u32,
+
+    /// Skew of the `mixed` phase's zipfian key choice, in (0, 1).
+    #[arg(long, default_value_t = 0.99)]
+    zipf_theta: f64,
+
+    /// Spinning threads (busy loops of integer arithmetic) the harness runs beside each
+    /// engine's whole run, the same for every engine, to measure with the cores busy; the
+    /// report says whether the machine was idle or loaded.
+    #[arg(long, default_value_t = 0)]
+    background_load: usize,
 
     /// Folder for the databases, one fresh sub-folder per engine (default: a temporary folder
     /// under bench/target, on the same disk as the repository, removed afterwards).
@@ -82,13 +114,35 @@ struct Args {
 
 impl Args {
     fn workload(&self) -> Workload {
+        let mut value_sizes: Vec<usize> = Vec::new();
+        for &size in &self.value_sizes {
+            if !value_sizes.contains(&size) {
+                value_sizes.push(size);
+            }
+        }
         Workload {
             elements: self.elements,
             groups: self
                 .phases
                 .clone()
                 .unwrap_or_else(|| PhaseGroup::ALL.to_vec()),
+            value_sizes,
+            value_elements: self.value_elements,
+            mixed_ops: self.mixed_ops,
+            mixed_read_percent: self.mixed_read_percent,
+            zipf_theta: self.zipf_theta,
         }
+    }
+
+    /// Settings the parser cannot check alone.
+    fn check(&self) -> Result<(), String> {
+        if self.value_sizes.iter().any(|&s| s == 0 || s > 16 << 20) {
+            return Err("--value-sizes must lie between 1 byte and 16 MiB".into());
+        }
+        if !(self.zipf_theta > 0.0 && self.zipf_theta < 1.0) {
+            return Err("--zipf-theta must lie strictly between 0 and 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -127,13 +181,28 @@ fn run_child(args: &Args, engine_name: &str) -> ExitCode {
         cache_bytes: args.cache_mb * 1024 * 1024,
     };
     let private_peak = sys::PrivatePeak::start();
+    let mut report_phase = |r: workload::PhaseResult| {
+        eprintln!("  {engine_name}: {} {:?}", r.phase, r.measure);
+        emit(&ChildMessage::Phase(r));
+    };
     let result = engines::open(engine_name, dir, &options).and_then(|mut engine| {
-        let outcome = workload::run(&mut *engine, dir, &data, &workload, &mut |r| {
-            eprintln!("  {engine_name}: {} {:?}", r.phase, r.measure);
-            emit(&ChildMessage::Phase(r));
-        });
+        let outcome = workload::run(&mut *engine, dir, &data, &workload, &mut report_phase);
         drop(engine);
         outcome
+    });
+    drop(data);
+    // The value-size phases, each in a fresh database, with the main engine closed.
+    let result = result.and_then(|()| {
+        if !workload.runs(PhaseGroup::Values) {
+            return Ok(());
+        }
+        workload::run_value_sizes(
+            &|d| engines::open(engine_name, d, &options),
+            dir,
+            args.seed,
+            &workload,
+            &mut report_phase,
+        )
     });
     if let Err(e) = &result {
         emit(&ChildMessage::Error {
@@ -166,11 +235,25 @@ fn run_engine(args: &Args, engine: &str, dir: &Path) -> std::io::Result<EngineRu
         .arg("--cache-mb")
         .arg(args.cache_mb.to_string())
         .arg("--seed")
-        .arg(args.seed.to_string());
+        .arg(args.seed.to_string())
+        .arg("--mixed-ops")
+        .arg(args.mixed_ops.to_string())
+        .arg("--mixed-read-percent")
+        .arg(args.mixed_read_percent.to_string())
+        .arg("--zipf-theta")
+        .arg(args.zipf_theta.to_string());
+    let sizes: Vec<String> = args.value_sizes.iter().map(|s| s.to_string()).collect();
+    cmd.arg("--value-sizes").arg(sizes.join(","));
+    if let Some(m) = args.value_elements {
+        cmd.arg("--value-elements").arg(m.to_string());
+    }
     if let Some(phases) = &args.phases {
         let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
         cmd.arg("--phases").arg(names.join(","));
     }
+    // The spinning threads start before the child and stop after it: the same window, the
+    // whole of its run, for every engine.
+    let load = sys::BackgroundLoad::start(args.background_load);
     let started = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -220,6 +303,13 @@ fn run_engine(args: &Args, engine: &str, dir: &Path) -> std::io::Result<EngineRu
     let status = child.wait()?;
     let _ = reader.join();
     run.wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let rounds = load.finish();
+    if args.background_load > 0 {
+        eprintln!(
+            "  background load: {} threads spun {rounds} rounds beside {engine}",
+            args.background_load
+        );
+    }
     if !status.success() && run.failure.is_none() {
         run.failure = Some(format!("child exited with {status}"));
     }
@@ -270,7 +360,9 @@ fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             path
         }
     };
-    let phase_names: Vec<String> = workload::all_phase_names();
+    args.check()?;
+    let workload = args.workload();
+    let phase_names: Vec<String> = workload::all_phase_names(&workload);
     let mut report = Report {
         elements: args.elements,
         cache_mb: args.cache_mb,
@@ -280,12 +372,22 @@ fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         phases: Vec::new(),
         runs: Vec::new(),
+        background_load: args.background_load,
+        notes: workload.notes(),
     };
     eprintln!(
-        "lightning-bench: {} pairs, engines {}, data in {}",
+        "lightning-bench: {} pairs, engines {}, data in {}, {}",
         args.elements,
         engines.join(", "),
-        base.display()
+        base.display(),
+        if args.background_load == 0 {
+            "no background load".to_string()
+        } else {
+            format!(
+                "{} spinning threads beside each engine",
+                args.background_load
+            )
+        }
     );
     for engine in &engines {
         eprintln!("{engine}:");

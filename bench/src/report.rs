@@ -47,6 +47,13 @@ pub struct Report {
     pub phases: Vec<String>,
     /// Engines, in column order.
     pub runs: Vec<EngineRun>,
+    /// Spinning threads the harness ran beside every engine (`--background-load`); 0: the
+    /// machine was otherwise idle.
+    #[serde(default)]
+    pub background_load: usize,
+    /// What the report says about the phase groups outside the default set that ran.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// A time for people: `850 ms`, `12.3 s`.
@@ -73,7 +80,30 @@ fn fmt_bytes(bytes: u64) -> String {
 }
 
 /// A row name short enough for the chart's axis.
-fn short_label(phase: &str) -> &str {
+fn short_label(phase: &str) -> String {
+    // The value-size rows: `bulk load (4 KiB values)` becomes `4K load`.
+    if let Some(rest) = phase.strip_suffix(" values)") {
+        if let Some((what, size)) = rest.split_once(" (") {
+            let size = size.replace(" KiB", "K").replace(" B", "B");
+            let what = match what {
+                "bulk load" => "load",
+                "random reads #1" => "read 1",
+                "random reads #2" => "read 2",
+                "range reads" => "range",
+                other => other,
+            };
+            return format!("{size} {what}");
+        }
+    }
+    if phase.starts_with("zipfian ") {
+        return "zipf mix".into();
+    }
+    if let Some(threads) = phase
+        .strip_prefix("durable writes (")
+        .and_then(|r| r.split(' ').next())
+    {
+        return format!("{threads} wr");
+    }
     match phase {
         "bulk load" => "bulk",
         "individual writes" => "single",
@@ -92,8 +122,13 @@ fn short_label(phase: &str) -> &str {
         "compaction" => "compact",
         "size before compaction" => "size",
         "size after compaction" => "size cmp",
+        "full scan (forward)" => "scan",
+        "full scan (reverse)" => "rev scan",
+        "range reads (forward)" => "fwd rng",
+        "range reads (reverse)" => "rev rng",
         other => other,
     }
+    .to_string()
 }
 
 /// The number a measure is compared by (lower is better), if any.
@@ -177,6 +212,22 @@ impl Report {
              directory; {} cores. Lower is better; the best of each row is in bold.\n",
             self.cores
         );
+        if self.background_load == 0 {
+            let _ = writeln!(s, "Machine idle: no background load.\n");
+        } else {
+            let _ = writeln!(
+                s,
+                "**Machine loaded**: {} busy-spinning threads in the harness beside each \
+                 engine's whole run (the same window for every engine), on {} cores.\n",
+                self.background_load, self.cores
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(s, "- {note}");
+        }
+        if !self.notes.is_empty() {
+            s.push('\n');
+        }
         header(&mut s, "phase");
         for phase in &self.phases {
             let best = self
@@ -309,8 +360,13 @@ impl Report {
         let mut chart = ChartBuilder::on(&plot)
             .caption(
                 format!(
-                    "Engine time (or size) / Lightning DB's, {} pairs: above 1 = Lightning DB better",
-                    self.elements
+                    "Engine time (or size) / Lightning DB's, {} pairs{}: above 1 = Lightning DB better",
+                    self.elements,
+                    if self.background_load == 0 {
+                        String::new()
+                    } else {
+                        format!(", loaded ({} spinning threads)", self.background_load)
+                    }
                 ),
                 ("sans-serif", 17),
             )
@@ -320,7 +376,7 @@ impl Report {
             // The y axis is log10(ratio), labelled with the ratio itself: plotters' own log
             // scale labels only the powers of ten.
             .build_cartesian_2d(0f64..phases.len() as f64, lo.log10()..hi.log10())?;
-        let names: Vec<&str> = phases.iter().map(|p| short_label(p)).collect();
+        let names: Vec<String> = phases.iter().map(|p| short_label(p)).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()

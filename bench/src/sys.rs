@@ -46,7 +46,10 @@ pub fn current_private_rss_bytes() -> u64 {
     };
     // SAFETY: `sysconf` has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>().unwrap_or(0));
+    let mut fields = statm
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse::<u64>().unwrap_or(0));
     let resident = fields.next().unwrap_or(0);
     let shared = fields.next().unwrap_or(0);
     resident.saturating_sub(shared) * u64::try_from(page).unwrap_or(4096)
@@ -112,5 +115,67 @@ impl PrivatePeak {
             .load(Ordering::Relaxed)
             .max(current_private_rss_bytes())
             .saturating_sub(self.baseline)
+    }
+}
+
+/// `--background-load`: threads that spin on integer arithmetic until dropped, to keep the
+/// cores busy while an engine runs.
+pub struct BackgroundLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    rounds: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundLoad {
+    /// Starts `threads` spinning threads (none for 0).
+    pub fn start(threads: usize) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let rounds = std::sync::Arc::new(AtomicU64::new(0));
+        let threads = (0..threads)
+            .map(|t| {
+                let (stop, rounds) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&rounds));
+                std::thread::spawn(move || {
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t as u64;
+                    let mut done = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // A round of arithmetic between looks at the flag: a few microseconds.
+                        for _ in 0..4_096 {
+                            x = x
+                                .wrapping_mul(0x5851_f42d_4c95_7f2d)
+                                .wrapping_add(0x1405_7b7e_f767_814f);
+                            x ^= x >> 29;
+                        }
+                        std::hint::black_box(x);
+                        done += 1;
+                    }
+                    rounds.fetch_add(done, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        BackgroundLoad {
+            stop,
+            rounds,
+            threads,
+        }
+    }
+
+    /// Stops the threads and returns how many rounds of 4,096 steps they spun in all.
+    pub fn finish(mut self) -> u64 {
+        self.stop_threads();
+        self.rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn stop_threads(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for BackgroundLoad {
+    fn drop(&mut self) {
+        self.stop_threads();
     }
 }

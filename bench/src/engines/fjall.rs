@@ -4,7 +4,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 /// fjall under test.
 pub struct Fjall {
@@ -69,5 +69,41 @@ impl Reader for FjallReader<'_> {
             sum += u64::from(v[0]);
         }
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        for guard in self.keyspace.range(..=start).rev().take(n) {
+            let v = guard.value()?;
+            count += 1;
+            sum += u64::from(v[0]);
+        }
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        let mut add = |guard: fjall::Guard| -> Result<()> {
+            let (k, v) = guard.into_inner()?;
+            count += 1;
+            sum += entry_checksum(&k, &v);
+            Ok(())
+        };
+        if reverse {
+            for guard in self.keyspace.iter().rev() {
+                add(guard)?;
+            }
+        } else {
+            for guard in self.keyspace.iter() {
+                add(guard)?;
+            }
+        }
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.keyspace.get(key)?.map(|v| value_digest(&v)))
     }
 }

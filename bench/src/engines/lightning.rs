@@ -4,7 +4,7 @@ use std::path::Path;
 
 use lightning_db::{Database, Durability, LightningDbConfig};
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 /// Lightning DB under test.
 pub struct Lightning {
@@ -89,5 +89,42 @@ impl Reader for LightningReader<'_> {
             sum += u64::from(v[0]);
         }
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        // The public API walks backwards through `DoubleEndedIterator` (`.rev()`), which
+        // hands out owned pairs: `next_borrowed` has no backward counterpart.
+        for item in self.db.range(..=start).rev().take(n) {
+            let (_, v) = item?;
+            count += 1;
+            sum += u64::from(v[0]);
+        }
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        if reverse {
+            for item in self.db.iter().rev() {
+                let (k, v) = item?;
+                count += 1;
+                sum += entry_checksum(&k, &v);
+            }
+        } else {
+            let mut it = self.db.iter();
+            while let Some(item) = it.next_borrowed() {
+                let (k, v) = item?;
+                count += 1;
+                sum += entry_checksum(k, v);
+            }
+        }
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.db.get_pinned(key)?.map(|v| value_digest(&v)))
     }
 }

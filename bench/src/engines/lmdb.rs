@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, CompactionOption, Database, Env, EnvOpenOptions, RoTxn, WithTls};
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 /// Largest size the memory map may grow to (address space only, not memory).
 const MAP_SIZE: usize = 64 << 30;
@@ -58,7 +58,11 @@ impl Engine for Lmdb {
 
     fn reader(&self, _threads: usize) -> Result<Box<dyn Reader + '_>> {
         let txn = self.env.read_txn()?;
-        Ok(Box::new(LmdbReader { txn, db: self.db }))
+        Ok(Box::new(LmdbReader {
+            env: &self.env,
+            txn: Some(txn),
+            db: self.db,
+        }))
     }
 
     /// LMDB compacts by copying: `mdb_env_copy2` with `MDB_CP_COMPACT` writes a compacted
@@ -78,24 +82,81 @@ impl Engine for Lmdb {
 }
 
 struct LmdbReader<'e> {
-    txn: RoTxn<'e, WithTls>,
+    env: &'e Env,
+    // Always `Some` but inside `refresh`, which must end the old read transaction before
+    // it begins the new one (one read transaction per thread, with LMDB's thread-local
+    // reader slots).
+    txn: Option<RoTxn<'e, WithTls>>,
     db: Database<'static, Bytes, Bytes>,
+}
+
+impl LmdbReader<'_> {
+    fn txn(&self) -> Result<&RoTxn<'_, WithTls>> {
+        self.txn
+            .as_ref()
+            .ok_or_else(|| "the LMDB read transaction failed to restart".into())
+    }
 }
 
 impl Reader for LmdbReader<'_> {
     fn get(&mut self, key: &[u8], expected: &[u8]) -> Result<bool> {
-        Ok(self.db.get(&self.txn, key)?.is_some_and(|v| v == expected))
+        Ok(self
+            .db
+            .get(self.txn()?, key)?
+            .is_some_and(|v| v == expected))
     }
 
     fn range(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
         let mut count = 0;
         let mut sum = 0u64;
         let bounds = (std::ops::Bound::Included(start), std::ops::Bound::Unbounded);
-        for item in self.db.range(&self.txn, &bounds)?.take(n) {
+        for item in self.db.range(self.txn()?, &bounds)?.take(n) {
             let (_, v) = item?;
             count += 1;
             sum += u64::from(v[0]);
         }
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        let bounds = (std::ops::Bound::Unbounded, std::ops::Bound::Included(start));
+        for item in self.db.rev_range(self.txn()?, &bounds)?.take(n) {
+            let (_, v) = item?;
+            count += 1;
+            sum += u64::from(v[0]);
+        }
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        let txn = self.txn()?;
+        if reverse {
+            for item in self.db.rev_iter(txn)? {
+                let (k, v) = item?;
+                count += 1;
+                sum += entry_checksum(k, v);
+            }
+        } else {
+            for item in self.db.iter(txn)? {
+                let (k, v) = item?;
+                count += 1;
+                sum += entry_checksum(k, v);
+            }
+        }
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.db.get(self.txn()?, key)?.map(value_digest))
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        self.txn = None;
+        self.txn = Some(self.env.read_txn()?);
+        Ok(())
     }
 }

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use redb::{
-    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition,
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition,
 };
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
 
@@ -53,7 +54,11 @@ impl Engine for Redb {
     fn reader(&self, _threads: usize) -> Result<Box<dyn Reader + '_>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TABLE)?;
-        Ok(Box::new(RedbReader { _txn: txn, table }))
+        Ok(Box::new(RedbReader {
+            db: &self.db,
+            _txn: txn,
+            table,
+        }))
     }
 
     fn compact(&mut self) -> Result<bool> {
@@ -62,12 +67,13 @@ impl Engine for Redb {
     }
 }
 
-struct RedbReader {
+struct RedbReader<'a> {
+    db: &'a Database,
     _txn: ReadTransaction,
     table: ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
-impl Reader for RedbReader {
+impl Reader for RedbReader<'_> {
     fn get(&mut self, key: &[u8], expected: &[u8]) -> Result<bool> {
         Ok(self.table.get(key)?.is_some_and(|v| v.value() == expected))
     }
@@ -81,5 +87,48 @@ impl Reader for RedbReader {
             sum += u64::from(v.value()[0]);
         }
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        for item in self.table.range(..=start)?.rev().take(n) {
+            let (_, v) = item?;
+            count += 1;
+            sum += u64::from(v.value()[0]);
+        }
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        let mut add = |item: std::result::Result<_, redb::StorageError>| -> Result<()> {
+            let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) = item?;
+            count += 1;
+            sum += entry_checksum(k.value(), v.value());
+            Ok(())
+        };
+        if reverse {
+            for item in self.table.iter()?.rev() {
+                add(item)?;
+            }
+        } else {
+            for item in self.table.iter()? {
+                add(item)?;
+            }
+        }
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.table.get(key)?.map(|v| value_digest(v.value())))
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        self.table = txn.open_table(TABLE)?;
+        self._txn = txn;
+        Ok(())
     }
 }

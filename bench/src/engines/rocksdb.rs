@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rocksdb::{BlockBasedOptions, Cache, Options as RocksOptions, WriteBatch, WriteOptions, DB};
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 /// RocksDB under test.
 pub struct Rocks {
@@ -93,5 +93,49 @@ impl Reader for RocksReader<'_> {
         }
         iter.status()?;
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut iter = self.db.raw_iterator();
+        iter.seek_for_prev(start);
+        let mut count = 0;
+        let mut sum = 0u64;
+        while count < n && iter.valid() {
+            if let Some(v) = iter.value() {
+                sum += u64::from(v[0]);
+            }
+            count += 1;
+            iter.prev();
+        }
+        iter.status()?;
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let mut iter = self.db.raw_iterator();
+        if reverse {
+            iter.seek_to_last();
+        } else {
+            iter.seek_to_first();
+        }
+        let mut count = 0;
+        let mut sum = 0u64;
+        while iter.valid() {
+            if let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+                sum += entry_checksum(k, v);
+            }
+            count += 1;
+            if reverse {
+                iter.prev();
+            } else {
+                iter.next();
+            }
+        }
+        iter.status()?;
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.db.get_pinned(key)?.map(|v| value_digest(&v)))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 /// sled under test.
 pub struct Sled {
@@ -62,5 +62,41 @@ impl Reader for SledReader<'_> {
             sum += u64::from(v[0]);
         }
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        for item in self.db.range(..=start).rev().take(n) {
+            let (_, v) = item?;
+            count += 1;
+            sum += u64::from(v[0]);
+        }
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let mut count = 0;
+        let mut sum = 0u64;
+        let mut add = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<()> {
+            let (k, v) = item?;
+            count += 1;
+            sum += entry_checksum(&k, &v);
+            Ok(())
+        };
+        if reverse {
+            for item in self.db.iter().rev() {
+                add(item)?;
+            }
+        } else {
+            for item in self.db.iter() {
+                add(item)?;
+            }
+        }
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.db.get(key)?.map(|v| value_digest(&v)))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{Engine, Op, Options, Reader, Result};
+use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 
 /// SQLite under test.
 pub struct Sqlite {
@@ -115,5 +115,46 @@ impl Reader for SqliteReader {
             sum += u64::from(v.first().copied().unwrap_or(0));
         }
         Ok((count, sum))
+    }
+
+    fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT v FROM kv WHERE k <= ?1 ORDER BY k DESC LIMIT ?2")?;
+        let mut rows = stmt.query((start, i64::try_from(n)?))?;
+        let mut count = 0;
+        let mut sum = 0u64;
+        while let Some(row) = rows.next()? {
+            let v = row.get_ref(0)?.as_blob()?;
+            count += 1;
+            sum += u64::from(v.first().copied().unwrap_or(0));
+        }
+        Ok((count, sum))
+    }
+
+    fn scan(&mut self, reverse: bool) -> Result<(usize, u64)> {
+        let sql = if reverse {
+            "SELECT k, v FROM kv ORDER BY k DESC"
+        } else {
+            "SELECT k, v FROM kv ORDER BY k"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([])?;
+        let mut count = 0;
+        let mut sum = 0u64;
+        while let Some(row) = rows.next()? {
+            let k = row.get_ref(0)?.as_blob()?;
+            let v = row.get_ref(1)?.as_blob()?;
+            count += 1;
+            sum += entry_checksum(k, v);
+        }
+        Ok((count, sum))
+    }
+
+    fn get_digest(&mut self, key: &[u8]) -> Result<Option<u64>> {
+        let mut stmt = self.conn.prepare_cached("SELECT v FROM kv WHERE k = ?1")?;
+        Ok(stmt
+            .query_row([key], |row| Ok(value_digest(row.get_ref(0)?.as_blob()?)))
+            .optional()?)
     }
 }
