@@ -88,6 +88,11 @@ pub struct DbIterator {
     front_pos_prefix: u64,
     /// The smallest key the back has decided on.
     back_pos: Option<Vec<u8>>,
+    /// The pair the back walk last found, copied out (walking backwards meets a key's
+    /// versions oldest first, so the cursor has moved past the visible one by the time it
+    /// is known); reused from step to step, so a reverse step allocates nothing.
+    back_key: Vec<u8>,
+    back_value: Vec<u8>,
     /// The front rests on the pair it last returned and must step past it first.
     front_pending: bool,
     done: bool,
@@ -122,6 +127,8 @@ impl DbIterator {
             front_pos: None,
             front_pos_prefix: 0,
             back_pos: None,
+            back_key: Vec::new(),
+            back_value: Vec::new(),
             front_pending: false,
             done: empty,
         }
@@ -230,52 +237,106 @@ impl DbIterator {
         }
     }
 
-    fn step_back(&mut self) -> Result<Option<KvPair>, DatabaseError> {
-        if self.back.is_none() {
-            let mut m = MergingCursor::new(self.sv.cursors(), true);
-            match &self.upper {
-                Bound::Included(k) | Bound::Excluded(k) => m.start(Some(k))?,
-                Bound::Unbounded => m.start(None)?,
+    /// Moves the back walk onto the previous visible pair and copies it into
+    /// `back_key`/`back_value`; false at the end.
+    fn seek_back_visible(&mut self) -> Result<bool, DatabaseError> {
+        let back = match &mut self.back {
+            Some(back) => back,
+            None => {
+                let mut m = MergingCursor::new(self.sv.cursors(), true);
+                match &self.upper {
+                    Bound::Included(k) | Bound::Excluded(k) => m.start(Some(k))?,
+                    Bound::Unbounded => m.start(None)?,
+                }
+                self.back.insert(m)
             }
-            self.back = Some(m);
-        }
+        };
+        let snapshot = self.snapshot;
         loop {
-            let Some(back) = self.back.as_mut() else {
-                return Ok(None);
+            let Some(cur) = back.current() else {
+                return Ok(false);
             };
-            let Some((key, _, _)) = back.entry() else {
-                return Ok(None);
-            };
-            let key = key.to_vec();
-            if below(&self.lower, &key)
-                || self
-                    .front_pos
-                    .as_deref()
-                    .is_some_and(|f| key.as_slice() <= f)
+            if below(&self.lower, cur.key)
+                || self.front_pos.as_deref().is_some_and(|f| cur.key <= f)
             {
-                return Ok(None);
+                return Ok(false);
             }
+            let prefix = cur.prefix;
+            self.back_key.clear();
+            self.back_key.extend_from_slice(cur.key);
             // Walking backwards meets a key's versions oldest first: the last one at or
-            // below the snapshot is the one this view sees.
-            let mut visible: Option<Option<Vec<u8>>> = None;
-            let snapshot = self.snapshot;
-            while let Some((k, seq, value)) = back.entry() {
-                if k != key.as_slice() {
+            // below the snapshot is the one this view sees (`Some(false)`: a tombstone).
+            let mut visible: Option<bool> = None;
+            while let Some(cur) = back.current() {
+                if cur.prefix != prefix || cur.key != self.back_key.as_slice() {
                     break;
                 }
-                if seq <= snapshot {
-                    visible = Some(value.map(<[u8]>::to_vec));
+                if cur.seq <= snapshot {
+                    visible = Some(match cur.value {
+                        Some(v) => {
+                            self.back_value.clear();
+                            self.back_value.extend_from_slice(v);
+                            true
+                        }
+                        None => false,
+                    });
                 }
                 back.advance()?;
             }
-            if above(&self.upper, &key) {
+            if above(&self.upper, &self.back_key) {
                 continue;
             }
-            if visible.is_some() {
-                self.back_pos = Some(key.clone());
+            let Some(has_value) = visible else {
+                continue;
+            };
+            let mut pos = self.back_pos.take().unwrap_or_default();
+            pos.clear();
+            pos.extend_from_slice(&self.back_key);
+            self.back_pos = Some(pos);
+            if has_value {
+                return Ok(true);
             }
-            if let Some(Some(value)) = visible {
-                return Ok(Some((key, value)));
+        }
+    }
+
+    fn step_back(&mut self) -> Result<Option<KvPair>, DatabaseError> {
+        if !self.seek_back_visible()? {
+            return Ok(None);
+        }
+        Ok(Some((self.back_key.clone(), self.back_value.clone())))
+    }
+
+    /// Like [`DoubleEndedIterator::next_back`], but lends the key and value instead of
+    /// handing out new vectors: they stay valid until the iterator is used again. A
+    /// reverse scan this way allocates nothing per pair.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// db.put(b"a", b"1")?;
+    /// db.put(b"b", b"22")?;
+    /// let mut it = db.iter();
+    /// let mut keys = Vec::new();
+    /// while let Some(pair) = it.next_back_borrowed() {
+    ///     let (key, _value) = pair?;
+    ///     keys.push(key.to_vec());
+    /// }
+    /// assert_eq!(keys, [b"b".to_vec(), b"a".to_vec()]);
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn next_back_borrowed(&mut self) -> Option<Result<BorrowedPair<'_>, DatabaseError>> {
+        if self.done {
+            return None;
+        }
+        match self.seek_back_visible() {
+            Ok(true) => Some(Ok((&self.back_key, &self.back_value))),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
             }
         }
     }

@@ -41,6 +41,10 @@ const ALPHABET: [u8; 4] = [0x00, b'a', b'b', 0xFF];
 enum Side {
     Front,
     Back,
+    /// The front through the lending `next_borrowed` (held iterators only).
+    FrontBorrowed,
+    /// The back through the lending `next_back_borrowed` (held iterators only).
+    BackBorrowed,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +119,15 @@ fn bound() -> impl Strategy<Value = Bound<Key>> {
 }
 
 fn pattern() -> impl Strategy<Value = Vec<Side>> {
-    prop::collection::vec(prop_oneof![Just(Side::Front), Just(Side::Back)], 0..12)
+    prop::collection::vec(
+        prop_oneof![
+            Just(Side::Front),
+            Just(Side::Back),
+            Just(Side::FrontBorrowed),
+            Just(Side::BackBorrowed)
+        ],
+        0..12,
+    )
 }
 
 fn scan() -> impl Strategy<Value = Scan> {
@@ -262,8 +274,8 @@ where
         .chain(std::iter::repeat(Side::Front));
     for (i, side) in steps.enumerate() {
         let (got, want) = match side {
-            Side::Front => (iter.next(), model.pop_front()),
-            Side::Back => (iter.next_back(), model.pop_back()),
+            Side::Front | Side::FrontBorrowed => (iter.next(), model.pop_front()),
+            Side::Back | Side::BackBorrowed => (iter.next_back(), model.pop_back()),
         };
         let got = got
             .transpose()
@@ -303,9 +315,16 @@ fn full_check(db: &Database, model: &Model) -> Result<(), TestCaseError> {
     let rev: Result<Vec<_>, _> = db.iter().rev().collect();
     prop_assert_eq!(
         rev.map_err(|e| TestCaseError::fail(e.to_string()))?,
-        reversed,
+        reversed.clone(),
         "full reverse scan"
     );
+    let mut lent = Vec::new();
+    let mut it = db.iter();
+    while let Some(pair) = it.next_back_borrowed() {
+        let (k, v) = pair.map_err(fail)?;
+        lent.push((k.to_vec(), v.to_vec()));
+    }
+    prop_assert_eq!(lent, reversed, "full reverse scan, lent");
     for (k, v) in model {
         prop_assert_eq!(db.get(k).map_err(fail)?, Some(v.clone()), "get {:?}", k);
     }
@@ -325,9 +344,14 @@ fn step_held(
         Box::new(pattern.iter().copied())
     };
     for side in steps {
+        let owned = |pair: Option<Result<(&[u8], &[u8]), DatabaseError>>| {
+            pair.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        };
         let (got, want) = match side {
             Side::Front => (iter.next(), expected.pop_front()),
             Side::Back => (iter.next_back(), expected.pop_back()),
+            Side::FrontBorrowed => (owned(iter.next_borrowed()), expected.pop_front()),
+            Side::BackBorrowed => (owned(iter.next_back_borrowed()), expected.pop_back()),
         };
         let got = got.transpose().map_err(fail)?;
         prop_assert_eq!(&got, &want, "held iterator ({:?})", side);
