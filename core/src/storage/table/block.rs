@@ -271,6 +271,12 @@ impl<'a> MappedBlock<'a> {
         self.starts.len()
     }
 
+    /// True when the block holds no entry.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
     /// Where entry `i`'s parts are (a default, empty entry past the end).
     #[inline]
     pub(crate) fn pos(&self, i: usize) -> EntryPos {
