@@ -344,7 +344,7 @@ fn step_held(
         Box::new(pattern.iter().copied())
     };
     for side in steps {
-        let owned = |pair: Option<Result<(&[u8], &[u8]), DatabaseError>>| {
+        let owned = |pair: Option<Result<lightning_db::BorrowedPair<'_>, DatabaseError>>| {
             pair.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
         };
         let (got, want) = match side {
