@@ -43,6 +43,10 @@
  * by one thread at a time (they may move between threads). Closing or freeing a handle must
  * not race with other calls on it. lightning_strerror, lightning_code_name,
  * lightning_version, lightning_version_string and lightning_free are thread-safe.
+ *
+ * Callbacks. The event callback of lightning_db_open_with_events (lightning_event_fn) is
+ * called on the library's own threads, with strings valid only during the call, and never
+ * after lightning_db_close returns.
  */
 
 #ifndef LIGHTNING_H
@@ -488,6 +492,34 @@ typedef struct lightning_snapshot lightning_snapshot;
 typedef struct lightning_txn lightning_txn;
 
 /**
+ * Receives the engine's events (see `lightning_db_open_with_events`).
+ *
+ * `kind` is the event's kind as NUL-terminated text: `"flush_completed"`,
+ * `"compaction_completed"`, `"background_error"`, `"corruption"`, `"recovery_stage"` or
+ * `"write_stall"`. `json` is the whole event as a NUL-terminated JSON object of `json_len`
+ * bytes (without the NUL): `"kind"` and the event's fields in snake case (in no particular
+ * order), durations as `*_ms` numbers, for example
+ * `{"bytes_written":4096,"duration_ms":1.2,"entries":100,"kind":"flush_completed","memtables_waiting":0,"tables":[7]}`
+ * or, as a log is replayed,
+ * `{"done":65536,"elapsed_ms":3.1,"error":null,"kind":"recovery_stage","path":"/data/db","phase":"progress","stage":"log_replay","total":1048576,"unit":"bytes"}`.
+ * Both strings belong to the library and are valid only during the call: copy what you keep.
+ * `user_data` is the pointer given when the database was opened.
+ *
+ * The callback runs on the library's threads, after the work it reports: a background
+ * thread for flushes and compactions (several events may arrive at once from different
+ * threads, so it must be thread-safe), the opening thread for recovery stages (before the
+ * open returns), a writer's thread for a write stall. It should return quickly, since the
+ * thread that called it waits. It must not throw a C++ exception or `longjmp` out (wrap its
+ * body in `try`/`catch`), must not close the database, must not call `lightning_db_flush`
+ * while handling `"flush_completed"` (the flush waits for its event) and must not write to
+ * the database while handling `"write_stall"` (the stalled writer holds the log).
+ */
+typedef void (*lightning_event_fn)(void *user_data,
+                                   const char *kind,
+                                   const char *json,
+                                   size_t json_len);
+
+/**
  * A key range for `lightning_iter_new` and its snapshot and transaction variants.
  *
  * With every flag 0 (as `{0}` or designated initializers leave them) the range is the
@@ -744,11 +776,34 @@ int lightning_db_open(const char *path,
 int lightning_db_open_json(const char *path, const char *config_json, struct lightning_db **out_db);
 
 /**
+ * Opens the database in `path` as `lightning_db_open` does (`opts` may be NULL for the
+ * defaults) and calls `callback(user_data, kind, json, json_len)` for each of the engine's
+ * events (see `lightning_event_fn`): flushes and compactions completed, background errors,
+ * corruption met, write stalls, and the recovery stages of this open itself (`"lock"`,
+ * `"manifest"`, `"log_replay"` with progress in bytes, `"flush_recovered"`, `"cleanup"`,
+ * `"start"`, each `"started"` then `"finished"`), which arrive on the calling thread before
+ * this function returns. `callback` may be NULL (no events; the same as
+ * `lightning_db_open`); `user_data` is handed back untouched and may be NULL.
+ *
+ * The callback runs on the library's threads and must be thread-safe. After
+ * `lightning_db_close` returns it is never called again (close waits for a callback that is
+ * running), so `user_data` may be freed then. If the open fails, events up to the failure
+ * (a `"failed"` recovery stage) were delivered and none follow.
+ */
+int lightning_db_open_with_events(const char *path,
+                                  const struct lightning_options *opts,
+                                  lightning_event_fn callback,
+                                  void *user_data,
+                                  struct lightning_db **out_db);
+
+/**
  * Closes the database: waits for calls running on the handle, syncs the log, stops
  * background work and releases the directory lock. Afterwards the handle is stale: every
  * call with it answers `LIGHTNING_DATABASE_CLOSED`, and closing it again does nothing.
  * NULL is ignored. A failure of the final sync is reported through `lightning_last_error`
- * (call `lightning_db_sync` first to see it as a return code).
+ * (call `lightning_db_sync` first to see it as a return code). The event callback of
+ * `lightning_db_open_with_events` hears the events of work finished while closing and is
+ * never called once this returns.
  */
 void lightning_db_close(struct lightning_db *db);
 

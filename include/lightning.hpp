@@ -15,12 +15,18 @@
 //
 // Thread-safety is the C API's: a Database and a Snapshot may be shared between threads;
 // Options, Batch, Transaction and Iterator are used by one thread at a time.
+//
+// Events: Database::open(path, options, handler) calls handler(kind, json) for each of the
+// engine's events (flushes, compactions, errors, corruption, recovery stages, write stalls),
+// on the library's threads; see lightning_event_fn in lightning.h.
 #ifndef LIGHTNING_HPP
 #define LIGHTNING_HPP
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -336,6 +342,12 @@ public:
     using Handle::get;
 };
 
+/// Receives the engine's events: `kind` ("flush_completed", "recovery_stage", ...) and the
+/// event as a JSON object, both valid only during the call (see lightning_event_fn). Called
+/// on the library's threads, so it must be thread-safe; an exception it throws is caught and
+/// dropped (it cannot cross the C API).
+using EventHandler = std::function<void(std::string_view kind, std::string_view json)>;
+
 /// An open database (lightning_db); may be shared between threads. Closed on destruction.
 class Database : public Handle<lightning_db, lightning_db_close> {
 public:
@@ -346,6 +358,31 @@ public:
         return Database(db);
     }
     static Database open(const std::string &path, const Options &options) { return open(path, &options); }
+    /// Opens with `on_event` hearing the engine's events, starting with this open's recovery
+    /// stages (delivered before open returns). The handler lives as long as the database:
+    /// it is released after close(), and never called after it.
+    static Database open(const std::string &path, const Options *options, EventHandler on_event) {
+        auto handler = std::make_unique<EventHandler>(std::move(on_event));
+        lightning_db *db = nullptr;
+        detail::check(lightning_db_open_with_events(path.c_str(), options ? options->get() : nullptr,
+                                                    *handler ? &Database::deliver : nullptr, handler.get(), &db));
+        Database out(db);
+        out.on_event_ = std::move(handler);
+        return out;
+    }
+    static Database open(const std::string &path, const Options &options, EventHandler on_event) {
+        return open(path, &options, std::move(on_event));
+    }
+
+    Database(Database &&) noexcept = default;
+    Database &operator=(Database &&o) noexcept {
+        if (this != &o) {
+            reset(o.release());  // closes this database before its handler goes
+            on_event_ = std::move(o.on_event_);
+        }
+        return *this;
+    }
+    ~Database() { reset(); }  // closes before on_event_ is destroyed
     /// Opens with settings as JSON ("{}" for the defaults).
     static Database open_json(const std::string &path, const std::string &config_json) {
         lightning_db *db = nullptr;
@@ -443,11 +480,22 @@ public:
         return text;
     }
     /// Closes now (the destructor would otherwise).
-    void close() noexcept { reset(); }
+    void close() noexcept {
+        reset();
+        on_event_.reset();
+    }
     using Handle::get;
 
 private:
     explicit Database(lightning_db *db) noexcept : Handle(db) {}
+    static void deliver(void *handler, const char *kind, const char *json, size_t json_len) noexcept {
+        try {
+            (*static_cast<EventHandler *>(handler))(std::string_view(kind), std::string_view(json, json_len));
+        } catch (...) {
+            // Nothing may unwind into the library's threads.
+        }
+    }
+    std::unique_ptr<EventHandler> on_event_;
 };
 
 /// The library's version ("0.1.0") and whether it matches this header.

@@ -58,7 +58,90 @@ export interface DatabaseOptions {
   security?: Record<string, unknown>
   /** The engine's `reliability` section, keys in camelCase (durations as strings such as `'30s'`). */
   reliability?: Record<string, unknown>
+  /**
+   * Called on the JS thread with each of the engine's events (flushes, compactions,
+   * background errors, corruption, this open's recovery stages, write stalls), queued from
+   * the engine's threads without ever blocking them. Not a configuration field. An exception
+   * it throws is reported with `process.emitWarning` (type `LightningEventWarning`). It never
+   * keeps the process alive; after `close()` nothing more is queued.
+   */
+  onEvent?: (event: DatabaseEvent) => void
 }
+
+/** A memtable was written to level-0 tables. */
+export interface FlushCompletedEvent {
+  kind: 'flush_completed'
+  /** The new tables' file numbers. */
+  tables: number[]
+  entries: number
+  bytesWritten: number
+  durationMs: number
+  memtablesWaiting: number
+}
+
+/** A compaction (or a move of whole tables to a deeper level) was installed. */
+export interface CompactionCompletedEvent {
+  kind: 'compaction_completed'
+  inputs: Array<{ level: number; table: number }>
+  outputLevel: number
+  outputs: number[]
+  bytesRead: number
+  bytesWritten: number
+  trivialMove: boolean
+  durationMs: number
+}
+
+/** Background work failed; `poisoned`: writes are refused until the database is reopened. */
+export interface BackgroundErrorEvent {
+  kind: 'background_error'
+  job: 'flush' | 'compaction' | 'periodic_sync'
+  /** The engine's numeric error code (an error's `errno`). */
+  code: number
+  message: string
+  poisoned: boolean
+}
+
+/** A read, the background verifier or the open met damaged data. */
+export interface CorruptionEvent {
+  kind: 'corruption'
+  table: number | null
+  source: 'read' | 'verifier' | 'open'
+  details: string
+  /** The corruption action applied: `'Log'`, `'Halt'`, `'Quarantine'` or `'Repair'`. */
+  action: string
+}
+
+/** Opening moved through a recovery stage (started, progress as the log is replayed, finished or failed). */
+export interface RecoveryStageEvent {
+  kind: 'recovery_stage'
+  path: string
+  stage: 'lock' | 'manifest' | 'log_replay' | 'flush_recovered' | 'cleanup' | 'start'
+  phase: 'started' | 'progress' | 'finished' | 'failed'
+  /** Work done in this stage, in `unit`s (log replay: bytes of log read). */
+  done: number
+  /** Work this stage has in all (0 when not known). */
+  total: number
+  unit: 'bytes' | 'tables' | 'steps'
+  elapsedMs: number
+  error: string | null
+}
+
+/** A writer began (`ended: false`) or stopped waiting for background work to make room. */
+export interface WriteStallEvent {
+  kind: 'write_stall'
+  cause: 'memtables_waiting' | 'level0_backlog'
+  ended: boolean
+  durationMs: number
+}
+
+/** An engine event as `onEvent` receives it: `kind` and the event's fields in camelCase. */
+export type DatabaseEvent =
+  | FlushCompletedEvent
+  | CompactionCompletedEvent
+  | BackgroundErrorEvent
+  | CorruptionEvent
+  | RecoveryStageEvent
+  | WriteStallEvent
 
 /** One problem found by `check()`. */
 export interface IntegrityProblem {

@@ -1,6 +1,6 @@
 //! `lightning_db`: opening, closing, and the single-key operations.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use crate::codes::{
     LIGHTNING_OK,
 };
 use crate::error::{copy_text, ffi_call, Call, ErrorSlot, Fail};
+use crate::events::{lightning_event_fn, EventSink};
 use crate::handle::{self, Handle, Kind};
 use crate::mem;
 use crate::options::{self, lightning_options};
@@ -35,6 +36,8 @@ pub(crate) struct DbHandle {
     db: RwLock<Option<Database>>,
     /// The detail of the last failure on this handle and everything made from it.
     pub(crate) errors: Arc<ErrorSlot>,
+    /// The event callback given to `lightning_db_open_with_events`, stopped on close.
+    events: Option<Arc<EventSink>>,
 }
 
 impl Handle for DbHandle {
@@ -114,12 +117,23 @@ fn path_arg(path: *const c_char) -> Result<PathBuf, Fail> {
 fn open_with(
     path: PathBuf,
     config: LightningDbConfig,
+    events: Option<Arc<EventSink>>,
     out: OutPtr<*mut lightning_db>,
 ) -> Result<c_int, Fail> {
-    let db = Database::open(path, config)?;
+    let listeners = events.iter().map(EventSink::listener).collect();
+    let db = match Database::open_with_listeners(path, config, listeners) {
+        Ok(db) => db,
+        Err(e) => {
+            if let Some(sink) = &events {
+                sink.stop();
+            }
+            return Err(e.into());
+        }
+    };
     let token = handle::insert(Arc::new(DbHandle {
         db: RwLock::new(Some(db)),
         errors: Arc::default(),
+        events,
     }))?;
     out.write(handle::pointer(token));
     Ok(LIGHTNING_OK)
@@ -147,7 +161,7 @@ pub extern "C" fn lightning_db_open(
         } else {
             options::config_of(opts)?
         };
-        open_with(path, config, out)
+        open_with(path, config, None, out)
     })
 }
 
@@ -166,7 +180,40 @@ pub extern "C" fn lightning_db_open_json(
         let json = args::text(config_json, "config_json")?;
         let config = LightningDbConfig::from_json(json)?;
         config.validate()?;
-        open_with(path, config, out)
+        open_with(path, config, None, out)
+    })
+}
+
+/// Opens the database in `path` as `lightning_db_open` does (`opts` may be NULL for the
+/// defaults) and calls `callback(user_data, kind, json, json_len)` for each of the engine's
+/// events (see `lightning_event_fn`): flushes and compactions completed, background errors,
+/// corruption met, write stalls, and the recovery stages of this open itself (`"lock"`,
+/// `"manifest"`, `"log_replay"` with progress in bytes, `"flush_recovered"`, `"cleanup"`,
+/// `"start"`, each `"started"` then `"finished"`), which arrive on the calling thread before
+/// this function returns. `callback` may be NULL (no events; the same as
+/// `lightning_db_open`); `user_data` is handed back untouched and may be NULL.
+///
+/// The callback runs on the library's threads and must be thread-safe. After
+/// `lightning_db_close` returns it is never called again (close waits for a callback that is
+/// running), so `user_data` may be freed then. If the open fails, events up to the failure
+/// (a `"failed"` recovery stage) were delivered and none follow.
+#[no_mangle]
+pub extern "C" fn lightning_db_open_with_events(
+    path: *const c_char,
+    opts: *const lightning_options,
+    callback: lightning_event_fn,
+    user_data: *mut c_void,
+    out_db: *mut *mut lightning_db,
+) -> c_int {
+    ffi_call("lightning_db_open_with_events", |_| {
+        let out = OutPtr::required(out_db, "out_db")?;
+        let path = path_arg(path)?;
+        let config = if opts.is_null() {
+            LightningDbConfig::default()
+        } else {
+            options::config_of(opts)?
+        };
+        open_with(path, config, EventSink::new(callback, user_data), out)
     })
 }
 
@@ -174,7 +221,9 @@ pub extern "C" fn lightning_db_open_json(
 /// background work and releases the directory lock. Afterwards the handle is stale: every
 /// call with it answers `LIGHTNING_DATABASE_CLOSED`, and closing it again does nothing.
 /// NULL is ignored. A failure of the final sync is reported through `lightning_last_error`
-/// (call `lightning_db_sync` first to see it as a return code).
+/// (call `lightning_db_sync` first to see it as a return code). The event callback of
+/// `lightning_db_open_with_events` hears the events of work finished while closing and is
+/// never called once this returns.
 #[no_mangle]
 pub extern "C" fn lightning_db_close(db: *mut lightning_db) {
     ffi_call("lightning_db_close", |_| {
@@ -183,9 +232,12 @@ pub extern "C" fn lightning_db_close(db: *mut lightning_db) {
         }
         let h = handle::remove::<DbHandle>(handle::token(db), "db")?;
         let taken = h.db.write().take();
-        if let Some(database) = taken {
-            database.close()?;
+        let closed = taken.map_or(Ok(()), Database::close);
+        // Events of work that finished while closing were delivered; none follow.
+        if let Some(sink) = &h.events {
+            sink.stop();
         }
+        closed?;
         Ok(LIGHTNING_OK)
     });
 }

@@ -44,6 +44,8 @@ mod mem;
 
 mod options;
 
+mod events;
+
 mod db;
 
 mod batch;

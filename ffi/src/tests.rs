@@ -256,3 +256,98 @@ fn options_reject_unknown_enum_values() {
     lightning_options_free(opts);
     assert_eq!(lightning_options_validate(opts), LIGHTNING_INVALID_ARGUMENT);
 }
+
+/// What `record_event` hears: (kind, json) pairs.
+type Heard = std::sync::Mutex<Vec<(String, String)>>;
+
+unsafe extern "C" fn record_event(
+    user_data: *mut std::ffi::c_void,
+    kind: *const c_char,
+    json: *const c_char,
+    json_len: usize,
+) {
+    // SAFETY: the tests pass a `Heard` that outlives the database as `user_data`, and the
+    // library passes two NUL-terminated strings, `json` of `json_len` bytes.
+    let (heard, kind, json) = unsafe {
+        (
+            &*user_data.cast::<Heard>(),
+            CStr::from_ptr(kind).to_string_lossy().into_owned(),
+            std::slice::from_raw_parts(json.cast::<u8>(), json_len),
+        )
+    };
+    let json = String::from_utf8_lossy(json).into_owned();
+    heard.lock().expect("lock").push((kind, json));
+}
+
+#[test]
+fn events_reach_the_c_callback_until_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = std::ffi::CString::new(dir.path().join("db").to_str().expect("utf-8 path"))
+        .expect("no NUL");
+    let heard: Heard = std::sync::Mutex::new(Vec::new());
+    let user_data = ptr::from_ref(&heard).cast_mut().cast::<std::ffi::c_void>();
+    let mut db = ptr::null_mut();
+    assert_eq!(
+        lightning_db_open_with_events(
+            path.as_ptr(),
+            ptr::null(),
+            Some(record_event),
+            user_data,
+            &mut db
+        ),
+        LIGHTNING_OK,
+        "{}",
+        last_error()
+    );
+    {
+        let heard = heard.lock().expect("lock");
+        let stages: Vec<&(String, String)> = heard
+            .iter()
+            .filter(|(kind, _)| kind == "recovery_stage")
+            .collect();
+        assert!(stages.len() >= 12, "{heard:?}");
+        assert!(
+            stages[0].1.contains("\"stage\":\"lock\""),
+            "{}",
+            stages[0].1
+        );
+        assert!(stages[0].1.contains("\"phase\":\"started\""));
+        let last = &stages[stages.len() - 1].1;
+        assert!(last.contains("\"stage\":\"start\"") && last.contains("\"finished\""));
+        assert!(heard.iter().all(|(kind, json)| {
+            json.starts_with('{') && json.contains(&format!("\"kind\":\"{kind}\""))
+        }));
+    }
+    assert_eq!(
+        lightning_put(db, b"k".as_ptr(), 1, b"v".as_ptr(), 1),
+        LIGHTNING_OK
+    );
+    assert_eq!(lightning_db_flush(db), LIGHTNING_OK);
+    assert!(heard
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|(kind, json)| kind == "flush_completed" && json.contains("\"entries\":1")));
+    lightning_db_close(db);
+    let count = heard.lock().expect("lock").len();
+    assert_eq!(lightning_db_flush(db), LIGHTNING_DATABASE_CLOSED);
+    assert_eq!(heard.lock().expect("lock").len(), count);
+
+    // A NULL callback opens without a listener.
+    let mut db = ptr::null_mut();
+    assert_eq!(
+        lightning_db_open_with_events(path.as_ptr(), ptr::null(), None, ptr::null_mut(), &mut db),
+        LIGHTNING_OK
+    );
+    lightning_db_close(db);
+    assert_eq!(
+        lightning_db_open_with_events(
+            ptr::null(),
+            ptr::null(),
+            Some(record_event),
+            user_data,
+            &mut db
+        ),
+        LIGHTNING_INVALID_ARGUMENT
+    );
+}

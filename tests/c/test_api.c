@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 static char *g_dir;
@@ -1080,6 +1081,151 @@ static void test_check(void) {
     CHECK(report == (char *)0x1);
 }
 
+/* What the event callback of test_events heard. Callbacks arrive on the library's threads,
+ * so the record is behind a mutex; strings are copied out (they live only during the call). */
+struct heard {
+    pthread_mutex_t lock;
+    int events;
+    int bad_json; /* events whose JSON lacked "kind" or whose length was wrong */
+    int flushes;
+    int replay_progress;
+    unsigned long long last_done, last_total;
+    bool progress_rising;
+    char stages[2048]; /* "stage:phase," for each recovery stage that is not progress */
+};
+
+/* Copies the string value of "name": in `json` into `out` (empty when absent). */
+static void json_str(const char *json, const char *name, char *out, size_t cap) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\":\"", name);
+    out[0] = '\0';
+    const char *p = strstr(json, needle);
+    if (!p) return;
+    p += strlen(needle);
+    size_t n = 0;
+    while (p[n] && p[n] != '"' && n + 1 < cap) n++;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* The number value of "name": in `json` (0 when absent). */
+static unsigned long long json_num(const char *json, const char *name) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\":", name);
+    const char *p = strstr(json, needle);
+    return p ? strtoull(p + strlen(needle), NULL, 10) : 0;
+}
+
+static void on_event(void *user_data, const char *kind, const char *json, size_t json_len) {
+    struct heard *h = user_data;
+    char stage[32], phase[32], want[64];
+    json_str(json, "stage", stage, sizeof stage);
+    json_str(json, "phase", phase, sizeof phase);
+    snprintf(want, sizeof want, "\"kind\":\"%s\"", kind);
+    pthread_mutex_lock(&h->lock);
+    h->events++;
+    if (strlen(json) != json_len || json[0] != '{' || !strstr(json, want)) h->bad_json++;
+    if (strcmp(kind, "flush_completed") == 0) h->flushes++;
+    if (strcmp(kind, "recovery_stage") == 0) {
+        if (strcmp(phase, "progress") == 0) {
+            unsigned long long done = json_num(json, "done");
+            if (strcmp(stage, "log_replay") != 0 || !strstr(json, "\"unit\":\"bytes\"") || done < h->last_done)
+                h->progress_rising = false;
+            h->replay_progress++;
+            h->last_done = done;
+            h->last_total = json_num(json, "total");
+        } else {
+            size_t used = strlen(h->stages);
+            snprintf(h->stages + used, sizeof h->stages - used, "%s:%s,", stage, phase);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void heard_init(struct heard *h) {
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    h->progress_rising = true;
+}
+
+static int heard_events(struct heard *h) {
+    pthread_mutex_lock(&h->lock);
+    int n = h->events;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+static void test_events(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "events");
+    lightning_options *o = h_fast_options();
+    CHECK_OK(lightning_options_set_write_buffer_size(o, 8u << 20));
+    /* Writes left in the log only (closing does not flush): the next open replays them. */
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, o, &db));
+    char key[32], val[100];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < 20000; i++) {
+        int kl = snprintf(key, sizeof key, "key%06d", i);
+        CHECK_OK(lightning_put(db, (const uint8_t *)key, (size_t)kl, (const uint8_t *)val, sizeof val));
+    }
+    lightning_db_close(db);
+
+    struct heard h;
+    heard_init(&h);
+    db = NULL;
+    CHECK_OK(lightning_db_open_with_events(path, o, on_event, &h, &db));
+    CHECK(db != NULL);
+    /* Every stage of the open started and finished, in order, before the open returned. */
+    CHECK(strcmp(h.stages,
+                 "lock:started,lock:finished,manifest:started,manifest:finished,"
+                 "log_replay:started,log_replay:finished,flush_recovered:started,"
+                 "flush_recovered:finished,cleanup:started,cleanup:finished,start:started,"
+                 "start:finished,") == 0);
+    if (strncmp(h.stages, "lock:started", 12) != 0) fprintf(stderr, "stages heard: %s\n", h.stages);
+    /* The log replay reported its progress in bytes, rising to the whole log. */
+    CHECK(h.replay_progress >= 10);
+    CHECK(h.progress_rising);
+    CHECK(h.last_total > 2000000 && h.last_done == h.last_total);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    CHECK_OK(lightning_get(db, K("key019999"), &v, &vlen));
+    CHECK(vlen == sizeof val);
+    lightning_free(v, vlen);
+
+    /* A flush returns after its event was delivered. */
+    CHECK_OK(lightning_put(db, K("after"), K("open")));
+    int flushes_before = h.flushes;
+    CHECK_OK(lightning_db_flush(db));
+    pthread_mutex_lock(&h.lock);
+    CHECK(h.flushes > flushes_before);
+    pthread_mutex_unlock(&h.lock);
+    CHECK(h.bad_json == 0);
+
+    /* A second handle on the locked directory hears the lock stage fail, then nothing. */
+    struct heard locked;
+    heard_init(&locked);
+    lightning_db *second = NULL;
+    CHECK_RC(lightning_db_open_with_events(path, o, on_event, &locked, &second), LIGHTNING_DATABASE_LOCKED);
+    CHECK(second == NULL);
+    CHECK(strcmp(locked.stages, "lock:started,lock:failed,") == 0);
+
+    /* After close returns, the callback is never called again. */
+    lightning_db_close(db);
+    int after_close = heard_events(&h);
+    CHECK_RC(lightning_db_flush(db), LIGHTNING_DATABASE_CLOSED);
+    CHECK(heard_events(&h) == after_close);
+    pthread_mutex_destroy(&h.lock);
+    pthread_mutex_destroy(&locked.lock);
+
+    /* A NULL callback opens without a listener; NULL user_data is handed back as is. */
+    CHECK_OK(lightning_db_open_with_events(path, NULL, NULL, NULL, &db));
+    lightning_db_close(db);
+    CHECK_RC(lightning_db_open_with_events(NULL, NULL, on_event, NULL, &db), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_open_with_events(path, NULL, on_event, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    lightning_options_free(o);
+}
+
 int main(void) {
     g_dir = h_tempdir("api");
     test_version();
@@ -1098,6 +1244,7 @@ int main(void) {
     test_null_everywhere();
     test_persistence();
     test_check();
+    test_events();
     h_rmtree(g_dir);
     free(g_dir);
     return h_finish("test_api");

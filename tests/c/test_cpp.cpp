@@ -2,9 +2,11 @@
 // directly (extern "C", the same handles).
 #include "lightning.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -233,6 +235,62 @@ int main() {
         // Reopen with JSON settings: the data is there.
         auto db = lightning::Database::open_json(base + "/db", "{\"durability\": \"NoSync\"}");
         CHECK(db.get("b3") == std::optional<std::string>("3"));
+    }
+
+    {
+        // Events through a std::function: the open's recovery stages arrive before open
+        // returns, a flush's event before flush() returns.
+        std::mutex lock;
+        std::vector<std::string> kinds;
+        std::string last_json;
+        lightning::Options opts;
+        opts.durability(LIGHTNING_DURABILITY_NO_SYNC);
+        auto db = lightning::Database::open(base + "/events", opts, [&](std::string_view kind, std::string_view json) {
+            std::lock_guard<std::mutex> g(lock);
+            kinds.emplace_back(kind);
+            last_json = std::string(json);
+        });
+        {
+            std::lock_guard<std::mutex> g(lock);
+            CHECK(kinds.size() >= 12);
+            CHECK(!kinds.empty() && kinds.front() == "recovery_stage");
+            CHECK(last_json.find("\"stage\":\"start\"") != std::string::npos);
+            CHECK(last_json.find("\"phase\":\"finished\"") != std::string::npos);
+        }
+        db.put("e", "1");
+        db.flush();
+        {
+            std::lock_guard<std::mutex> g(lock);
+            bool flushed = false;
+            for (const auto &k : kinds) flushed = flushed || k == "flush_completed";
+            CHECK(flushed);
+        }
+        // Moving keeps the handler with the handle.
+        lightning::Database moved = std::move(db);
+        moved.put("e", "2");
+        moved.flush();
+        size_t heard = 0;
+        {
+            std::lock_guard<std::mutex> g(lock);
+            heard = kinds.size();
+        }
+        moved.close();
+        CHECK(kinds.size() == heard);
+
+        // A throwing handler cannot crash the library's threads or the caller.
+        std::atomic<int> calls{0};
+        auto noisy = lightning::Database::open(base + "/events", &opts, [&](std::string_view, std::string_view) {
+            calls++;
+            throw std::runtime_error("handler bug");
+        });
+        noisy.put("e", "3");
+        noisy.flush();
+        CHECK(noisy.get("e") == std::optional<std::string>("3"));
+        CHECK(calls > 12);
+        // An empty std::function opens without a listener.
+        noisy.close();
+        auto quiet = lightning::Database::open(base + "/events", nullptr, lightning::EventHandler());
+        CHECK(quiet.get("e") == std::optional<std::string>("3"));
     }
 
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -13,6 +13,7 @@ use crate::convert::{
     bytes, config_from_options, js_field_names, owned, range, BytesArg, RangeArgs,
 };
 use crate::errors::{run, to_js, type_error};
+use crate::events::{EventSink, OnEvent};
 use crate::iter::{NativeIterator, Source};
 use crate::shared::{QueuedOp, Shared};
 use crate::snapshot::Snapshot;
@@ -39,34 +40,75 @@ pub struct Database {
     location: String,
 }
 
-/// [`engine_config`], with a refusal turned into the JS error to throw.
-fn engine_options(
-    env: &Env,
-    options: Option<Unknown<'_>>,
-) -> Result<lightning_db::LightningDbConfig> {
-    engine_config(options).map_err(|e| to_js(env, &e))
+/// What the options object of `new Database` / `Database.open` holds: the engine
+/// configuration (or the `ConfigurationError` refusing it) and the `onEvent` function (or,
+/// when it is not a function, the `TypeError` message).
+struct Options<'a> {
+    config: std::result::Result<lightning_db::LightningDbConfig, DatabaseError>,
+    on_event: OnEventOption<'a>,
 }
 
-/// The engine configuration for `options`, or the `ConfigurationError` refusing them.
-fn engine_config(
-    options: Option<Unknown<'_>>,
-) -> std::result::Result<lightning_db::LightningDbConfig, DatabaseError> {
+/// `options.onEvent`: the function, none, or the `TypeError` message refusing it.
+type OnEventOption<'a> = std::result::Result<Option<OnEvent<'a>>, String>;
+
+/// Splits `options` into the engine configuration and `onEvent`.
+fn read_options(options: Option<Unknown<'_>>) -> Options<'_> {
     let refuse = |reason: String| DatabaseError::ConfigurationError {
         field: "options".into(),
         reason,
     };
-    let json: Option<serde_json::Value> = match options {
-        None => None,
-        Some(o) => match o.get_type().map_err(|e| refuse(e.reason.clone()))? {
-            ValueType::Undefined | ValueType::Null => None,
-            ValueType::Object => {
-                let env = Env::from(o.value().env);
-                Some(env.from_js_value(o).map_err(|e| refuse(e.reason.clone()))?)
-            }
-            other => return Err(refuse(format!("must be an object, got {other:?}"))),
+    let (json, on_event) = match options {
+        None => (Ok(None), Ok(None)),
+        Some(o) => match o.get_type() {
+            Err(e) => (Err(refuse(e.reason.clone())), Ok(None)),
+            Ok(ValueType::Undefined | ValueType::Null) => (Ok(None), Ok(None)),
+            Ok(ValueType::Object) => match options_json(o) {
+                Ok((json, on_event)) => (Ok(Some(json)), on_event),
+                Err(e) => (Err(refuse(e.reason.clone())), Ok(None)),
+            },
+            Ok(other) => (
+                Err(refuse(format!("must be an object, got {other:?}"))),
+                Ok(None),
+            ),
         },
     };
-    config_from_options(json)
+    Options {
+        config: json.and_then(config_from_options),
+        on_event,
+    }
+}
+
+/// The options object as JSON without `onEvent` (a function, which JSON cannot hold), and
+/// `onEvent` itself (`undefined` and `null` mean none).
+fn options_json(o: Unknown<'_>) -> Result<(serde_json::Value, OnEventOption<'_>)> {
+    let env = Env::from(o.value().env);
+    let obj = o.coerce_to_object()?;
+    if !obj.has_named_property("onEvent")? {
+        return Ok((env.from_js_value(o)?, Ok(None)));
+    }
+    let on_event = match obj.get_named_property::<Unknown>("onEvent")?.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        ValueType::Function => Ok(Some(obj.get_named_property::<OnEvent<'_>>("onEvent")?)),
+        other => Err(format!(
+            "options.onEvent must be a function, got {}",
+            format!("{other:?}").to_lowercase()
+        )),
+    };
+    let names = obj.get_property_names()?;
+    let mut map = serde_json::Map::new();
+    for i in 0..names.get_array_length()? {
+        let name: String = names.get_element(i)?;
+        if name != "onEvent" {
+            let value: Unknown = obj.get_named_property(&name)?;
+            map.insert(name, env.from_js_value(value)?);
+        }
+    }
+    Ok((serde_json::Value::Object(map), on_event))
+}
+
+/// The listener for `onEvent` (on the JS thread).
+fn event_sink(on_event: Option<OnEvent<'_>>) -> Result<Option<std::sync::Arc<EventSink>>> {
+    on_event.as_ref().map(EventSink::new).transpose()
 }
 
 /// Closes the database at environment teardown (process exit, worker exit) if the program
@@ -197,6 +239,8 @@ pub struct OpenTask {
     /// The configuration, or why the options were refused (reported as a rejection, so
     /// `Database.open` never throws).
     config: Option<std::result::Result<lightning_db::LightningDbConfig, DatabaseError>>,
+    /// The `onEvent` listener, or the `TypeError` message refusing `onEvent`.
+    events: std::result::Result<Option<Arc<EventSink>>, String>,
 }
 
 impl<'t> ScopedTask<'t> for OpenTask {
@@ -205,15 +249,16 @@ impl<'t> ScopedTask<'t> for OpenTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let config = self.config.take();
-        let Some(path) = self.path.clone() else {
+        let (Some(path), Ok(events)) = (self.path.clone(), &self.events) else {
             // Reported as a TypeError by `resolve`.
             return Ok(Err(DatabaseError::InvalidArgument {
                 message: "path must be a string".into(),
             }));
         };
+        let listeners = events.iter().map(EventSink::listener).collect();
         Ok(crate::errors::guard(move || {
             let config = config.unwrap_or_else(|| Ok(Default::default()))?;
-            CoreDb::open(path, config).map_err(js_field_names)
+            CoreDb::open_with_listeners(path, config, listeners).map_err(js_field_names)
         }))
     }
 
@@ -221,9 +266,13 @@ impl<'t> ScopedTask<'t> for OpenTask {
         let Some(path) = self.path.clone() else {
             return Err(type_error(env, "path must be a string"));
         };
+        let events = match &self.events {
+            Ok(events) => events.clone(),
+            Err(message) => return Err(type_error(env, message.clone())),
+        };
         match output {
             Ok(db) => {
-                let shared = Shared::new(db);
+                let shared = Shared::new(db, events);
                 register_exit_hook(env, &shared)?;
                 Ok(Database {
                     shared,
@@ -260,9 +309,17 @@ impl Database {
         let Either::A(path) = path else {
             return Err(type_error(&env, "path must be a string"));
         };
-        let config = engine_options(&env, options)?;
-        let db = run(&env, || CoreDb::open(&path, config).map_err(js_field_names))?;
-        let shared = Shared::new(db);
+        let options = read_options(options);
+        let on_event = options.on_event.map_err(|m| type_error(&env, m))?;
+        let config = options.config.map_err(|e| to_js(&env, &e))?;
+        let events = event_sink(on_event)?;
+        let listeners = events.iter().map(EventSink::listener).collect();
+        // Recovery-stage events of this open are queued on this thread and delivered once
+        // the constructor has returned.
+        let db = run(&env, || {
+            CoreDb::open_with_listeners(&path, config, listeners).map_err(js_field_names)
+        })?;
+        let shared = Shared::new(db, events);
         register_exit_hook(&env, &shared)?;
         Ok(Database {
             shared,
@@ -279,12 +336,17 @@ impl Database {
         path: Either<String, Unknown<'_>>,
         options: Option<Unknown<'_>>,
     ) -> AsyncTask<OpenTask> {
+        let options = read_options(options);
+        let events = options
+            .on_event
+            .and_then(|f| event_sink(f).map_err(|e| e.reason.clone()));
         AsyncTask::new(OpenTask {
             path: match path {
                 Either::A(p) => Some(p),
                 Either::B(_) => None,
             },
-            config: Some(engine_config(options)),
+            config: Some(options.config),
+            events,
         })
     }
 

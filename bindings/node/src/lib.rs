@@ -8,6 +8,7 @@
 mod convert;
 mod db;
 mod errors;
+mod events;
 mod iter;
 mod shared;
 mod snapshot;

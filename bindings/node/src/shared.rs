@@ -8,20 +8,24 @@ use lightning_db::{Database as CoreDb, DatabaseError, WriteBatch};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::errors::guard;
+use crate::events::EventSink;
 
 /// One open database, shared by the JS object, its in-flight thread-pool tasks and the
 /// objects made from it. `None` once closed: everything then answers `DatabaseClosed`.
 pub(crate) struct Shared {
     db: RwLock<Option<CoreDb>>,
+    /// The `onEvent` listener, released on close.
+    events: Option<Arc<EventSink>>,
     /// Async writes waiting for a commit; see [`WriteQueue`].
     pub(crate) queue: WriteQueue,
 }
 
 impl Shared {
-    /// Wraps a freshly opened database.
-    pub(crate) fn new(db: CoreDb) -> Arc<Shared> {
+    /// Wraps a freshly opened database (and the `onEvent` listener it was opened with).
+    pub(crate) fn new(db: CoreDb, events: Option<Arc<EventSink>>) -> Arc<Shared> {
         Arc::new(Shared {
             db: RwLock::new(Some(db)),
+            events,
             queue: WriteQueue::default(),
         })
     }
@@ -47,13 +51,18 @@ impl Shared {
         self.db.read().is_none()
     }
 
-    /// Closes the database (syncing the log); later calls do nothing.
+    /// Closes the database (syncing the log) and releases the `onEvent` listener, so it
+    /// no longer holds the event loop or the function; later calls do nothing.
     pub(crate) fn close(&self) -> std::result::Result<(), DatabaseError> {
         let taken = self.db.write().take();
-        match taken {
+        let closed = match taken {
             Some(db) => guard(|| db.close()),
             None => Ok(()),
+        };
+        if let Some(events) = &self.events {
+            events.stop();
         }
+        closed
     }
 }
 

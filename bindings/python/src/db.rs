@@ -8,12 +8,15 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use lightning_db::{Database, DatabaseError, ValidationLevel};
 use pyo3::exceptions::PyKeyError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyType};
+use pyo3::PyTraverseError;
 
 use crate::batch::{PyBulkLoad, PyWriteBatch};
 use crate::config;
 use crate::errors;
+use crate::events::EventSink;
 use crate::fork;
 use crate::iter::{PyIterator, Source, Yield};
 use crate::snapshot::PySnapshot;
@@ -24,6 +27,8 @@ use crate::util::{bytes_arg, engine, engine_infallible, Scan};
 /// GIL around the engine call, and `close()` waits for calls already running.
 #[pyclass(frozen, module = "lightning_db", name = "Database")]
 pub(crate) struct PyDatabase {
+    /// The `on_event` callable, if one was given.
+    events: Option<Arc<EventSink>>,
     /// `None` once closed. Calls load it without locking (an `ArcSwap` load costs no
     /// shared-counter write, so threads reading in parallel do not contend on it).
     db: ArcSwapOption<Database>,
@@ -177,13 +182,37 @@ fn close_when_idle(mut db: Arc<Database>) -> Result<(), DatabaseError> {
 impl PyDatabase {
     /// Opens (creating if missing) the database in directory `path`. Keyword arguments set
     /// configuration fields; an unknown or ill-typed one raises `ConfigurationError`.
+    /// `on_event`, when given, is called as `on_event(kind, info)` for each engine event
+    /// (on the engine's threads, with the GIL held), starting with this open's recovery
+    /// stages.
     #[new]
-    #[pyo3(signature = (path, **config))]
-    fn new(py: Python<'_>, path: PathBuf, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, on_event = None, **config))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        on_event: Option<&Bound<'_, PyAny>>,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let events = EventSink::new(on_event)?;
         let config = config::from_kwargs(config)?;
         let shown = path.display().to_string();
-        let db = engine(py, move || Database::open(path, config))?;
+        let listeners = events.iter().map(EventSink::listener).collect();
+        // The GIL is released while opening: recovery-stage events arrive on this thread
+        // and take it to call `on_event`.
+        let opened = engine(py, move || {
+            Database::open_with_listeners(path, config, listeners)
+        });
+        let db = match opened {
+            Ok(db) => db,
+            Err(e) => {
+                if let Some(sink) = &events {
+                    sink.stop();
+                }
+                return Err(e);
+            }
+        };
         Ok(Self {
+            events,
             db: ArcSwapOption::from_pointee(db),
             bulk_loads: AtomicUsize::new(0),
             gen: fork::generation(),
@@ -212,6 +241,7 @@ impl PyDatabase {
             if let Some(inherited) = self.db.swap(None) {
                 std::mem::forget(inherited);
             }
+            self.stop_events();
             return Ok(());
         }
         if self.bulk_loads.load(Ordering::Acquire) > 0 {
@@ -219,10 +249,25 @@ impl PyDatabase {
                 "a bulk load is open on this database: finish or abort it before closing",
             ));
         }
-        match self.db.swap(None) {
+        // The GIL is released while closing: events of work finishing meanwhile are still
+        // delivered; none after.
+        let closed = match self.db.swap(None) {
             Some(db) => engine(py, move || close_when_idle(db)),
             None => Ok(()),
+        };
+        self.stop_events();
+        closed
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        match &self.events {
+            Some(sink) => sink.traverse(&visit),
+            None => Ok(()),
         }
+    }
+
+    fn __clear__(&self) {
+        self.stop_events();
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -480,11 +525,32 @@ impl PyDatabase {
     }
 }
 
+impl PyDatabase {
+    /// Drops the `on_event` callable: no event is delivered any more.
+    fn stop_events(&self) {
+        if let Some(sink) = &self.events {
+            sink.stop();
+        }
+    }
+}
+
 impl Drop for PyDatabase {
     fn drop(&mut self) {
         if fork::forked(self.gen) {
             // Never run the engine's shutdown in a forked child (see `fork`).
             std::mem::forget(std::mem::replace(&mut self.db, ArcSwapOption::empty()));
+            return;
+        }
+        self.stop_events();
+        if self.events.is_some() {
+            // Dropped unclosed (this runs with the GIL held): the engine joins its threads,
+            // and one of them may be waiting for the GIL to deliver an event, so the engine
+            // is dropped with the GIL released.
+            if let Some(db) = self.db.swap(None) {
+                // (Without an interpreter to attach to, the closure and `db` are dropped
+                // unrun, as before.)
+                let _ = Python::try_attach(|py| py.detach(|| drop(db)));
+            }
         }
     }
 }

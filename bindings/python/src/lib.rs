@@ -8,6 +8,7 @@ mod batch;
 mod config;
 mod db;
 mod errors;
+mod events;
 mod fork;
 mod iter;
 mod snapshot;
@@ -28,6 +29,7 @@ fn _lightning(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<iter::PyIterator>()?;
     errors::install(m)?;
     fork::install(m)?;
+    events::install(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

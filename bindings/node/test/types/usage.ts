@@ -12,6 +12,7 @@ import {
   type HealthSummary,
   type Metrics,
   type Key,
+  type DatabaseEvent,
 } from 'lightning-db'
 
 async function main(): Promise<void> {
@@ -72,6 +73,24 @@ async function main(): Promise<void> {
   db.close()
   db2.close()
   console.log(a, b, many, many2, existed, existed2, ks, n, s, seq, problems, health.state, metrics.puts, text, stats, conflict, rows)
+
+  // Events: a discriminated union on `kind`.
+  const watched = await Database.open('/tmp/w', {
+    durability: 'none',
+    onEvent: (event: DatabaseEvent) => {
+      if (event.kind === 'recovery_stage' && event.stage === 'log_replay') console.log(event.done / event.total)
+      if (event.kind === 'flush_completed') console.log(event.tables.length, event.bytesWritten)
+    },
+  })
+  watched.close()
+  // @ts-expect-error onEvent is a function
+  new Database('/tmp/z', { onEvent: 'log' })
+  new Database('/tmp/z', {
+    onEvent: (event) => {
+      // @ts-expect-error a flush event has no `stage`
+      if (event.kind === 'flush_completed') console.log(event.stage)
+    },
+  })
 
   // @ts-expect-error numbers are not keys
   db.getSync(5)

@@ -3,7 +3,7 @@
 
 import os
 from types import TracebackType
-from typing import Any, final, Dict, Iterator, List, Optional, Tuple, Type, TypedDict, Union
+from typing import Any, Callable, final, Dict, Iterator, List, Optional, Tuple, Type, TypedDict, Union
 
 from typing_extensions import Literal, TypeAlias, Unpack
 
@@ -80,6 +80,18 @@ __all__ = [
 _Bytes: TypeAlias = Union[bytes, bytearray, memoryview]
 _Path: TypeAlias = Union[str, "os.PathLike[str]"]
 _Level: TypeAlias = Literal["basic", "standard", "comprehensive", "paranoid"]
+#: The ``kind`` of an engine event, the first argument of ``on_event``.
+_EventKind: TypeAlias = Literal[
+    "flush_completed",
+    "compaction_completed",
+    "background_error",
+    "corruption",
+    "recovery_stage",
+    "write_stall",
+]
+#: ``on_event(kind, info)``: ``info`` is the event as a dict, ``"kind"`` and its fields in
+#: snake case (as the engine's ``Event.to_json()``), durations as ``*_ms`` floats.
+_OnEvent: TypeAlias = Callable[[_EventKind, Dict[str, Any]], object]
 
 class _Config(TypedDict, total=False):
     cache_size: int
@@ -110,7 +122,12 @@ class RangeIterator(Iterator[Any]):
 class Database:
     """An open Lightning DB database; safe to share between threads."""
 
-    def __new__(cls, path: _Path, **config: Unpack[_Config]) -> Database: ...
+    def __new__(
+        cls, path: _Path, *, on_event: Optional[_OnEvent] = None, **config: Unpack[_Config]
+    ) -> Database:
+        """Opens (creating) the database; ``on_event(kind, info)``, when given, hears the
+        engine's events on the engine's threads, starting with this open's recovery stages.
+        An exception it raises goes to ``sys.unraisablehook``."""
     @property
     def path(self) -> str: ...
     @property

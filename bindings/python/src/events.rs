@@ -1,0 +1,133 @@
+//! `Database(path, on_event=callable)`: the engine's events handed to a Python callable as
+//! `on_event(kind, info)`.
+//!
+//! The engine calls listeners on its own threads (background flush and compaction threads,
+//! the opening thread for recovery stages, a stalled writer). Each delivery attaches to the
+//! interpreter (takes the GIL) for the call. That is deadlock-free because the binding
+//! never holds the GIL while it waits for the engine where a listener could be waiting for
+//! the GIL: every engine call (`Database(...)` itself, `flush()`, `close()`...) runs with the
+//! GIL released, and dropping an unclosed `Database` releases it too while the engine joins
+//! its threads (see `PyDatabase`'s `Drop`).
+//!
+//! An exception raised by the callable is reported through `sys.unraisablehook` and the
+//! engine carries on. Events are dropped once `close()` ran, in a forked child, and once the
+//! interpreter is shutting down (after `atexit` handlers ran: a thread must not attach
+//! then).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use lightning_db::{Event, EventFn, EventListener};
+use parking_lot::RwLock;
+use pyo3::exceptions::PyTypeError;
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use pyo3::PyTraverseError;
+
+use crate::db::json_to_py;
+use crate::fork;
+
+/// Set by an `atexit` hook: from then on no engine thread attaches to the interpreter.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Called by `atexit` (registered at module import).
+#[pyfunction]
+fn _stop_events_at_exit() {
+    EXITING.store(true, Ordering::Release);
+}
+
+/// Registers the `atexit` hook.
+pub(crate) fn install(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let hook = wrap_pyfunction!(_stop_events_at_exit, m)?;
+    m.add_function(hook.clone())?;
+    m.py()
+        .import("atexit")?
+        .getattr("register")?
+        .call1((hook,))?;
+    Ok(())
+}
+
+/// One database's `on_event` callable, shared by the database object and its listener.
+pub(crate) struct EventSink {
+    /// `None` once the database was closed (or the garbage collector broke a cycle
+    /// through it): events are dropped from then on.
+    callback: RwLock<Option<Py<PyAny>>>,
+    /// The fork generation the database was opened in.
+    gen: u64,
+}
+
+impl EventSink {
+    /// The sink for `Database(..., on_event=...)`: `None` for `None`, a `TypeError` for
+    /// anything that is not callable.
+    pub(crate) fn new(on_event: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<Self>>> {
+        let Some(callback) = on_event.filter(|c| !c.is_none()) else {
+            return Ok(None);
+        };
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "on_event must be callable (called as on_event(kind, info)), not {}",
+                callback.get_type().name()?
+            )));
+        }
+        Ok(Some(Arc::new(EventSink {
+            callback: RwLock::new(Some(callback.clone().unbind())),
+            gen: fork::generation(),
+        })))
+    }
+
+    /// The listener to register with the engine.
+    pub(crate) fn listener(self: &Arc<Self>) -> Arc<dyn EventListener> {
+        let sink = Arc::clone(self);
+        Arc::new(EventFn::new(move |event: &Event| sink.deliver(event)))
+    }
+
+    /// Calls `on_event(kind, info)` with the GIL held; any exception goes to
+    /// `sys.unraisablehook`.
+    fn deliver(&self, event: &Event) {
+        if EXITING.load(Ordering::Acquire) || fork::forked(self.gen) {
+            return;
+        }
+        if self.callback.read().is_none() {
+            return;
+        }
+        let json = event.to_json();
+        // `try_attach`: nothing happens if the interpreter cannot be attached to.
+        let _ = Python::try_attach(|py| {
+            // Cloned out of the lock, so the call runs with no lock of ours held (the
+            // callable may use this database, even garbage-collect it).
+            let Some(callback) = self.callback.read().as_ref().map(|c| c.clone_ref(py)) else {
+                return;
+            };
+            let result = serde_json::from_str::<serde_json::Value>(&json)
+                .map_err(|e| PyTypeError::new_err(format!("event is not JSON: {e}")))
+                .and_then(|value| json_to_py(py, &value))
+                .and_then(|info| {
+                    let kind = PyString::new(py, event.kind());
+                    callback.call1(py, (kind, info))
+                });
+            if let Err(err) = result {
+                err.write_unraisable(py, Some(callback.bind(py)));
+            }
+        });
+    }
+
+    /// Drops the callable: no event is delivered after this returns (except one already
+    /// being delivered on another thread).
+    pub(crate) fn stop(&self) {
+        let taken = self.callback.write().take();
+        drop(taken);
+    }
+
+    /// For the garbage collector: the callable, which may refer back to the database.
+    pub(crate) fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // `try_read`: never block inside the collector (a writer is only `stop`, which
+        // needs the GIL the collector holds, so this always succeeds in practice).
+        if let Some(guard) = self.callback.try_read() {
+            if let Some(callback) = guard.as_ref() {
+                visit.call(callback)?;
+            }
+        }
+        Ok(())
+    }
+}
