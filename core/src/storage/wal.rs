@@ -379,6 +379,7 @@ fn wal_corrupted(path: &Path, offset: usize, what: &str) -> DatabaseError {
 /// [module documentation](self)); a bad record with no good record after it in the last
 /// segment is a torn tail and is cut off; any other damage is `WalCorrupted` naming file
 /// and offset.
+#[cfg(any(test, feature = "testing"))]
 pub fn replay_segment(
     fs: &dyn FileSystem,
     path: &Path,

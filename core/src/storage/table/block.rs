@@ -271,7 +271,9 @@ impl<'a> MappedBlock<'a> {
         self.starts.len()
     }
 
-    /// True when the block holds no entry.
+    /// True when the block holds no entry (for the micro-benchmarks, which reach this
+    /// type through `testing::internals`).
+    #[cfg(any(test, feature = "testing"))]
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
