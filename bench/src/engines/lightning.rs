@@ -94,9 +94,12 @@ impl Reader for LightningReader<'_> {
     fn range_rev(&mut self, start: &[u8], n: usize) -> Result<(usize, u64)> {
         let mut count = 0;
         let mut sum = 0u64;
-        // The public API walks backwards through `DoubleEndedIterator` (`.rev()`), which
-        // hands out owned pairs: `next_borrowed` has no backward counterpart.
-        for item in self.db.range(..=start).rev().take(n) {
+        // Borrowed pairs walking backwards, as forwards.
+        let mut it = self.db.range(..=start);
+        while count < n {
+            let Some(item) = it.next_back_borrowed() else {
+                break;
+            };
             let (_, v) = item?;
             count += 1;
             sum += u64::from(v[0]);
@@ -108,10 +111,11 @@ impl Reader for LightningReader<'_> {
         let mut count = 0;
         let mut sum = 0u64;
         if reverse {
-            for item in self.db.iter().rev() {
+            let mut it = self.db.iter();
+            while let Some(item) = it.next_back_borrowed() {
                 let (k, v) = item?;
                 count += 1;
-                sum += entry_checksum(&k, &v);
+                sum += entry_checksum(k, v);
             }
         } else {
             let mut it = self.db.iter();

@@ -718,6 +718,16 @@ impl Cursor for TableCursor {
         let pos = self.upper_bound_key(key);
         if pos > 0 {
             self.settle(pos - 1);
+            // A backward seek usually starts a backward scan: load the entries before the
+            // one it landed on (running back into the preceding block) in parallel.
+            if matches!(self.block, Some(Loaded::Mapped)) {
+                let to = self.body.0 + self.cur.key_start();
+                crate::storage::prefetch::prefetch_slice(
+                    self.table
+                        .mapped_range(to.saturating_sub(SEEK_PREFETCH_BYTES)..to),
+                    SEEK_PREFETCH_BYTES,
+                );
+            }
             Ok(())
         } else if bi > 0 {
             self.last_of(bi - 1)
