@@ -61,12 +61,33 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    fn step(&mut self, reverse: bool) -> Option<Result<KvPair, DatabaseError>> {
-        match (self, reverse) {
-            (Source::Db(it), false) => it.next(),
-            (Source::Db(it), true) => it.next_back(),
-            (Source::Txn(it), false) => it.next(),
-            (Source::Txn(it), true) => it.next_back(),
+    /// Moves one pair on and leaves it in `current`, reusing its buffers: a database or
+    /// snapshot iterator lends its pairs, so a step allocates nothing. False at the end.
+    fn step_into(&mut self, reverse: bool, current: &mut KvPair) -> Result<bool, DatabaseError> {
+        let lent = match (self, reverse) {
+            (Source::Db(it), false) => it.next_borrowed(),
+            (Source::Db(it), true) => it.next_back_borrowed(),
+            (Source::Txn(it), reverse) => {
+                let step = if reverse { it.next_back() } else { it.next() };
+                return match step {
+                    None => Ok(false),
+                    Some(pair) => {
+                        *current = pair?;
+                        Ok(true)
+                    }
+                };
+            }
+        };
+        match lent {
+            None => Ok(false),
+            Some(pair) => {
+                let (k, v) = pair?;
+                current.0.clear();
+                current.0.extend_from_slice(k);
+                current.1.clear();
+                current.1.extend_from_slice(v);
+                Ok(true)
+            }
         }
     }
 }
@@ -74,8 +95,8 @@ impl Source {
 struct IterState {
     source: Source,
     reverse: bool,
-    /// The pair the last `lightning_iter_next` pointed into.
-    current: Option<KvPair>,
+    /// The pair the last `lightning_iter_next` pointed into (its buffers reused).
+    current: KvPair,
     done: bool,
 }
 
@@ -100,7 +121,7 @@ pub(crate) fn register(
         state: Mutex::new(IterState {
             source,
             reverse: args::flag(reverse),
-            current: None,
+            current: KvPair::default(),
             done: false,
         }),
         errors: Arc::clone(errors),
@@ -208,22 +229,26 @@ pub extern "C" fn lightning_iter_next(
         let out_val = OutPtr::required(val, "val")?;
         let out_val_len = OutPtr::required(val_len, "val_len")?;
         let mut state = h.state.lock();
-        state.current = None;
         if state.done {
             return Ok(LIGHTNING_DONE);
         }
-        let reverse = state.reverse;
-        match state.source.step(reverse) {
-            None => {
-                state.done = true;
+        let IterState {
+            source,
+            reverse,
+            current,
+            done,
+        } = &mut *state;
+        match source.step_into(*reverse, current) {
+            Ok(false) => {
+                *done = true;
                 Ok(LIGHTNING_DONE)
             }
-            Some(Err(e)) => {
-                state.done = true;
+            Err(e) => {
+                *done = true;
                 Err(e.into())
             }
-            Some(Ok(pair)) => {
-                let (k, v) = state.current.insert(pair);
+            Ok(true) => {
+                let (k, v) = &*current;
                 out_key.write(data_ptr(k));
                 out_key_len.write(k.len());
                 out_val.write(data_ptr(v));

@@ -102,10 +102,13 @@ impl NativeIterator {
         let mut ended = false;
         let walked = guard(|| {
             while got < want && out.len() < CHUNK_BYTES {
-                // Forward walks over the database lend each pair, skipping two copies per pair.
+                // Walks over the database lend each pair, skipping two copies per pair.
                 let item = match (&mut *source, reverse) {
                     (Source::Db(it), false) => it
                         .next_borrowed()
+                        .map(|r| r.map(|(k, v)| append(&mut out, mode, k, v))),
+                    (Source::Db(it), true) => it
+                        .next_back_borrowed()
                         .map(|r| r.map(|(k, v)| append(&mut out, mode, k, v))),
                     (src, rev) => {
                         step(src, rev).map(|r| r.map(|(k, v)| append(&mut out, mode, &k, &v)))

@@ -77,7 +77,14 @@ fn pull(
                 }
                 None => None,
             },
-            (Source::Db(it), true) => it.next_back(),
+            (Source::Db(it), true) => match it.next_back_borrowed() {
+                Some(pair) => {
+                    let (k, v) = pair?;
+                    push(k, v);
+                    continue;
+                }
+                None => None,
+            },
             (Source::Txn(it), false) => it.next(),
             (Source::Txn(it), true) => it.next_back(),
         };
