@@ -86,13 +86,16 @@ pub struct DbIterator {
     front_pos: Option<Vec<u8>>,
     /// `front_pos`'s 8-byte prefix, compared before its bytes.
     front_pos_prefix: u64,
-    /// The smallest key the back has decided on.
-    back_pos: Option<Vec<u8>>,
-    /// The pair the back walk last found, copied out (walking backwards meets a key's
-    /// versions oldest first, so the cursor has moved past the visible one by the time it
-    /// is known); reused from step to step, so a reverse step allocates nothing.
-    back_key: Vec<u8>,
+    /// The smallest key the back has decided on (emitted or skipped as deleted), valid
+    /// when `back_decided`; with `back_value`, the pair the back walk last found, copied
+    /// out (walking backwards meets a key's versions oldest first, so the cursor has moved
+    /// past the visible one by the time it is known). The buffers are reused from step to
+    /// step, so a reverse step allocates nothing.
+    back_pos: Vec<u8>,
+    back_decided: bool,
     back_value: Vec<u8>,
+    /// The key the back walk is deciding on, swapped into `back_pos` once decided.
+    back_scratch: Vec<u8>,
     /// The front rests on the pair it last returned and must step past it first.
     front_pending: bool,
     done: bool,
@@ -126,9 +129,10 @@ impl DbIterator {
             back: None,
             front_pos: None,
             front_pos_prefix: 0,
-            back_pos: None,
-            back_key: Vec::new(),
+            back_pos: Vec::new(),
+            back_decided: false,
             back_value: Vec::new(),
+            back_scratch: Vec::new(),
             front_pending: false,
             done: empty,
         }
@@ -164,7 +168,7 @@ impl DbIterator {
                 return Ok(false);
             };
             let key = cur.key;
-            if above(&self.upper, key) || self.back_pos.as_deref().is_some_and(|b| key >= b) {
+            if above(&self.upper, key) || (self.back_decided && key >= self.back_pos.as_slice()) {
                 return Ok(false);
             }
             // Once a key has passed the lower bound every later one does too.
@@ -252,30 +256,36 @@ impl DbIterator {
             }
         };
         let snapshot = self.snapshot;
+        let mut cur = back.current();
         loop {
-            let Some(cur) = back.current() else {
+            let Some(first) = cur else {
                 return Ok(false);
             };
-            if below(&self.lower, cur.key)
-                || self.front_pos.as_deref().is_some_and(|f| cur.key <= f)
+            if below(&self.lower, first.key)
+                || self.front_pos.as_deref().is_some_and(|f| first.key <= f)
             {
                 return Ok(false);
             }
-            let prefix = cur.prefix;
-            self.back_key.clear();
-            self.back_key.extend_from_slice(cur.key);
+            let prefix = first.prefix;
+            self.back_scratch.clear();
+            self.back_scratch.extend_from_slice(first.key);
             // Walking backwards meets a key's versions oldest first: the last one at or
             // below the snapshot is the one this view sees (`Some(false)`: a tombstone).
             let mut visible: Option<bool> = None;
-            while let Some(cur) = back.current() {
-                if cur.prefix != prefix || cur.key != self.back_key.as_slice() {
+            loop {
+                let Some(v) = back.current() else {
+                    cur = None;
+                    break;
+                };
+                if v.prefix != prefix || v.key != self.back_scratch.as_slice() {
+                    cur = Some(v);
                     break;
                 }
-                if cur.seq <= snapshot {
-                    visible = Some(match cur.value {
-                        Some(v) => {
+                if v.seq <= snapshot {
+                    visible = Some(match v.value {
+                        Some(value) => {
                             self.back_value.clear();
-                            self.back_value.extend_from_slice(v);
+                            self.back_value.extend_from_slice(value);
                             true
                         }
                         None => false,
@@ -283,16 +293,14 @@ impl DbIterator {
                 }
                 back.advance()?;
             }
-            if above(&self.upper, &self.back_key) {
+            if above(&self.upper, &self.back_scratch) {
                 continue;
             }
             let Some(has_value) = visible else {
                 continue;
             };
-            let mut pos = self.back_pos.take().unwrap_or_default();
-            pos.clear();
-            pos.extend_from_slice(&self.back_key);
-            self.back_pos = Some(pos);
+            std::mem::swap(&mut self.back_pos, &mut self.back_scratch);
+            self.back_decided = true;
             if has_value {
                 return Ok(true);
             }
@@ -303,7 +311,7 @@ impl DbIterator {
         if !self.seek_back_visible()? {
             return Ok(None);
         }
-        Ok(Some((self.back_key.clone(), self.back_value.clone())))
+        Ok(Some((self.back_pos.clone(), self.back_value.clone())))
     }
 
     /// Like [`DoubleEndedIterator::next_back`], but lends the key and value instead of
@@ -329,7 +337,7 @@ impl DbIterator {
             return None;
         }
         match self.seek_back_visible() {
-            Ok(true) => Some(Ok((&self.back_key, &self.back_value))),
+            Ok(true) => Some(Ok((&self.back_pos, &self.back_value))),
             Ok(false) => {
                 self.done = true;
                 None
