@@ -139,6 +139,15 @@ fn open_with(
     Ok(LIGHTNING_OK)
 }
 
+/// The configuration `opts` holds, or the defaults for NULL.
+fn config_or_default(opts: *const lightning_options) -> Result<LightningDbConfig, Fail> {
+    if opts.is_null() {
+        Ok(LightningDbConfig::default())
+    } else {
+        options::config_of(opts)
+    }
+}
+
 /// Opens (creating it if missing) the database in directory `path` (a NUL-terminated path)
 /// and writes its handle to `*out_db`. `opts` may be NULL for the defaults; the options are
 /// copied, so they may be freed at once. Close the handle with `lightning_db_close`.
@@ -156,12 +165,7 @@ pub extern "C" fn lightning_db_open(
     ffi_call("lightning_db_open", |_| {
         let out = OutPtr::required(out_db, "out_db")?;
         let path = path_arg(path)?;
-        let config = if opts.is_null() {
-            LightningDbConfig::default()
-        } else {
-            options::config_of(opts)?
-        };
-        open_with(path, config, None, out)
+        open_with(path, config_or_default(opts)?, None, out)
     })
 }
 
@@ -208,12 +212,12 @@ pub extern "C" fn lightning_db_open_with_events(
     ffi_call("lightning_db_open_with_events", |_| {
         let out = OutPtr::required(out_db, "out_db")?;
         let path = path_arg(path)?;
-        let config = if opts.is_null() {
-            LightningDbConfig::default()
-        } else {
-            options::config_of(opts)?
-        };
-        open_with(path, config, EventSink::new(callback, user_data), out)
+        open_with(
+            path,
+            config_or_default(opts)?,
+            EventSink::new(callback, user_data),
+            out,
+        )
     })
 }
 
