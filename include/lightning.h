@@ -207,19 +207,17 @@
 
 /**
  * circuit breaker is open; retry later (`CIRCUIT_BREAKER_OPEN`).
- * Not produced by this version: reserved for the circuit breaker.
  */
 #define LIGHTNING_CIRCUIT_BREAKER_OPEN 302
 
 /**
  * automatic recovery gave up after its retries (`AUTO_RECOVERY_FAILED`).
- * Not produced by this version: reserved for the auto-recovery manager.
+ * Not produced by this version: reserved for self-healing; the auto-recovery manager returns the last attempt's own error.
  */
 #define LIGHTNING_AUTO_RECOVERY_FAILED 303
 
 /**
  * operation timed out (`TIMEOUT`).
- * Not produced by this version: reserved for the operational layer's time limits.
  */
 #define LIGHTNING_TIMEOUT 304
 

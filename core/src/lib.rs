@@ -35,6 +35,8 @@
 //               stats, batch, bulk (the engine's own types)
 //   txn, integrity
 //   db          the `Database` facade: every `impl Database`
+//   ops         the operational layer above the facade: circuit breaker, automatic
+//               retry with backoff, the clock they run on
 //   testing     test tools, behind the `testing` feature
 // Every module is private: the public API is what this file re-exports.
 mod batch;
@@ -47,6 +49,7 @@ mod error;
 mod events;
 mod integrity;
 mod iter;
+mod ops;
 mod recovery_state;
 mod snapshot;
 mod stats;
@@ -76,8 +79,8 @@ pub use config::{
 };
 pub use db::Database;
 pub use error::{
-    codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, RetryableError,
-    SecurityError, ERROR_TABLE, RESERVED_CODES,
+    codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, ReliabilityError,
+    RetryableError, SecurityError, ERROR_TABLE, RESERVED_CODES,
 };
 pub use events::{
     BackgroundErrorInfo, BackgroundJob, CompactionInfo, CorruptionInfo, Event, EventFn,
@@ -92,6 +95,11 @@ pub use integrity::{
     ValidationResult, DAMAGED_TABLES_FILE, QUARANTINE_DIR, VERIFIER_BYTES_PER_SEC,
 };
 pub use iter::{BorrowedPair, DbIterator, KvPair};
+pub use ops::{
+    AutoRecoveryManager, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState,
+    Clock, ClockFuture, Jitter, ManualClock, RecoveryConfig, RecoveryOutcome, RecoveryRun,
+    RecoveryStats, SystemClock,
+};
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};

@@ -27,7 +27,8 @@ const RANKS: &[(&str, u32)] = &[
     ("txn", 7),
     ("integrity", 7),
     ("db", 8),
-    ("testing", 9),
+    ("ops", 9),
+    ("testing", 10),
 ];
 
 fn src_dir() -> PathBuf {

@@ -105,15 +105,13 @@ pub const LIGHTNING_CHECKSUM_MISMATCH: c_int = 252;
 pub const LIGHTNING_DEADLOCK_DETECTED: c_int = 301;
 
 /// circuit breaker is open; retry later (`CIRCUIT_BREAKER_OPEN`).
-/// Not produced by this version: reserved for the circuit breaker.
 pub const LIGHTNING_CIRCUIT_BREAKER_OPEN: c_int = 302;
 
 /// automatic recovery gave up after its retries (`AUTO_RECOVERY_FAILED`).
-/// Not produced by this version: reserved for the auto-recovery manager.
+/// Not produced by this version: reserved for self-healing; the auto-recovery manager returns the last attempt's own error.
 pub const LIGHTNING_AUTO_RECOVERY_FAILED: c_int = 303;
 
 /// operation timed out (`TIMEOUT`).
-/// Not produced by this version: reserved for the operational layer's time limits.
 pub const LIGHTNING_TIMEOUT: c_int = 304;
 
 /// the database cannot be recovered automatically (`RECOVERY_IMPOSSIBLE`).

@@ -2,10 +2,11 @@
 //! recoverable, all from one match with one row per variant, so adding a variant is one
 //! row here (the compiler insists) plus its message and its advice.
 
-use std::io;
-
 use super::table::name_of;
-use super::{codes, is_storage_full_kind, DatabaseError, SecurityError};
+use super::{
+    codes, is_storage_full_kind, is_transient_io_kind, DatabaseError, ReliabilityError,
+    SecurityError,
+};
 
 /// One variant's classification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +50,7 @@ impl DatabaseError {
             Self::DatabaseClosed => row(DATABASE_CLOSED, F, F, F),
             Self::InvalidArgument { .. } => row(INVALID_ARGUMENT, F, F, F),
             Self::Io { kind, message, .. } => {
-                let transient = matches!(
-                    kind,
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                );
+                let transient = is_transient_io_kind(*kind);
                 let code = if is_storage_full_kind(*kind, message) {
                     STORAGE_FULL
                 } else {
@@ -174,5 +170,32 @@ impl SecurityError {
     /// The stable SCREAMING_SNAKE name of this error's code, such as `"WRONG_KEY"`.
     pub fn code_name(&self) -> &'static str {
         name_of(self.error_code())
+    }
+}
+
+impl ReliabilityError {
+    /// The stable code of this error, in 3xx: the code of the [`DatabaseError`] it converts
+    /// into (see [`codes`]).
+    pub fn error_code(&self) -> i32 {
+        match self {
+            Self::CircuitBreakerOpen { .. } => codes::CIRCUIT_BREAKER_OPEN,
+            Self::AutoRecoveryFailed { .. } => codes::AUTO_RECOVERY_FAILED,
+            Self::Timeout { .. } => codes::TIMEOUT,
+        }
+    }
+
+    /// The stable SCREAMING_SNAKE name of this error's code, such as `"CIRCUIT_BREAKER_OPEN"`.
+    pub fn code_name(&self) -> &'static str {
+        name_of(self.error_code())
+    }
+
+    /// Whether repeating the operation may succeed: an open breaker (after `retry_after`) and
+    /// a timeout are retryable; exhausted recovery is not. The same answer as the
+    /// [`DatabaseError`] it converts into.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::CircuitBreakerOpen { .. } | Self::Timeout { .. } => true,
+            Self::AutoRecoveryFailed { .. } => false,
+        }
     }
 }

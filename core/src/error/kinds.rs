@@ -7,10 +7,41 @@ use std::time::Duration;
 
 /// Implemented by errors that know whether repeating the failed operation can succeed.
 ///
-/// `AutoRecoveryManager::execute_with_recovery` retries only errors that say yes.
+/// [`AutoRecoveryManager::execute_with_recovery`](crate::AutoRecoveryManager::execute_with_recovery)
+/// retries only errors that say yes. Implemented for [`DatabaseError`], [`ReliabilityError`]
+/// and [`std::io::Error`]; implement it for an error type of your own to retry it:
+///
+/// ```
+/// use lightning_db::RetryableError;
+///
+/// #[derive(Debug)]
+/// enum FetchError { Busy, NotFound }
+///
+/// impl RetryableError for FetchError {
+///     fn is_retryable(&self) -> bool {
+///         matches!(self, FetchError::Busy)
+///     }
+/// }
+/// assert!(FetchError::Busy.is_retryable() && !FetchError::NotFound.is_retryable());
+/// ```
 pub trait RetryableError {
     /// Whether repeating the same operation, unchanged, may succeed.
     fn is_retryable(&self) -> bool;
+
+    /// The error an attempt of `operation` fails with when it is still running after the
+    /// recovery manager's `timeout_per_stage` (`elapsed` is how long it ran).
+    ///
+    /// The default, `None`, says the type cannot express a timeout: the recovery manager then
+    /// never cuts an attempt of it off and lets every attempt run to completion. [`DatabaseError`]
+    /// answers [`DatabaseError::Timeout`], [`ReliabilityError`] its `Timeout`, and
+    /// [`std::io::Error`] an error of kind [`io::ErrorKind::TimedOut`]; all three are retryable.
+    fn timeout_error(operation: &str, elapsed: Duration) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = (operation, elapsed);
+        None
+    }
 }
 
 /// Security failures: encryption, keys, access control and the audit log.
@@ -243,7 +274,8 @@ pub enum DatabaseError {
     /// The circuit breaker protecting a service is open after repeated failures; calls are
     /// refused without being attempted. Retryable after `retry_after`.
     ///
-    /// **Reserved**: not produced by this version; kept for the circuit breaker.
+    /// Produced by [`CircuitBreaker::call`](crate::CircuitBreaker::call) (through
+    /// [`ReliabilityError::CircuitBreakerOpen`]) when it refuses a call.
     #[error("circuit breaker for '{service}' is open; retry after {retry_after:?}")]
     CircuitBreakerOpen {
         /// The protected service or operation.
@@ -251,9 +283,12 @@ pub enum DatabaseError {
         /// How long until the breaker lets a trial call through.
         retry_after: Duration,
     },
-    /// The auto-recovery manager exhausted its retries.
+    /// Automatic recovery exhausted its retries.
     ///
-    /// **Reserved**: not produced by this version; kept for the auto-recovery manager.
+    /// **Reserved**: not produced by this version; kept for self-healing. The
+    /// [`AutoRecoveryManager`](crate::AutoRecoveryManager) returns the last attempt's own error
+    /// when its retries are exhausted, as the API reference specifies, and counts the attempts
+    /// in its [`stats`](crate::AutoRecoveryManager::stats).
     #[error("automatic recovery failed at '{stage}' after {attempts} attempts: {last_error}")]
     AutoRecoveryFailed {
         /// The operation or stage being retried.
@@ -263,9 +298,12 @@ pub enum DatabaseError {
         /// The error of the last attempt.
         last_error: Box<DatabaseError>,
     },
-    /// An operation exceeded its time limit; its effects were not applied. Retryable.
+    /// An operation exceeded its time limit and was abandoned. Retryable.
     ///
-    /// **Reserved**: not produced by this version; kept for the operational layer's time limits.
+    /// Produced by the [`AutoRecoveryManager`](crate::AutoRecoveryManager) when an attempt is
+    /// still running after `timeout_per_stage`: the attempt's future is dropped, so whatever it
+    /// did before that point may or may not have taken effect (retried operations must be
+    /// idempotent).
     #[error("operation '{operation}' timed out after {elapsed:?}")]
     Timeout {
         /// The operation that timed out.
@@ -404,9 +442,11 @@ pub enum DatabaseError {
         /// Why it failed.
         reason: String,
     },
-    /// A recovery stage exceeded its time limit (`timeout_per_stage`).
+    /// A crash-recovery stage exceeded its time limit.
     ///
-    /// **Reserved**: not produced by this version; kept for staged recovery.
+    /// **Reserved**: not produced by this version; kept for staged recovery. (An attempt of the
+    /// auto-recovery manager that exceeds `timeout_per_stage` fails with
+    /// [`Timeout`](Self::Timeout), which is retryable.)
     #[error("recovery stage '{stage}' timed out after {elapsed:?}")]
     RecoveryTimeout {
         /// The stage that timed out.
@@ -472,6 +512,153 @@ impl RetryableError for DatabaseError {
     fn is_retryable(&self) -> bool {
         DatabaseError::is_retryable(self)
     }
+
+    /// [`DatabaseError::Timeout`] naming the operation.
+    fn timeout_error(operation: &str, elapsed: Duration) -> Option<Self> {
+        Some(
+            ReliabilityError::Timeout {
+                operation: operation.to_string(),
+                elapsed,
+            }
+            .into(),
+        )
+    }
+}
+
+/// Failures of the reliability layer itself: a circuit breaker refusing a call, automatic
+/// recovery giving up, an operation or health check running out of time.
+///
+/// Each variant converts into the [`DatabaseError`] variant of the same name, with the same
+/// message and its 3xx code ([`error_code`](Self::error_code)), so a function returning
+/// `Result<_, DatabaseError>` can use `?` on it:
+///
+/// ```
+/// use std::time::Duration;
+/// use lightning_db::{codes, DatabaseError, ReliabilityError};
+///
+/// let refused = ReliabilityError::CircuitBreakerOpen {
+///     service: "database".into(),
+///     retry_after: Duration::from_secs(5),
+/// };
+/// assert_eq!(refused.error_code(), codes::CIRCUIT_BREAKER_OPEN);
+/// let db_error = DatabaseError::from(refused);
+/// assert!(matches!(db_error, DatabaseError::CircuitBreakerOpen { .. }));
+/// assert_eq!(db_error.error_code(), 302);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReliabilityError {
+    /// A circuit breaker is open and refused the call without attempting it; see
+    /// [`DatabaseError::CircuitBreakerOpen`] (code 302). Retryable after `retry_after`.
+    #[error("circuit breaker for '{service}' is open; retry after {retry_after:?}")]
+    CircuitBreakerOpen {
+        /// The protected service or operation (the breaker's name).
+        service: String,
+        /// How long until the breaker lets a trial call through; zero when the breaker is
+        /// half-open and all its trial calls are in flight.
+        retry_after: Duration,
+    },
+    /// Automatic recovery exhausted its retries; see [`DatabaseError::AutoRecoveryFailed`]
+    /// (code 303). Not retryable.
+    #[error("automatic recovery failed at '{stage}' after {attempts} attempts: {last_error}")]
+    AutoRecoveryFailed {
+        /// The operation or stage being retried.
+        stage: String,
+        /// How many attempts were made.
+        attempts: usize,
+        /// The error of the last attempt.
+        last_error: Box<DatabaseError>,
+    },
+    /// An operation (an attempt, a health check) exceeded its time limit and was abandoned;
+    /// see [`DatabaseError::Timeout`] (code 304). Retryable.
+    #[error("operation '{operation}' timed out after {elapsed:?}")]
+    Timeout {
+        /// The operation that timed out.
+        operation: String,
+        /// How long it ran.
+        elapsed: Duration,
+    },
+}
+
+impl From<ReliabilityError> for DatabaseError {
+    fn from(err: ReliabilityError) -> Self {
+        match err {
+            ReliabilityError::CircuitBreakerOpen {
+                service,
+                retry_after,
+            } => DatabaseError::CircuitBreakerOpen {
+                service,
+                retry_after,
+            },
+            ReliabilityError::AutoRecoveryFailed {
+                stage,
+                attempts,
+                last_error,
+            } => DatabaseError::AutoRecoveryFailed {
+                stage,
+                attempts,
+                last_error,
+            },
+            ReliabilityError::Timeout { operation, elapsed } => {
+                DatabaseError::Timeout { operation, elapsed }
+            }
+        }
+    }
+}
+
+/// For programs whose errors are `std::io::Error`: a refused call becomes an error of kind
+/// [`io::ErrorKind::WouldBlock`], a timeout one of kind [`io::ErrorKind::TimedOut`], anything
+/// else [`io::ErrorKind::Other`]; the [`ReliabilityError`] is kept as the source.
+impl From<ReliabilityError> for io::Error {
+    fn from(err: ReliabilityError) -> Self {
+        let kind = match err {
+            ReliabilityError::CircuitBreakerOpen { .. } => io::ErrorKind::WouldBlock,
+            ReliabilityError::Timeout { .. } => io::ErrorKind::TimedOut,
+            ReliabilityError::AutoRecoveryFailed { .. } => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+impl RetryableError for ReliabilityError {
+    fn is_retryable(&self) -> bool {
+        ReliabilityError::is_retryable(self)
+    }
+
+    /// [`ReliabilityError::Timeout`] naming the operation.
+    fn timeout_error(operation: &str, elapsed: Duration) -> Option<Self> {
+        Some(ReliabilityError::Timeout {
+            operation: operation.to_string(),
+            elapsed,
+        })
+    }
+}
+
+/// Transient I/O failures are retryable: kinds `Interrupted`, `WouldBlock` and `TimedOut`,
+/// the same rule as for [`DatabaseError::Io`].
+impl RetryableError for io::Error {
+    fn is_retryable(&self) -> bool {
+        is_transient_io_kind(self.kind())
+    }
+
+    /// An error of kind [`io::ErrorKind::TimedOut`] naming the operation.
+    fn timeout_error(operation: &str, elapsed: Duration) -> Option<Self> {
+        Some(
+            ReliabilityError::Timeout {
+                operation: operation.to_string(),
+                elapsed,
+            }
+            .into(),
+        )
+    }
+}
+
+/// I/O failures that may go away by themselves when the call is repeated.
+pub(super) fn is_transient_io_kind(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 impl From<io::Error> for DatabaseError {

@@ -1,8 +1,10 @@
 //! Errors of Lightning DB and their stable numeric codes.
 //!
-//! [`DatabaseError`] is the one error type of the public API. Every variant carries a stable
-//! numeric code ([`DatabaseError::error_code`]) and name ([`DatabaseError::code_name`]) taken
-//! from a single table, [`ERROR_TABLE`]. The same numbers are the C API's return codes, the
+//! [`DatabaseError`] is the one error type of the public API; [`SecurityError`] and
+//! [`ReliabilityError`] group the security and reliability failures and convert into it.
+//! Every variant carries a stable numeric code ([`DatabaseError::error_code`]) and name
+//! ([`DatabaseError::code_name`]) taken from a single table, [`ERROR_TABLE`]. The same
+//! numbers are the C API's return codes, the
 //! `code` of Python exceptions and the `errno` of Node errors, so the table is written here once
 //! and the bindings generate theirs from it.
 //!
@@ -31,7 +33,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use kinds::{DatabaseError, RetryableError, SecurityError};
+pub use kinds::{DatabaseError, ReliabilityError, RetryableError, SecurityError};
 pub use table::{describe_code, reserved_for, ErrorCodeInfo, ERROR_TABLE, RESERVED_CODES};
 
-use kinds::is_storage_full_kind;
+use kinds::{is_storage_full_kind, is_transient_io_kind};

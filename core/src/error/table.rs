@@ -251,16 +251,9 @@ pub const RESERVED_CODES: &[(i32, &str)] = &[
          MANIFEST_CORRUPTED naming the file and offset",
     ),
     (
-        codes::CIRCUIT_BREAKER_OPEN,
-        "reserved for the circuit breaker",
-    ),
-    (
         codes::AUTO_RECOVERY_FAILED,
-        "reserved for the auto-recovery manager",
-    ),
-    (
-        codes::TIMEOUT,
-        "reserved for the operational layer's time limits",
+        "reserved for self-healing; the auto-recovery manager returns the last attempt's own \
+         error",
     ),
     (codes::RECOVERY_IMPOSSIBLE, "reserved for staged recovery"),
     (

@@ -678,3 +678,106 @@ fn reserved_codes_are_defined_error_codes() {
     }
     assert_eq!(reserved_for(codes::TRANSACTION_CONFLICT), None);
 }
+
+fn all_reliability() -> Vec<ReliabilityError> {
+    vec![
+        ReliabilityError::CircuitBreakerOpen {
+            service: "database".into(),
+            retry_after: Duration::from_secs(3),
+        },
+        ReliabilityError::AutoRecoveryFailed {
+            stage: "compaction".into(),
+            attempts: 4,
+            last_error: boxed(io_err(io::ErrorKind::Other)),
+        },
+        ReliabilityError::Timeout {
+            operation: "health check".into(),
+            elapsed: Duration::from_secs(5),
+        },
+    ]
+}
+
+#[test]
+fn reliability_errors_become_database_errors_with_their_codes() {
+    for r in all_reliability() {
+        let e = DatabaseError::from(r.clone());
+        assert_eq!(r.error_code(), e.error_code(), "{r:?}");
+        assert_eq!(r.code_name(), e.code_name(), "{r:?}");
+        assert_eq!(r.to_string(), e.to_string(), "{r:?}");
+        assert_eq!(r.is_retryable(), e.is_retryable(), "{r:?}");
+        assert_eq!(RetryableError::is_retryable(&r), r.is_retryable());
+        assert!((300..400).contains(&r.error_code()), "{r:?}");
+    }
+    let [open, failed, timeout] = <[ReliabilityError; 3]>::try_from(all_reliability()).unwrap();
+    assert_eq!(
+        DatabaseError::from(open),
+        DatabaseError::CircuitBreakerOpen {
+            service: "database".into(),
+            retry_after: Duration::from_secs(3),
+        }
+    );
+    assert_eq!(
+        DatabaseError::from(failed),
+        DatabaseError::AutoRecoveryFailed {
+            stage: "compaction".into(),
+            attempts: 4,
+            last_error: boxed(io_err(io::ErrorKind::Other)),
+        }
+    );
+    assert_eq!(DatabaseError::from(timeout).error_code(), codes::TIMEOUT);
+}
+
+#[test]
+fn reliability_errors_as_io_errors() {
+    let [open, failed, timeout] = <[ReliabilityError; 3]>::try_from(all_reliability()).unwrap();
+    let kind = |r: ReliabilityError| io::Error::from(r).kind();
+    assert_eq!(kind(open.clone()), io::ErrorKind::WouldBlock);
+    assert_eq!(kind(failed), io::ErrorKind::Other);
+    assert_eq!(kind(timeout), io::ErrorKind::TimedOut);
+    let e = io::Error::from(open.clone());
+    assert_eq!(e.to_string(), open.to_string());
+}
+
+#[test]
+fn timeout_errors_of_the_retryable_types() {
+    let elapsed = Duration::from_secs(60);
+    let db = <DatabaseError as RetryableError>::timeout_error("read", elapsed).unwrap();
+    assert_eq!(
+        db,
+        DatabaseError::Timeout {
+            operation: "read".into(),
+            elapsed
+        }
+    );
+    assert!(db.is_retryable());
+    let r = <ReliabilityError as RetryableError>::timeout_error("read", elapsed).unwrap();
+    assert_eq!(DatabaseError::from(r), db);
+    let io = <io::Error as RetryableError>::timeout_error("read", elapsed).unwrap();
+    assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+    assert!(RetryableError::is_retryable(&io));
+    assert!(!RetryableError::is_retryable(&io::Error::from(
+        io::ErrorKind::NotFound
+    )));
+
+    struct Mine;
+    impl RetryableError for Mine {
+        fn is_retryable(&self) -> bool {
+            true
+        }
+    }
+    assert!(Mine::timeout_error("read", elapsed).is_none());
+    assert!(Mine.is_retryable());
+}
+
+#[test]
+fn the_breaker_and_timeout_codes_are_produced_now() {
+    assert_eq!(reserved_for(codes::CIRCUIT_BREAKER_OPEN), None);
+    assert_eq!(reserved_for(codes::TIMEOUT), None);
+    assert!(reserved_for(codes::AUTO_RECOVERY_FAILED).is_some());
+}
+
+#[test]
+fn reliability_errors_are_send_sync_static() {
+    fn check<T: std::error::Error + Send + Sync + 'static>() {}
+    check::<ReliabilityError>();
+}
