@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test suite: format and lint checks, the Rust
-# workspace (unit, property, crash, concurrency and doc tests), the Rust example,
+# workspace (unit, property, crash, concurrency and doc tests), the skiplist's loom
+# model checks, the Rust example,
 # the C and C++ suites under sanitizers, the Python package (pytest, stubtest, the
 # examples) and the Node module (tsc, node --test, the examples). This is the README's
 # test command; .ci/run calls it and nothing else. It installs what it needs itself:
@@ -17,8 +18,17 @@ cargo fmt --all --check
 step "cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo clippy (the core crate without features: no test tools, no dead code)"
+cargo clippy -p lightning_db --lib -- -D warnings
+
 step "Rust tests (workspace, all features)"
 cargo test --workspace --all-features
+
+step "loom: the memtable skiplist's lock-free protocols under the model checker"
+# Only the lib's skiplist loom tests: every other test would run loom types outside a
+# model. Its own target dir, so the cfg does not invalidate the main build's cache.
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p lightning_db --release --lib storage::skiplist::loom_tests -- --test-threads=1
 
 step "Rust example"
 cargo run --quiet -p lightning_db --example basic

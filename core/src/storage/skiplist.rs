@@ -28,6 +28,14 @@
 //!   only through atomics;
 //! - every pointer into a chunk is derived from the chunk's own base pointer, never from
 //!   a reference to a smaller object.
+//!
+//! Tests: the unit tests race a writer, readers and index builds on real threads;
+//! `loom_tests` model-checks the same protocols (insert against searches and cursors,
+//! the seek index's build and publication) under loom, every interleaving up to two
+//! preemptions, with a shadow cell standing for each node's and each index's plain
+//! memory so that a publication not ordered before a read fails the model. It needs
+//! `RUSTFLAGS="--cfg loom"`, which swaps the atomics, the writer's mutex and the index
+//! slot for loom's (module `sync`); the command is in UNSAFE.md and `scripts/test-all.sh`.
 #![expect(
     unsafe_code,
     reason = "an arena skiplist with lock-free readers: raw node pointers into arena chunks, \
@@ -36,20 +44,37 @@
 
 use std::cmp::Ordering;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::{Arc, OnceLock};
 
-use arc_swap::ArcSwapOption;
-use parking_lot::Mutex;
-
+use self::sync::{AtomicBool, AtomicPtr, AtomicUsize, IndexSlot, Mutex};
 use super::coding::key_prefix;
 use super::iter::Current;
+
+/// What the list synchronises through: std's atomics, `parking_lot`'s mutex and an
+/// `ArcSwapOption` for the seek index, re-exported unchanged, so the ordinary build is the
+/// same code as without this module.
+#[cfg(not(all(test, loom)))]
+mod sync {
+    pub(super) use arc_swap::ArcSwapOption as IndexSlot;
+    pub(super) use parking_lot::Mutex;
+    pub(super) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
+}
+
+/// The loom build of this module's own tests (`RUSTFLAGS="--cfg loom"`, see `loom_tests`):
+/// loom's models of the atomics and the mutex, and a loom-visible stand-in for the
+/// `ArcSwapOption`, so the model checker sees every synchronising operation of the list.
+#[cfg(all(test, loom))]
+mod sync;
 
 /// Tallest tower. With one node in four promoted per level, twelve levels index
 /// 4^12 (16 million) entries at full speed, more than any write buffer holds.
 const MAX_HEIGHT: usize = 12;
-/// Header bytes before the tower: prefix, seq, key length, value length, height, value.
-const HEADER: usize = 40;
+/// Header bytes before the tower: prefix, seq, key length, value length, height, value
+/// (40; more in the loom build, whose nodes carry a shadow cell).
+const HEADER: usize = std::mem::size_of::<Node>();
+/// Bytes of one tower slot (8; loom's atomics differ in size, so it is not hard-coded).
+const SLOT: usize = std::mem::size_of::<AtomicPtr<Node>>();
 /// Stored as the value length of a tombstone.
 const TOMBSTONE: u32 = u32::MAX;
 /// Versions from which a list asks for a seek index by default (smaller lists are
@@ -76,9 +101,22 @@ struct Node {
     _pad: u32,
     /// Start of the value bytes (null for a tombstone).
     value: *const u8,
+    /// The loom build's stand-in for the node's plain memory (header, key, value): the
+    /// writer marks it written before linking the node, and every read of a field marks
+    /// it read, so loom reports a reader that is not ordered after the write.
+    #[cfg(all(test, loom))]
+    shadow: loom::cell::UnsafeCell<()>,
 }
 
-const _: () = assert!(std::mem::size_of::<Node>() == HEADER);
+#[cfg(not(all(test, loom)))]
+const _: () = assert!(HEADER == 40 && SLOT == 8);
+// Tower slots and keys follow the header in 8-aligned arena words.
+const _: () = assert!(
+    HEADER.is_multiple_of(8)
+        && SLOT.is_multiple_of(8)
+        && std::mem::align_of::<Node>() <= 8
+        && std::mem::align_of::<AtomicPtr<Node>>() <= 8
+);
 
 /// Reads node fields. Callers pass pointers to fully written nodes of a live list.
 mod node {
@@ -90,9 +128,53 @@ mod node {
         // tower starts right after the header and is 8-aligned like the arena.
         unsafe {
             n.cast::<u8>()
-                .add(HEADER + 8 * level)
+                .add(HEADER + SLOT * level)
                 .cast::<AtomicPtr<Node>>()
         }
+    }
+
+    /// The loom build: marks node `n`'s plain memory read by this thread (nothing in the
+    /// ordinary build).
+    #[inline(always)]
+    unsafe fn observe(n: *const Node) {
+        #[cfg(all(test, loom))]
+        // SAFETY: (the caller promises) `n` is a fully written node; the cell is never moved.
+        unsafe {
+            (*ptr::addr_of!((*n).shadow)).with(|_| ());
+        }
+        #[cfg(not(all(test, loom)))]
+        let _ = n;
+    }
+
+    /// The loom build: makes the `height` tower slots of the fresh node `n` loom atomics
+    /// holding null (in the ordinary build, zeroed arena memory already is null links).
+    #[inline(always)]
+    pub(super) unsafe fn init_tower(n: *mut Node, height: usize) {
+        #[cfg(all(test, loom))]
+        for level in 0..height {
+            // SAFETY: (the caller promises) `n` is fresh arena memory with room for a tower of
+            // `height` slots, seen by no other thread yet.
+            unsafe {
+                link(n, level)
+                    .cast_mut()
+                    .write(AtomicPtr::new(ptr::null_mut()))
+            };
+        }
+        #[cfg(not(all(test, loom)))]
+        let _ = (n, height);
+    }
+
+    /// The loom build: marks the plain memory of node `n` (header, key, value) written by
+    /// this thread, before the node is linked (nothing in the ordinary build).
+    #[inline(always)]
+    pub(super) unsafe fn written(n: *const Node) {
+        #[cfg(all(test, loom))]
+        // SAFETY: (the caller promises) `n` is a node being written by this thread.
+        unsafe {
+            (*ptr::addr_of!((*n).shadow)).with_mut(|_| ());
+        }
+        #[cfg(not(all(test, loom)))]
+        let _ = n;
     }
 
     #[inline]
@@ -104,13 +186,19 @@ mod node {
     #[inline]
     pub(super) unsafe fn prefix(n: *const Node) -> u64 {
         // SAFETY: (the caller promises) `n` is a fully written node; the header never changes.
-        unsafe { ptr::addr_of!((*n).prefix).read() }
+        unsafe {
+            observe(n);
+            ptr::addr_of!((*n).prefix).read()
+        }
     }
 
     #[inline]
     pub(super) unsafe fn seq(n: *const Node) -> u64 {
         // SAFETY: (the caller promises) as for `prefix`.
-        unsafe { ptr::addr_of!((*n).seq).read() }
+        unsafe {
+            observe(n);
+            ptr::addr_of!((*n).seq).read()
+        }
     }
 
     #[inline]
@@ -118,9 +206,10 @@ mod node {
         // SAFETY: (the caller promises) as for `prefix`; the key bytes follow the tower, were written
         // before the node was linked and are never written again.
         unsafe {
+            observe(n);
             let height = ptr::addr_of!((*n).height).read() as usize;
             let len = ptr::addr_of!((*n).key_len).read() as usize;
-            std::slice::from_raw_parts(n.cast::<u8>().add(HEADER + 8 * height), len)
+            std::slice::from_raw_parts(n.cast::<u8>().add(HEADER + SLOT * height), len)
         }
     }
 
@@ -130,6 +219,7 @@ mod node {
         // before the node was linked and never written again (a non-null, aligned
         // pointer even for an empty value).
         unsafe {
+            observe(n);
             let len = ptr::addr_of!((*n).value_len).read();
             if len == TOMBSTONE {
                 return None;
@@ -261,7 +351,7 @@ pub struct SkipList {
     /// Arena bytes taken by nodes, for write-buffer accounting.
     bytes: AtomicUsize,
     /// The latest seek index, if one was built.
-    index: ArcSwapOption<SeekIndex>,
+    index: IndexSlot<SeekIndex>,
     /// Set by a search that found no index, or a stale one; cleared by the build.
     index_wanted: AtomicBool,
     /// Called when `index_wanted` is raised, so the owner schedules a build.
@@ -287,6 +377,10 @@ struct SeekIndex {
     len: usize,
     /// Versions the list held when the walk began (and ended: see `build_index`).
     covers: usize,
+    /// The loom build's stand-in for the index's memory, as a node's `shadow` is for the
+    /// node's: marked written by the build, read by every search through the index.
+    #[cfg(all(test, loom))]
+    shadow: loom::cell::UnsafeCell<()>,
 }
 
 /// Entries per line.
@@ -308,12 +402,25 @@ const _: () = assert!(std::mem::size_of::<IndexLine>() == 64);
 impl SeekIndex {
     /// An index over `len` entries laid out in `lines` (the last one padded).
     fn new(lines: Vec<IndexLine>, len: usize, covers: usize) -> Self {
-        Self {
+        let index = Self {
             summary: lines.iter().map(|l| l.0[0].prefix).collect(),
             lines: lines.into_boxed_slice(),
             len,
             covers,
-        }
+            #[cfg(all(test, loom))]
+            shadow: loom::cell::UnsafeCell::new(()),
+        };
+        #[cfg(all(test, loom))]
+        index.shadow.with_mut(|_| ());
+        index
+    }
+
+    /// The loom build: marks the index's memory read by this thread (nothing in the
+    /// ordinary build).
+    #[inline(always)]
+    fn observe(&self) {
+        #[cfg(all(test, loom))]
+        self.shadow.with(|_| ());
     }
 
     #[inline]
@@ -324,6 +431,7 @@ impl SeekIndex {
     /// The node of entry `i`, or null past the last.
     #[inline]
     fn node_at(&self, i: usize) -> *const Node {
+        self.observe();
         if i < self.len {
             self.entry(i).node.0
         } else {
@@ -346,6 +454,7 @@ impl SeekIndex {
 
     /// How many nodes are ordered before `target` (with `inclusive`, not after it).
     fn rank(&self, target: &Target<'_>, inclusive: bool) -> usize {
+        self.observe();
         let p = target.prefix;
         // Line j - 1 holds the first prefix not below the target's: the lines before it
         // hold only smaller ones, and line j starts at or above it.
@@ -369,15 +478,18 @@ impl SeekIndex {
 
     /// True when over a quarter of a list of `len` versions is newer than the index.
     fn is_stale_for(&self, len: usize) -> bool {
+        self.observe();
         (len - self.covers.min(len)) * 4 > self.covers
     }
 
     /// True when the index holds exactly the versions of a list of `len` versions.
     fn is_exact_for(&self, len: usize) -> bool {
+        self.observe();
         self.covers == len && self.len == len
     }
 
     fn memory_bytes(&self) -> usize {
+        self.observe();
         self.lines.len() * std::mem::size_of::<IndexLine>() + self.summary.len() * 8
     }
 }
@@ -405,11 +517,16 @@ impl SkipList {
     /// (at least 1).
     pub fn with_index_min_len(index_min_len: usize) -> Self {
         let mut arena = Arena::new();
-        let head_words = (HEADER + 8 * MAX_HEIGHT) / 8;
+        let head_words = (HEADER + SLOT * MAX_HEIGHT) / 8;
         let head = arena.alloc(head_words).cast::<Node>();
         // SAFETY: `head` is fresh, zeroed, aligned arena memory large enough for a header
         // and a full tower; zero bytes are null links and an empty key.
-        unsafe { ptr::addr_of_mut!((*head).height).write(MAX_HEIGHT as u32) };
+        unsafe {
+            ptr::addr_of_mut!((*head).height).write(MAX_HEIGHT as u32);
+            #[cfg(all(test, loom))]
+            ptr::addr_of_mut!((*head).shadow).write(loom::cell::UnsafeCell::new(()));
+            node::init_tower(head, MAX_HEIGHT);
+        }
         Self {
             head,
             writer: Mutex::new(Writer {
@@ -420,7 +537,7 @@ impl SkipList {
             height: AtomicUsize::new(1),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
-            index: ArcSwapOption::empty(),
+            index: IndexSlot::empty(),
             index_wanted: AtomicBool::new(false),
             index_waker: OnceLock::new(),
             quiet_len: AtomicUsize::new(0),
@@ -500,6 +617,9 @@ impl SkipList {
         } else {
             before.min(len).saturating_sub(1)
         };
+        // (The loom build's index holds a loom cell, which is not `Sync`: loom's threads
+        // share it by design.)
+        #[cfg_attr(all(test, loom), allow(clippy::arc_with_non_send_sync))]
         self.index
             .store(Some(Arc::new(SeekIndex::new(lines, len, covers))));
         true
@@ -622,7 +742,7 @@ impl SkipList {
             *start = x;
             above = x;
         }
-        let words = (HEADER + 8 * height + key_len).div_ceil(8);
+        let words = (HEADER + SLOT * height + key_len).div_ceil(8);
         let value_words = stored_value.div_ceil(8).max(1);
         let value_at: *const u8 = match value {
             Some(v) => {
@@ -647,12 +767,16 @@ impl SkipList {
                 height: height as u32,
                 _pad: 0,
                 value: value_at,
+                #[cfg(all(test, loom))]
+                shadow: loom::cell::UnsafeCell::new(()),
             });
-            let data = n.cast::<u8>().add(HEADER + 8 * height);
+            node::init_tower(n, height);
+            let data = n.cast::<u8>().add(HEADER + SLOT * height);
             ptr::copy_nonoverlapping(key.as_ptr(), data, key_len);
             for (level, p) in splice.iter().enumerate().take(height) {
                 (*node::link(n, level)).store(node::next(*p, level), AtomicOrdering::Relaxed);
             }
+            node::written(n);
             // Publish bottom-up: once linked at level 0 the node is fully visible.
             for (level, p) in splice.iter().enumerate().take(height) {
                 (*node::link(*p, level)).store(n, AtomicOrdering::Release);
@@ -934,7 +1058,12 @@ impl SkipCursor {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+// The ordinary tests run real threads; the loom build (`loom_tests`) would need each of
+// them inside a model.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
