@@ -71,6 +71,11 @@
 #define LIGHTNING_BUFFER_TOO_SMALL 2
 
 /**
+ * the answer needs a read from disk; nothing was read (`NEEDS_IO`).
+ */
+#define LIGHTNING_NEEDS_IO 3
+
+/**
  * key not found (`KEY_NOT_FOUND`).
  */
 #define LIGHTNING_KEY_NOT_FOUND 101
@@ -843,6 +848,20 @@ int lightning_get_into(struct lightning_db *db,
                        uint8_t *buf,
                        size_t cap,
                        size_t *out_len);
+
+/**
+ * [`lightning_get_into`] for a thread that must not wait for the disk (an event loop):
+ * answers only from memory (memtables, the block cache, and mapped table pages the OS
+ * holds in memory). Returns what `lightning_get_into` returns, or `LIGHTNING_NEEDS_IO`
+ * when the answer needs a disk read; then nothing was read, `buf` and `*out_len` are
+ * untouched, and the caller reads with `lightning_get_into` on a thread that may wait.
+ */
+int lightning_get_if_cached(struct lightning_db *db,
+                            const uint8_t *key,
+                            size_t key_len,
+                            uint8_t *buf,
+                            size_t cap,
+                            size_t *out_len);
 
 /**
  * Returns `LIGHTNING_OK` when `key` holds a value, `LIGHTNING_NOT_FOUND` when it does not.

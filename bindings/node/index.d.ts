@@ -257,7 +257,17 @@ export declare class Database {
    * fit (the JS layer then calls the native `getSync`), and -1 when the key is missing.
    */
   _getInto(key: Key, target: Uint8Array): number
-  /** The value of `key`, or `undefined`, read on the thread pool. */
+  /**
+   * The fast path behind the JS layer's `get`: `_getInto` answered only from memory
+   * (memtables, the block cache, mapped table pages the OS holds), so the JS thread never
+   * waits for the disk. Returns -2 when the answer needs a disk read (nothing was read;
+   * the JS layer then reads on the thread pool).
+   */
+  _getCached(key: Key, target: Uint8Array): number
+  /**
+   * The value of `key`, or `undefined`. The JS layer answers in place when the value is in
+   * memory (see `_getCached`); this native method reads on the thread pool.
+   */
   get(key: Key): Promise<Buffer | undefined>
   /** The values of `keys` (each a `Buffer` or `undefined`), in order. */
   getManySync(keys: Key[]): Array<Buffer | undefined>

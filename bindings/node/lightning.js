@@ -126,6 +126,19 @@ Database.prototype.getSync = function getSync(key) {
   return Buffer.from(SCRATCH.subarray(0, n))
 }
 
+// get(key) answers in place when the value is in memory (the memtable, the block cache, or
+// mapped table pages the OS holds): a resolved promise, no trip to the thread pool. Only a
+// read that needs the disk goes to the pool, so the event loop never waits for I/O. Values
+// larger than the scratch buffer also take the pool path.
+const NEEDS_IO = -2
+const nativeGet = Database.prototype.get
+Database.prototype.get = function get(key) {
+  const n = this._getCached(key, SCRATCH)
+  if (n === -1) return Promise.resolve(undefined)
+  if (n === NEEDS_IO || n > SCRATCH.length) return nativeGet.call(this, key)
+  return Promise.resolve(Buffer.from(SCRATCH.subarray(0, n)))
+}
+
 // batch(ops) packs the operations into one buffer (a tag byte, then the key and, for a put,
 // the value, each as a u32 LE length and its bytes), so crossing into native code costs one
 // buffer instead of three property reads and conversions per operation. Only operations whose

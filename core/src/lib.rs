@@ -77,7 +77,7 @@ pub use config::{
     MAX_RETRY_ATTEMPTS, MAX_SYNC_INTERVAL_MS, MAX_VALUE_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE,
     MIN_BLOCK_SIZE, MIN_CACHE_SIZE, MIN_WRITE_BUFFER_SIZE,
 };
-pub use db::Database;
+pub use db::{CachedRead, Database};
 pub use error::{
     codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, ReliabilityError,
     RetryableError, SecurityError, ERROR_TABLE, RESERVED_CODES,

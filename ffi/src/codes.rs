@@ -19,6 +19,9 @@ pub const LIGHTNING_DONE: c_int = 1;
 /// output buffer too small; the required length was reported (`BUFFER_TOO_SMALL`).
 pub const LIGHTNING_BUFFER_TOO_SMALL: c_int = 2;
 
+/// the answer needs a read from disk; nothing was read (`NEEDS_IO`).
+pub const LIGHTNING_NEEDS_IO: c_int = 3;
+
 /// key not found (`KEY_NOT_FOUND`).
 pub const LIGHTNING_KEY_NOT_FOUND: c_int = 101;
 

@@ -4,13 +4,13 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ::lightning_db::{Database, DatabaseError, LightningDbConfig};
+use ::lightning_db::{CachedRead, Database, DatabaseError, LightningDbConfig};
 use parking_lot::RwLock;
 
 use crate::args::{self, OutBuffer, OutPtr};
 use crate::codes::{
-    LIGHTNING_BUFFER_TOO_SMALL, LIGHTNING_INTEGRITY_VALIDATION_FAILED, LIGHTNING_NOT_FOUND,
-    LIGHTNING_OK,
+    LIGHTNING_BUFFER_TOO_SMALL, LIGHTNING_INTEGRITY_VALIDATION_FAILED, LIGHTNING_NEEDS_IO,
+    LIGHTNING_NOT_FOUND, LIGHTNING_OK,
 };
 use crate::error::{copy_text, ffi_call, Call, ErrorSlot, Fail};
 use crate::events::{lightning_event_fn, EventSink};
@@ -81,7 +81,7 @@ pub(crate) fn answer_alloc(
 /// Answers a lookup by copying the value into the caller's buffer: `LIGHTNING_OK`,
 /// `LIGHTNING_BUFFER_TOO_SMALL` (length reported, buffer untouched) or `LIGHTNING_NOT_FOUND`.
 pub(crate) fn answer_into(
-    value: Option<Vec<u8>>,
+    value: Option<impl AsRef<[u8]>>,
     buf: OutBuffer,
     cap: usize,
     out_len: OutPtr<usize>,
@@ -89,12 +89,13 @@ pub(crate) fn answer_into(
     let Some(value) = value else {
         return Ok(LIGHTNING_NOT_FOUND);
     };
+    let value = value.as_ref();
     let len = value.len();
     if len > cap {
         out_len.write(len);
         return Ok(LIGHTNING_BUFFER_TOO_SMALL);
     }
-    buf.write_prefix(&value, false);
+    buf.write_prefix(value, false);
     out_len.write(len);
     Ok(LIGHTNING_OK)
 }
@@ -310,6 +311,34 @@ pub extern "C" fn lightning_get_into(
         let dest = args::out_buffer(buf, cap, "buf")?;
         let out_len = OutPtr::required(out_len, "out_len")?;
         let value = h.with(|d| d.get(key))?;
+        answer_into(value, dest, cap, out_len)
+    })
+}
+
+/// [`lightning_get_into`] for a thread that must not wait for the disk (an event loop):
+/// answers only from memory (memtables, the block cache, and mapped table pages the OS
+/// holds in memory). Returns what `lightning_get_into` returns, or `LIGHTNING_NEEDS_IO`
+/// when the answer needs a disk read; then nothing was read, `buf` and `*out_len` are
+/// untouched, and the caller reads with `lightning_get_into` on a thread that may wait.
+#[no_mangle]
+pub extern "C" fn lightning_get_if_cached(
+    db: *mut lightning_db,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_get_if_cached", |call| {
+        let h = resolve(call, db)?;
+        let key = args::bytes(key, key_len, "key")?;
+        let dest = args::out_buffer(buf, cap, "buf")?;
+        let out_len = OutPtr::required(out_len, "out_len")?;
+        let value = match h.with(|d| d.get_if_cached(key))? {
+            CachedRead::Found(v) => Some(v),
+            CachedRead::Missing => None,
+            CachedRead::NeedsIo => return Ok(LIGHTNING_NEEDS_IO),
+        };
         answer_into(value, dest, cap, out_len)
     })
 }

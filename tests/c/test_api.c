@@ -940,6 +940,60 @@ static void test_free(void) {
 }
 
 /* NULL in each argument of the single-key functions. */
+/* lightning_get_if_cached: answers from memory, LIGHTNING_NEEDS_IO (reading nothing) when
+ * the block it needs is on disk only. Tables read with pread (mmap off) make "on disk only"
+ * deterministic: a block is in memory once a read put it in the block cache. */
+static void test_get_if_cached(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "cached");
+    lightning_options *o = h_fast_options();
+    CHECK_OK(lightning_options_set_mmap_reads(o, 0));
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, o, &db));
+    lightning_options_free(o);
+    uint8_t buf[16];
+    size_t n = 0;
+
+    /* From the memtable: every answer of lightning_get_into. */
+    CHECK_OK(lightning_put(db, K("alpha"), K("uno!")));
+    memset(buf, 'x', sizeof buf);
+    CHECK_OK(lightning_get_if_cached(db, K("alpha"), buf, sizeof buf, &n));
+    CHECK(n == 4 && memcmp(buf, "uno!", 4) == 0 && buf[4] == 'x');
+    n = 0;
+    CHECK_RC(lightning_get_if_cached(db, K("alpha"), buf, 3, &n), LIGHTNING_BUFFER_TOO_SMALL);
+    CHECK(n == 4);
+    n = 9;
+    CHECK_RC(lightning_get_if_cached(db, K("missing"), buf, sizeof buf, &n), LIGHTNING_NOT_FOUND);
+    CHECK(n == 9);
+
+    /* From a table nobody has read yet: NEEDS_IO, outputs untouched; after a read, OK. */
+    for (int i = 0; i < 500; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof key, "t%05d", i);
+        CHECK_OK(lightning_put(db, (const uint8_t *)key, (size_t)kl, K("tabled")));
+    }
+    CHECK_OK(lightning_db_flush(db));
+    memset(buf, 'x', sizeof buf);
+    n = 77;
+    CHECK_RC(lightning_get_if_cached(db, K("t00321"), buf, sizeof buf, &n), LIGHTNING_NEEDS_IO);
+    CHECK(n == 77 && buf[0] == 'x');
+    CHECK(strcmp(lightning_strerror(LIGHTNING_NEEDS_IO),
+                 "the answer needs a read from disk; nothing was read") == 0);
+    CHECK_OK(lightning_get_into(db, K("t00321"), buf, sizeof buf, &n));
+    CHECK_OK(lightning_get_if_cached(db, K("t00321"), buf, sizeof buf, &n));
+    CHECK(n == 6 && memcmp(buf, "tabled", 6) == 0);
+
+    /* Bad input: NULLs and an empty key are errors, never a crash. */
+    CHECK_RC(lightning_get_if_cached(NULL, K("k"), buf, 4, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_if_cached(db, NULL, 1, buf, 4, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_if_cached(db, K("k"), NULL, 4, &n), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_if_cached(db, K("k"), buf, 4, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_get_if_cached(db, (const uint8_t *)"", 0, buf, 4, &n), LIGHTNING_EMPTY_KEY);
+    lightning_db_close(db);
+    /* A closed handle answers DATABASE_CLOSED. */
+    CHECK_RC(lightning_get_if_cached(db, K("alpha"), buf, sizeof buf, &n), LIGHTNING_DATABASE_CLOSED);
+}
+
 static void test_null_everywhere(void) {
     lightning_db *db = open_fresh("nulls");
     uint8_t *v = NULL;
@@ -1241,6 +1295,7 @@ int main(void) {
     test_iter();
     test_stale_handles();
     test_free();
+    test_get_if_cached();
     test_null_everywhere();
     test_persistence();
     test_check();

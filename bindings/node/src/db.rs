@@ -3,7 +3,8 @@
 use std::sync::{Arc, Weak};
 
 use lightning_db::{
-    Database as CoreDb, DatabaseError, TransactionMode, TransactionOptions, ValidationLevel,
+    CachedRead, Database as CoreDb, DatabaseError, TransactionMode, TransactionOptions,
+    ValidationLevel,
 };
 use napi::bindgen_prelude::*;
 use napi::ScopedTask;
@@ -408,7 +409,37 @@ impl Database {
         })
     }
 
-    /// The value of `key`, or `undefined`, read on the thread pool.
+    /// The fast path behind the JS layer's `get`: `_getInto` answered only from memory
+    /// (memtables, the block cache, mapped table pages the OS holds), so the JS thread never
+    /// waits for the disk. Returns -2 when the answer needs a disk read (nothing was read;
+    /// the JS layer then reads on the thread pool).
+    #[napi(js_name = "_getCached", ts_args_type = "key: Key, target: Uint8Array")]
+    pub fn get_cached(
+        &self,
+        env: Env,
+        key: BytesArg<'_>,
+        // `Option` because napi-derive reads a bare `&mut` argument as a class instance.
+        target: Option<&mut [u8]>,
+    ) -> Result<f64> {
+        let Some(target) = target else {
+            return Err(type_error(&env, "target must be a Uint8Array"));
+        };
+        let key = bytes(&env, &key, "key")?;
+        let read = run(&env, || self.shared.with(|db| db.get_if_cached(&key)))?;
+        Ok(match read {
+            CachedRead::NeedsIo => -2.0,
+            CachedRead::Missing => -1.0,
+            CachedRead::Found(v) => {
+                if let Some(dst) = target.get_mut(..v.len()) {
+                    dst.copy_from_slice(&v);
+                }
+                v.len() as f64
+            }
+        })
+    }
+
+    /// The value of `key`, or `undefined`. The JS layer answers in place when the value is in
+    /// memory (see `_getCached`); this native method reads on the thread pool.
     #[napi(
         ts_args_type = "key: Key",
         ts_return_type = "Promise<Buffer | undefined>"

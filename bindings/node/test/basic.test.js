@@ -25,6 +25,42 @@ test('sync and async point operations', async (t) => {
   assert.equal(db.isOpen, false)
 })
 
+test('await get answers from memory in place and goes to the pool only for the disk', async (t) => {
+  // Tables read with pread (mmapReads off): a block is in memory once a read cached it.
+  const db = new Database(tmpdir(t), { mmapReads: false, writeBufferSize: 1 << 20 })
+  const scratch = Buffer.alloc(64)
+  db.putSync('mem', 'in the memtable')
+  assert.equal(db._getCached('mem', scratch), 15)
+  assert.equal(scratch.subarray(0, 15).toString(), 'in the memtable')
+  assert.equal(db._getCached('absent', scratch), -1)
+  const ops = []
+  for (let i = 0; i < 500; i++) ops.push({ type: 'put', key: `t${String(i).padStart(5, '0')}`, value: `v${i}` })
+  db.batchSync(ops)
+  await db.flush()
+  // On disk only: -2, nothing read; `get` then reads on the pool and caches the block.
+  assert.equal(db._getCached('t00321', scratch), -2)
+  const p = db.get('t00321')
+  assert.ok(p instanceof Promise)
+  assert.equal((await p).toString(), 'v321')
+  assert.equal(db._getCached('t00321', scratch), 4)
+  assert.equal((await db.get('t00322')).toString(), 'v322')
+  assert.equal(await db.get('t99999'), undefined)
+  // A value larger than the scratch buffer: found in memory, read again on the pool.
+  const big = Buffer.alloc(100 * 1024, 7)
+  db.putSync('big', big)
+  assert.equal(db._getCached('big', scratch), big.length)
+  assert.deepEqual(await db.get('big'), big)
+  // Each answer is a fresh Buffer, not a view of the shared scratch buffer.
+  const a = await db.get('mem')
+  db.putSync('mem', 'changed!')
+  assert.equal(a.toString(), 'in the memtable')
+  assert.equal((await db.get('mem')).toString(), 'changed!')
+  assert.throws(() => db._getCached('mem', 'not bytes'))
+  await rejectsWith(assert, () => db.get(''), 'LIGHTNING_EMPTY_KEY')
+  db.close()
+  await rejectsWith(assert, () => db.get('mem'), 'LIGHTNING_DATABASE_CLOSED')
+})
+
 test('getMany and getManySync keep order and report missing keys', async (t) => {
   const db = new Database(tmpdir(t))
   db.putSync('k1', 'v1')

@@ -28,6 +28,17 @@ use crate::storage::value::PinnedValue;
 use crate::storage::wal::{encode_batch, OpRef};
 use crate::txn::{Transaction, TransactionOptions, TxnRegistry};
 
+/// What [`Database::get_if_cached`] found without waiting for the disk.
+#[derive(Debug)]
+pub enum CachedRead {
+    /// The key's value.
+    Found(PinnedValue),
+    /// The key holds no value.
+    Missing,
+    /// The answer needs a block that is not in memory; nothing was read.
+    NeedsIo,
+}
+
 /// An open database. Share one handle between threads with `Arc<Database>`: every
 /// method takes `&self`, readers never wait for writers, and concurrent writers are
 /// committed together (one log write and one sync for the whole group).
@@ -171,6 +182,37 @@ impl Database {
             return Err(DatabaseError::EmptyKey);
         }
         self.inner.get_latest_pinned(key)
+    }
+
+    /// [`Self::get_pinned`] for a caller that must not wait for the disk, such as an event
+    /// loop thread deciding whether to answer in place or hand the read to a worker: the
+    /// answer comes from the memtables, the block cache and, for memory-mapped tables,
+    /// pages the OS has in memory (`mincore`), or is [`CachedRead::NeedsIo`] without
+    /// reading anything. The Node binding's `await db.get(key)` resolves this way in place
+    /// and goes to the thread pool only on `NeedsIo` (RocksDB's `kBlockCacheTier` reads
+    /// follow the same idea).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// use lightning_db::CachedRead;
+    /// db.put(b"k", b"value")?;
+    /// match db.get_if_cached(b"k")? {
+    ///     CachedRead::Found(v) => assert_eq!(&*v, b"value"),
+    ///     CachedRead::Missing => unreachable!("just written"),
+    ///     CachedRead::NeedsIo => { /* read with db.get_pinned on a worker thread */ }
+    /// }
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn get_if_cached(&self, key: &[u8]) -> Result<CachedRead, DatabaseError> {
+        if key.is_empty() {
+            return Err(DatabaseError::EmptyKey);
+        }
+        Ok(match self.inner.get_latest_cached(key)? {
+            Ok(Some(v)) => CachedRead::Found(v),
+            Ok(None) => CachedRead::Missing,
+            Err(crate::storage::NeedsIo) => CachedRead::NeedsIo,
+        })
     }
 
     /// True when `key` holds a value.

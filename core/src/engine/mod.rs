@@ -127,6 +127,30 @@ impl SuperVersion {
         }
         self.version.get(key, snapshot, hash)
     }
+
+    /// [`get_entry`](Self::get_entry) without waiting for the disk: memtables always
+    /// answer; tables answer when the block they need is in memory.
+    pub fn get_entry_cached(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+    ) -> Result<Result<Option<crate::storage::FoundVersion>, crate::storage::NeedsIo>, DatabaseError>
+    {
+        let hash = crate::storage::table::bloom::key_hash(key);
+        if self.mem.may_contain(hash) {
+            if let Some(found) = self.mem.get(key, snapshot) {
+                return Ok(Ok(Some(found)));
+            }
+        }
+        for imm in &self.imms {
+            if imm.may_contain(hash) {
+                if let Some(found) = imm.get(key, snapshot) {
+                    return Ok(Ok(Some(found)));
+                }
+            }
+        }
+        self.version.get_cached(key, snapshot, hash)
+    }
 }
 
 /// A transaction's request to check, at commit, that nobody wrote its keys since it began.

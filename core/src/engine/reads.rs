@@ -28,4 +28,19 @@ impl DbInner {
         let (sv, seq) = self.read_view();
         Ok(sv.get_entry(key, seq)?.and_then(|(_, v)| v))
     }
+
+    /// The newest value of `key` if it can be read without waiting for the disk;
+    /// `Err(NeedsIo)` otherwise (nothing is counted then: the caller reads again).
+    pub fn get_latest_cached(
+        &self,
+        key: &[u8],
+    ) -> Result<Result<Option<PinnedValue>, crate::storage::NeedsIo>, DatabaseError> {
+        self.check_open()?;
+        let (sv, seq) = self.read_view();
+        let found = sv.get_entry_cached(key, seq)?;
+        if found.is_ok() {
+            self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(found.map(|f| f.and_then(|(_, v)| v)))
+    }
 }

@@ -10,6 +10,9 @@ pub const DONE: i32 = 1;
 /// The caller's output buffer is too small; the required length was reported
 /// (C API status, not an error).
 pub const BUFFER_TOO_SMALL: i32 = 2;
+/// A lookup that may not wait for the disk (`Database::get_if_cached`) needs a block that
+/// is not in memory; nothing was read (C API status, not an error).
+pub const NEEDS_IO: i32 = 3;
 
 /// [`DatabaseError::KeyNotFound`](super::DatabaseError::KeyNotFound).
 pub const KEY_NOT_FOUND: i32 = 101;

@@ -31,6 +31,11 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
         "BUFFER_TOO_SMALL",
         "output buffer too small; the required length was reported",
     ),
+    info(
+        codes::NEEDS_IO,
+        "NEEDS_IO",
+        "the answer needs a read from disk; nothing was read",
+    ),
     info(codes::KEY_NOT_FOUND, "KEY_NOT_FOUND", "key not found"),
     info(
         codes::VALUE_TOO_LARGE,

@@ -291,6 +291,7 @@ fn codes_are_stable() {
     assert_eq!(codes::OK, 0);
     assert_eq!(codes::DONE, 1);
     assert_eq!(codes::BUFFER_TOO_SMALL, 2);
+    assert_eq!(codes::NEEDS_IO, 3);
     let expect = [
         (DatabaseError::EmptyKey, 104, "EMPTY_KEY"),
         (DatabaseError::DatabaseClosed, 107, "DATABASE_CLOSED"),

@@ -82,6 +82,65 @@ impl MappedFile {
             MapRepr::Copy(b) => b,
         }
     }
+
+    /// Whether bytes `start..start + len` sit in memory right now (every page of them in the
+    /// OS page cache), so reading them cannot wait for the disk. A read that must not block
+    /// (a JavaScript thread answering a Promise in place) asks this first. The answer is a
+    /// moment's: the kernel may evict a page just after. A range outside the file is `false`.
+    pub fn is_resident(&self, start: usize, len: usize) -> bool {
+        match &self.map {
+            MapRepr::Map(m) => start
+                .checked_add(len)
+                .is_some_and(|end| end <= m.len() && pages_resident(m, start, end)),
+            MapRepr::Copy(b) => start.checked_add(len).is_some_and(|end| end <= b.len()),
+        }
+    }
+}
+
+/// The system's page size (fixed for the life of the process).
+#[expect(unsafe_code, reason = "sysconf is a C call")]
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf reads a constant of the running system and touches no memory of ours.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n)
+            .ok()
+            .filter(|n| n.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}
+
+/// Whether every page of `map[start..end]` is in the page cache (`mincore`); `end` is
+/// within the map and `start < end` or the range is empty (then `true`).
+#[expect(
+    unsafe_code,
+    reason = "mincore takes a raw address range and an output vector"
+)]
+fn pages_resident(map: &memmap2::Mmap, start: usize, end: usize) -> bool {
+    if start >= end {
+        return true;
+    }
+    let page = page_size();
+    let base = map.as_ptr() as usize;
+    // The map starts on a page boundary, so rounding the offsets keeps the range inside it.
+    let first = (base + start) & !(page - 1);
+    let last = base + end;
+    let pages = (last - first).div_ceil(page);
+    let mut small = [0u8; 32];
+    let mut large = Vec::new();
+    let vec: &mut [u8] = if pages <= small.len() {
+        &mut small[..pages]
+    } else {
+        large.resize(pages, 0);
+        &mut large
+    };
+    // SAFETY: `first..last` lies within the live read-only map `map` (its start is the map's
+    // page-aligned base or a page boundary after it, `end <= map.len()`), which `map`
+    // keeps mapped for the call; `vec` has one writable byte per page of that range, as
+    // mincore requires. mincore only reads the page tables and writes `vec`.
+    let rc = unsafe { libc::mincore(first as *mut libc::c_void, last - first, vec.as_mut_ptr()) };
+    rc == 0 && vec.iter().all(|b| b & 1 == 1)
 }
 
 /// A held exclusive lock on a database directory; released when dropped.
@@ -450,6 +509,92 @@ mod tests {
         let r = fs.open_read_mapped(&path).expect("open");
         w.append(&[1u8; 8192]).expect("grow");
         assert_eq!(r.mapped().expect("mapped").bytes(), b"abc");
+    }
+
+    // Boundary cases of `MappedFile::is_resident` (mincore, see UNSAFE.md).
+
+    fn mapped_file_of(dir: &Path, name: &str, len: usize) -> (PathBuf, Arc<MappedFile>) {
+        let fs = StdFileSystem;
+        let path = dir.join(name);
+        let mut w = fs.create(&path).expect("create");
+        w.append(&vec![5u8; len]).expect("append");
+        w.sync_data().expect("sync");
+        drop(w);
+        let r = fs.open_read_mapped(&path).expect("open");
+        (path, r.mapped().expect("mapped"))
+    }
+
+    #[test]
+    fn residency_of_ranges_at_and_past_the_edges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let len = 3 * 4096 + 17;
+        let (_, map) = mapped_file_of(dir.path(), "f", len);
+        // Touch every page so all of them are in memory.
+        assert_eq!(
+            map.bytes().iter().map(|&b| b as usize).sum::<usize>(),
+            5 * len
+        );
+        for (start, n) in [
+            (0, 0),
+            (len, 0),
+            (0, len),
+            (4095, 2),
+            (4096, 4096),
+            (len - 1, 1),
+        ] {
+            assert!(map.is_resident(start, n), "{start}+{n}");
+        }
+        for (start, n) in [
+            (len, 1),
+            (len - 1, 2),
+            (len + 4096, 0),
+            (usize::MAX, 1),
+            (1, usize::MAX),
+        ] {
+            assert!(
+                !map.is_resident(start, n),
+                "{start}+{n} is outside the file"
+            );
+        }
+        let copy = MappedFile::from_copy(vec![1u8; 10].into_boxed_slice());
+        assert!(copy.is_resident(0, 10) && copy.is_resident(10, 0));
+        assert!(!copy.is_resident(5, 6) && !copy.is_resident(usize::MAX, 2));
+    }
+
+    #[test]
+    fn residency_spans_more_pages_than_the_stack_vector() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let len = 50 * 4096 + 3;
+        let (_, map) = mapped_file_of(dir.path(), "big", len);
+        assert_eq!(map.bytes().iter().filter(|&&b| b == 5).count(), len);
+        assert!(map.is_resident(0, len));
+        assert!(map.is_resident(17, len - 17));
+    }
+
+    #[test]
+    #[expect(unsafe_code, reason = "posix_fadvise is a C call")]
+    fn pages_dropped_from_the_page_cache_are_not_resident_until_read() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let len = 16 * 4096;
+        let path = dir.path().join("cold");
+        let mut w = StdFileSystem.create(&path).expect("create");
+        w.append(&vec![9u8; len]).expect("append");
+        w.sync_data().expect("sync");
+        drop(w);
+        let file = File::open(&path).expect("open");
+        // SAFETY: a valid open descriptor; the call only advises the kernel about its pages.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+        let r = StdFileSystem.open_read_mapped(&path).expect("map");
+        let map = r.mapped().expect("mapped");
+        assert!(!map.is_resident(0, len), "synced clean pages were dropped");
+        assert!(map.is_resident(0, 0), "an empty range needs nothing");
+        assert_eq!(map.bytes()[5 * 4096 + 1], 9);
+        assert!(
+            map.is_resident(5 * 4096, 4096),
+            "the page just read is in memory"
+        );
     }
 
     #[test]

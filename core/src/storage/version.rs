@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::iter::Source;
 use super::table::reader::{LevelCursor, Table, TableCursor};
+use super::{FoundVersion, NeedsIo};
 use crate::error::DatabaseError;
 
 /// Number of levels.
@@ -46,37 +47,75 @@ impl Version {
 
     /// The newest version of `key` at or below `snapshot` in the tables; `hash` is the
     /// key's [`crate::storage::table::bloom::key_hash`], computed once by the caller for every filter it probes.
+    #[inline]
     pub fn get(
         &self,
         key: &[u8],
         snapshot: u64,
         hash: u64,
-    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
-        let mut best: Option<crate::storage::FoundVersion> = None;
+    ) -> Result<Option<FoundVersion>, DatabaseError> {
+        match self.lookup::<false>(key, snapshot, hash)? {
+            Ok(found) => Ok(found),
+            // Unreachable: only a read that may not wait answers `NeedsIo`.
+            Err(NeedsIo) => Ok(None),
+        }
+    }
+
+    /// [`get`](Self::get) without waiting for the disk (see [`Table::get_cached`]).
+    pub fn get_cached(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+        hash: u64,
+    ) -> Result<Result<Option<FoundVersion>, NeedsIo>, DatabaseError> {
+        self.lookup::<true>(key, snapshot, hash)
+    }
+
+    #[inline]
+    fn lookup<const NO_IO: bool>(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+        hash: u64,
+    ) -> Result<Result<Option<FoundVersion>, NeedsIo>, DatabaseError> {
+        let probe = |table: &Arc<Table>| {
+            if NO_IO {
+                table.get_cached(key, snapshot, hash)
+            } else {
+                table.get(key, snapshot, hash).map(Ok)
+            }
+        };
+        let mut best: Option<FoundVersion> = None;
         // Level-0 files may overlap; the newest file holding the key wins, but a file's
         // version only counts if it is newer than what was found so far.
         for table in &self.levels[0] {
             if best.as_ref().is_some_and(|(s, _)| *s > table.props.max_seq) {
                 break;
             }
-            if let Some(found) = table.get(key, snapshot, hash)? {
+            let found = match probe(table)? {
+                Ok(found) => found,
+                Err(NeedsIo) => return Ok(Err(NeedsIo)),
+            };
+            if let Some(found) = found {
                 if best.as_ref().is_none_or(|(s, _)| found.0 > *s) {
                     best = Some(found);
                 }
             }
         }
         if best.is_some() {
-            return Ok(best);
+            return Ok(Ok(best));
         }
         for level in self.levels.iter().skip(1) {
             let i = level.partition_point(|t| t.props.largest.as_slice() < key);
             if let Some(table) = level.get(i) {
-                if let Some(found) = table.get(key, snapshot, hash)? {
-                    return Ok(Some(found));
+                match probe(table)? {
+                    Ok(Some(found)) => return Ok(Ok(Some(found))),
+                    Ok(None) => {}
+                    Err(NeedsIo) => return Ok(Err(NeedsIo)),
                 }
             }
         }
-        Ok(None)
+        Ok(Ok(None))
     }
 
     /// One cursor per level-0 file and one per deeper non-empty level.

@@ -19,6 +19,7 @@ use crate::storage::fs::{FileSystem, MappedFile, RandomAccessFile};
 use crate::storage::iter::{Current, Cursor};
 use crate::storage::value::PinnedValue;
 use crate::storage::version::Version;
+use crate::storage::{FoundVersion, NeedsIo};
 
 /// The part of an index entry a point read needs before it has found its block.
 #[derive(Debug, Clone, Copy)]
@@ -422,17 +423,45 @@ impl Table {
     }
 
     /// The newest version of `key` at or below `snapshot` in this table.
+    #[inline]
     pub fn get(
         self: &Arc<Self>,
         key: &[u8],
         snapshot: u64,
         hash: u64,
-    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
+    ) -> Result<Option<FoundVersion>, DatabaseError> {
+        match self.lookup::<false>(key, snapshot, hash)? {
+            Ok(found) => Ok(found),
+            // Unreachable: only a read that may not wait answers `NeedsIo`.
+            Err(NeedsIo) => Ok(None),
+        }
+    }
+
+    /// [`get`](Self::get) without waiting for the disk: `Err(NeedsIo)` when the answer
+    /// needs a block that is neither in the block cache nor, for a mapped file, in the
+    /// OS page cache.
+    pub fn get_cached(
+        self: &Arc<Self>,
+        key: &[u8],
+        snapshot: u64,
+        hash: u64,
+    ) -> Result<Result<Option<FoundVersion>, NeedsIo>, DatabaseError> {
+        self.lookup::<true>(key, snapshot, hash)
+    }
+
+    /// Both reads above; `NO_IO` compiles the residency checks in or out.
+    #[inline]
+    fn lookup<const NO_IO: bool>(
+        self: &Arc<Self>,
+        key: &[u8],
+        snapshot: u64,
+        hash: u64,
+    ) -> Result<Result<Option<FoundVersion>, NeedsIo>, DatabaseError> {
         if key < self.props.smallest.as_slice() || key > self.props.largest.as_slice() {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         if !self.may_contain(hash) {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let bi = self.index_partition(key, |e| match e.last_key.as_slice().cmp(key) {
             std::cmp::Ordering::Less => true,
@@ -440,25 +469,44 @@ impl Table {
             std::cmp::Ordering::Greater => false,
         });
         if bi == self.index.len() {
-            return Ok(None);
+            return Ok(Ok(None));
+        }
+        // A mapped block is read in place (or, compressed, decoded from the map): its
+        // bytes must be resident. An unmapped one must be in the block cache.
+        let resident = NO_IO && self.frame_resident(bi);
+        if NO_IO && !resident && self.map.is_some() {
+            return Ok(Err(NeedsIo));
         }
         if let Some(block) = self.mapped_block(bi)? {
             let pos = block.lower_bound(key, snapshot);
             if pos >= block.len() {
-                return Ok(None);
+                return Ok(Ok(None));
             }
             let entry = block.pos(pos);
             if entry.current(block.data()).key != key {
-                return Ok(None);
+                return Ok(Ok(None));
             }
             // The payload starts at the block's offset in the file.
             let base = self.index[bi].offset as usize;
             let value = entry
                 .value_range()
                 .map(|r| PinnedValue::mapped(Arc::clone(self), base + r.start, r.len()));
-            return Ok(Some((entry.seq(), value)));
+            return Ok(Ok(Some((entry.seq(), value))));
         }
-        let block = self.block(bi)?;
+        let block = if NO_IO && !resident {
+            let offset = self.index_heads.get(bi).map_or(0, |h| h.offset);
+            let gate = self.cache.gate();
+            gate.check()?;
+            if gate.verify_every_read() {
+                return Ok(Err(NeedsIo));
+            }
+            match self.cache.get(self.number, offset) {
+                Some(block) => block,
+                None => return Ok(Err(NeedsIo)),
+            }
+        } else {
+            self.block(bi)?
+        };
         let pos = block.lower_bound(key, snapshot);
         if pos < block.len() && block.key(pos) == key {
             let seq = block.seq(pos);
@@ -466,10 +514,18 @@ impl Table {
                 .value(pos)
                 .is_some()
                 .then(|| PinnedValue::in_block(Arc::clone(&block), pos));
-            Ok(Some((seq, value)))
+            Ok(Ok(Some((seq, value))))
         } else {
-            Ok(None)
+            Ok(Ok(None))
         }
+    }
+
+    /// Whether block `i` of a mapped file is in memory (every page of its frame).
+    fn frame_resident(&self, i: usize) -> bool {
+        let (Some(map), Some(e)) = (self.map.as_deref(), self.index.get(i)) else {
+            return false;
+        };
+        usize::try_from(e.offset).is_ok_and(|start| map.is_resident(start, e.len as usize))
     }
 
     /// `len` bytes at `start` of the mapped file (empty when out of range or unmapped).
