@@ -103,5 +103,6 @@ pub use ops::{
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
+pub use storage::format::{DatabaseVersion, ParseVersionError};
 pub use storage::value::PinnedValue;
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};
