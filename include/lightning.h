@@ -281,8 +281,7 @@
 #define LIGHTNING_QUARANTINE_FAILED 411
 
 /**
- * rolling back a recovery stage failed (`ROLLBACK_FAILED`).
- * Not produced by this version: reserved for staged recovery and migration.
+ * rolling back a recovery or migration stage failed (`ROLLBACK_FAILED`).
  */
 #define LIGHTNING_ROLLBACK_FAILED 412
 
@@ -298,13 +297,17 @@
 #define LIGHTNING_INCONSISTENT_STATE 414
 
 /**
+ * a format migration step failed (`MIGRATION_FAILED`).
+ */
+#define LIGHTNING_MIGRATION_FAILED 415
+
+/**
  * invalid configuration (`CONFIGURATION_ERROR`).
  */
 #define LIGHTNING_CONFIGURATION_ERROR 501
 
 /**
  * not enough memory, disk or file handles (`INSUFFICIENT_RESOURCES`).
- * Not produced by this version: reserved for self-healing's disk and memory guards.
  */
 #define LIGHTNING_INSUFFICIENT_RESOURCES 502
 

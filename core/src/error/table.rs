@@ -196,7 +196,7 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
     info(
         codes::ROLLBACK_FAILED,
         "ROLLBACK_FAILED",
-        "rolling back a recovery stage failed",
+        "rolling back a recovery or migration stage failed",
     ),
     info(
         codes::RECOVERY_TIMEOUT,
@@ -207,6 +207,11 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
         codes::INCONSISTENT_STATE,
         "INCONSISTENT_STATE",
         "files on disk disagree with the manifest",
+    ),
+    info(
+        codes::MIGRATION_FAILED,
+        "MIGRATION_FAILED",
+        "a format migration step failed",
     ),
     info(
         codes::CONFIGURATION_ERROR,
@@ -265,15 +270,7 @@ pub const RESERVED_CODES: &[(i32, &str)] = &[
         codes::REPAIR_FAILED,
         "reserved; repair reports what it could not do in its RepairReport",
     ),
-    (
-        codes::ROLLBACK_FAILED,
-        "reserved for staged recovery and migration",
-    ),
     (codes::RECOVERY_TIMEOUT, "reserved for staged recovery"),
-    (
-        codes::INSUFFICIENT_RESOURCES,
-        "reserved for self-healing's disk and memory guards",
-    ),
     (codes::ENCRYPTION_FAILED, "reserved for encryption at rest"),
     (codes::DECRYPTION_FAILED, "reserved for encryption at rest"),
     (codes::WRONG_KEY, "reserved for encryption at rest"),

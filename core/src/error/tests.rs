@@ -167,6 +167,11 @@ fn all_variants() -> Vec<DatabaseError> {
             details: "d".into(),
             suggested_action: String::new(),
         },
+        DatabaseError::MigrationFailed {
+            step: "s".into(),
+            reason: "r".into(),
+            rolled_back: true,
+        },
         DatabaseError::ConfigurationError {
             field: "cache_size".into(),
             reason: "r".into(),
@@ -226,9 +231,10 @@ fn variant_ordinal(e: &DatabaseError) -> usize {
         E::ConfigurationError { .. } => 34,
         E::InsufficientResources { .. } => 35,
         E::InitializationFailed { .. } => 36,
+        E::MigrationFailed { .. } => 37,
     }
 }
-const VARIANT_COUNT: usize = 37;
+const VARIANT_COUNT: usize = 38;
 
 #[test]
 fn sample_covers_every_variant() {
@@ -237,13 +243,13 @@ fn sample_covers_every_variant() {
 }
 
 #[test]
-fn recovery_group_has_fourteen_variants() {
+fn recovery_group_has_fifteen_variants() {
     let recovery: HashSet<i32> = all_variants()
         .iter()
         .map(DatabaseError::error_code)
         .filter(|c| (400..500).contains(c))
         .collect();
-    assert_eq!(recovery.len(), 14);
+    assert_eq!(recovery.len(), 15);
 }
 
 #[test]
@@ -381,7 +387,7 @@ fn codes_sit_in_their_group() {
             0..=11 => 1,
             12..=15 => 2,
             16..=19 => 3,
-            20..=33 => 4,
+            20..=33 | 37 => 4,
             _ => 5,
         };
         assert_eq!(group, expected, "{e:?}");

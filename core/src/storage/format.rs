@@ -280,8 +280,6 @@ pub fn write_format(
         .map_err(|e| DatabaseError::io("write format file", &path, &e))
 }
 
-// Used by the migration module (next change) and the tests.
-#[cfg(test)]
 /// Writes `FORMAT.next` (temporary name, sync, rename, directory sync): the first step
 /// of a switch to the manifest `record.switch_manifest`.
 pub fn write_pending_switch(
@@ -339,8 +337,6 @@ pub fn settle_pending_switch(
     if !fs.exists(&next) {
         return Ok(SwitchOutcome::None);
     }
-    // A damaged record cannot be the commit point: `CURRENT` is. Read what `CURRENT`
-    // says first, so only a switch that happened needs the record's contents.
     let current = manifest::read_current(fs, dir)?;
     match read_record(fs, &next) {
         Ok(Some(r)) if r.switch_manifest != 0 && current == Some(r.switch_manifest) => {
