@@ -302,6 +302,11 @@
 #define LIGHTNING_MIGRATION_FAILED 415
 
 /**
+ * the database format is older than this build reads; migrate it first (`MIGRATION_REQUIRED`).
+ */
+#define LIGHTNING_MIGRATION_REQUIRED 416
+
+/**
  * invalid configuration (`CONFIGURATION_ERROR`).
  */
 #define LIGHTNING_CONFIGURATION_ERROR 501
@@ -1180,7 +1185,8 @@ void lightning_iter_free(struct lightning_iter *it);
  * Writes the format version of the database in `path` (1, 2, ...) to `*out_version`,
  * read from its files without opening it (no lock, nothing written). A directory with no
  * database is `LIGHTNING_INVALID_ARGUMENT`; a format newer than this library knows is
- * `LIGHTNING_UNSUPPORTED_FORMAT_VERSION`. Thread-safe.
+ * `LIGHTNING_UNSUPPORTED_FORMAT_VERSION`, one older than it reads
+ * `LIGHTNING_MIGRATION_REQUIRED` (the last error names the command to run). Thread-safe.
  */
 int lightning_detect_version(const char *path, uint32_t *out_version);
 

@@ -96,6 +96,10 @@ fn human_bytes(n: u64) -> String {
 fn print_info(info: &DatabaseInfo) {
     let version = match info.version {
         Some(v) => format!("{v} ({})", v.description()),
+        None if info.format_version < DatabaseVersion::oldest_number() => format!(
+            "v{} (older than this release reads: migrate it with a release that reads it)",
+            info.format_version
+        ),
         None => format!("v{} (newer than this release)", info.format_version),
     };
     println!("database:        {}", info.path.display());

@@ -119,3 +119,45 @@ fn inspect_and_dry_run_change_nothing_and_migrate_moves_the_format() {
     let bad = lightning(&["migrate", path, "--to", "v9"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
+
+#[test]
+fn a_format_too_old_to_read_names_the_migration_command() {
+    let dir = v1_copy();
+    let path = dir.path().to_str().expect("utf-8");
+    // Record format 0, older than any release wrote (every real format is still read).
+    let mut rec = Vec::new();
+    rec.extend_from_slice(b"LFMT");
+    rec.extend_from_slice(&1u16.to_le_bytes());
+    rec.push(lightning_db::ChecksumAlgorithm::Xxh64.id());
+    rec.push(0);
+    rec.extend_from_slice(&0u32.to_le_bytes());
+    rec.extend_from_slice(&[0; 12]);
+    let sum =
+        lightning_db::testing::format::checksum64(lightning_db::ChecksumAlgorithm::Xxh64, &rec);
+    rec.extend_from_slice(&sum.to_le_bytes());
+    std::fs::write(dir.path().join("FORMAT"), rec).expect("write FORMAT");
+    let before = data_files(dir.path());
+
+    let inspect = lightning(&["inspect", path]);
+    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+    assert!(
+        text(&inspect).contains("format version:  v0 (older than this release reads"),
+        "{}",
+        text(&inspect)
+    );
+    let command = format!("lightning migrate {path} --to latest");
+    for args in [
+        vec!["get", path, "k"],
+        vec!["migrate", path, "--dry-run"],
+        vec!["migrate", path],
+    ] {
+        let out = lightning(&args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", text(&out));
+        let t = text(&out);
+        assert!(
+            t.contains("416") && t.contains("MIGRATION_REQUIRED") && t.contains(&command),
+            "{args:?}: {t}"
+        );
+    }
+    assert!(data_files(dir.path()) == before, "a refusal changed files");
+}

@@ -364,3 +364,96 @@ fn a_newer_format_is_refused_naming_both_versions_never_as_corruption() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_format_older_than_this_build_reads_asks_for_the_migration_command() {
+    // No format Lightning DB has had is too old for this build (the old readers stay), so
+    // the database records format 0, one older than any release wrote.
+    let dir = copy_of("v2");
+    Database::open(dir.path(), LightningDbConfig::default())
+        .expect("open")
+        .close()
+        .expect("close");
+    write_format_version(dir.path(), 0);
+    let snapshot = |dir: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).expect("read"),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot(dir.path());
+    let shown = dir.path().display().to_string();
+    for upgrade in [false, true] {
+        let config = LightningDbConfig {
+            upgrade_format_on_open: upgrade,
+            ..LightningDbConfig::default()
+        };
+        match Database::open(dir.path(), config) {
+            Err(
+                e @ DatabaseError::MigrationRequired {
+                    found: 0,
+                    oldest_supported: 1,
+                    ..
+                },
+            ) => {
+                assert_eq!(e.error_code(), lightning_db::codes::MIGRATION_REQUIRED);
+                assert_eq!(e.code_name(), "MIGRATION_REQUIRED");
+                let text = e.to_string();
+                let command = format!("lightning migrate {shown} --to latest");
+                assert!(
+                    text.contains("migration is required") && text.contains(&command),
+                    "{text}"
+                );
+                let action = e.suggested_action().expect("advice");
+                assert!(action.contains(&command), "{action}");
+            }
+            other => panic!("upgrade {upgrade}: {other:?}"),
+        }
+    }
+    assert!(
+        snapshot(dir.path()) == before,
+        "the refused open changed files"
+    );
+
+    // The manager says the same without opening it.
+    let m = lightning_db::MigrationManager::new();
+    assert!(matches!(
+        m.detect_version(dir.path()),
+        Err(DatabaseError::MigrationRequired { found: 0, .. })
+    ));
+    assert!(matches!(
+        m.needs_migration(dir.path()),
+        Err(DatabaseError::MigrationRequired { .. })
+    ));
+    match m.check_path_compatibility(dir.path()).expect("check") {
+        lightning_db::CompatibilityResult::Incompatible { reason } => {
+            assert!(reason.contains("lightning migrate"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let info = m.inspect(dir.path()).expect("inspect reads it anyway");
+    assert_eq!((info.format_version, info.version), (0, None));
+
+    // A path with a space is quoted in the command.
+    let parent = tempfile::tempdir().expect("tempdir");
+    let spaced = parent.path().join("my db");
+    std::fs::create_dir(&spaced).expect("mkdir");
+    for (name, data) in &before {
+        std::fs::write(spaced.join(name), data).expect("copy");
+    }
+    match Database::open(&spaced, LightningDbConfig::default()) {
+        Err(DatabaseError::MigrationRequired { command, .. }) => assert_eq!(
+            command,
+            format!("lightning migrate '{}' --to latest", spaced.display())
+        ),
+        other => panic!("{other:?}"),
+    }
+}

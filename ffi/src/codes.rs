@@ -164,6 +164,9 @@ pub const LIGHTNING_INCONSISTENT_STATE: c_int = 414;
 /// a format migration step failed (`MIGRATION_FAILED`).
 pub const LIGHTNING_MIGRATION_FAILED: c_int = 415;
 
+/// the database format is older than this build reads; migrate it first (`MIGRATION_REQUIRED`).
+pub const LIGHTNING_MIGRATION_REQUIRED: c_int = 416;
+
 /// invalid configuration (`CONFIGURATION_ERROR`).
 pub const LIGHTNING_CONFIGURATION_ERROR: c_int = 501;
 

@@ -57,7 +57,8 @@ fn json_string(s: &str) -> String {
 /// Writes the format version of the database in `path` (1, 2, ...) to `*out_version`,
 /// read from its files without opening it (no lock, nothing written). A directory with no
 /// database is `LIGHTNING_INVALID_ARGUMENT`; a format newer than this library knows is
-/// `LIGHTNING_UNSUPPORTED_FORMAT_VERSION`. Thread-safe.
+/// `LIGHTNING_UNSUPPORTED_FORMAT_VERSION`, one older than it reads
+/// `LIGHTNING_MIGRATION_REQUIRED` (the last error names the command to run). Thread-safe.
 #[no_mangle]
 pub extern "C" fn lightning_detect_version(path: *const c_char, out_version: *mut u32) -> c_int {
     ffi_call("lightning_detect_version", |_| {

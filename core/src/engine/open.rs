@@ -350,7 +350,8 @@ pub(crate) fn lock_existing_directory(
 
 /// Settles the database's format before anything else reads its files: finishes or
 /// undoes a format switch a crash interrupted, refuses a format newer than this build
-/// knows, and records the format in `FORMAT` when the database has none yet (a new one
+/// knows (`UnsupportedFormatVersion`) or older than it reads (`MigrationRequired`), and
+/// records the format in `FORMAT` when the database has none yet (a new one
 /// at the newest format; one made before `FORMAT` existed at the format its files are
 /// in). An older format stays as it is unless `upgrade_format_on_open` asks otherwise.
 fn settle_format(
@@ -364,7 +365,7 @@ fn settle_format(
         .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
     let found = format::detect_from_files(fs, path, &names)?;
     let Some(version) = DatabaseVersion::from_number(found.version) else {
-        return Err(format::unsupported(path, found.version));
+        return Err(format::unreadable(path, found.version));
     };
     let wanted = if config.upgrade_format_on_open {
         DatabaseVersion::Latest.resolve()

@@ -210,6 +210,10 @@ impl DatabaseError {
                         .to_string()
                 }
             }
+            Self::MigrationRequired { command, found, .. } => format!(
+                "Run `{command}` with a Lightning DB release that reads format v{found}, then \
+                 open the database with this one"
+            ),
             Self::RecoveryTimeout { .. } => {
                 "Open the database again with a longer recovery timeout per stage".to_string()
             }

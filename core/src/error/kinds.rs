@@ -468,6 +468,24 @@ pub enum DatabaseError {
         /// Whether the database was restored as it was before the migration.
         rolled_back: bool,
     },
+    /// The database is in a format older than this build reads: it must be migrated, by a
+    /// release that reads its format, before this one can open it. Refused before any file
+    /// is touched. (Every format Lightning DB has had is still read by this build, so only
+    /// a database recording an older format than any release wrote meets this today.)
+    #[error(
+        "database {path} is in format v{found}, older than this build reads (v{oldest_supported} \
+         and newer): a migration is required; run `{command}`"
+    )]
+    MigrationRequired {
+        /// The database directory.
+        path: String,
+        /// The format version it is in.
+        found: u32,
+        /// The oldest format version this build reads.
+        oldest_supported: u32,
+        /// The command that migrates it (with a release that reads format `found`).
+        command: String,
+    },
     /// Files on disk disagree with the manifest in a way recovery cannot settle on its own,
     /// such as a table whose key range or sequence numbers contradict the manifest.
     #[error("inconsistent on-disk state: {details}")]

@@ -214,6 +214,11 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
         "a format migration step failed",
     ),
     info(
+        codes::MIGRATION_REQUIRED,
+        "MIGRATION_REQUIRED",
+        "the database format is older than this build reads; migrate it first",
+    ),
+    info(
         codes::CONFIGURATION_ERROR,
         "CONFIGURATION_ERROR",
         "invalid configuration",

@@ -129,13 +129,14 @@ impl MigrationManager {
     }
 
     /// The format of the database in `path`, read from its files without opening it. A
-    /// format newer than this build knows is `UnsupportedFormatVersion`. Remembers `path`
-    /// for [`create_migration_plan`](Self::create_migration_plan).
+    /// format newer than this build knows is `UnsupportedFormatVersion`; one older than it
+    /// reads is `MigrationRequired`. Remembers `path` for
+    /// [`create_migration_plan`](Self::create_migration_plan).
     pub fn detect_version(&self, path: impl AsRef<Path>) -> Result<DatabaseVersion, DatabaseError> {
         let path = path.as_ref();
         let (number, _, _) = inspect::detect(self.fs.as_ref(), path)?;
-        let version = DatabaseVersion::from_number(number)
-            .ok_or_else(|| format::unsupported(path, number))?;
+        let version =
+            DatabaseVersion::from_number(number).ok_or_else(|| format::unreadable(path, number))?;
         self.shared.lock().last_detected = Some(path.to_path_buf());
         Ok(version)
     }
@@ -211,7 +212,9 @@ impl MigrationManager {
 
     /// How the database in `path` stands with this release: like
     /// [`check_compatibility`](Self::check_compatibility) against `Latest`, and
-    /// `Incompatible` for a format newer than this release knows.
+    /// `Incompatible` for a format newer than this release knows or older than it reads
+    /// (the reason then names the error's advice: a newer release, or the migration
+    /// command to run with an older one).
     pub fn check_path_compatibility(
         &self,
         path: impl AsRef<Path>,
@@ -219,13 +222,15 @@ impl MigrationManager {
         let (number, _, _) = inspect::detect(self.fs.as_ref(), path.as_ref())?;
         Ok(match DatabaseVersion::from_number(number) {
             Some(v) => self.check_compatibility(v, DatabaseVersion::Latest),
-            None => CompatibilityResult::Incompatible {
-                reason: format!(
-                    "the database is format v{number}, newer than this release, which reads \
-                     formats up to v{}: open it with a newer release",
-                    DatabaseVersion::latest_number()
-                ),
-            },
+            None => {
+                let e = format::unreadable(path.as_ref(), number);
+                CompatibilityResult::Incompatible {
+                    reason: match e.suggested_action() {
+                        Some(action) => format!("{e}. {action}"),
+                        None => e.to_string(),
+                    },
+                }
+            }
         })
     }
 
@@ -343,7 +348,7 @@ impl MigrationManager {
         let path = plan.path().ok_or(MigrationError::NoDatabasePath)?;
         let (number, _, pending) = inspect::detect(self.fs.as_ref(), path)?;
         let found = DatabaseVersion::from_number(number)
-            .ok_or_else(|| MigrationError::Database(format::unsupported(path, number)))?;
+            .ok_or_else(|| MigrationError::Database(format::unreadable(path, number)))?;
         if found != plan.from {
             return Err(MigrationError::VersionMismatch {
                 path: path.to_path_buf(),

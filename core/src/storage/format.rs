@@ -102,6 +102,12 @@ impl DatabaseVersion {
         Self::Latest.number()
     }
 
+    /// The oldest version this build reads, as a number. A database recording an older
+    /// one is refused with `MigrationRequired` (see [`unreadable`]).
+    pub fn oldest_number() -> u32 {
+        Self::ALL[0].number()
+    }
+
     /// The log segment format version a database of this version writes.
     pub fn log_format_version(self) -> u16 {
         match self.resolve() {
@@ -430,13 +436,39 @@ pub fn detect_from_files(
     })
 }
 
-/// `UnsupportedFormatVersion` for a database whose format version `found` is newer than
-/// this build knows.
-pub fn unsupported(dir: &Path, found: u32) -> DatabaseError {
-    DatabaseError::UnsupportedFormatVersion {
-        component: format!("database {}", dir.display()),
-        found,
-        supported_max: DatabaseVersion::latest_number(),
+/// The error for a database whose format version `found` this build does not read:
+/// `UnsupportedFormatVersion` naming both versions when it is newer than this build knows,
+/// `MigrationRequired` naming the command that migrates it when it is older than the
+/// oldest this build reads.
+pub fn unreadable(dir: &Path, found: u32) -> DatabaseError {
+    if found < DatabaseVersion::oldest_number() {
+        DatabaseError::MigrationRequired {
+            path: dir.display().to_string(),
+            found,
+            oldest_supported: DatabaseVersion::oldest_number(),
+            command: format!(
+                "lightning migrate {} --to latest",
+                shell_word(&dir.display().to_string())
+            ),
+        }
+    } else {
+        DatabaseError::UnsupportedFormatVersion {
+            component: format!("database {}", dir.display()),
+            found,
+            supported_max: DatabaseVersion::latest_number(),
+        }
+    }
+}
+
+/// `s` as one word of a POSIX shell command line (quoted when it needs to be).
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:=@%".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
