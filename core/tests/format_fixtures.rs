@@ -164,6 +164,33 @@ fn write_more(db: &Database, expected: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
     expected.insert(b"last".to_vec(), b"left in the log".to_vec());
 }
 
+/// What the older release's fixture tool named by the environment variable `var` (see
+/// the fixtures' README) dumps from the database in `dir`: `None` when the variable is
+/// not set; a failure when that release refuses the database.
+fn older_release_dump(var: &str, dir: &Path) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let tool = std::env::var_os(var)?;
+    let out = std::process::Command::new(&tool)
+        .arg("dump")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", Path::new(&tool).display()));
+    assert!(
+        out.status.success(),
+        "the older release ({var}) refused the database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(' ').expect("two fields");
+                (unhex(k), unhex(v))
+            })
+            .collect(),
+    )
+}
+
 fn small_buffers() -> LightningDbConfig {
     LightningDbConfig {
         write_buffer_size: 64 * 1024,
@@ -199,29 +226,34 @@ fn a_format_1_database_stays_format_1_until_migrated() {
     db.close().expect("close");
 
     // The real older reader, when the test is given it (see the fixtures' README).
-    if let Some(tool) = std::env::var_os("LIGHTNING_FIXTURE_TOOL_V1") {
-        let out = std::process::Command::new(tool)
-            .arg("dump")
-            .arg(dir.path())
-            .output()
-            .expect("run the older release's tool");
-        assert!(
-            out.status.success(),
-            "the older release refused the database: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dumped: BTreeMap<Vec<u8>, Vec<u8>> = String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .lines()
-            .map(|l| {
-                let (k, v) = l.split_once(' ').expect("two fields");
-                (unhex(k), unhex(v))
-            })
-            .collect();
+    if let Some(dumped) = older_release_dump("LIGHTNING_FIXTURE_TOOL_V1", dir.path()) {
         assert!(dumped == expected, "the older release reads other pairs");
         // What it left (format 1 segments) this release still opens.
         let db = Database::open(dir.path(), LightningDbConfig::default()).expect("after it");
         assert_holds(&db, &expected, "v1 after the older release");
+        db.close().expect("close");
+    }
+}
+
+#[test]
+fn a_format_2_database_opened_here_still_opens_with_the_previous_release() {
+    // Format 2 is today's; the previous release (3e0d077, before FORMAT existed) must
+    // still open what this one writes into it, FORMAT file included.
+    let mut expected = contents("v2");
+    let dir = copy_of("v2");
+    let db = Database::open(dir.path(), small_buffers()).expect("open");
+    assert_eq!(db.format_version(), DatabaseVersion::V2);
+    write_more(&db, &mut expected);
+    db.close().expect("close");
+    for (file, v) in file_versions(dir.path()) {
+        let want = if file.ends_with(".log") { 2 } else { 1 };
+        assert_eq!(v, want, "{file} was written in format {v}");
+    }
+    assert!(dir.path().join("FORMAT").exists());
+    if let Some(dumped) = older_release_dump("LIGHTNING_FIXTURE_TOOL_V2", dir.path()) {
+        assert!(dumped == expected, "the previous release reads other pairs");
+        let db = Database::open(dir.path(), LightningDbConfig::default()).expect("after it");
+        assert_holds(&db, &expected, "v2 after the previous release");
         db.close().expect("close");
     }
 }

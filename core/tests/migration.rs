@@ -94,6 +94,33 @@ fn log_versions(dir: &Path) -> Vec<u16> {
     v.into_iter().map(|(_, v)| v).collect()
 }
 
+/// What the older release's fixture tool named by the environment variable `var` (see
+/// the fixtures' README) dumps from the database in `dir`: `None` when the variable is
+/// not set; a failure when that release refuses the database.
+fn older_release_dump(var: &str, dir: &Path) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let tool = std::env::var_os(var)?;
+    let out = std::process::Command::new(&tool)
+        .arg("dump")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", Path::new(&tool).display()));
+    assert!(
+        out.status.success(),
+        "the older release ({var}) refused the database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(' ').expect("two fields");
+                (unhex(k), unhex(v))
+            })
+            .collect(),
+    )
+}
+
 #[test]
 fn the_reference_example_migrates_the_old_format() {
     // The API reference's example, as written (the plan learns its path from
@@ -170,6 +197,13 @@ fn every_fixture_migrates_to_the_newest_and_back_with_every_pair() {
         db.close().expect("close");
         let mut expected = expected;
         expected.insert(b"after".to_vec(), b"migration".to_vec());
+        // The release before FORMAT existed (format 2) reads the migrated database.
+        if let Some(dumped) = older_release_dump("LIGHTNING_FIXTURE_TOOL_V2", dir.path()) {
+            assert!(
+                dumped == expected,
+                "{name}: the format 2 release reads other pairs"
+            );
+        }
 
         // Back to format 1, which the first release reads.
         let back = m
@@ -186,28 +220,10 @@ fn every_fixture_migrates_to_the_newest_and_back_with_every_pair() {
         db.close().expect("close");
         assert!(log_versions(dir.path()).iter().all(|&v| v == 1), "{name}");
 
-        if let Some(tool) = std::env::var_os("LIGHTNING_FIXTURE_TOOL_V1") {
-            let out = std::process::Command::new(tool)
-                .arg("dump")
-                .arg(dir.path())
-                .output()
-                .expect("run the older release's tool");
-            assert!(
-                out.status.success(),
-                "{name}: the older release refused the migrated-back database: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let dumped: BTreeMap<Vec<u8>, Vec<u8>> = String::from_utf8(out.stdout)
-                .expect("utf-8")
-                .lines()
-                .map(|l| {
-                    let (k, v) = l.split_once(' ').expect("two fields");
-                    (unhex(k), unhex(v))
-                })
-                .collect();
+        if let Some(dumped) = older_release_dump("LIGHTNING_FIXTURE_TOOL_V1", dir.path()) {
             assert!(
                 dumped == expected,
-                "{name}: the older release reads other pairs"
+                "{name}: the format 1 release reads other pairs"
             );
         }
     }
