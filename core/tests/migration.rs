@@ -122,48 +122,6 @@ fn older_release_dump(var: &str, dir: &Path) -> Option<BTreeMap<Vec<u8>, Vec<u8>
 }
 
 #[test]
-fn the_reference_example_migrates_the_old_format() {
-    // The API reference's example, as written (the plan learns its path from
-    // detect_version: see the README's deviations).
-    let dir = copy_of("v1");
-    let expected = contents("v1");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let migration_manager = MigrationManager::new();
-        assert!(migration_manager
-            .needs_migration(dir.path())
-            .expect("needs"));
-        let current_version = migration_manager
-            .detect_version(dir.path())
-            .expect("detect");
-        assert_eq!(current_version, DatabaseVersion::V1);
-        let target_version = DatabaseVersion::Latest;
-        let plan = migration_manager
-            .create_migration_plan(current_version, target_version)
-            .expect("plan");
-        match migration_manager.execute_migration(plan).await {
-            Ok(result) => {
-                println!("Migration successful: {result:?}");
-                assert_eq!(result.to, DatabaseVersion::Latest);
-                assert_eq!(result.steps.len(), 1);
-                assert!(result.bytes_rewritten > 0);
-            }
-            Err(e) => panic!("Migration failed: {e}"),
-        }
-        assert!(!migration_manager
-            .needs_migration(dir.path())
-            .expect("needs"));
-    });
-    let db = Database::open(dir.path(), LightningDbConfig::default()).expect("open");
-    assert_eq!(db.format_version(), DatabaseVersion::V2);
-    assert!(holds(&db, &expected));
-    db.close().expect("close");
-    assert!(log_versions(dir.path()).iter().all(|&v| v == 2));
-}
-
-#[test]
 fn every_fixture_migrates_to_the_newest_and_back_with_every_pair() {
     for (name, version) in FIXTURES {
         let expected = contents(name);
