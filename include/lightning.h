@@ -1198,8 +1198,9 @@ int lightning_detect_version(const char *path, uint32_t *out_version);
  * switched atomically. A failed step is rolled back (`LIGHTNING_MIGRATION_FAILED`: the
  * database is exactly as before); `LIGHTNING_ROLLBACK_FAILED` if the rollback failed too.
  * On success writes a NUL-terminated JSON report (`from`, `to`, `steps`,
- * `bytes_rewritten`, `seconds`, `warnings`) to `*out_report_json` (free it with
- * `lightning_free`) and its length without the NUL to `*out_len` (`out_len` may be NULL).
+ * `bytes_rewritten`, `seconds`, `warnings`, `backup_dir`: `MigrationResult::to_json`) to
+ * `*out_report_json` (free it with `lightning_free`) and its length without the NUL to
+ * `*out_len` (`out_len` may be NULL).
  * Blocking; thread-safe (a second migration of the same database is refused as locked).
  */
 int lightning_migrate(const char *path,

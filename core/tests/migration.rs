@@ -133,6 +133,20 @@ fn every_fixture_migrates_to_the_newest_and_back_with_every_pair() {
             .expect("plan");
         let r = m.execute_migration_blocking(to_latest).expect("to latest");
         assert_eq!(r.to, DatabaseVersion::Latest, "{name}");
+        // The report the C API and the bindings hand out.
+        let report: serde_json::Value = serde_json::from_str(&r.to_json()).expect("JSON");
+        assert_eq!(report["from"], version.number(), "{name}");
+        assert_eq!(report["to"], DatabaseVersion::Latest.number(), "{name}");
+        assert_eq!(report["bytes_rewritten"], r.bytes_rewritten, "{name}");
+        assert_eq!(report["path"], dir.path().display().to_string());
+        assert!(report["backup_dir"].is_null() && report["warnings"].is_array());
+        let steps = report["steps"].as_array().expect("steps");
+        assert_eq!(steps.len(), r.steps.len(), "{name}");
+        for (s, step) in steps.iter().zip(&r.steps) {
+            assert_eq!(s["step"], step.step.to_string());
+            assert_eq!(s["tables_written"], step.tables_written);
+            assert!(s["seconds"].as_f64().is_some_and(|t| t >= 0.0));
+        }
         // The log went into a table; no segment is left until the database opens (a
         // database already at the newest format has nothing to do).
         assert_eq!(

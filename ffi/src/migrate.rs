@@ -2,57 +2,13 @@
 
 use std::ffi::{c_char, c_int};
 
-use lightning_db::{DatabaseError, DatabaseVersion, MigrationManager, MigrationResult};
+use lightning_db::{DatabaseError, DatabaseVersion, MigrationManager};
 
 use crate::args::{self, OutPtr};
 use crate::codes::LIGHTNING_OK;
 use crate::db::path_arg;
 use crate::error::{ffi_call, Fail};
 use crate::mem;
-
-/// The JSON report of a finished migration.
-fn report_json(r: &MigrationResult) -> String {
-    let steps: Vec<String> = r
-        .steps
-        .iter()
-        .map(|s| {
-            format!(
-                "{{\"step\":{},\"bytes_rewritten\":{},\"tables_written\":{},\"files_removed\":{},\"seconds\":{}}}",
-                json_string(&s.step.to_string()),
-                s.bytes_rewritten,
-                s.tables_written,
-                s.files_removed,
-                s.duration.as_secs_f64()
-            )
-        })
-        .collect();
-    let warnings: Vec<String> = r.warnings.iter().map(|w| json_string(w)).collect();
-    format!(
-        "{{\"path\":{},\"from\":{},\"to\":{},\"steps\":[{}],\"bytes_rewritten\":{},\"seconds\":{},\"warnings\":[{}]}}",
-        json_string(&r.path.display().to_string()),
-        r.from.resolve().number(),
-        r.to.resolve().number(),
-        steps.join(","),
-        r.bytes_rewritten,
-        r.duration.as_secs_f64(),
-        warnings.join(",")
-    )
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// Writes the format version of the database in `path` (1, 2, ...) to `*out_version`,
 /// read from its files without opening it (no lock, nothing written). A directory with no
@@ -77,8 +33,9 @@ pub extern "C" fn lightning_detect_version(path: *const c_char, out_version: *mu
 /// switched atomically. A failed step is rolled back (`LIGHTNING_MIGRATION_FAILED`: the
 /// database is exactly as before); `LIGHTNING_ROLLBACK_FAILED` if the rollback failed too.
 /// On success writes a NUL-terminated JSON report (`from`, `to`, `steps`,
-/// `bytes_rewritten`, `seconds`, `warnings`) to `*out_report_json` (free it with
-/// `lightning_free`) and its length without the NUL to `*out_len` (`out_len` may be NULL).
+/// `bytes_rewritten`, `seconds`, `warnings`, `backup_dir`: `MigrationResult::to_json`) to
+/// `*out_report_json` (free it with `lightning_free`) and its length without the NUL to
+/// `*out_len` (`out_len` may be NULL).
 /// Blocking; thread-safe (a second migration of the same database is refused as locked).
 #[no_mangle]
 pub extern "C" fn lightning_migrate(
@@ -105,7 +62,7 @@ pub extern "C" fn lightning_migrate(
         let result = manager
             .execute_migration_blocking(plan)
             .map_err(DatabaseError::from)?;
-        let (ptr, len) = mem::give(report_json(&result).into_bytes())?;
+        let (ptr, len) = mem::give(result.to_json().into_bytes())?;
         out.write(ptr.cast::<c_char>());
         out_len.write(len);
         Ok(LIGHTNING_OK)

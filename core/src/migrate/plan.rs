@@ -213,6 +213,39 @@ pub struct MigrationResult {
     pub warnings: Vec<String>,
 }
 
+impl MigrationResult {
+    /// The result as one line of JSON, the report the C API and the bindings hand out:
+    /// `path`, `from` and `to` (format numbers), `steps` (each `step` described,
+    /// `bytes_rewritten`, `tables_written`, `files_removed`, `seconds`),
+    /// `bytes_rewritten`, `seconds`, `warnings` and `backup_dir` (`null` without one).
+    pub fn to_json(&self) -> String {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "step": s.step.to_string(),
+                    "bytes_rewritten": s.bytes_rewritten,
+                    "tables_written": s.tables_written,
+                    "files_removed": s.files_removed,
+                    "seconds": s.duration.as_secs_f64(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "path": self.path.display().to_string(),
+            "from": self.from.resolve().number(),
+            "to": self.to.resolve().number(),
+            "steps": steps,
+            "bytes_rewritten": self.bytes_rewritten,
+            "seconds": self.duration.as_secs_f64(),
+            "warnings": self.warnings,
+            "backup_dir": self.backup_dir.as_ref().map(|d| d.display().to_string()),
+        })
+        .to_string()
+    }
+}
+
 /// What [`check_compatibility`](super::MigrationManager::check_compatibility) says about a
 /// database format and the format a library reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
