@@ -467,6 +467,7 @@ fn a_failed_step_rolls_back_to_the_exact_old_files() {
 fn a_power_cut_at_every_operation_leaves_the_old_or_the_new_database() {
     for (name, to, checksum) in [
         ("v1", DatabaseVersion::Latest, false),
+        ("v2", DatabaseVersion::V1, false),
         ("v2", DatabaseVersion::V2, true),
     ] {
         let from = FIXTURES.iter().find(|f| f.0 == name).expect("fixture").1;
