@@ -286,8 +286,7 @@
 #define LIGHTNING_QUARANTINE_FAILED 411
 
 /**
- * rolling back a recovery stage failed (`ROLLBACK_FAILED`).
- * Not produced by this version: reserved for staged recovery and migration.
+ * rolling back a recovery or migration stage failed (`ROLLBACK_FAILED`).
  */
 #define LIGHTNING_ROLLBACK_FAILED 412
 
@@ -303,13 +302,22 @@
 #define LIGHTNING_INCONSISTENT_STATE 414
 
 /**
+ * a format migration step failed (`MIGRATION_FAILED`).
+ */
+#define LIGHTNING_MIGRATION_FAILED 415
+
+/**
+ * the database format is older than this build reads; migrate it first (`MIGRATION_REQUIRED`).
+ */
+#define LIGHTNING_MIGRATION_REQUIRED 416
+
+/**
  * invalid configuration (`CONFIGURATION_ERROR`).
  */
 #define LIGHTNING_CONFIGURATION_ERROR 501
 
 /**
  * not enough memory, disk or file handles (`INSUFFICIENT_RESOURCES`).
- * Not produced by this version: reserved for self-healing's disk and memory guards.
  */
 #define LIGHTNING_INSUFFICIENT_RESOURCES 502
 
@@ -1191,6 +1199,33 @@ int lightning_iter_next(struct lightning_iter *it,
  * closed.
  */
 void lightning_iter_free(struct lightning_iter *it);
+
+/**
+ * Writes the format version of the database in `path` (1, 2, ...) to `*out_version`,
+ * read from its files without opening it (no lock, nothing written). A directory with no
+ * database is `LIGHTNING_INVALID_ARGUMENT`; a format newer than this library knows is
+ * `LIGHTNING_UNSUPPORTED_FORMAT_VERSION`, one older than it reads
+ * `LIGHTNING_MIGRATION_REQUIRED` (the last error names the command to run). Thread-safe.
+ */
+int lightning_detect_version(const char *path, uint32_t *out_version);
+
+/**
+ * Migrates the closed database in `path` to format `target` (`"v1"`, `"v2"`, `"latest"`;
+ * NULL for the latest), as `lightning migrate PATH --to TARGET` does: a safety check (not
+ * open elsewhere: `LIGHTNING_DATABASE_LOCKED`; room on disk:
+ * `LIGHTNING_INSUFFICIENT_RESOURCES`), then each step, rewritten into new files and
+ * switched atomically. A failed step is rolled back (`LIGHTNING_MIGRATION_FAILED`: the
+ * database is exactly as before); `LIGHTNING_ROLLBACK_FAILED` if the rollback failed too.
+ * On success writes a NUL-terminated JSON report (`from`, `to`, `steps`,
+ * `bytes_rewritten`, `seconds`, `warnings`, `backup_dir`: `MigrationResult::to_json`) to
+ * `*out_report_json` (free it with `lightning_free`) and its length without the NUL to
+ * `*out_len` (`out_len` may be NULL).
+ * Blocking; thread-safe (a second migration of the same database is refused as locked).
+ */
+int lightning_migrate(const char *path,
+                      const char *target,
+                      char **out_report_json,
+                      size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -44,6 +44,8 @@ export interface DatabaseOptions {
   failOnCorruption?: boolean
   /** Pessimistic transactions detect deadlocks (default true). */
   deadlockPreventionEnabled?: boolean
+  /** Move a database written in an older format to the newest when it opens (default false: it keeps its format until migrated, so the release that wrote it can still open it). */
+  upgradeFormatOnOpen?: boolean
   /** Accepted and validated; no effect yet in the engine. */
   enableAuditLogging?: boolean
   /** Accepted and validated; no effect yet in the engine. */
@@ -218,4 +220,67 @@ export interface BatchOperation {
   key: Key
   /** Required for `'put'`. */
   value?: Value
+}
+
+/** A database format version as the engine names it: `'v1'`, `'v2'`. */
+export type FormatVersion = `v${number}`
+
+/** Options of `migrate(path, options)` / `migrateSync(path, options)`. */
+export interface MigrateOptions {
+  /** The target format: `'v1'`, `'v2'`, `'latest'` (default) or a number. */
+  to?: string | number
+  /** Report the plan, the estimate and the safety check, and change nothing. */
+  dryRun?: boolean
+  /** Also rewrite every table with this checksum algorithm. */
+  checksum?: 'xxh64' | 'crc32' | 'blake3'
+  /** Also rewrite every table with compression on or off. */
+  compression?: boolean
+  /** Copy the database into this (new) directory before the first step. */
+  backup?: string
+  /**
+   * Called on the JS thread as the migration goes (queued from the thread pool without
+   * blocking it; the last calls may arrive just after the promise settles). An exception
+   * it throws is reported with `process.emitWarning`. `migrate()` only.
+   */
+  onProgress?: (progress: MigrationProgress) => void
+}
+
+/** One progress report of a running migration. */
+export interface MigrationProgress {
+  /** The step's position, from 0. */
+  stepIndex: number
+  stepCount: number
+  /** What the step does. */
+  step: string
+  phase: 'backup' | 'rewriting' | 'switching' | 'cleanup' | 'rollingBack' | 'done'
+  bytesDone: number
+  bytesTotal: number
+}
+
+/** What `migrate` did (or, with `dryRun`, would do). */
+export interface MigrationReport {
+  path: string
+  from: FormatVersion
+  to: FormatVersion
+  dryRun: boolean
+  /** Each step: what it does, and once run what it wrote. */
+  steps: Array<{
+    step: string
+    bytesRewritten?: number
+    tablesWritten?: number
+    filesRemoved?: number
+    seconds?: number
+  }>
+  /** The backup directory, when one was asked for. */
+  backupDir: string | null
+  /** Bytes of new files written (a run). */
+  bytesRewritten?: number
+  /** How long it took (a run). */
+  seconds?: number
+  /** What did not stop the migration (a run). */
+  warnings?: string[]
+  /** Bytes the plan reads and rewrites (a dry run). */
+  estimatedBytes?: number
+  /** About how long it should take (a dry run). */
+  estimatedSeconds?: number
 }

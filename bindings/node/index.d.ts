@@ -44,6 +44,8 @@ export interface DatabaseOptions {
   failOnCorruption?: boolean
   /** Pessimistic transactions detect deadlocks (default true). */
   deadlockPreventionEnabled?: boolean
+  /** Move a database written in an older format to the newest when it opens (default false: it keeps its format until migrated, so the release that wrote it can still open it). */
+  upgradeFormatOnOpen?: boolean
   /** Accepted and validated; no effect yet in the engine. */
   enableAuditLogging?: boolean
   /** Accepted and validated; no effect yet in the engine. */
@@ -220,6 +222,69 @@ export interface BatchOperation {
   value?: Value
 }
 
+/** A database format version as the engine names it: `'v1'`, `'v2'`. */
+export type FormatVersion = `v${number}`
+
+/** Options of `migrate(path, options)` / `migrateSync(path, options)`. */
+export interface MigrateOptions {
+  /** The target format: `'v1'`, `'v2'`, `'latest'` (default) or a number. */
+  to?: string | number
+  /** Report the plan, the estimate and the safety check, and change nothing. */
+  dryRun?: boolean
+  /** Also rewrite every table with this checksum algorithm. */
+  checksum?: 'xxh64' | 'crc32' | 'blake3'
+  /** Also rewrite every table with compression on or off. */
+  compression?: boolean
+  /** Copy the database into this (new) directory before the first step. */
+  backup?: string
+  /**
+   * Called on the JS thread as the migration goes (queued from the thread pool without
+   * blocking it; the last calls may arrive just after the promise settles). An exception
+   * it throws is reported with `process.emitWarning`. `migrate()` only.
+   */
+  onProgress?: (progress: MigrationProgress) => void
+}
+
+/** One progress report of a running migration. */
+export interface MigrationProgress {
+  /** The step's position, from 0. */
+  stepIndex: number
+  stepCount: number
+  /** What the step does. */
+  step: string
+  phase: 'backup' | 'rewriting' | 'switching' | 'cleanup' | 'rollingBack' | 'done'
+  bytesDone: number
+  bytesTotal: number
+}
+
+/** What `migrate` did (or, with `dryRun`, would do). */
+export interface MigrationReport {
+  path: string
+  from: FormatVersion
+  to: FormatVersion
+  dryRun: boolean
+  /** Each step: what it does, and once run what it wrote. */
+  steps: Array<{
+    step: string
+    bytesRewritten?: number
+    tablesWritten?: number
+    filesRemoved?: number
+    seconds?: number
+  }>
+  /** The backup directory, when one was asked for. */
+  backupDir: string | null
+  /** Bytes of new files written (a run). */
+  bytesRewritten?: number
+  /** How long it took (a run). */
+  seconds?: number
+  /** What did not stop the migration (a run). */
+  warnings?: string[]
+  /** Bytes the plan reads and rewrites (a dry run). */
+  estimatedBytes?: number
+  /** About how long it should take (a dry run). */
+  estimatedSeconds?: number
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -239,6 +304,11 @@ export declare class Database {
   static open(path: string, options?: DatabaseOptions): Promise<Database>
   /** The directory the database was opened in. */
   get location(): string
+  /**
+   * The database format the open database reads and writes (`'v1'`, `'v2'`): an older
+   * database keeps its format unless opened with `upgradeFormatOnOpen` or migrated.
+   */
+  get formatVersion(): FormatVersion
   /** False once `close()` has run. */
   get isOpen(): boolean
   /**
@@ -409,6 +479,12 @@ export declare class Transaction {
  */
 export declare function _testPanic(): void
 
+/**
+ * The format version of the database in `path` (`'v1'`, `'v2'`), read from its files
+ * without opening it (no lock, nothing written).
+ */
+export declare function detectVersion(path: string): FormatVersion
+
 /** One row of the core's error table, as exported to JavaScript by `errorTable()`. */
 export interface ErrorCodeEntry {
   /** The stable numeric code (the `errno` of errors). */
@@ -426,6 +502,21 @@ export interface ErrorCodeEntry {
  * JS layer builds `errorCodes` from it at load time).
  */
 export declare function errorTable(): Array<ErrorCodeEntry>
+
+/**
+ * Migrates the closed database in `path` on the thread pool, as `lightning migrate`
+ * does; resolves to the report.
+ */
+export declare function migrate(path: string, options?: MigrateOptions): Promise<MigrationReport>
+
+/**
+ * `migrate`, blocking the JS thread until it is done (no `onProgress`: nothing could
+ * run it while the thread is blocked).
+ */
+export declare function migrateSync(path: string, options?: Omit<MigrateOptions, 'onProgress'>): MigrationReport
+
+/** Whether the database in `path` is in a format older than the newest this build writes. */
+export declare function needsMigration(path: string): boolean
 
 /** Options of `db.beginTransaction(options)`. */
 export interface TransactionOptions {

@@ -251,6 +251,15 @@ function rejectInsteadOfThrow(target, names) {
 rejectInsteadOfThrow(Database.prototype, ['get', 'getMany', 'put', 'del', 'batch', 'flush', 'compact', 'sync', 'check'])
 rejectInsteadOfThrow(Transaction.prototype, ['commit'])
 
+// migrate(path, options) rejects (never throws) on bad arguments, as the methods above.
+function migrate(path, options) {
+  try {
+    return native.migrate(path, options)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
 const errorTable = Object.freeze(native.errorTable().map((row) => Object.freeze(row)))
 // Both spellings map to the number: errorCodes.LIGHTNING_TRANSACTION_CONFLICT and
 // errorCodes.TRANSACTION_CONFLICT are 105.
@@ -266,4 +275,8 @@ module.exports = {
   RangeIterator,
   errorCodes,
   errorTable,
+  detectVersion: native.detectVersion,
+  needsMigration: native.needsMigration,
+  migrate,
+  migrateSync: native.migrateSync,
 }

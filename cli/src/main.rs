@@ -2,7 +2,7 @@
 //!
 //! `lightning demo [PATH]` shows the database at work on 100,000 records; `put`, `get`,
 //! `delete`, `scan` and `stats` poke at a database by hand; `check` verifies its files and
-//! `repair` mends them. Exit codes are stable and
+//! `repair` mends them; `inspect` shows their format and `migrate` changes it. Exit codes are stable and
 //! documented on [`error::ExitStatus`]: 0 success, 1 not found, 2 usage, 3 database error,
 //! 4 verification failure.
 //!
@@ -19,6 +19,7 @@ mod common;
 mod demo;
 mod error;
 mod integrity_cmd;
+mod migrate_cmd;
 mod output;
 
 use common::GlobalOpts;
@@ -60,6 +61,12 @@ pub enum Command {
     /// Repair a closed database: rebuild what can be rebuilt, set aside what cannot, and
     /// list both (exit code 4 when something could not be repaired).
     Repair(RepairArgs),
+    /// Print a database's format version, checksum algorithms, compression, encryption and
+    /// files per level, without opening it for writing.
+    Inspect(migrate_cmd::InspectArgs),
+    /// Migrate a closed database to another format (default: the newest): print the plan,
+    /// the estimated time and the safety check, then run it (unless --dry-run).
+    Migrate(migrate_cmd::MigrateArgs),
 }
 
 /// Arguments of `lightning check`.
@@ -97,7 +104,9 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Delete(args) => commands::delete(global, args),
         Command::Scan(args) => commands::scan(global, args),
         Command::Stats(args) => commands::stats(global, args),
-        Command::Check(_) | Command::Repair(_) => Ok(()),
+        Command::Check(_) | Command::Repair(_) | Command::Inspect(_) | Command::Migrate(_) => {
+            Ok(())
+        }
     }
 }
 
@@ -115,6 +124,10 @@ fn main() -> ExitCode {
             } else {
                 integrity_cmd::run_repair(&args.path)
             })
+        }
+        Command::Inspect(args) => return exit_code(migrate_cmd::run_inspect(args)),
+        Command::Migrate(args) => {
+            return exit_code(migrate_cmd::run_migrate(args, cli.global.quiet))
         }
         _ => {}
     }

@@ -37,6 +37,8 @@
 //   db          the `Database` facade: every `impl Database`
 //   ops         the operational layer above the facade: circuit breaker, automatic
 //               retry with backoff, the clock they run on
+//   migrate     format migration (beside ops, which it does not use): plans, steps
+//               that rewrite files and switch atomically, rollback, inspection
 //   testing     test tools, behind the `testing` feature
 // Every module is private: the public API is what this file re-exports.
 mod batch;
@@ -49,6 +51,7 @@ mod error;
 mod events;
 mod integrity;
 mod iter;
+mod migrate;
 mod ops;
 mod recovery_state;
 mod snapshot;
@@ -95,6 +98,11 @@ pub use integrity::{
     ValidationResult, DAMAGED_TABLES_FILE, QUARANTINE_DIR, VERIFIER_BYTES_PER_SEC,
 };
 pub use iter::{BorrowedPair, DbIterator, KvPair};
+pub use migrate::{
+    CompatibilityResult, DatabaseInfo, FileInfo, FormatSource, MigrationError, MigrationManager,
+    MigrationPhase, MigrationPlan, MigrationProgress, MigrationProgressFn, MigrationResult,
+    MigrationStep, StepReport, TableInfo, ASSUMED_REWRITE_BYTES_PER_SEC,
+};
 pub use ops::{
     AutoRecoveryManager, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState,
     Clock, ClockFuture, Jitter, ManualClock, RecoveryConfig, RecoveryOutcome, RecoveryRun,
@@ -103,5 +111,6 @@ pub use ops::{
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
+pub use storage::format::{DatabaseVersion, ParseVersionError};
 pub use storage::value::PinnedValue;
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};

@@ -28,6 +28,7 @@ const RANKS: &[(&str, u32)] = &[
     ("integrity", 7),
     ("db", 8),
     ("ops", 9),
+    ("migrate", 9),
     ("testing", 10),
 ];
 

@@ -154,8 +154,7 @@ pub const LIGHTNING_REPAIR_FAILED: c_int = 410;
 /// a corrupted file could not be moved to quarantine (`QUARANTINE_FAILED`).
 pub const LIGHTNING_QUARANTINE_FAILED: c_int = 411;
 
-/// rolling back a recovery stage failed (`ROLLBACK_FAILED`).
-/// Not produced by this version: reserved for staged recovery and migration.
+/// rolling back a recovery or migration stage failed (`ROLLBACK_FAILED`).
 pub const LIGHTNING_ROLLBACK_FAILED: c_int = 412;
 
 /// a recovery stage timed out (`RECOVERY_TIMEOUT`).
@@ -165,11 +164,16 @@ pub const LIGHTNING_RECOVERY_TIMEOUT: c_int = 413;
 /// files on disk disagree with the manifest (`INCONSISTENT_STATE`).
 pub const LIGHTNING_INCONSISTENT_STATE: c_int = 414;
 
+/// a format migration step failed (`MIGRATION_FAILED`).
+pub const LIGHTNING_MIGRATION_FAILED: c_int = 415;
+
+/// the database format is older than this build reads; migrate it first (`MIGRATION_REQUIRED`).
+pub const LIGHTNING_MIGRATION_REQUIRED: c_int = 416;
+
 /// invalid configuration (`CONFIGURATION_ERROR`).
 pub const LIGHTNING_CONFIGURATION_ERROR: c_int = 501;
 
 /// not enough memory, disk or file handles (`INSUFFICIENT_RESOURCES`).
-/// Not produced by this version: reserved for self-healing's disk and memory guards.
 pub const LIGHTNING_INSUFFICIENT_RESOURCES: c_int = 502;
 
 /// database initialization failed (`INITIALIZATION_FAILED`).

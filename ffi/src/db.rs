@@ -100,7 +100,7 @@ pub(crate) fn answer_into(
     Ok(LIGHTNING_OK)
 }
 
-fn path_arg(path: *const c_char) -> Result<PathBuf, Fail> {
+pub(crate) fn path_arg(path: *const c_char) -> Result<PathBuf, Fail> {
     let path = args::cstr(path, "path")?;
     #[cfg(unix)]
     {

@@ -56,6 +56,8 @@ mod snapshot;
 
 mod iter;
 
+mod migrate;
+
 mod args;
 mod handle;
 

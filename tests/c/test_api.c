@@ -3,6 +3,7 @@
  * LIGHTNING_BUFFER_TOO_SMALL, iterators forward and reverse over ranges and prefixes. */
 #include "harness.h"
 
+#include <sys/stat.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -1280,6 +1281,91 @@ static void test_events(void) {
     lightning_options_free(o);
 }
 
+/* Copies the format 1 fixture (core/tests/fixtures/formats/v1/db, written by the release
+ * before log format 2; the tests run from the repository root) into `dir`. */
+static void copy_v1_fixture(const char *dir) {
+    static const char *const names[] = {"000007.sst", "000008.log", "000009.sst", "CURRENT",
+                                        "MANIFEST-000002"};
+    CHECK(mkdir(dir, 0700) == 0);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char from[1024], to[2200];
+        snprintf(from, sizeof from, "core/tests/fixtures/formats/v1/db/%s", names[i]);
+        h_join(to, sizeof to, dir, names[i]);
+        FILE *in = fopen(from, "rb");
+        FILE *out = fopen(to, "wb");
+        CHECK(in != NULL && out != NULL);
+        if (!in || !out) {
+            if (in) fclose(in);
+            if (out) fclose(out);
+            return;
+        }
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n);
+        fclose(in);
+        fclose(out);
+    }
+}
+
+static void test_migrate(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "v1");
+    copy_v1_fixture(path);
+    uint32_t version = 0;
+    CHECK_OK(lightning_detect_version(path, &version));
+    CHECK(version == 1);
+
+    /* Refused while open, with the database unchanged. */
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    char *report = NULL;
+    size_t report_len = 0;
+    CHECK_RC(lightning_migrate(path, "latest", &report, &report_len), LIGHTNING_DATABASE_LOCKED);
+    CHECK(report == NULL);
+    uint8_t *value = NULL;
+    size_t value_len = 0;
+    CHECK_OK(lightning_get(db, K("log-059"), &value, &value_len));
+    CHECK(value_len == strlen("only in the log 59") && memcmp(value, "only in the log 59", value_len) == 0);
+    lightning_free(value, value_len);
+    lightning_db_close(db);
+
+    /* A bad target, and NULLs, are refused without touching it. */
+    CHECK_RC(lightning_migrate(path, "v9", &report, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_migrate(NULL, "v2", &report, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_migrate(path, "v2", NULL, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_detect_version(path, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_detect_version(NULL, &version), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_detect_version(path, &version));
+    CHECK(version == 1);
+
+    CHECK_OK(lightning_migrate(path, NULL, &report, &report_len));
+    CHECK(report != NULL && strlen(report) == report_len);
+    CHECK(report && strstr(report, "\"from\":1") && strstr(report, "\"to\":2") &&
+          strstr(report, "\"bytes_rewritten\":"));
+    lightning_free(report, report_len);
+    CHECK_OK(lightning_detect_version(path, &version));
+    CHECK(version == 2);
+
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    CHECK_OK(lightning_get(db, K("log-059"), &value, &value_len));
+    CHECK(value_len == strlen("only in the log 59"));
+    lightning_free(value, value_len);
+    lightning_db_close(db);
+
+    /* And back to format 1, with the report's length optional. */
+    report = NULL;
+    CHECK_OK(lightning_migrate(path, "v1", &report, NULL));
+    CHECK(report && strstr(report, "\"to\":1"));
+    if (report) lightning_free(report, strlen(report));
+    CHECK_OK(lightning_detect_version(path, &version));
+    CHECK(version == 1);
+
+    char empty[1024];
+    h_join(empty, sizeof empty, g_dir, "no-database");
+    CHECK(mkdir(empty, 0700) == 0);
+    CHECK_RC(lightning_detect_version(empty, &version), LIGHTNING_INVALID_ARGUMENT);
+}
+
 int main(void) {
     g_dir = h_tempdir("api");
     test_version();
@@ -1300,6 +1386,7 @@ int main(void) {
     test_persistence();
     test_check();
     test_events();
+    test_migrate();
     h_rmtree(g_dir);
     free(g_dir);
     return h_finish("test_api");

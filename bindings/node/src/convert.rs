@@ -58,6 +58,7 @@ const TOP_LEVEL: &[(&str, &str)] = &[
     ("circuitBreakerEnabled", "circuit_breaker_enabled"),
     ("enableStatistics", "enable_statistics"),
     ("mmapReads", "mmap_reads"),
+    ("upgradeFormatOnOpen", "upgrade_format_on_open"),
     ("security", "security"),
     ("reliability", "reliability"),
 ];

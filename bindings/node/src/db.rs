@@ -357,6 +357,16 @@ impl Database {
         self.location.clone()
     }
 
+    /// The database format the open database reads and writes (`'v1'`, `'v2'`): an older
+    /// database keeps its format unless opened with `upgradeFormatOnOpen` or migrated.
+    #[napi(getter, ts_return_type = "FormatVersion")]
+    pub fn format_version(&self, env: Env) -> Result<String> {
+        run(&env, || {
+            self.shared
+                .with(|db| Ok(format!("v{}", db.format_version().resolve().number())))
+        })
+    }
+
     /// False once `close()` has run.
     #[napi(getter)]
     pub fn is_open(&self) -> bool {

@@ -83,17 +83,27 @@ impl EventSink {
 
 /// Runs on the JS thread after `onEvent` returned: reports an exception it threw.
 fn warn_if_thrown(returned: Result<Unknown<'static>>, env: Env) -> Result<()> {
-    if let Err(thrown) = returned {
-        // A warning that cannot be emitted (the environment is exiting) is dropped: the
-        // exception must not become an uncaught one.
-        let _ = emit_warning(&env, thrown);
-    }
-    Ok(())
+    warn_if_thrown_by("onEvent")(returned, env)
 }
 
-/// `process.emitWarning('onEvent threw: ...', { type, code, detail: stack })`.
-fn emit_warning(env: &Env, thrown: Error) -> Result<()> {
-    let message = format!("onEvent threw: {}", thrown.reason);
+/// What runs on the JS thread after the callback `what` (`onEvent`, `onProgress`)
+/// returned: reports an exception it threw with `process.emitWarning`.
+pub(crate) fn warn_if_thrown_by(
+    what: &'static str,
+) -> impl FnOnce(Result<Unknown<'static>>, Env) -> Result<()> {
+    move |returned, env| {
+        if let Err(thrown) = returned {
+            // A warning that cannot be emitted (the environment is exiting) is dropped:
+            // the exception must not become an uncaught one.
+            let _ = emit_warning(&env, what, thrown);
+        }
+        Ok(())
+    }
+}
+
+/// `process.emitWarning('<what> threw: ...', { type, code, detail: stack })`.
+fn emit_warning(env: &Env, what: &str, thrown: Error) -> Result<()> {
+    let message = format!("{what} threw: {}", thrown.reason);
     let value = JsError::from(thrown).into_unknown(*env);
     // `into_unknown` gives back the thrown object when it is an `Error` (else a new `Error`
     // carrying its text), whose `stack` is a plain string.

@@ -10,6 +10,7 @@ mod db;
 mod errors;
 mod events;
 mod iter;
+mod migrate;
 mod shared;
 mod snapshot;
 mod tasks;
@@ -17,3 +18,4 @@ mod txn;
 
 pub use db::Database;
 pub use errors::{error_table, test_panic, ErrorCodeEntry};
+pub use migrate::{detect_version, migrate, migrate_sync, needs_migration, MigrateTask};

@@ -29,6 +29,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "fail_on_corruption",
     "corruption_action",
     "deadlock_prevention_enabled",
+    "upgrade_format_on_open",
 ];
 
 /// The interval used for `durability="periodic"` when `sync_interval_ms` is not given.
@@ -166,6 +167,7 @@ pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Lightn
                 config.deadlock_prevention_enabled = on;
                 config.reliability.deadlock_prevention = on;
             }
+            "upgrade_format_on_open" => config.upgrade_format_on_open = want_bool(&key, v)?,
             _ => {
                 return Err(config_error(
                     &key,

@@ -226,6 +226,14 @@ impl PyDatabase {
         self.path.clone()
     }
 
+    /// The database format the open database reads and writes (`"v1"`, `"v2"`): an older
+    /// database keeps its format unless opened with `upgrade_format_on_open=True` or
+    /// migrated (`lightning_db.migrate`).
+    #[getter]
+    fn format_version(&self) -> PyResult<String> {
+        self.with_db(|db| Ok(crate::migrate::format_version_of(db)))
+    }
+
     /// True once `close()` was called.
     #[getter]
     fn closed(&self) -> bool {

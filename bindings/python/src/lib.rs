@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod fork;
 mod iter;
+mod migrate;
 mod snapshot;
 mod txn;
 mod util;
@@ -18,7 +19,7 @@ mod util;
 use pyo3::prelude::*;
 
 /// Module initialisation: the classes, the exception tree generated from the core's code
-/// table, and the fork hook.
+/// table, the fork hook and the migration functions.
 #[pymodule]
 fn _lightning(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<db::PyDatabase>()?;
@@ -30,6 +31,7 @@ fn _lightning(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::install(m)?;
     fork::install(m)?;
     events::install(m)?;
+    migrate::install(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -389,6 +389,13 @@ pub struct LightningDbConfig {
     /// towers. At least 1. Tests set it low to run small memtables through the index.
     /// Default: 4096.
     pub memtable_index_min_versions: usize,
+    /// Upgrade a database written in an older format (see
+    /// [`DatabaseVersion`](crate::DatabaseVersion)) to the newest when it is opened. Off,
+    /// an older database is read as it is and new files are written in its own format, so
+    /// the release that wrote it can still open it; it changes format only when migrated
+    /// (`MigrationManager`, `lightning migrate`). On, the open writes the newest format
+    /// from then on, and the older release can no longer open the database. Default: `false`.
+    pub upgrade_format_on_open: bool,
     /// Security settings.
     pub security: SecurityConfig,
     /// Reliability settings.
@@ -418,6 +425,7 @@ impl Default for LightningDbConfig {
             enable_statistics: true,
             mmap_reads: true,
             memtable_index_min_versions: 4096,
+            upgrade_format_on_open: false,
             security: SecurityConfig::default(),
             reliability: ReliabilityConfig::default(),
         }

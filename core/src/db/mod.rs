@@ -152,6 +152,13 @@ impl Database {
         &self.inner.path
     }
 
+    /// The database's format version: the format its new files are written in, which is
+    /// an older one for a database made by an earlier release until it is migrated (or
+    /// opened with `upgrade_format_on_open`).
+    pub fn format_version(&self) -> crate::storage::format::DatabaseVersion {
+        self.inner.format_version
+    }
+
     /// Stores `value` under `key`, durably per the configured `Durability`.
     /// Keys must be 1..=`max_key_size` bytes (`EmptyKey`, `KeyTooLarge`), values at most
     /// `max_value_size` bytes (`ValueTooLarge`); a refused call writes nothing.

@@ -43,6 +43,7 @@ use crate::storage::cache::BlockCache;
 use crate::storage::coding::key_prefix;
 use crate::storage::compaction::{self, LevelTargets, RunContext, RunWriter, L0_STOP_WRITES};
 use crate::storage::corruption::CorruptionListener;
+use crate::storage::format::{self, DatabaseVersion, FormatRecord, VersionSource};
 use crate::storage::fs::{DirLock, FileSystem};
 use crate::storage::iter::Source;
 use crate::storage::manifest::{self, ManifestWriter, VersionEdit};
@@ -282,6 +283,8 @@ pub(crate) struct DbInner {
     pub opened_at: Instant,
     /// Who hears the engine's events.
     pub listeners: Arc<Listeners>,
+    /// The database's format version: new log segments are written in its log format.
+    pub format_version: DatabaseVersion,
     /// How the open's recovery went, stage by stage.
     pub recovery_state: Mutex<RecoveryState>,
 }

@@ -24,14 +24,19 @@ impl DbInner {
         cache.gate().configure(corruption, verify_every_read);
 
         // 1. The manifest says which tables are live.
-        let (names, mut state, mut version) = stages.run(RecoveryStage::Manifest, || {
-            let names = fs
-                .list_dir(path)
-                .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
-            let state = read_manifest_state(fs.as_ref(), path, &names)?;
-            let version = open_live_tables(&fs, path, &state.levels, &cache)?;
-            Ok((names, state, version))
-        })?;
+        let (names, mut state, mut version, format_version) =
+            stages.run(RecoveryStage::Manifest, || {
+                // The database's format first: it decides how the files are written from now
+                // on, and a format this build does not know must stop the open before any
+                // file is touched.
+                let format_version = settle_format(fs.as_ref(), path, &config)?;
+                let names = fs
+                    .list_dir(path)
+                    .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
+                let state = read_manifest_state(fs.as_ref(), path, &names)?;
+                let version = open_live_tables(&fs, path, &state.levels, &cache)?;
+                Ok((names, state, version, format_version))
+            })?;
         // 2. Replay the log segments the tables do not cover yet.
         let mut report = RecoveryReport::default();
         let recovered = stages.run(RecoveryStage::LogReplay, || {
@@ -47,6 +52,7 @@ impl DbInner {
             cache: &cache,
             last_seq: state.last_seq,
             new_number: &new_number,
+            log_version: format_version.log_format_version(),
         };
         stages.run(RecoveryStage::FlushRecovered, || {
             flush_recovered(&recovery, &recovered, &mut version)
@@ -109,6 +115,7 @@ impl DbInner {
             opened_at: Instant::now(),
             listeners,
             recovery_state: Mutex::new(RecoveryState::default()),
+            format_version,
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));
@@ -179,6 +186,8 @@ struct RecoveryContext<'a> {
     cache: &'a Arc<BlockCache>,
     last_seq: u64,
     new_number: &'a dyn Fn() -> u64,
+    /// The log format new segments are written in.
+    log_version: u16,
 }
 
 /// The files a freshly opened database writes to, with their published extents.
@@ -217,7 +226,13 @@ fn start_fresh_files(
     )?;
     let manifest_extent = Arc::new(FinishedExtent::default());
     manifest_writer.publish_to(Arc::clone(&manifest_extent));
-    let mut wal_writer = WalWriter::create(fs, path, wal_number, ctx.config.checksum_algorithm)?;
+    let mut wal_writer = WalWriter::create_with_version(
+        fs,
+        path,
+        wal_number,
+        ctx.config.checksum_algorithm,
+        ctx.log_version,
+    )?;
     let wal_extent = Arc::new(FinishedExtent::default());
     wal_writer.publish_to(Arc::clone(&wal_extent));
     report.orphan_tables_removed =
@@ -331,6 +346,36 @@ pub(crate) fn lock_existing_directory(
             DatabaseError::io("lock database", &lock_path, &e)
         }
     })
+}
+
+/// Settles the database's format before anything else reads its files: finishes or
+/// undoes a format switch a crash interrupted, refuses a format newer than this build
+/// knows (`UnsupportedFormatVersion`) or older than it reads (`MigrationRequired`), and
+/// records the format in `FORMAT` when the database has none yet (a new one
+/// at the newest format; one made before `FORMAT` existed at the format its files are
+/// in). An older format stays as it is unless `upgrade_format_on_open` asks otherwise.
+fn settle_format(
+    fs: &dyn FileSystem,
+    path: &Path,
+    config: &LightningDbConfig,
+) -> Result<DatabaseVersion, DatabaseError> {
+    format::settle_pending_switch(fs, path)?;
+    let names = fs
+        .list_dir(path)
+        .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
+    let found = format::detect_from_files(fs, path, &names)?;
+    let Some(version) = DatabaseVersion::from_number(found.version) else {
+        return Err(format::unreadable(path, found.version));
+    };
+    let wanted = if config.upgrade_format_on_open {
+        DatabaseVersion::Latest.resolve()
+    } else {
+        version
+    };
+    if found.source != VersionSource::FormatFile || wanted != version {
+        format::write_format(fs, path, &FormatRecord::of(wanted))?;
+    }
+    Ok(wanted)
 }
 
 /// Reads `CURRENT` and the manifest it names; a directory with tables but no `CURRENT`

@@ -236,11 +236,12 @@ impl DbInner {
         let number = self.new_file_number();
         // Creating a segment syncs its header and the directory: a failure there is a
         // failed fsync like any other, so it poisons (never retried and trusted).
-        let mut new_wal = WalWriter::create(
+        let mut new_wal = WalWriter::create_with_version(
             self.fs.as_ref(),
             &self.path,
             number,
             self.config.checksum_algorithm,
+            self.format_version.log_format_version(),
         )
         .inspect_err(|e| self.poison(format!("creating a log segment failed: {e}")))?;
         new_wal.publish_to(Arc::clone(&self.wal_extent));

@@ -195,9 +195,25 @@ impl DatabaseError {
                  into quarantine/ by hand or run the repair again"
             ),
             Self::RollbackFailed { .. } => {
-                "Do not write to the directory; restore it from a backup taken before recovery"
+                "Do not write to the directory; restore it from a backup taken before recovery \
+                 or migration"
                     .to_string()
             }
+            Self::MigrationFailed { rolled_back, .. } => {
+                if *rolled_back {
+                    "Fix the reported cause (free space, permissions), then run `lightning \
+                     migrate PATH` again; the database is unchanged and opens as before"
+                        .to_string()
+                } else {
+                    "Do not write to the directory; restore it from the migration's backup or \
+                     another backup"
+                        .to_string()
+                }
+            }
+            Self::MigrationRequired { command, found, .. } => format!(
+                "Run `{command}` with a Lightning DB release that reads format v{found}, then \
+                 open the database with this one"
+            ),
             Self::RecoveryTimeout { .. } => {
                 "Open the database again with a longer recovery timeout per stage".to_string()
             }

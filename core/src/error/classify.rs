@@ -101,6 +101,10 @@ impl DatabaseError {
             Self::RollbackFailed { .. } => row(ROLLBACK_FAILED, T, F, F),
             Self::RecoveryTimeout { .. } => row(RECOVERY_TIMEOUT, F, F, F),
             Self::InconsistentState { .. } => row(INCONSISTENT_STATE, T, F, F),
+            Self::MigrationFailed { rolled_back, .. } => {
+                row(MIGRATION_FAILED, !rolled_back, F, *rolled_back)
+            }
+            Self::MigrationRequired { .. } => row(MIGRATION_REQUIRED, F, F, F),
             Self::ConfigurationError { .. } => row(CONFIGURATION_ERROR, F, F, F),
             Self::InsufficientResources { .. } => row(INSUFFICIENT_RESOURCES, F, F, F),
             Self::InitializationFailed { .. } => row(INITIALIZATION_FAILED, F, F, F),

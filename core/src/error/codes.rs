@@ -100,6 +100,10 @@ pub const ROLLBACK_FAILED: i32 = 412;
 pub const RECOVERY_TIMEOUT: i32 = 413;
 /// [`DatabaseError::InconsistentState`](super::DatabaseError::InconsistentState).
 pub const INCONSISTENT_STATE: i32 = 414;
+/// [`DatabaseError::MigrationFailed`](super::DatabaseError::MigrationFailed).
+pub const MIGRATION_FAILED: i32 = 415;
+/// [`DatabaseError::MigrationRequired`](super::DatabaseError::MigrationRequired).
+pub const MIGRATION_REQUIRED: i32 = 416;
 
 /// [`DatabaseError::ConfigurationError`](super::DatabaseError::ConfigurationError).
 pub const CONFIGURATION_ERROR: i32 = 501;

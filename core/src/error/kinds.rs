@@ -431,11 +431,10 @@ pub enum DatabaseError {
         /// Why the move failed.
         reason: String,
     },
-    /// Undoing a completed recovery stage failed, so the directory may hold a mix of pre- and
-    /// post-recovery files.
-    ///
-    /// **Reserved**: not produced by this version; kept for staged recovery and migration.
-    #[error("rollback of recovery stage '{stage}' failed: {reason}")]
+    /// Undoing a completed stage failed, so the directory may hold a mix of files from before
+    /// and after it. A migration whose step failed answers this when putting the database
+    /// back failed too (`stage` names the step).
+    #[error("rollback of stage '{stage}' failed: {reason}")]
     RollbackFailed {
         /// The stage whose rollback failed.
         stage: String,
@@ -453,6 +452,39 @@ pub enum DatabaseError {
         stage: String,
         /// How long it ran.
         elapsed: Duration,
+    },
+    /// A format migration step failed. When `rolled_back` is true the database was put back
+    /// exactly as it was before the migration (its files byte for byte) and still opens in
+    /// its old format; the migration can be run again once the cause is fixed.
+    #[error(
+        "migration step '{step}' failed: {reason}{}",
+        if *.rolled_back { " (the database was rolled back to its previous format)" } else { "" }
+    )]
+    MigrationFailed {
+        /// The step that failed (its description).
+        step: String,
+        /// Why it failed.
+        reason: String,
+        /// Whether the database was restored as it was before the migration.
+        rolled_back: bool,
+    },
+    /// The database is in a format older than this build reads: it must be migrated, by a
+    /// release that reads its format, before this one can open it. Refused before any file
+    /// is touched. (Every format Lightning DB has had is still read by this build, so only
+    /// a database recording an older format than any release wrote meets this today.)
+    #[error(
+        "database {path} is in format v{found}, older than this build reads (v{oldest_supported} \
+         and newer): a migration is required; run `{command}`"
+    )]
+    MigrationRequired {
+        /// The database directory.
+        path: String,
+        /// The format version it is in.
+        found: u32,
+        /// The oldest format version this build reads.
+        oldest_supported: u32,
+        /// The command that migrates it (with a release that reads format `found`).
+        command: String,
     },
     /// Files on disk disagree with the manifest in a way recovery cannot settle on its own,
     /// such as a table whose key range or sequence numbers contradict the manifest.
@@ -473,9 +505,8 @@ pub enum DatabaseError {
         /// Why it is invalid, with the allowed range.
         reason: String,
     },
-    /// Not enough of a resource (memory, disk, file handles) to proceed.
-    ///
-    /// **Reserved**: not produced by this version; kept for self-healing's disk and memory guards.
+    /// Not enough of a resource (memory, disk, file handles) to proceed. A migration's safety
+    /// check answers it when the disk lacks room for the rewritten files.
     #[error("insufficient {resource}: {required} required, {available} available")]
     InsufficientResources {
         /// The resource (`"memory"`, `"disk"`, `"file handles"`...).

@@ -201,7 +201,7 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
     info(
         codes::ROLLBACK_FAILED,
         "ROLLBACK_FAILED",
-        "rolling back a recovery stage failed",
+        "rolling back a recovery or migration stage failed",
     ),
     info(
         codes::RECOVERY_TIMEOUT,
@@ -212,6 +212,16 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
         codes::INCONSISTENT_STATE,
         "INCONSISTENT_STATE",
         "files on disk disagree with the manifest",
+    ),
+    info(
+        codes::MIGRATION_FAILED,
+        "MIGRATION_FAILED",
+        "a format migration step failed",
+    ),
+    info(
+        codes::MIGRATION_REQUIRED,
+        "MIGRATION_REQUIRED",
+        "the database format is older than this build reads; migrate it first",
     ),
     info(
         codes::CONFIGURATION_ERROR,
@@ -270,15 +280,7 @@ pub const RESERVED_CODES: &[(i32, &str)] = &[
         codes::REPAIR_FAILED,
         "reserved; repair reports what it could not do in its RepairReport",
     ),
-    (
-        codes::ROLLBACK_FAILED,
-        "reserved for staged recovery and migration",
-    ),
     (codes::RECOVERY_TIMEOUT, "reserved for staged recovery"),
-    (
-        codes::INSUFFICIENT_RESOURCES,
-        "reserved for self-healing's disk and memory guards",
-    ),
     (codes::ENCRYPTION_FAILED, "reserved for encryption at rest"),
     (codes::DECRYPTION_FAILED, "reserved for encryption at rest"),
     (codes::WRONG_KEY, "reserved for encryption at rest"),

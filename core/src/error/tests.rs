@@ -167,6 +167,17 @@ fn all_variants() -> Vec<DatabaseError> {
             details: "d".into(),
             suggested_action: String::new(),
         },
+        DatabaseError::MigrationFailed {
+            step: "s".into(),
+            reason: "r".into(),
+            rolled_back: true,
+        },
+        DatabaseError::MigrationRequired {
+            path: "/db".into(),
+            found: 0,
+            oldest_supported: 1,
+            command: "lightning migrate /db --to latest".into(),
+        },
         DatabaseError::ConfigurationError {
             field: "cache_size".into(),
             reason: "r".into(),
@@ -226,9 +237,11 @@ fn variant_ordinal(e: &DatabaseError) -> usize {
         E::ConfigurationError { .. } => 34,
         E::InsufficientResources { .. } => 35,
         E::InitializationFailed { .. } => 36,
+        E::MigrationFailed { .. } => 37,
+        E::MigrationRequired { .. } => 38,
     }
 }
-const VARIANT_COUNT: usize = 37;
+const VARIANT_COUNT: usize = 39;
 
 #[test]
 fn sample_covers_every_variant() {
@@ -237,13 +250,13 @@ fn sample_covers_every_variant() {
 }
 
 #[test]
-fn recovery_group_has_fourteen_variants() {
+fn recovery_group_has_sixteen_variants() {
     let recovery: HashSet<i32> = all_variants()
         .iter()
         .map(DatabaseError::error_code)
         .filter(|c| (400..500).contains(c))
         .collect();
-    assert_eq!(recovery.len(), 14);
+    assert_eq!(recovery.len(), 16);
 }
 
 #[test]
@@ -382,7 +395,7 @@ fn codes_sit_in_their_group() {
             0..=11 => 1,
             12..=15 => 2,
             16..=19 => 3,
-            20..=33 => 4,
+            20..=33 | 37 | 38 => 4,
             _ => 5,
         };
         assert_eq!(group, expected, "{e:?}");
@@ -615,6 +628,20 @@ fn classification_recovery() {
         supported_max: 2,
     };
     assert!(!version.is_critical() && !version.is_recoverable());
+    let too_old = DatabaseError::MigrationRequired {
+        path: "/db".into(),
+        found: 0,
+        oldest_supported: 1,
+        command: "lightning migrate /db --to v1".into(),
+    };
+    assert_eq!(too_old.error_code(), codes::MIGRATION_REQUIRED);
+    assert!(!too_old.is_critical() && !too_old.is_retryable() && !too_old.is_recoverable());
+    assert!(too_old
+        .to_string()
+        .contains("lightning migrate /db --to v1"));
+    assert!(too_old
+        .suggested_action()
+        .is_some_and(|a| a.contains("lightning migrate /db --to v1") && a.contains("v0")));
     let partial = |rollback, cause| DatabaseError::PartialRecoveryFailure {
         completed_stages: vec![],
         failed_stage: "f".into(),

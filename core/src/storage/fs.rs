@@ -183,6 +183,12 @@ pub trait FileSystem: Send + Sync + 'static {
     /// Takes an exclusive, non-blocking lock on `path` (created if absent).
     /// Fails with `WouldBlock` when another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// Bytes free for new data on the file system holding `path`, `None` when the file
+    /// system cannot tell (the default). A migration checks it before rewriting files.
+    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// The real file system (std::fs on a Unix-like OS).
@@ -338,6 +344,13 @@ impl FileSystem for StdFileSystem {
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {
         Ok(fs::metadata(path)?.len())
+    }
+
+    #[cfg(unix)]
+    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        // What an unprivileged writer may use (f_bavail), as `df` reports it.
+        let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+        Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {

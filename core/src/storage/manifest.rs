@@ -141,6 +141,21 @@ impl ManifestWriter {
         checksum: ChecksumAlgorithm,
         snapshot: &VersionEdit,
     ) -> Result<Self, DatabaseError> {
+        let writer = Self::create_unlinked(fs, dir, number, checksum, snapshot)?;
+        set_current(fs, dir, number)?;
+        Ok(writer)
+    }
+
+    /// Writes and syncs a new manifest whose first record is `snapshot` without pointing
+    /// `CURRENT` at it: a migration builds its manifest so, and switches `CURRENT` once
+    /// everything the manifest names is durable (see [`set_current`]).
+    pub fn create_unlinked(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        number: u64,
+        checksum: ChecksumAlgorithm,
+        snapshot: &VersionEdit,
+    ) -> Result<Self, DatabaseError> {
         let path = dir.join(manifest_file_name(number));
         let mut buf = encode_file_header(&FileHeader {
             magic: MANIFEST_MAGIC,
@@ -155,13 +170,6 @@ impl ManifestWriter {
         file.append(&buf)
             .and_then(|()| file.sync_data())
             .map_err(|e| DatabaseError::io("write manifest", &path, &e))?;
-        let current = dir.join(CURRENT_FILE);
-        write_file_atomic(
-            fs,
-            &current,
-            format!("{}\n", manifest_file_name(number)).as_bytes(),
-        )
-        .map_err(|e| DatabaseError::io("write CURRENT", &current, &e))?;
         Ok(Self {
             file,
             number,
@@ -191,6 +199,18 @@ impl ManifestWriter {
         extent.publish(self.number, self.file.len());
         self.extent = Some(extent);
     }
+}
+
+/// Points `CURRENT` at manifest `number` (temporary name, sync, rename, directory sync):
+/// the one rename that makes a new manifest the live one.
+pub fn set_current(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<(), DatabaseError> {
+    let current = dir.join(CURRENT_FILE);
+    write_file_atomic(
+        fs,
+        &current,
+        format!("{}\n", manifest_file_name(number)).as_bytes(),
+    )
+    .map_err(|e| DatabaseError::io("write CURRENT", &current, &e))
 }
 
 fn manifest_corrupted(path: &Path, offset: usize, what: &str) -> DatabaseError {

@@ -223,6 +223,9 @@ pub struct WalWriter {
     extended_to: u64,
     /// Where `written` is published for live integrity checks.
     extent: Option<Arc<FinishedExtent>>,
+    /// Whether zeros are laid down ahead of the records (format 2 and later): a format 1
+    /// segment, which a database keeps writing until it is migrated, grows with each write.
+    preextend: bool,
 }
 
 impl WalWriter {
@@ -231,19 +234,33 @@ impl WalWriter {
     /// Only the header is written here: the first chunk of zeros comes with the first
     /// record, so its size change rides on that commit's sync instead of costing one more,
     /// and a crash while creating can only ever leave a short header, as before.
+    #[cfg(test)]
     pub fn create(
         fs: &dyn FileSystem,
         dir: &Path,
         number: u64,
         checksum: ChecksumAlgorithm,
     ) -> Result<Self, DatabaseError> {
+        Self::create_with_version(fs, dir, number, checksum, WAL_FORMAT_VERSION)
+    }
+
+    /// [`create`](Self::create) in log format `version` (1 or 2): a database of an older
+    /// format keeps its segments readable by the releases that wrote it.
+    pub fn create_with_version(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        number: u64,
+        checksum: ChecksumAlgorithm,
+        version: u16,
+    ) -> Result<Self, DatabaseError> {
+        debug_assert!((1..=WAL_FORMAT_VERSION).contains(&version));
         let path = dir.join(wal_file_name(number));
         let mut file = fs
             .create(&path)
             .map_err(|e| DatabaseError::io("create log segment", &path, &e))?;
         let header = encode_file_header(&FileHeader {
             magic: WAL_MAGIC,
-            version: WAL_FORMAT_VERSION,
+            version,
             checksum,
             number,
         });
@@ -261,6 +278,7 @@ impl WalWriter {
             written: FILE_HEADER_LEN as u64,
             extended_to: FILE_HEADER_LEN as u64,
             extent: None,
+            preextend: version >= WAL_PREEXTENDED_VERSION,
         })
     }
 
@@ -292,7 +310,7 @@ impl WalWriter {
         let end = self.written + framed.len() as u64;
         // Records first, zeros after: a crash that keeps only some of the two writes
         // leaves the records' prefix, a torn record, or zeros from a record boundary.
-        let target = (end > self.extended_to).then(|| preextend_target(end));
+        let target = (self.preextend && end > self.extended_to).then(|| preextend_target(end));
         self.file
             .write_at(self.written, framed)
             .and_then(|()| match target {
@@ -786,6 +804,31 @@ mod tests {
             replay(&fs, &path, true),
             Err(DatabaseError::UnsupportedFormatVersion { .. })
         ));
+    }
+
+    #[test]
+    fn a_version_1_writer_grows_with_its_records_and_writes_version_1() {
+        // What a database of format 1 keeps writing until it is migrated: no zeros
+        // ahead of the records (the version 1 reader would take them for a torn tail).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let mut w = WalWriter::create_with_version(&fs, dir.path(), 5, ChecksumAlgorithm::Xxh64, 1)
+            .expect("create");
+        for seq in 1..=300u64 {
+            let rec = framed(&w, seq, &[seq as u8; 70]);
+            w.append(&rec).expect("append");
+            w.sync().expect("sync");
+            assert_eq!(fs.file_size(&w.path).expect("size"), w.len(), "no zeros");
+        }
+        w.seal().expect("seal");
+        let data = fs.read_all(&w.path).expect("read");
+        let header = decode_file_header(&data, WAL_MAGIC).expect("header");
+        assert_eq!(header.version, 1);
+        for is_last in [true, false] {
+            let (seqs, r) = replay(&fs, &w.path, is_last).expect("replay");
+            assert_eq!(seqs.len(), 300);
+            assert_eq!((r.torn_tail_bytes, r.zero_tail_bytes), (0, 0));
+        }
     }
 
     /// Power cuts while a record and the chunk of zeros after it are unsynced, under every

@@ -985,6 +985,12 @@ impl FileSystem for SimHandle {
         Ok(w.file_mut(id)?.current.len() as u64)
     }
 
+    fn available_space(&self, _path: &Path) -> io::Result<Option<u64>> {
+        // The space limit, when one is set, is the whole disk.
+        let w = self.world.lock();
+        Ok(w.space_limit.map(|l| l.saturating_sub(w.used_bytes())))
+    }
+
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
         let mut w = self.world.lock();
         w.begin(self.boot, OpKind::Lock, "lock")?;

@@ -13,6 +13,13 @@ import {
   type Metrics,
   type Key,
   type DatabaseEvent,
+  type FormatVersion,
+  type MigrationReport,
+  type MigrationProgress,
+  detectVersion,
+  needsMigration,
+  migrate,
+  migrateSync,
 } from 'lightning-db'
 
 async function main(): Promise<void> {
@@ -91,6 +98,27 @@ async function main(): Promise<void> {
       if (event.kind === 'flush_completed') console.log(event.stage)
     },
   })
+
+  // Format versions and migration.
+  const version: FormatVersion = detectVersion('/tmp/old')
+  const old: boolean = needsMigration('/tmp/old')
+  const plan: MigrationReport = await migrate('/tmp/old', { dryRun: true, to: 'latest' })
+  const estimate: number | undefined = plan.estimatedSeconds
+  const done: MigrationReport = await migrate('/tmp/old', {
+    to: 2,
+    checksum: 'crc32',
+    compression: false,
+    backup: '/tmp/backup',
+    onProgress: (p: MigrationProgress) => console.log(p.phase, p.bytesDone / p.bytesTotal),
+  })
+  const back: MigrationReport = migrateSync('/tmp/old', { to: 'v1' })
+  const opened = new Database('/tmp/old', { upgradeFormatOnOpen: true })
+  const format: FormatVersion = opened.formatVersion
+  console.log(version, old, estimate, done.from, done.steps.length, back.to, format)
+  // @ts-expect-error migrateSync takes no onProgress
+  migrateSync('/tmp/old', { onProgress: () => {} })
+  // @ts-expect-error unknown checksum algorithm
+  migrate('/tmp/old', { checksum: 'md5' })
 
   // @ts-expect-error numbers are not keys
   db.getSync(5)

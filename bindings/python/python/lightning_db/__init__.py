@@ -10,6 +10,9 @@ Keys and values are ``bytes``, ``bytearray`` or ``memoryview``; values come back
 ``bytes``. Errors are :class:`Error` subclasses generated from the engine's code table
 (``TransactionConflict``, ``KeyTooLarge``, ``DatabaseClosed``, ...), each carrying
 ``.code``, ``.name``, ``.retryable``, ``.critical`` and ``.suggested_action``.
+
+Format versions: :func:`detect_version`, :func:`needs_migration` and :func:`migrate`
+(a closed database, as ``lightning migrate`` does); ``Database.format_version``.
 """
 
 from . import _lightning
@@ -23,6 +26,9 @@ from ._lightning import (
     Transaction,
     WriteBatch,
     __version__,
+    detect_version,
+    migrate,
+    needs_migration,
 )
 from ._types import IntegrityProblem, IntegrityReport
 
@@ -55,5 +61,8 @@ __all__ = [
     "Transaction",
     "WriteBatch",
     "__version__",
+    "detect_version",
+    "migrate",
+    "needs_migration",
     *sorted(_EXCEPTIONS),
 ]

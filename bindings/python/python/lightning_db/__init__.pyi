@@ -23,6 +23,9 @@ __all__ = [
     "Transaction",
     "WriteBatch",
     "__version__",
+    "detect_version",
+    "migrate",
+    "needs_migration",
     "AccessDenied",
     "AuditLogTampered",
     "AutoRecoveryFailed",
@@ -53,6 +56,8 @@ __all__ = [
     "KeyTooLarge",
     "LockTimeout",
     "ManifestCorrupted",
+    "MigrationFailed",
+    "MigrationRequired",
     "PartialRecoveryFailure",
     "Poisoned",
     "QuarantineFailed",
@@ -110,6 +115,7 @@ class _Config(TypedDict, total=False):
     fail_on_corruption: bool
     corruption_action: Literal["log", "halt", "repair", "quarantine"]
     deadlock_prevention_enabled: bool
+    upgrade_format_on_open: bool
 
 @final
 class RangeIterator(Iterator[Any]):
@@ -130,6 +136,9 @@ class Database:
         An exception it raises goes to ``sys.unraisablehook``."""
     @property
     def path(self) -> str: ...
+    @property
+    def format_version(self) -> str:
+        """The database format the open database reads and writes ("v1", "v2")."""
     @property
     def closed(self) -> bool: ...
     def close(self) -> None: ...
@@ -303,6 +312,41 @@ class Snapshot:
         traceback: Optional[TracebackType] = None,
     ) -> bool: ...
 
+# ----- format versions and migration -----
+
+#: ``on_progress(info)``: ``info`` has ``step_index``, ``step_count``, ``step`` (what the
+#: step does), ``phase`` (``"backup"``, ``"rewriting"``, ``"switching"``, ``"cleanup"``,
+#: ``"rolling_back"``, ``"done"``), ``bytes_done`` and ``bytes_total``.
+_OnProgress: TypeAlias = Callable[[Dict[str, Any]], object]
+
+def detect_version(path: _Path) -> str:
+    """The format version of the database in ``path`` ("v1", "v2"), read from its files
+    without opening it. ``MigrationRequired`` for a format older than this build reads,
+    ``UnsupportedFormatVersion`` for one newer."""
+
+def needs_migration(path: _Path) -> bool:
+    """Whether the database in ``path`` is in a format older than the newest."""
+
+def migrate(
+    path: _Path,
+    to: Union[str, int, None] = None,
+    *,
+    dry_run: bool = False,
+    checksum: Optional[Literal["xxh64", "crc32", "blake3"]] = None,
+    compression: Optional[bool] = None,
+    backup: Optional[_Path] = None,
+    on_progress: Optional[_OnProgress] = None,
+) -> Dict[str, Any]:
+    """Migrates the closed database in ``path`` to format ``to`` ("v1", "v2", "latest" or
+    a number; default the newest), as ``lightning migrate`` does, and returns the report:
+    ``path``, ``from``, ``to``, ``steps`` (each ``step``, ``bytes_rewritten``,
+    ``tables_written``, ``files_removed``, ``seconds``), ``bytes_rewritten``, ``seconds``,
+    ``warnings``, ``backup_dir``, ``dry_run``. With ``dry_run=True`` nothing changes: the
+    report holds the plan's ``steps``, ``estimated_bytes`` and ``estimated_seconds`` after
+    the safety check passed. ``checksum`` and ``compression`` add steps rewriting every
+    table; ``backup`` copies the database into that (new) directory first. A failed step
+    is rolled back (``MigrationFailed``; the database is exactly as before)."""
+
 # ----- exceptions: generated at import from the engine's code table -----
 
 class Error(Exception):
@@ -451,13 +495,19 @@ class QuarantineFailed(RecoveryError):
     """a corrupted file could not be moved to quarantine (code 411 QUARANTINE_FAILED)."""
 
 class RollbackFailed(RecoveryError):
-    """rolling back a recovery stage failed (code 412 ROLLBACK_FAILED)."""
+    """rolling back a recovery or migration stage failed (code 412 ROLLBACK_FAILED)."""
 
 class RecoveryTimeout(RecoveryError, TimeoutError):
     """a recovery stage timed out (code 413 RECOVERY_TIMEOUT)."""
 
 class InconsistentState(RecoveryError):
     """files on disk disagree with the manifest (code 414 INCONSISTENT_STATE)."""
+
+class MigrationFailed(RecoveryError):
+    """a format migration step failed (code 415 MIGRATION_FAILED)."""
+
+class MigrationRequired(RecoveryError):
+    """the database format is older than this build reads; migrate it first (code 416 MIGRATION_REQUIRED)."""
 
 class ConfigurationError(SetupError):
     """invalid configuration (code 501 CONFIGURATION_ERROR)."""

@@ -213,8 +213,8 @@ impl Table {
         self.obsolete.store(true, Ordering::Release);
     }
 
-    /// The in-memory index.
-    #[cfg(any(test, feature = "testing"))]
+    /// The in-memory index (its block offsets and lengths: inspection reads each block's
+    /// compression byte through them).
     pub fn index(&self) -> &[IndexEntry] {
         &self.index
     }
