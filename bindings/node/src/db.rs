@@ -410,12 +410,7 @@ impl Database {
         let pinned = run(&env, || self.shared.with(|db| db.get_pinned(&key)))?;
         Ok(match pinned {
             None => -1.0,
-            Some(v) => {
-                if let Some(dst) = target.get_mut(..v.len()) {
-                    dst.copy_from_slice(&v);
-                }
-                v.len() as f64
-            }
+            Some(v) => copy_answer(target, &v),
         })
     }
 
@@ -439,12 +434,7 @@ impl Database {
         Ok(match read {
             CachedRead::NeedsIo => -2.0,
             CachedRead::Missing => -1.0,
-            CachedRead::Found(v) => {
-                if let Some(dst) = target.get_mut(..v.len()) {
-                    dst.copy_from_slice(&v);
-                }
-                v.len() as f64
-            }
+            CachedRead::Found(v) => copy_answer(target, &v),
         })
     }
 
@@ -795,4 +785,13 @@ pub(crate) fn as_ref(b: &std::ops::Bound<Vec<u8>>) -> std::ops::Bound<&[u8]> {
         std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_slice()),
         std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
     }
+}
+
+/// The answer of `_getInto` and `_getCached` for a found value: copies it into `target`
+/// when it fits, and returns its length either way (the JS layer compares the two).
+fn copy_answer(target: &mut [u8], value: &[u8]) -> f64 {
+    if let Some(dst) = target.get_mut(..value.len()) {
+        dst.copy_from_slice(value);
+    }
+    value.len() as f64
 }
