@@ -29,19 +29,21 @@
 
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
-//   leaves      checksum, error, config, events, recovery_state
+//   leaves      checksum, error, config, events, recovery_state, clock (the Clock
+//               the operational layer runs on)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
 //               stats, batch, bulk (the engine's own types)
 //   txn, integrity
 //   db          the `Database` facade: every `impl Database`
 //   ops         the operational layer above the facade: circuit breaker, automatic
-//               retry with backoff, the clock they run on
+//               retry with backoff
 //   testing     test tools, behind the `testing` feature
 // Every module is private: the public API is what this file re-exports.
 mod batch;
 mod bulk;
 mod checksum;
+mod clock;
 mod config;
 mod db;
 mod engine;
@@ -70,6 +72,7 @@ pub mod fs {
 
 pub use batch::WriteBatch;
 pub use bulk::BulkLoad;
+pub use clock::{Clock, ClockFuture, ManualClock, SystemClock};
 pub use config::{
     AuditLevel, BackoffStrategy, ChecksumAlgorithm, CorruptionAction, Durability, IntegrityLevel,
     LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel, MAX_BLOCK_SIZE,
@@ -97,8 +100,7 @@ pub use integrity::{
 pub use iter::{BorrowedPair, DbIterator, KvPair};
 pub use ops::{
     AutoRecoveryManager, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState,
-    Clock, ClockFuture, Jitter, ManualClock, RecoveryConfig, RecoveryOutcome, RecoveryRun,
-    RecoveryStats, SystemClock,
+    Jitter, RecoveryConfig, RecoveryOutcome, RecoveryRun, RecoveryStats,
 };
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;

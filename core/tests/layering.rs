@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 const RANKS: &[(&str, u32)] = &[
     ("checksum", 0),
     ("error", 0),
+    ("clock", 0),
     ("config", 1),
     ("events", 1),
     ("recovery_state", 2),
