@@ -66,7 +66,7 @@ pub mod fs {
     //! to put the database on another storage medium or inject faults.
     //! [`StdFileSystem`] is the operating system's (what [`Database::open`](crate::Database::open) uses).
     pub use crate::storage::fs::{
-        DirLock, FileSystem, MappedFile, RandomAccessFile, StdFileSystem, WritableFile,
+        DirLock, DiskSpace, FileSystem, MappedFile, RandomAccessFile, StdFileSystem, WritableFile,
     };
 }
 

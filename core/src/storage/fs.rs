@@ -124,6 +124,21 @@ pub trait FileSystem: Send + Sync + 'static {
     /// Takes an exclusive, non-blocking lock on `path` (created if absent).
     /// Fails with `WouldBlock` when another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// The size and free space of the file system holding `path`, for the health
+    /// monitor's disk check; `None` when this file system cannot tell (the default).
+    fn disk_space(&self, path: &Path) -> io::Result<Option<DiskSpace>> {
+        let _ = path;
+        Ok(None)
+    }
+}
+
+/// The size and free space of a file system, from [`FileSystem::disk_space`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes the file system holds.
+    pub total: u64,
+    /// Bytes an unprivileged writer can still use.
+    pub available: u64,
 }
 
 /// The real file system (std::fs on a Unix-like OS).
@@ -281,6 +296,37 @@ impl FileSystem for StdFileSystem {
         Ok(fs::metadata(path)?.len())
     }
 
+    #[expect(
+        unsafe_code,
+        reason = "statvfs is a C function that fills the struct it is handed"
+    )]
+    fn disk_space(&self, path: &Path) -> io::Result<Option<DiskSpace>> {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+        // SAFETY: `c_path` is a NUL-terminated string alive across the call; `st` is a
+        // zeroed `statvfs` (plain integers, so zero is a valid value), which the call
+        // fills on success and which nothing else refers to; the call keeps neither pointer.
+        let (rc, st) = unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            let rc = libc::statvfs(c_path.as_ptr(), &mut st);
+            (rc, st)
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The field types vary by platform (`c_ulong`, `fsblkcnt_t`): u64 on 64-bit Linux.
+        #[allow(
+            clippy::unnecessary_cast,
+            reason = "the statvfs field types differ between platforms"
+        )]
+        let (unit, blocks, avail) = (st.f_frsize as u64, st.f_blocks as u64, st.f_bavail as u64);
+        Ok(Some(DiskSpace {
+            total: blocks.saturating_mul(unit),
+            available: avail.saturating_mul(unit),
+        }))
+    }
+
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
         let file = OpenOptions::new()
             .read(true)
@@ -377,6 +423,29 @@ mod tests {
         w.append(b"!").expect("append");
         drop(w);
         assert_eq!(fs.read_all(&path).expect("read"), b"hello!");
+    }
+
+    // Boundary cases of `disk_space`'s statvfs call (see UNSAFE.md).
+    #[test]
+    fn disk_space_of_real_missing_and_bad_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let space = StdFileSystem
+            .disk_space(dir.path())
+            .expect("statvfs")
+            .expect("known");
+        assert!(space.total > 0 && space.available <= space.total);
+        let missing = dir.path().join("missing");
+        let err = StdFileSystem
+            .disk_space(&missing)
+            .expect_err("missing path");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let nul = Path::new("a\0b");
+        let err = StdFileSystem.disk_space(nul).expect_err("NUL byte");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            StdFileSystem.disk_space(Path::new("")).is_err(),
+            "empty path"
+        );
     }
 
     // Boundary cases of the one unsafe site here, `open_read_mapped` (see UNSAFE.md).
