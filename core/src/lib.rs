@@ -33,8 +33,12 @@
 //               the operational layer runs on)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
-//               stats, batch, bulk (the engine's own types)
+//               stats, measure (operation latency histograms), batch, bulk (the
+//               engine's own types)
 //   txn, integrity
+//   monitor     performance metrics: measured from the engine's stats, the facade's
+//               latency histograms and the files, below the facade so that a database
+//               answers for itself
 //   db          the `Database` facade: every `impl Database`
 //   ops         the operational layer above the facade: circuit breaker, automatic
 //               retry with backoff
@@ -51,6 +55,8 @@ mod error;
 mod events;
 mod integrity;
 mod iter;
+mod measure;
+mod monitor;
 mod ops;
 mod recovery_state;
 mod snapshot;
@@ -98,6 +104,11 @@ pub use integrity::{
     ValidationResult, DAMAGED_TABLES_FILE, QUARANTINE_DIR, VERIFIER_BYTES_PER_SEC,
 };
 pub use iter::{BorrowedPair, DbIterator, KvPair};
+pub use measure::LatencySummary;
+pub use monitor::{
+    BottleneckKind, CollectionHandle, MetricsCollector, PerformanceBottleneck, PerformanceMetrics,
+    SlaThresholds,
+};
 pub use ops::{
     AutoRecoveryManager, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState,
     Jitter, RecoveryConfig, RecoveryOutcome, RecoveryRun, RecoveryStats,

@@ -20,6 +20,7 @@ const RANKS: &[(&str, u32)] = &[
     ("recovery_state", 2),
     ("storage", 2),
     ("stats", 3),
+    ("measure", 2),
     ("batch", 3),
     ("engine", 4),
     ("iter", 5),
@@ -27,9 +28,10 @@ const RANKS: &[(&str, u32)] = &[
     ("snapshot", 6),
     ("txn", 7),
     ("integrity", 7),
-    ("db", 8),
-    ("ops", 9),
-    ("testing", 10),
+    ("monitor", 8),
+    ("db", 9),
+    ("ops", 10),
+    ("testing", 11),
 ];
 
 fn src_dir() -> PathBuf {
