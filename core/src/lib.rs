@@ -36,9 +36,9 @@
 //               stats, measure (operation latency histograms), batch, bulk (the
 //               engine's own types)
 //   txn, integrity
-//   monitor     performance metrics: measured from the engine's stats, the facade's
-//               latency histograms and the files, below the facade so that a database
-//               answers for itself
+//   monitor     performance metrics and health checks: measured from the engine's
+//               stats, the facade's latency histograms and the files, below the
+//               facade so that a database can run its own health checks
 //   db          the `Database` facade: every `impl Database`
 //   ops         the operational layer above the facade: circuit breaker, automatic
 //               retry with backoff
@@ -106,8 +106,10 @@ pub use integrity::{
 pub use iter::{BorrowedPair, DbIterator, KvPair};
 pub use measure::LatencySummary;
 pub use monitor::{
-    BottleneckKind, CollectionHandle, MetricsCollector, PerformanceBottleneck, PerformanceMetrics,
-    SlaThresholds,
+    BottleneckKind, CheckReport, CollectionHandle, Criticality, DataIntegrityCheck, HealthCheck,
+    HealthMonitor, HealthReport, HealthState, HealthStatus, IntegrityProgress, MetricsCollector,
+    MonitorHandle, PerformanceBottleneck, PerformanceCheck, PerformanceMetrics, ResourceCheck,
+    SlaThresholds, DEFAULT_BLOCKS_PER_ROUND, DEFAULT_CHECK_TIMEOUT, DISK_CRITICAL,
 };
 pub use ops::{
     AutoRecoveryManager, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState,

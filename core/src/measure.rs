@@ -262,6 +262,9 @@ pub(crate) struct OpRecorder {
     refused: AtomicBool,
     refused_since: OnceLock<Instant>,
     pub opened_at: Instant,
+    /// Corruption the database met (reads, the verifier, the open), and the latest.
+    corruptions: AtomicU64,
+    last_corruption: parking_lot::Mutex<Option<String>>,
 }
 
 impl OpRecorder {
@@ -277,6 +280,8 @@ impl OpRecorder {
             refused: AtomicBool::new(false),
             refused_since: OnceLock::new(),
             opened_at: Instant::now(),
+            corruptions: AtomicU64::new(0),
+            last_corruption: parking_lot::Mutex::new(None),
         }
     }
 
@@ -343,6 +348,14 @@ impl OpRecorder {
         }
     }
 
+    /// Corruption events heard since open, and the latest one's description.
+    pub(crate) fn corruption(&self) -> (u64, Option<String>) {
+        (
+            self.corruptions.load(Ordering::Relaxed),
+            self.last_corruption.lock().clone(),
+        )
+    }
+
     /// When the database stopped accepting operations, if it did.
     pub(crate) fn refused_since(&self) -> Option<Instant> {
         self.refused_since.get().copied()
@@ -362,9 +375,14 @@ impl OpRecorder {
     }
 }
 
-/// Hears the halts after corruption and the background failures that stop writes.
+/// Hears corruption, halts after corruption and background failures that stop writes.
 impl EventListener for OpRecorder {
     fn on_corruption(&self, info: &CorruptionInfo) {
+        self.corruptions.fetch_add(1, Ordering::Relaxed);
+        *self.last_corruption.lock() = Some(format!(
+            "{} (met by {}, action {})",
+            info.details, info.source, info.action
+        ));
         if info.action == "Halt" {
             self.mark_refused();
         }

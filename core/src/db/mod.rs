@@ -1,7 +1,7 @@
 //! `Database`: the handle programs hold, and every `impl Database`: this file holds the
 //! handle, opening and closing, reads, writes, snapshots and transactions;
-//! [`integrity`] validation and corruption events; [`monitoring`] performance metrics;
-//! `async_ops` the futures (with the `async` feature).
+//! [`integrity`] validation and corruption events; [`monitoring`] performance metrics
+//! and health; `async_ops` the futures (with the `async` feature).
 
 #[cfg(feature = "async")]
 mod async_ops;
@@ -40,7 +40,7 @@ pub struct Database {
     monitor: Arc<CorruptionMonitor>,
     /// Key locks and ids of this database's transactions.
     txns: Arc<TxnRegistry>,
-    /// The database's own metrics window.
+    /// The database's own metrics window and health monitoring.
     monitoring: monitoring::Monitoring,
 }
 
@@ -121,11 +121,19 @@ impl Database {
         let opened =
             crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs, &listeners)?;
         crate::monitor::register(&opened.inner);
+        let monitoring = match monitoring::Monitoring::start(&opened.inner) {
+            Ok(m) => m,
+            Err(e) => {
+                // The monitoring thread could not start: close what was opened.
+                let _ = opened.inner.shutdown();
+                return Err(e);
+            }
+        };
         Ok(Database {
             inner: opened.inner,
             monitor: opened.monitor,
             txns: Arc::default(),
-            monitoring: monitoring::Monitoring::new(),
+            monitoring,
         })
     }
 
@@ -291,12 +299,14 @@ impl Database {
     /// a final sync failure. Snapshots, iterators and transactions still alive answer
     /// `DatabaseClosed` to new operations.
     pub fn close(self) -> Result<(), DatabaseError> {
+        self.monitoring.stop();
         self.inner.shutdown()
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
+        self.monitoring.stop();
         let _ = self.inner.shutdown();
     }
 }

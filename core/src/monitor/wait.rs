@@ -3,7 +3,7 @@
 //!
 //! The thread parks; the clock's deadline future (the shared timer thread for the
 //! [`SystemClock`](crate::SystemClock), [`ManualClock::advance`](crate::ManualClock::advance)
-//! in tests) and a [`Stopper`] unpark it. Nothing polls on a timer.
+//! in tests), a [`Stopper`] and a finished [`Slot`] unpark it. Nothing polls on a timer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -97,6 +97,38 @@ pub(crate) fn wait_for(clock: &dyn Clock, deadline: Instant, done: impl Fn() -> 
     }
 }
 
+/// A value one thread hands to another that waits for it (see [`wait_for`]).
+pub(crate) struct Slot<T> {
+    value: Mutex<Option<T>>,
+    waiter: Thread,
+}
+
+impl<T> Slot<T> {
+    /// A slot the current thread will wait on.
+    pub(crate) fn for_current_thread() -> Arc<Self> {
+        Arc::new(Self {
+            value: Mutex::new(None),
+            waiter: std::thread::current(),
+        })
+    }
+
+    /// Fills the slot and wakes the waiter.
+    pub(crate) fn put(&self, v: T) {
+        *self.value.lock() = Some(v);
+        self.waiter.unpark();
+    }
+
+    /// Whether the slot was filled.
+    pub(crate) fn is_full(&self) -> bool {
+        self.value.lock().is_some()
+    }
+
+    /// The value, once filled.
+    pub(crate) fn take(&self) -> Option<T> {
+        self.value.lock().take()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,9 +151,16 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_ends_the_wait() {
+    fn a_filled_slot_or_a_stop_ends_the_wait() {
         let clock = ManualClock::new();
+        let slot = Slot::for_current_thread();
+        let filler = Arc::clone(&slot);
+        let t = std::thread::spawn(move || filler.put(7));
         let far = clock.now() + Duration::from_secs(3600);
+        assert_eq!(wait_for(&clock, far, || slot.is_full()), Waited::Done);
+        assert_eq!(slot.take(), Some(7));
+        t.join().expect("filler");
+
         let stopper = Arc::new(Stopper::default());
         stopper.set_thread(std::thread::current());
         let s = Arc::clone(&stopper);
