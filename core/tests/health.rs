@@ -14,6 +14,7 @@ use lightning_db::testing::{FaultPlan, OpKind, SimFileSystem};
 use lightning_db::{
     Criticality, DataIntegrityCheck, Database, HealthCheck, HealthMonitor, HealthState,
     HealthStatus, LightningDbConfig, ManualClock, PerformanceCheck, ResourceCheck, ValidationLevel,
+    DEFAULT_BLOCKS_PER_ROUND,
 };
 
 fn small() -> LightningDbConfig {
@@ -109,6 +110,29 @@ fn the_integrity_check_finds_a_table_corrupted_in_an_open_database() {
     }
     // It stays critical while the damage is there.
     assert!(matches!(run(&check), HealthStatus::Critical { .. }));
+}
+
+#[test]
+fn a_round_covers_a_small_database_once() {
+    let sim = SimFileSystem::new();
+    let db = Database::open_with_fs("/sim/db", small(), sim.handle()).expect("open");
+    fill(&db, 500);
+    let check = DataIntegrityCheck::for_database(&db);
+    assert!(run(&check).is_healthy());
+    let first = check.progress()[0].1;
+    assert_eq!(
+        first.passes, 1,
+        "the whole database fits in one round's budget"
+    );
+    assert!(first.blocks_verified > 0);
+    assert!(
+        first.blocks_verified < DEFAULT_BLOCKS_PER_ROUND as u64,
+        "a round does not verify the same blocks again to spend its budget"
+    );
+    assert!(run(&check).is_healthy());
+    let second = check.progress()[0].1;
+    assert_eq!(second.passes, 2);
+    assert_eq!(second.blocks_verified, 2 * first.blocks_verified);
 }
 
 #[test]

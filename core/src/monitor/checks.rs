@@ -29,6 +29,8 @@ pub const DEFAULT_BLOCKS_PER_ROUND: usize = 256;
 /// Where the integrity check stands in one database.
 #[derive(Default)]
 struct Cursor {
+    /// A pass is under way (its tables listed).
+    in_pass: bool,
     /// The tables of the current pass, in order, and the one being walked.
     pass_tables: Vec<u64>,
     position: usize,
@@ -141,20 +143,26 @@ impl DataIntegrityCheck {
     }
 
     /// One round in one database: verifies up to the block budget from where the last
-    /// round stopped.
+    /// round stopped. A round starts at most one pass, so a small database is not
+    /// verified over and over within one round.
     fn step(&self, inner: &DbInner, c: &mut Cursor) {
         let mut budget = self.blocks_per_round;
         let mut ck = Checker::new(Arc::clone(&inner.fs), &inner.path, self.validation_level);
+        let mut began = false;
         while budget > 0 {
-            if c.position >= c.pass_tables.len() {
-                if !c.pass_tables.is_empty() || c.passes > 0 || c.blocks > 0 {
-                    self.end_pass(inner, &mut ck, c);
-                }
-                c.pass_tables = live_tables(inner);
-                c.position = 0;
-                if c.pass_tables.is_empty() {
+            if !c.in_pass {
+                if began {
                     break;
                 }
+                began = true;
+                c.in_pass = true;
+                c.pass_tables = live_tables(inner);
+                c.position = 0;
+                c.open = None;
+            }
+            if c.position >= c.pass_tables.len() {
+                self.end_pass(inner, &mut ck, c);
+                continue;
             }
             let number = c.pass_tables[c.position];
             if c.open.as_ref().is_none_or(|t| t.number != number) {
@@ -179,16 +187,8 @@ impl DataIntegrityCheck {
                 c.open = None;
                 c.position += 1;
             }
-            if done == 0 && budget > 0 && c.open.is_some() {
-                break;
-            }
         }
-        // A table replaced while it was read reports its removal: not damage.
-        let live = live_tables(inner);
-        c.current.extend(ck.report.problems.into_iter().filter(|p| {
-            p.check != CheckKind::Missing
-                || live.iter().any(|n| p.file.ends_with(&table_file_name(*n)))
-        }));
+        collect_problems(inner, &mut ck, c);
     }
 
     /// Closes a pass: at `Comprehensive` and above, checks every live table's size
@@ -222,11 +222,26 @@ impl DataIntegrityCheck {
                     ),
                 }
             }
-            c.current.append(&mut ck.report.problems);
         }
+        collect_problems(inner, ck, c);
         c.previous = std::mem::take(&mut c.current);
         c.passes += 1;
+        c.in_pass = false;
+        c.pass_tables.clear();
+        c.position = 0;
     }
+}
+
+/// Moves the problems `ck` found into the current pass's, leaving out the removal of a
+/// table replaced while it was read (compaction, not damage).
+fn collect_problems(inner: &DbInner, ck: &mut Checker, c: &mut Cursor) {
+    if ck.report.problems.is_empty() {
+        return;
+    }
+    let live = live_tables(inner);
+    c.current.extend(ck.report.problems.drain(..).filter(|p| {
+        p.check != CheckKind::Missing || live.iter().any(|n| p.file.ends_with(&table_file_name(*n)))
+    }));
 }
 
 fn live_tables(inner: &DbInner) -> Vec<u64> {
