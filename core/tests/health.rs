@@ -418,8 +418,9 @@ fn monitoring_rounds_follow_the_clock_and_stop_with_the_handle() {
     fill(&db, 200);
     let clock = ManualClock::new();
     let runs = Arc::new(AtomicUsize::new(0));
+    let integrity = Arc::new(DataIntegrityCheck::for_database(&db));
     let monitor = HealthMonitor::new(vec![
-        Box::new(DataIntegrityCheck::for_database(&db)),
+        Box::new(Arc::clone(&integrity)),
         Box::new(ResourceCheck::for_database(&db).with_thresholds(1.0, 1.0)),
         Box::new(PerformanceCheck::for_database(&db)),
         Box::new(Gate {
@@ -439,6 +440,8 @@ fn monitoring_rounds_follow_the_clock_and_stop_with_the_handle() {
         assert!(c.status.is_healthy(), "{name}: {:?}", c.status);
         assert!(c.remediation.is_none());
     }
+    // A shared check is the check itself: its handle shows what the monitor's run did.
+    assert_eq!(integrity.progress()[0].1.passes, 1);
     clock.advance(Duration::from_secs(29));
     assert_eq!(monitor.rounds(), 1, "not yet: the interval has not passed");
     clock.advance(Duration::from_secs(1));

@@ -56,6 +56,27 @@ pub trait HealthCheck: Send + Sync {
     fn remediation(&self) -> Option<String>;
 }
 
+/// A shared check runs like the check itself, so a program can keep a handle to it (to
+/// read [`DataIntegrityCheck::progress`](crate::DataIntegrityCheck::progress), say) while
+/// a monitor runs it.
+impl<T: HealthCheck + ?Sized> HealthCheck for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn check(&self) -> HealthStatus {
+        (**self).check()
+    }
+
+    fn criticality(&self) -> Criticality {
+        (**self).criticality()
+    }
+
+    fn remediation(&self) -> Option<String> {
+        (**self).remediation()
+    }
+}
+
 /// What a health check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

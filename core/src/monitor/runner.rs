@@ -276,6 +276,10 @@ impl Drop for HealthMonitor {
     }
 }
 
+/// What a check's thread hands back: its status, a note on an unknown one, and how long
+/// it ran (by the monitor's clock).
+type Outcome = (HealthStatus, Option<String>, Duration);
+
 /// One round: starts every idle check on its own thread, waits for each up to the
 /// timeout (or until `stop` stops: the monitor is going away), records the results.
 fn run_round(shared: &Shared, stop: Option<&Stopper>) {
@@ -289,13 +293,15 @@ fn run_round(shared: &Shared, stop: Option<&Stopper>) {
             runs.push(None);
             continue;
         }
-        let slot: Arc<Slot<(HealthStatus, Option<String>)>> = Slot::for_current_thread();
+        let slot: Arc<Slot<Outcome>> = Slot::for_current_thread();
         let check = Arc::clone(&entry.check);
+        let clock = Arc::clone(&shared.clock);
         let busy = Arc::clone(&entry.busy);
         let filler = Arc::clone(&slot);
         let spawned = std::thread::Builder::new()
             .name("lightning-health-check".into())
             .spawn(move || {
+                let began = clock.now();
                 let outcome = match catch_unwind(AssertUnwindSafe(|| check.check())) {
                     Ok(status) => (status, None),
                     Err(_) => (
@@ -303,6 +309,7 @@ fn run_round(shared: &Shared, stop: Option<&Stopper>) {
                         Some("the check panicked".to_string()),
                     ),
                 };
+                let outcome = (outcome.0, outcome.1, elapsed(clock.as_ref(), began));
                 busy.store(false, Ordering::Release);
                 filler.put(outcome);
             });
@@ -313,6 +320,7 @@ fn run_round(shared: &Shared, stop: Option<&Stopper>) {
                 slot.put((
                     HealthStatus::Unknown,
                     Some(format!("could not start the check's thread: {e}")),
+                    Duration::ZERO,
                 ));
                 runs.push(Some(slot));
             }
@@ -336,13 +344,10 @@ fn run_round(shared: &Shared, stop: Option<&Stopper>) {
                     elapsed(shared.clock.as_ref(), started),
                 ),
                 Waited::Done => {
-                    let (status, note) = slot.take().unwrap_or((HealthStatus::Unknown, None));
-                    CheckReport::of(
-                        entry.check.as_ref(),
-                        status,
-                        note,
-                        elapsed(shared.clock.as_ref(), started),
-                    )
+                    let (status, note, ran) =
+                        slot.take()
+                            .unwrap_or((HealthStatus::Unknown, None, Duration::ZERO));
+                    CheckReport::of(entry.check.as_ref(), status, note, ran)
                 }
                 Waited::Deadline => CheckReport::of(
                     entry.check.as_ref(),
