@@ -259,15 +259,15 @@ pub fn stats(global: &GlobalOpts, args: &StatsArgs) -> Result<(), CliError> {
 }
 
 /// The statistics as JSON with a `performance` object holding every field of the
-/// metrics under the reference's names (durations as `{"secs", "nanos"}`).
+/// metrics under the reference's names (durations as `{"secs", "nanos"}`), and
+/// `meets_sla`, `performance_score` and `bottlenecks`.
 pub fn stats_json(stats: &DbStats, metrics: &PerformanceMetrics) -> Result<String, CliError> {
     let as_json = |e: serde_json::Error| CliError::Output(io::Error::other(e));
     let mut value = serde_json::to_value(stats).map_err(as_json)?;
     if let serde_json::Value::Object(map) = &mut value {
-        map.insert(
-            "performance".to_string(),
-            serde_json::to_value(metrics).map_err(as_json)?,
-        );
+        let performance: serde_json::Value =
+            serde_json::from_str(&metrics.to_json()).map_err(as_json)?;
+        map.insert("performance".to_string(), performance);
     }
     serde_json::to_string_pretty(&value).map_err(as_json)
 }

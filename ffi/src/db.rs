@@ -464,26 +464,8 @@ pub extern "C" fn lightning_db_metrics_json(
         db,
         (out_json, "out_json"),
         out_len,
-        |d| metrics_json(&d.metrics()),
+        |d| d.metrics().to_json(),
     )
-}
-
-/// The metrics as JSON, with what `meets_sla`, `performance_score` and
-/// `identify_bottlenecks` make of them.
-fn metrics_json(m: &::lightning_db::PerformanceMetrics) -> String {
-    let mut value = serde_json::to_value(m).unwrap_or_default();
-    if let serde_json::Value::Object(map) = &mut value {
-        map.insert("meets_sla".into(), serde_json::json!(m.meets_sla()));
-        map.insert(
-            "performance_score".into(),
-            serde_json::json!(m.performance_score()),
-        );
-        map.insert(
-            "bottlenecks".into(),
-            serde_json::to_value(m.identify_bottlenecks()).unwrap_or_default(),
-        );
-    }
-    serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// Writes the statistics in the Prometheus text exposition format (each metric named

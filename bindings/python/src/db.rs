@@ -492,22 +492,9 @@ impl PyDatabase {
     /// thresholds, and `meets_sla`, `performance_score` and `bottlenecks` computed from
     /// them.
     fn metrics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let m = self.with_db(|db| engine_infallible(py, || db.metrics()))?;
-        let mut value = serde_json::to_value(&m)
+        let json = self.with_db(|db| engine_infallible(py, || db.metrics().to_json()))?;
+        let value: serde_json::Value = serde_json::from_str(&json)
             .map_err(|e| errors::invalid(format!("metrics could not be converted: {e}")))?;
-        if let serde_json::Value::Object(map) = &mut value {
-            map.insert("meets_sla".into(), serde_json::json!(m.meets_sla()));
-            map.insert(
-                "performance_score".into(),
-                serde_json::json!(m.performance_score()),
-            );
-            map.insert(
-                "bottlenecks".into(),
-                serde_json::to_value(m.identify_bottlenecks()).map_err(|e| {
-                    errors::invalid(format!("bottlenecks could not be converted: {e}"))
-                })?,
-            );
-        }
         json_to_py(py, &value)
     }
 

@@ -325,9 +325,20 @@ impl PerformanceMetrics {
         out
     }
 
-    /// The metrics as JSON (durations as `{"secs", "nanos"}`).
+    /// The metrics as JSON (durations as `{"secs", "nanos"}`), every field followed by
+    /// what the methods make of them: `meets_sla`, `performance_score` and `bottlenecks`
+    /// (each `kind`, `evidence`, `suggestion`).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("meets_sla".into(), self.meets_sla().into());
+            map.insert("performance_score".into(), self.performance_score().into());
+            map.insert(
+                "bottlenecks".into(),
+                serde_json::to_value(self.identify_bottlenecks()).unwrap_or_default(),
+            );
+        }
+        serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".to_string())
     }
 }
 
@@ -419,6 +430,10 @@ mod tests {
             ..healthy()
         };
         assert!(few.identify_bottlenecks().is_empty());
-        assert!(m.to_json().contains("\"read_latency_p99\""));
+        let json = m.to_json();
+        assert!(json.contains("\"read_latency_p99\""), "{json}");
+        assert!(json.contains("\"meets_sla\": true"), "{json}");
+        assert!(json.contains("\"kind\": \"level0_backlog\""), "{json}");
+        assert!(json.contains("\"performance_score\": "), "{json}");
     }
 }
