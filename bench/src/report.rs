@@ -54,6 +54,68 @@ pub struct Report {
     /// What the report says about the phase groups outside the default set that ran.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// With `--repeat`: every run of every engine (one list per engine, in `runs`' order),
+    /// of which `runs` holds the medians.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Vec<EngineRun>>,
+}
+
+/// One engine's runs folded into one: each phase's median time or size (over the runs
+/// that have it), the median run's resource usage and wall time, the first failure.
+pub fn median_run(runs: &[EngineRun]) -> EngineRun {
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+    let first = &runs[0];
+    if runs.len() == 1 {
+        return first.clone();
+    }
+    let mut phases = BTreeMap::new();
+    let names: std::collections::BTreeSet<&String> =
+        runs.iter().flat_map(|r| r.phases.keys()).collect();
+    for name in names {
+        let measures: Vec<&Measure> = runs.iter().filter_map(|r| r.phases.get(name)).collect();
+        let times: Vec<f64> = measures
+            .iter()
+            .filter_map(|m| match m {
+                Measure::Time { ms } => Some(*ms),
+                _ => None,
+            })
+            .collect();
+        let sizes: Vec<f64> = measures
+            .iter()
+            .filter_map(|m| match m {
+                Measure::Size { bytes } => Some(*bytes as f64),
+                _ => None,
+            })
+            .collect();
+        let m = if !times.is_empty() {
+            Measure::Time { ms: median(times) }
+        } else if !sizes.is_empty() {
+            Measure::Size {
+                bytes: median(sizes).round() as u64,
+            }
+        } else {
+            Measure::NotAvailable
+        };
+        phases.insert(name.clone(), m);
+    }
+    let mut by_wall: Vec<&EngineRun> = runs.iter().collect();
+    by_wall.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    let middle = by_wall[by_wall.len() / 2];
+    EngineRun {
+        engine: first.engine.clone(),
+        phases,
+        usage: middle.usage,
+        wall_ms: middle.wall_ms,
+        failure: runs.iter().find_map(|r| r.failure.clone()),
+    }
 }
 
 /// A time for people: `850 ms`, `12.3 s`.
