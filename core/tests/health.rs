@@ -259,14 +259,14 @@ fn a_nearly_full_disk_warns_then_turns_critical() {
 fn a_slow_device_shows_in_the_performance_check() {
     let sim = SimFileSystem::new();
     let db = Database::open_with_fs("/sim/db", small(), sim.handle()).expect("open");
-    let check = PerformanceCheck::for_database(&db).with_thresholds(Duration::from_millis(20), 0);
-    assert_eq!(check.latency_threshold(), Duration::from_millis(20));
+    let check = PerformanceCheck::for_database(&db).with_thresholds(Duration::from_millis(50), 0);
+    assert_eq!(check.latency_threshold(), Duration::from_millis(50));
     for i in 0..20 {
         db.put(&key(i), b"fast").expect("put");
     }
     assert!(run(&check).is_healthy());
-    // Every log sync now takes 40 ms: each durable write does too.
-    sim.set_delay(Some(Duration::from_millis(40)), &[OpKind::Sync]);
+    // Every log sync now takes 120 ms: each durable write does too.
+    sim.set_delay(Some(Duration::from_millis(120)), &[OpKind::Sync]);
     for i in 0..5 {
         db.put(&key(i), b"slow").expect("put");
     }
@@ -422,7 +422,8 @@ fn monitoring_rounds_follow_the_clock_and_stop_with_the_handle() {
     let monitor = HealthMonitor::new(vec![
         Box::new(Arc::clone(&integrity)),
         Box::new(ResourceCheck::for_database(&db).with_thresholds(1.0, 1.0)),
-        Box::new(PerformanceCheck::for_database(&db)),
+        // Lenient: this test is about the rounds, not about how fast a loaded disk syncs.
+        Box::new(PerformanceCheck::for_database(&db).with_thresholds(Duration::from_secs(3600), 0)),
         Box::new(Gate {
             open: Arc::new(Mutex::new(true)),
             runs: Arc::clone(&runs),
