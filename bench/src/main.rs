@@ -98,6 +98,12 @@ struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
 
+    /// Report each timed row as the CPU time the engine's process used during it (every
+    /// thread, user and system) instead of wall time: what a change costs in computation,
+    /// whatever else the machine runs, without the time spent waiting for the disk.
+    #[arg(long)]
+    cpu_time: bool,
+
     /// Folder for latest.md, latest.json and latest.svg.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
     results: PathBuf,
@@ -183,6 +189,7 @@ fn run_child(args: &Args, engine_name: &str) -> ExitCode {
         return ExitCode::from(2);
     };
     let workload = args.workload();
+    workload::measure_cpu_time(args.cpu_time);
     let data = data::Data::new(args.seed, workload.keys_needed());
     let options = engines::Options {
         cache_bytes: args.cache_mb * 1024 * 1024,
@@ -257,6 +264,9 @@ fn run_engine(args: &Args, engine: &str, dir: &Path) -> std::io::Result<EngineRu
     if let Some(phases) = &args.phases {
         let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
         cmd.arg("--phases").arg(names.join(","));
+    }
+    if args.cpu_time {
+        cmd.arg("--cpu-time");
     }
     // The spinning threads start before the child and stop after it: the same window, the
     // whole of its run, for every engine.
@@ -399,6 +409,14 @@ fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         notes: workload.notes(),
         rounds: Vec::new(),
     };
+    if args.cpu_time {
+        report.notes.push(
+            "Timed rows are the CPU time each engine's process used during the phase (every \
+             thread, user and system; `--cpu-time`), not wall time: time spent waiting for \
+             the disk is not in them."
+                .to_string(),
+        );
+    }
     if args.repeat > 1 {
         report.notes.push(format!(
             "Each figure is the median of {} runs per engine, the engines alternating in order \

@@ -254,6 +254,81 @@ impl Report {
         out
     }
 
+    /// With `--repeat`: per phase and engine, the ratio to Lightning DB of each round's run
+    /// (round i of the engine over round i of Lightning DB, run next to it), as the median
+    /// of those ratios and their range. A paired figure: drift between rounds cancels.
+    pub fn paired_ratios(&self) -> BTreeMap<String, BTreeMap<String, (f64, f64, f64)>> {
+        let mut out = BTreeMap::new();
+        let Some(base_i) = self.runs.iter().position(|r| r.engine == BASELINE) else {
+            return out;
+        };
+        let Some(base_rounds) = self.rounds.get(base_i) else {
+            return out;
+        };
+        for phase in &self.phases {
+            let mut row = BTreeMap::new();
+            for rounds in &self.rounds {
+                let mut ratios: Vec<f64> = rounds
+                    .iter()
+                    .zip(base_rounds)
+                    .filter_map(|(r, b)| {
+                        let v = r.phases.get(phase).and_then(value_of)?;
+                        let w = b.phases.get(phase).and_then(value_of)?;
+                        (w > 0.0).then(|| v / w)
+                    })
+                    .collect();
+                if ratios.is_empty() {
+                    continue;
+                }
+                ratios.sort_by(f64::total_cmp);
+                let n = ratios.len();
+                let median = if n % 2 == 1 {
+                    ratios[n / 2]
+                } else {
+                    (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+                };
+                if let Some(r) = rounds.first() {
+                    row.insert(r.engine.clone(), (median, ratios[0], ratios[n - 1]));
+                }
+            }
+            if !row.is_empty() {
+                out.insert(phase.clone(), row);
+            }
+        }
+        out
+    }
+
+    /// The table of [`Self::paired_ratios`], when there are rounds.
+    fn paired_table(&self, s: &mut String) {
+        let paired = self.paired_ratios();
+        if paired.is_empty() || self.rounds.iter().all(|r| r.len() < 2) {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "\n### Paired ratio to Lightning DB over the {} rounds (median of each round's \
+             ratio, and their range)\n",
+            self.rounds.first().map_or(0, Vec::len)
+        );
+        let engines: Vec<&str> = self.runs.iter().map(|r| r.engine.as_str()).collect();
+        let _ = writeln!(s, "| phase | {} |", engines.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(engines.len()));
+        for phase in &self.phases {
+            let Some(row) = paired.get(phase) else {
+                continue;
+            };
+            let cells: Vec<String> = self
+                .runs
+                .iter()
+                .map(|r| match row.get(&r.engine) {
+                    Some((m, lo, hi)) => format!("{m:.3} ({lo:.2} to {hi:.2})"),
+                    None => Self::missing(r),
+                })
+                .collect();
+            let _ = writeln!(s, "| {phase} | {} |", cells.join(" | "));
+        }
+    }
+
     /// The report as Markdown: times, ratios and resources.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
@@ -340,6 +415,7 @@ impl Report {
             }
             let _ = writeln!(s, "\n(Bold: the peer beats Lightning DB.)");
         }
+        self.paired_table(&mut s);
 
         let _ = writeln!(s, "\n### Resources per engine (whole child process)\n");
         header(&mut s, "");
