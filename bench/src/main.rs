@@ -91,6 +91,19 @@ struct Args {
     #[arg(long, default_value_t = 3_600)]
     timeout_secs: u64,
 
+    /// Run every engine this many times, alternating the order each round (A B, B A, A B,
+    /// ...) so drift in the machine's speed falls on both sides; each figure reported is
+    /// the median of the rounds, and latest.json keeps every round (`rounds`). For
+    /// comparing close variants, as `--engines lightning,lightning-nostats --repeat 5`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+
+    /// Report each timed row as the CPU time the engine's process used during it (every
+    /// thread, user and system) instead of wall time: what a change costs in computation,
+    /// whatever else the machine runs, without the time spent waiting for the disk.
+    #[arg(long)]
+    cpu_time: bool,
+
     /// Folder for latest.md, latest.json and latest.svg.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
     results: PathBuf,
@@ -176,6 +189,7 @@ fn run_child(args: &Args, engine_name: &str) -> ExitCode {
         return ExitCode::from(2);
     };
     let workload = args.workload();
+    workload::measure_cpu_time(args.cpu_time);
     let data = data::Data::new(args.seed, workload.keys_needed());
     let options = engines::Options {
         cache_bytes: args.cache_mb * 1024 * 1024,
@@ -250,6 +264,9 @@ fn run_engine(args: &Args, engine: &str, dir: &Path) -> std::io::Result<EngineRu
     if let Some(phases) = &args.phases {
         let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
         cmd.arg("--phases").arg(names.join(","));
+    }
+    if args.cpu_time {
+        cmd.arg("--cpu-time");
     }
     // The spinning threads start before the child and stop after it: the same window, the
     // whole of its run, for every engine.
@@ -334,11 +351,27 @@ fn write_results(report: &Report, dir: &Path) -> std::io::Result<()> {
 }
 
 fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let known = engines::all_engines();
+    let mut known = engines::all_engines();
+    // Opt-in only: Lightning DB with its latency histograms off.
+    known.push("lightning-nostats");
     let engines: Vec<String> = match &args.engines {
+        None => engines::all_engines()
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
         Some(list) => list.iter().map(|e| e.trim().to_lowercase()).collect(),
-        None => known.iter().map(|e| e.to_string()).collect(),
     };
+    if let Some(dup) = engines
+        .iter()
+        .enumerate()
+        .find(|(i, e)| engines[..*i].contains(e))
+    {
+        return Err(format!(
+            "engine '{}' is listed twice; --repeat runs each engine several times",
+            dup.1
+        )
+        .into());
+    }
     if let Some(bad) = engines.iter().find(|e| !known.contains(&e.as_str())) {
         return Err(format!(
             "unknown engine '{bad}'; this build has {} (RocksDB needs the `rocksdb` feature)",
@@ -374,7 +407,23 @@ fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         runs: Vec::new(),
         background_load: args.background_load,
         notes: workload.notes(),
+        rounds: Vec::new(),
     };
+    if args.cpu_time {
+        report.notes.push(
+            "Timed rows are the CPU time each engine's process used during the phase (every \
+             thread, user and system; `--cpu-time`), not wall time: time spent waiting for \
+             the disk is not in them."
+                .to_string(),
+        );
+    }
+    if args.repeat > 1 {
+        report.notes.push(format!(
+            "Each figure is the median of {} runs per engine, the engines alternating in order \
+             round by round (A B, B A, ...); latest.json keeps every round.",
+            args.repeat
+        ));
+    }
     eprintln!(
         "lightning-bench: {} pairs, engines {}, data in {}, {}",
         args.elements,
@@ -389,13 +438,34 @@ fn run_parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             )
         }
     );
-    for engine in &engines {
-        eprintln!("{engine}:");
-        let run = run_engine(args, engine, &base.join(engine))?;
-        if let Some(f) = &run.failure {
-            eprintln!("  {engine} stopped early: {f}");
+    let mut all: Vec<Vec<EngineRun>> = vec![Vec::new(); engines.len()];
+    for round in 0..args.repeat as usize {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..engines.len()).collect()
+        } else {
+            (0..engines.len()).rev().collect()
+        };
+        for i in order {
+            let engine = &engines[i];
+            if args.repeat > 1 {
+                eprintln!("{engine} (round {} of {}):", round + 1, args.repeat);
+            } else {
+                eprintln!("{engine}:");
+            }
+            let run = run_engine(args, engine, &base.join(engine))?;
+            if let Some(f) = &run.failure {
+                eprintln!("  {engine} stopped early: {f}");
+            }
+            all[i].push(run);
         }
-        report.runs.push(run);
+        report.runs = all
+            .iter()
+            .filter(|runs| !runs.is_empty())
+            .map(|runs| report::median_run(runs))
+            .collect();
+        if args.repeat > 1 {
+            report.rounds = all.clone();
+        }
         // Rows that some engine has, in the canonical order; written after every engine so
         // an interrupted run still leaves its results.
         report.phases = phase_names

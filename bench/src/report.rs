@@ -54,6 +54,68 @@ pub struct Report {
     /// What the report says about the phase groups outside the default set that ran.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// With `--repeat`: every run of every engine (one list per engine, in `runs`' order),
+    /// of which `runs` holds the medians.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Vec<EngineRun>>,
+}
+
+/// One engine's runs folded into one: each phase's median time or size (over the runs
+/// that have it), the median run's resource usage and wall time, the first failure.
+pub fn median_run(runs: &[EngineRun]) -> EngineRun {
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+    let first = &runs[0];
+    if runs.len() == 1 {
+        return first.clone();
+    }
+    let mut phases = BTreeMap::new();
+    let names: std::collections::BTreeSet<&String> =
+        runs.iter().flat_map(|r| r.phases.keys()).collect();
+    for name in names {
+        let measures: Vec<&Measure> = runs.iter().filter_map(|r| r.phases.get(name)).collect();
+        let times: Vec<f64> = measures
+            .iter()
+            .filter_map(|m| match m {
+                Measure::Time { ms } => Some(*ms),
+                _ => None,
+            })
+            .collect();
+        let sizes: Vec<f64> = measures
+            .iter()
+            .filter_map(|m| match m {
+                Measure::Size { bytes } => Some(*bytes as f64),
+                _ => None,
+            })
+            .collect();
+        let m = if !times.is_empty() {
+            Measure::Time { ms: median(times) }
+        } else if !sizes.is_empty() {
+            Measure::Size {
+                bytes: median(sizes).round() as u64,
+            }
+        } else {
+            Measure::NotAvailable
+        };
+        phases.insert(name.clone(), m);
+    }
+    let mut by_wall: Vec<&EngineRun> = runs.iter().collect();
+    by_wall.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    let middle = by_wall[by_wall.len() / 2];
+    EngineRun {
+        engine: first.engine.clone(),
+        phases,
+        usage: middle.usage,
+        wall_ms: middle.wall_ms,
+        failure: runs.iter().find_map(|r| r.failure.clone()),
+    }
 }
 
 /// A time for people: `850 ms`, `12.3 s`.
@@ -192,6 +254,81 @@ impl Report {
         out
     }
 
+    /// With `--repeat`: per phase and engine, the ratio to Lightning DB of each round's run
+    /// (round i of the engine over round i of Lightning DB, run next to it), as the median
+    /// of those ratios and their range. A paired figure: drift between rounds cancels.
+    pub fn paired_ratios(&self) -> BTreeMap<String, BTreeMap<String, (f64, f64, f64)>> {
+        let mut out = BTreeMap::new();
+        let Some(base_i) = self.runs.iter().position(|r| r.engine == BASELINE) else {
+            return out;
+        };
+        let Some(base_rounds) = self.rounds.get(base_i) else {
+            return out;
+        };
+        for phase in &self.phases {
+            let mut row = BTreeMap::new();
+            for rounds in &self.rounds {
+                let mut ratios: Vec<f64> = rounds
+                    .iter()
+                    .zip(base_rounds)
+                    .filter_map(|(r, b)| {
+                        let v = r.phases.get(phase).and_then(value_of)?;
+                        let w = b.phases.get(phase).and_then(value_of)?;
+                        (w > 0.0).then(|| v / w)
+                    })
+                    .collect();
+                if ratios.is_empty() {
+                    continue;
+                }
+                ratios.sort_by(f64::total_cmp);
+                let n = ratios.len();
+                let median = if n % 2 == 1 {
+                    ratios[n / 2]
+                } else {
+                    (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+                };
+                if let Some(r) = rounds.first() {
+                    row.insert(r.engine.clone(), (median, ratios[0], ratios[n - 1]));
+                }
+            }
+            if !row.is_empty() {
+                out.insert(phase.clone(), row);
+            }
+        }
+        out
+    }
+
+    /// The table of [`Self::paired_ratios`], when there are rounds.
+    fn paired_table(&self, s: &mut String) {
+        let paired = self.paired_ratios();
+        if paired.is_empty() || self.rounds.iter().all(|r| r.len() < 2) {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "\n### Paired ratio to Lightning DB over the {} rounds (median of each round's \
+             ratio, and their range)\n",
+            self.rounds.first().map_or(0, Vec::len)
+        );
+        let engines: Vec<&str> = self.runs.iter().map(|r| r.engine.as_str()).collect();
+        let _ = writeln!(s, "| phase | {} |", engines.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(engines.len()));
+        for phase in &self.phases {
+            let Some(row) = paired.get(phase) else {
+                continue;
+            };
+            let cells: Vec<String> = self
+                .runs
+                .iter()
+                .map(|r| match row.get(&r.engine) {
+                    Some((m, lo, hi)) => format!("{m:.3} ({lo:.2} to {hi:.2})"),
+                    None => Self::missing(r),
+                })
+                .collect();
+            let _ = writeln!(s, "| {phase} | {} |", cells.join(" | "));
+        }
+    }
+
     /// The report as Markdown: times, ratios and resources.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
@@ -278,6 +415,7 @@ impl Report {
             }
             let _ = writeln!(s, "\n(Bold: the peer beats Lightning DB.)");
         }
+        self.paired_table(&mut s);
 
         let _ = writeln!(s, "\n### Resources per engine (whole child process)\n");
         header(&mut s, "");

@@ -55,6 +55,21 @@ pub fn current_private_rss_bytes() -> u64 {
     resident.saturating_sub(shared) * u64::try_from(page).unwrap_or(4096)
 }
 
+/// CPU time this process has used so far (every thread, user and system), milliseconds,
+/// from `CLOCK_PROCESS_CPUTIME_ID` (the scheduler's own accounting, nanosecond
+/// resolution); 0 if the call fails.
+pub fn process_cpu_ms() -> f64 {
+    // SAFETY: `clock_gettime` only writes into the zeroed struct we pass, which outlives
+    // the call.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a properly sized `timespec`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
 /// This process's usage so far (`getrusage(RUSAGE_SELF)`); zeros if the call fails.
 pub fn self_usage() -> Usage {
     // SAFETY: `getrusage` only writes into the zeroed struct we pass, which outlives the call.

@@ -167,33 +167,97 @@ export interface IntegrityReport {
   [field: string]: unknown
 }
 
-/** The engine's `HealthSummary`. */
+/** The engine's own self-checks (`HealthSummary`), the `engine` part of a `HealthReport`. */
 export interface HealthSummary {
   state: 'healthy' | 'warning' | 'critical'
   checks: Array<{ name: string; state: 'healthy' | 'warning' | 'critical'; message: string }>
 }
 
-/** The engine's counters since open (all real numbers read from `DbStats`). */
-export interface Metrics {
-  puts: number
-  deletes: number
-  gets: number
-  batches: number
-  bytesWritten: number
-  writeGroups: number
-  walSyncs: number
-  flushes: number
-  compactions: number
-  compactionBytesWritten: number
-  writeStallMicros: number
-  transactionConflicts: number
-  backgroundErrors: number
-  ingestedBatches: number
-  cacheHits: number
-  cacheMisses: number
+/** What a health check found (`HealthStatus`). */
+export type HealthStatus =
+  | { status: 'healthy' }
+  | { status: 'warning'; message: string; remediation: string | null }
+  | { status: 'critical'; message: string; immediateAction: string }
+  | { status: 'unknown' }
+
+/** The latest result of one health check. Durations and instants in milliseconds. */
+export interface CheckReport {
+  name: string
+  criticality: 'critical' | 'high' | 'medium' | 'low'
+  status: HealthStatus
+  /** What to do: a warning's remediation, a critical status's immediate action; null when healthy. */
+  remediation: string | null
+  /** Why the status is unknown, when it is (not run yet, timed out, panicked). */
+  note: string | null
+  /** When the check finished, milliseconds since the Unix epoch (as `Date.now()`). */
+  checkedAt: number | null
+  duration: number
+}
+
+/** `db.health()`: the worst check, each built-in check, and the engine's self-checks. */
+export interface HealthReport {
+  state: 'healthy' | 'unknown' | 'warning' | 'critical'
+  checks: CheckReport[]
+  rounds: number
+  engine: HealthSummary | null
+}
+
+/** One finding of `PerformanceMetrics`' bottleneck analysis. */
+export interface PerformanceBottleneck {
+  kind: 'low_cache_hit_rate' | 'write_stall' | 'tail_latency' | 'disk_nearly_full' | 'level0_backlog'
+  evidence: string
+  suggestion: string
+}
+
+/**
+ * `db.metrics()`: the database's `PerformanceMetrics`, every figure measured. Latencies and
+ * other durations in milliseconds; throughputs in operations per second over the last
+ * interval (at least a second).
+ */
+export interface PerformanceMetrics {
+  readLatencyP50: number
+  readLatencyP95: number
+  readLatencyP99: number
+  writeLatencyP50: number
+  writeLatencyP95: number
+  writeLatencyP99: number
+  readThroughput: number
+  writeThroughput: number
+  mixedWorkloadThroughput: number
+  /** Block-cache hits over lookups, 0 to 1. */
   cacheHitRate: number
-  liveSnapshots: number
-  uptimeMs: number
+  /** Bytes of memory the engine accounts for. */
+  memoryUsage: number
+  /** Bytes of the database folder. */
+  diskUsage: number
+  /** Process CPU use, 0 to 1 of the machine. */
+  cpuUsage: number
+  /** Failed operations per operation. */
+  errorRate: number
+  /** Time accepting operations over time open, 0 to 1. */
+  availability: number
+  recoveryTime: number
+  interval: number
+  operations: number
+  latencySamples: number
+  cacheLookups: number
+  writeStallTime: number
+  level0Files: number
+  immutableMemtables: number
+  diskTotal: number
+  diskAvailable: number
+  databases: number
+  sla: {
+    maxReadLatencyP99: number
+    maxWriteLatencyP99: number
+    maxErrorRate: number
+    minAvailability: number
+    minCacheHitRate: number
+  }
+  meetsSla: boolean
+  /** 0 to 100. */
+  performanceScore: number
+  bottlenecks: PerformanceBottleneck[]
 }
 
 /** Range options in the abstract-level style (`db.iterator(options)`, `keys`, `values`). */
@@ -400,12 +464,26 @@ export declare class Database {
   _testPanicAsync(): Promise<void>
   /** Sizes, levels, counters and what recovery did, as a plain object (keys in camelCase). */
   stats(): Record<string, unknown>
-  /** The engine's self-checks (`HealthSummary`): `{ state, checks: [{ name, state, message }] }`. */
-  health(): HealthSummary
+  /**
+   * The database's health report (`HealthReport`), on the thread pool: `state`, each
+   * built-in check (`integrity`, `resources`, `performance`) with its `criticality`,
+   * `status`, `remediation`, `note`, `checkedAt` and `duration` (milliseconds), `rounds`,
+   * and the engine's self-checks as `engine`. Without `enableHealthMonitoring` each call
+   * runs one round of the checks; with it, the latest round the database ran itself.
+   */
+  health(): Promise<HealthReport>
+  /** `health()`, blocking the JavaScript thread while the round runs. */
+  healthSync(): HealthReport
   /** The counters and gauges in the Prometheus text format (`DbStats::to_prometheus`). */
   prometheus(): string
-  /** The engine's counters since open, as a plain object of numbers. */
-  metrics(): Metrics
+  /**
+   * The database's performance metrics (`PerformanceMetrics`): the reference's fields
+   * (latency percentiles in milliseconds, throughputs per second over the last
+   * interval, cache hit rate, memory and disk bytes, CPU use, error rate, availability,
+   * recovery time), the evidence behind them, `sla`, and `meetsSla`,
+   * `performanceScore`, `bottlenecks`.
+   */
+  metrics(): PerformanceMetrics
 }
 
 /** A lazy range over one consistent view; the JS layer wraps it as a sync and async iterable. */

@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Write};
 use std::ops::Bound;
 use std::path::PathBuf;
 
-use lightning_db::{Database, DatabaseError, DbStats};
+use lightning_db::{Database, DatabaseError, DbStats, LatencySummary, PerformanceMetrics};
 
 use crate::common::{open_existing, open_or_create, GlobalOpts};
 use crate::error::CliError;
@@ -79,9 +79,14 @@ pub struct ScanArgs {
 pub struct StatsArgs {
     /// Database directory.
     pub path: PathBuf,
-    /// Print the full statistics as JSON instead of a table.
-    #[arg(long)]
+    /// Print the full statistics as JSON instead of a table, with every
+    /// `PerformanceMetrics` field in a `performance` object.
+    #[arg(long, conflicts_with = "prometheus")]
     pub json: bool,
+    /// Print the statistics in the Prometheus text format (counters, gauges, latency
+    /// summaries, throughputs).
+    #[arg(long)]
+    pub prometheus: bool,
 }
 
 /// `lightning put PATH KEY VALUE`: stores the pair durably; prints nothing.
@@ -231,20 +236,111 @@ fn print_scan(
     Ok(())
 }
 
-/// `lightning stats PATH [--json]`: sizes, counters and the recovery report of the open.
+/// `lightning stats PATH [--json|--prometheus]`: sizes, counters, latency, the
+/// performance metrics and the recovery report, as measured by this open of the database
+/// (latency and throughput count what was done since it opened: nothing yet, unless
+/// recovery or background work ran).
 pub fn stats(global: &GlobalOpts, args: &StatsArgs) -> Result<(), CliError> {
     let db = open_existing(global, &args.path)?;
+    let metrics = db.metrics();
     let stats = db.stats();
     db.close()?;
     let mut out = io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", stats.to_json())?;
+        writeln!(out, "{}", stats_json(&stats, &metrics)?)?;
+    } else if args.prometheus {
+        write!(out, "{}", stats.to_prometheus())?;
     } else {
         write!(out, "{}", stats_table(&stats))?;
+        write!(out, "{}", performance_table(&metrics))?;
     }
     out.flush()?;
     Ok(())
 }
+
+/// The statistics as JSON with a `performance` object holding every field of the
+/// metrics under the reference's names (durations as `{"secs", "nanos"}`), and
+/// `meets_sla`, `performance_score` and `bottlenecks`.
+pub fn stats_json(stats: &DbStats, metrics: &PerformanceMetrics) -> Result<String, CliError> {
+    let as_json = |e: serde_json::Error| CliError::Output(io::Error::other(e));
+    let mut value = serde_json::to_value(stats).map_err(as_json)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        let performance: serde_json::Value =
+            serde_json::from_str(&metrics.to_json()).map_err(as_json)?;
+        map.insert("performance".to_string(), performance);
+    }
+    serde_json::to_string_pretty(&value).map_err(as_json)
+}
+
+/// p50, p95 and p99 of a latency summary, with how many operations were timed.
+fn latency(l: &LatencySummary) -> String {
+    if l.samples == 0 {
+        return "none timed".to_string();
+    }
+    format!(
+        "p50 {}, p95 {}, p99 {} ({} timed)",
+        human_duration(l.p50),
+        human_duration(l.p95),
+        human_duration(l.p99),
+        thousands(l.samples)
+    )
+}
+
+/// The performance metrics as rows: score and SLA, resources, reliability, bottlenecks.
+pub fn performance_table(m: &PerformanceMetrics) -> String {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "performance".into(),
+            format!(
+                "score {:.1} of 100, SLA {}",
+                m.performance_score(),
+                if m.meets_sla() { "met" } else { "NOT met" }
+            ),
+        ),
+        (
+            "  resources".into(),
+            format!(
+                "memory {}, disk usage {}, CPU {:.1}%, cache hit rate {:.1}%",
+                human_bytes(m.memory_usage),
+                human_bytes(m.disk_usage),
+                m.cpu_usage * 100.0,
+                m.cache_hit_rate * 100.0
+            ),
+        ),
+        (
+            "  reliability".into(),
+            format!(
+                "error rate {:.4}, availability {:.4}, recovery time {}",
+                m.error_rate,
+                m.availability,
+                human_duration(m.recovery_time)
+            ),
+        ),
+    ];
+    for b in m.identify_bottlenecks() {
+        rows.push((
+            format!("  {}", b.kind),
+            format!("{}; {}", b.evidence, b.suggestion),
+        ));
+    }
+    aligned(&rows)
+}
+
+/// Two aligned columns.
+fn aligned(rows: &[(String, String)]) -> String {
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(STATS_LABEL_WIDTH);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}
+
+/// The width of the label column of the statistics tables.
+const STATS_LABEL_WIDTH: usize = 21;
 
 /// The statistics as an aligned two-column table, one level per line.
 pub fn stats_table(s: &DbStats) -> String {
@@ -304,6 +400,18 @@ pub fn stats_table(s: &DbStats) -> String {
                 human_bytes(s.memtable_index_bytes)
             ),
         ),
+        ("read latency".into(), latency(&s.read_latency)),
+        ("write latency".into(), latency(&s.write_latency)),
+        (
+            "throughput".into(),
+            format!(
+                "{} reads/s, {} writes/s, {} operations/s over the last {}",
+                thousands(s.read_throughput),
+                thousands(s.write_throughput),
+                thousands(s.mixed_workload_throughput),
+                human_duration(s.throughput_interval)
+            ),
+        ),
         (
             "recovery".into(),
             format!(
@@ -337,14 +445,7 @@ pub fn stats_table(s: &DbStats) -> String {
     if let Some(reason) = &s.poisoned {
         rows.push(("POISONED".into(), reason.clone()));
     }
-    let width = rows
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
-    rows.iter()
-        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
-        .collect()
+    aligned(&rows)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! (half `demo:user:NNNNNNNN`, half `demo:order:NNNNNNNN`, 100-byte JSON values made from a
 //! seeded RNG) in durable write batches, reads every one back, runs a range scan, a prefix
 //! scan and a reverse scan, deletes a few keys, flushes, closes, reopens and verifies
-//! everything again (count, order, values and a checksum of all pairs), then prints a summary.
+//! everything again (count, order, values and a checksum of all pairs), then prints a summary
+//! with the database's health checks and the latency percentiles and throughput it measured
+//! of the run.
 //!
 //! The demo owns every key under `demo:` and nothing else: it starts by deleting whatever an
 //! earlier run left there, so running it twice on the same folder gives the same result, and
@@ -16,7 +18,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lightning_db::{Database, DbStats, KvPair, LightningDbConfig};
+use lightning_db::{Database, DbStats, KvPair, LatencySummary, LightningDbConfig};
 use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -509,6 +511,19 @@ impl Demo<'_> {
     /// Closes and reopens: the deletes come back from the write-ahead log.
     fn reopen(&mut self, db: Database) -> Result<Database, CliError> {
         // Close and reopen: the deletes come back from the write-ahead log.
+        // What the database measured of the load, reads, scans and deletes so far.
+        let before = db.stats();
+        self.step(
+            "latency",
+            format!(
+                "before the reopen: writes {}; point reads {}",
+                latency(
+                    &before.write_latency,
+                    before.puts + before.deletes + before.batches
+                ),
+                latency(&before.read_latency, before.gets)
+            ),
+        );
         let started = Instant::now();
         db.close()?;
         let close_time = started.elapsed();
@@ -601,27 +616,62 @@ impl Demo<'_> {
         Ok(())
     }
 
-    /// Records the health self-checks and the counters; returns the statistics.
+    /// Records the database's health checks, its performance metrics and its counters;
+    /// returns the statistics.
     fn health_and_metrics(&mut self, db: &Database) -> DbStats {
+        let metrics = db.metrics();
         let stats = db.stats();
-        let health = stats.health();
-        let attention: Vec<String> = health
+        let report = db.health();
+        let mut parts: Vec<String> = report
             .checks
             .iter()
-            .filter(|c| c.state != lightning_db::CheckState::Healthy)
-            .map(|c| format!("{}: {}", c.name, c.message))
+            .map(|c| match c.status.message() {
+                Some(message) => format!("{} {} ({message})", c.name, c.status.name()),
+                None => format!("{} {}", c.name, c.status.name()),
+            })
             .collect();
+        if let Some(engine) = &report.engine {
+            let attention: Vec<String> = engine
+                .checks
+                .iter()
+                .filter(|c| c.state != lightning_db::CheckState::Healthy)
+                .map(|c| format!("{}: {}", c.name, c.message))
+                .collect();
+            parts.push(if attention.is_empty() {
+                format!("all {} engine self-checks pass", engine.checks.len())
+            } else {
+                format!("engine self-checks: {}", attention.join("; "))
+            });
+        }
         self.step(
             "health",
-            if attention.is_empty() {
-                format!(
-                    "{:?}: all {} self-checks pass",
-                    health.state,
-                    health.checks.len()
-                )
-            } else {
-                format!("{:?}: {}", health.state, attention.join("; "))
-            },
+            format!("{:?}: {}", report.state, parts.join(", ")),
+        );
+        self.step(
+            "performance",
+            format!(
+                "last {}: {} reads/s, {} writes/s, {} ops/s; read p50 {}, p95 {}, p99 {}; \
+                 score {:.1}, SLA {}; CPU {:.0}%, memory {}, error rate {:.4}, \
+                 availability {:.4}, recovery {}",
+                human_duration(metrics.interval),
+                thousands(metrics.read_throughput),
+                thousands(metrics.write_throughput),
+                thousands(metrics.mixed_workload_throughput),
+                human_duration(metrics.read_latency_p50),
+                human_duration(metrics.read_latency_p95),
+                human_duration(metrics.read_latency_p99),
+                metrics.performance_score(),
+                if metrics.meets_sla() {
+                    "met"
+                } else {
+                    "not met"
+                },
+                metrics.cpu_usage * 100.0,
+                human_bytes(metrics.memory_usage),
+                metrics.error_rate,
+                metrics.availability,
+                human_duration(metrics.recovery_time)
+            ),
         );
         self.step(
             "metrics",
@@ -638,6 +688,21 @@ impl Demo<'_> {
         );
         stats
     }
+}
+
+/// Percentiles of a latency summary and how many of `count` operations were timed.
+fn latency(l: &LatencySummary, count: u64) -> String {
+    if l.samples == 0 {
+        return format!("none of {} timed", thousands(count));
+    }
+    format!(
+        "p50 {}, p95 {}, p99 {} ({} of {} timed)",
+        human_duration(l.p50),
+        human_duration(l.p95),
+        human_duration(l.p99),
+        thousands(l.samples),
+        thousands(count)
+    )
 }
 
 /// Table files per level, disk size and the block cache's hit rate.

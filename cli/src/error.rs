@@ -6,7 +6,7 @@
 //! | 1 | the key was not found (`get`, `delete`) |
 //! | 2 | usage error: bad arguments (clap's own errors use 2 as well), bad hex, unreadable `--config` file |
 //! | 3 | database error: any other [`DatabaseError`], printed with its stable code, name and suggested action |
-//! | 4 | verification failed: the demo read back something other than what it wrote |
+//! | 4 | verification failed: the demo read back something other than what it wrote, or a health check is critical |
 //! | 5 | writing the output failed (other than a closed pipe, which ends quietly with 0) |
 
 use std::io;
@@ -26,7 +26,7 @@ pub enum ExitStatus {
     Usage = 2,
     /// 3: the database reported an error.
     Database = 3,
-    /// 4: data read back differs from what was written.
+    /// 4: data read back differs from what was written, or a health check is critical.
     Verification = 4,
     /// 5: standard output could not be written.
     Output = 5,

@@ -1,10 +1,11 @@
 //! `lightning`: the command-line tool of Lightning DB.
 //!
 //! `lightning demo [PATH]` shows the database at work on 100,000 records; `put`, `get`,
-//! `delete`, `scan` and `stats` poke at a database by hand; `check` verifies its files and
-//! `repair` mends them; `inspect` shows their format and `migrate` changes it. Exit codes are stable and
+//! `delete`, `scan` and `stats` poke at a database by hand; `health` runs its health
+//! checks; `check` verifies its files and `repair` mends them; `inspect` shows their
+//! format and `migrate` changes it. Exit codes are stable and
 //! documented on [`error::ExitStatus`]: 0 success, 1 not found, 2 usage, 3 database error,
-//! 4 verification failure.
+//! 4 verification failure (or a critical health check).
 //!
 //! Adding a subcommand: write its module with an `Args` struct (`#[derive(clap::Args)]`) and a
 //! `run(&GlobalOpts, &Args) -> Result<(), CliError>` function, add one variant to [`Command`]
@@ -18,6 +19,7 @@ mod commands;
 mod common;
 mod demo;
 mod error;
+mod health_cmd;
 mod integrity_cmd;
 mod migrate_cmd;
 mod output;
@@ -30,8 +32,8 @@ use error::CliError;
 #[command(name = "lightning", version, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success, 1 key not found, 2 usage error, \
                         3 database error (its code and a suggested action go to stderr), \
-                        4 demo verification failed, or check/repair found damage it \
-                        could not mend.")]
+                        4 demo verification failed, check/repair found damage it \
+                        could not mend, or a health check is critical.")]
 pub struct Cli {
     /// Options shared by every subcommand.
     #[command(flatten)]
@@ -54,8 +56,11 @@ pub enum Command {
     Delete(commands::DeleteArgs),
     /// Print key-value pairs in key order, one per line, separated by a tab.
     Scan(commands::ScanArgs),
-    /// Print the database's sizes, counters and recovery report.
+    /// Print the database's sizes, counters, latency, performance metrics and recovery report.
     Stats(commands::StatsArgs),
+    /// Run the integrity, resources and performance checks once and print each one's
+    /// status and remediation (exit code 4 when one is critical).
+    Health(health_cmd::HealthArgs),
     /// Verify every checksum and structure of a database (exit code 4 when damage is found).
     Check(CheckArgs),
     /// Repair a closed database: rebuild what can be rebuilt, set aside what cannot, and
@@ -104,17 +109,25 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Delete(args) => commands::delete(global, args),
         Command::Scan(args) => commands::scan(global, args),
         Command::Stats(args) => commands::stats(global, args),
-        Command::Check(_) | Command::Repair(_) | Command::Inspect(_) | Command::Migrate(_) => {
-            Ok(())
-        }
+        Command::Check(_)
+        | Command::Repair(_)
+        | Command::Health(_)
+        | Command::Inspect(_)
+        | Command::Migrate(_) => Ok(()),
     }
 }
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2 (0 for --help and --version).
     let cli = Cli::parse();
-    // check and repair report on their own and choose their exit code.
+    // check, repair and health report on their own and choose their exit code.
     match &cli.command {
+        Command::Health(args) => {
+            return match health_cmd::run(&cli.global, args) {
+                Ok(status) => status.into(),
+                Err(err) => err.report(),
+            }
+        }
         Command::Check(args) => {
             return exit_code(integrity_cmd::run_check(&args.path, args.level, args.json))
         }

@@ -92,10 +92,14 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// A duration for people: `850 µs`, `12.3 ms`, `4.56 s`.
+/// A duration for people: `640 ns`, `3.2 µs`, `850 µs`, `12.3 ms`, `4.56 s`.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if secs < 0.001 {
+    if secs < 1e-6 {
+        format!("{} ns", d.as_nanos())
+    } else if secs < 1e-5 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 0.001 {
         format!("{:.0} µs", secs * 1e6)
     } else if secs < 1.0 {
         format!("{:.1} ms", secs * 1e3)
@@ -202,6 +206,8 @@ mod tests {
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(human_rate(1000, Duration::from_millis(500)), "2,000 ops/s");
         assert_eq!(human_duration(Duration::from_micros(850)), "850 µs");
+        assert_eq!(human_duration(Duration::from_nanos(640)), "640 ns");
+        assert_eq!(human_duration(Duration::from_nanos(3_240)), "3.2 µs");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.50 s");
     }
 }

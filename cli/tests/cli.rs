@@ -60,8 +60,15 @@ fn demo_runs_twice_on_the_same_folder() {
     );
     assert!(text.contains("cleared 0 keys"), "{text}");
     assert!(text.contains("4,990 pairs after reopen"), "{text}");
+    assert!(
+        text.contains("health         Healthy: integrity healthy"),
+        "{text}"
+    );
+    assert!(text.contains("read p50"), "{text}");
     for row in [
         "read back",
+        "latency",
+        "performance",
         "range scan",
         "prefix scan",
         "reverse scan",
@@ -249,6 +256,50 @@ fn stats_as_table_and_json() {
     );
     assert!(text.contains("\"last_sequence\": 1"), "{text}");
     assert!(text.contains("\"recovery\""), "{text}");
+    // Every PerformanceMetrics field of the reference, under its name.
+    let start = text
+        .find("\"performance\": {")
+        .expect("a performance object");
+    let performance = &text[start..];
+    for field in [
+        "read_latency_p50",
+        "read_latency_p95",
+        "read_latency_p99",
+        "write_latency_p50",
+        "write_latency_p95",
+        "write_latency_p99",
+        "read_throughput",
+        "write_throughput",
+        "mixed_workload_throughput",
+        "cache_hit_rate",
+        "memory_usage",
+        "disk_usage",
+        "cpu_usage",
+        "error_rate",
+        "availability",
+        "recovery_time",
+    ] {
+        assert!(
+            performance.contains(&format!("\"{field}\":")),
+            "missing {field}: {text}"
+        );
+    }
+    assert!(
+        !performance.contains("\"disk_usage\": 0,"),
+        "the folder has files: {text}"
+    );
+    let out = lightning(&["stats", db, "--prometheus"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("# TYPE lightning_read_latency_seconds summary"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lightning_write_throughput_ops_per_second "),
+        "{text}"
+    );
+    assert_code(&lightning(&["stats", db, "--json", "--prometheus"]), 2);
 }
 
 #[test]

@@ -85,3 +85,54 @@ fn check_of_a_missing_database_is_an_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(!missing.exists(), "check must not create a database");
 }
+
+#[test]
+fn health_reports_each_check_and_is_critical_on_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let db_str = db.to_str().expect("utf-8 path");
+    let demo = lightning(&["-q", "demo", db_str, "--records", "3000"]);
+    assert_eq!(demo.status.code(), Some(0), "{}", text(&demo));
+
+    let healthy = lightning(&["health", db_str]);
+    assert_eq!(healthy.status.code(), Some(0), "{}", text(&healthy));
+    let out = text(&healthy);
+    for check in [
+        "integrity",
+        "resources",
+        "performance",
+        "engine self-checks",
+    ] {
+        assert!(out.contains(check), "missing {check}: {out}");
+    }
+    assert!(out.contains("data blocks verified"), "{out}");
+    let json = lightning(&["health", db_str, "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    let out = String::from_utf8_lossy(&json.stdout).to_string();
+    assert!(out.contains("\"name\": \"integrity\""), "{out}");
+    assert!(out.contains("\"engine\""), "{out}");
+
+    // A flipped byte in a data block: the integrity check is critical, with the file
+    // named and what to do, and the exit code says so.
+    let table = biggest_table(&db);
+    let mut bytes = std::fs::read(&table).expect("read table");
+    bytes[100] ^= 0x40;
+    std::fs::write(&table, &bytes).expect("write table");
+    let damaged = lightning(&["health", db_str]);
+    assert_eq!(damaged.status.code(), Some(4), "{}", text(&damaged));
+    let out = text(&damaged);
+    let name = table.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(out.contains("critical"), "{out}");
+    assert!(out.contains(name), "the report names the file: {out}");
+    assert!(out.contains("remediation: "), "{out}");
+    assert!(out.contains("lightning repair"), "{out}");
+}
+
+#[test]
+fn health_of_a_missing_database_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("none");
+    let out = lightning(&["health", missing.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(!missing.exists(), "nothing is created");
+}

@@ -29,14 +29,19 @@
 
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
-//   leaves      checksum, error, config, events, recovery_state
+//   leaves      checksum, error, config, events, recovery_state, clock (the Clock
+//               the operational layer runs on)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
-//               stats, batch, bulk (the engine's own types)
+//               stats, measure (operation latency histograms), batch, bulk (the
+//               engine's own types)
 //   txn, integrity
+//   monitor     performance metrics and health checks: measured from the engine's
+//               stats, the facade's latency histograms and the files, below the
+//               facade so that a database can run its own health checks
 //   db          the `Database` facade: every `impl Database`
 //   ops         the operational layer above the facade: circuit breaker, automatic
-//               retry with backoff, the clock they run on
+//               retry with backoff
 //   migrate     format migration (beside ops, which it does not use): plans, steps
 //               that rewrite files and switch atomically, rollback, inspection
 //   testing     test tools, behind the `testing` feature
@@ -44,6 +49,7 @@
 mod batch;
 mod bulk;
 mod checksum;
+mod clock;
 mod config;
 mod db;
 mod engine;
@@ -51,7 +57,9 @@ mod error;
 mod events;
 mod integrity;
 mod iter;
+mod measure;
 mod migrate;
+mod monitor;
 mod ops;
 mod recovery_state;
 mod snapshot;
@@ -67,12 +75,13 @@ pub mod fs {
     //! to put the database on another storage medium or inject faults.
     //! [`StdFileSystem`] is the operating system's (what [`Database::open`](crate::Database::open) uses).
     pub use crate::storage::fs::{
-        DirLock, FileSystem, MappedFile, RandomAccessFile, StdFileSystem, WritableFile,
+        DirLock, DiskSpace, FileSystem, MappedFile, RandomAccessFile, StdFileSystem, WritableFile,
     };
 }
 
 pub use batch::WriteBatch;
 pub use bulk::BulkLoad;
+pub use clock::{Clock, ClockFuture, ManualClock, SystemClock};
 pub use config::{
     AuditLevel, BackoffStrategy, ChecksumAlgorithm, CorruptionAction, Durability, IntegrityLevel,
     LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel, MAX_BLOCK_SIZE,
@@ -98,15 +107,21 @@ pub use integrity::{
     ValidationResult, DAMAGED_TABLES_FILE, QUARANTINE_DIR, VERIFIER_BYTES_PER_SEC,
 };
 pub use iter::{BorrowedPair, DbIterator, KvPair};
+pub use measure::LatencySummary;
 pub use migrate::{
     CompatibilityResult, DatabaseInfo, FileInfo, FormatSource, MigrationError, MigrationManager,
     MigrationPhase, MigrationPlan, MigrationProgress, MigrationProgressFn, MigrationResult,
     MigrationStep, StepReport, TableInfo, ASSUMED_REWRITE_BYTES_PER_SEC,
 };
+pub use monitor::{
+    BottleneckKind, CheckReport, CollectionHandle, Criticality, DataIntegrityCheck, HealthCheck,
+    HealthMonitor, HealthReport, HealthState, HealthStatus, IntegrityProgress, MetricsCollector,
+    MonitorHandle, PerformanceBottleneck, PerformanceCheck, PerformanceMetrics, ResourceCheck,
+    SlaThresholds, DEFAULT_BLOCKS_PER_ROUND, DEFAULT_CHECK_TIMEOUT, DISK_CRITICAL,
+};
 pub use ops::{
     AutoRecoveryManager, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState,
-    Clock, ClockFuture, Jitter, ManualClock, RecoveryConfig, RecoveryOutcome, RecoveryRun,
-    RecoveryStats, SystemClock,
+    Jitter, RecoveryConfig, RecoveryOutcome, RecoveryRun, RecoveryStats,
 };
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;

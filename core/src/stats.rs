@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::measure::LatencySummary;
+
 /// Files, bytes and entries of one level.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LevelStats {
@@ -115,6 +117,24 @@ pub struct DbStats {
     pub recovery: RecoveryReport,
     /// Time since open.
     pub uptime: Duration,
+    /// Latency of point reads since open (`get`, `get_pinned`, `contains_key`; one read
+    /// in 16 per thread is timed, an unbiased sample). Zero with `enable_statistics` off.
+    pub read_latency: LatencySummary,
+    /// Latency of writes since open (every `put`, `delete`, `write_batch` and transaction
+    /// commit).
+    pub write_latency: LatencySummary,
+    /// Operations that failed since open, not counting the caller's own mistakes (bad
+    /// input, transaction conflicts).
+    pub operation_errors: u64,
+    /// Point reads per second over the last interval (see
+    /// [`Database::metrics`](crate::Database::metrics)).
+    pub read_throughput: u64,
+    /// Writes (puts, deletes, batches, commits) per second over the last interval.
+    pub write_throughput: u64,
+    /// Reads and writes per second over the last interval.
+    pub mixed_workload_throughput: u64,
+    /// The interval the throughputs were measured over.
+    pub throughput_interval: Duration,
 }
 
 /// How one self-check of the database came out.
@@ -385,6 +405,59 @@ impl DbStats {
         for (name, help, value) in gauges {
             metric(name, "gauge", help, value);
         }
+        metric(
+            "operation_errors_total",
+            "counter",
+            "Operations that failed, not counting bad input or conflicts.",
+            self.operation_errors as f64,
+        );
+        let throughputs: [(&str, &str, u64); 3] = [
+            (
+                "read_throughput_ops_per_second",
+                "Point reads per second over the last interval.",
+                self.read_throughput,
+            ),
+            (
+                "write_throughput_ops_per_second",
+                "Writes per second over the last interval.",
+                self.write_throughput,
+            ),
+            (
+                "mixed_throughput_ops_per_second",
+                "Reads and writes per second over the last interval.",
+                self.mixed_workload_throughput,
+            ),
+        ];
+        for (name, help, value) in throughputs {
+            metric(name, "gauge", help, value as f64);
+        }
+        for (name, help, l) in [
+            (
+                "read_latency_seconds",
+                "Point read latency since open (one read in 16 per thread is timed).",
+                &self.read_latency,
+            ),
+            (
+                "write_latency_seconds",
+                "Write latency since open (every put, delete, batch and commit).",
+                &self.write_latency,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP lightning_{name} {help}\n# TYPE lightning_{name} summary\n"
+            ));
+            for (q, d) in [("0.5", l.p50), ("0.95", l.p95), ("0.99", l.p99)] {
+                out.push_str(&format!(
+                    "lightning_{name}{{quantile=\"{q}\"}} {}\n",
+                    d.as_secs_f64()
+                ));
+            }
+            out.push_str(&format!(
+                "lightning_{name}_sum {}\nlightning_{name}_count {}\n",
+                l.sum.as_secs_f64(),
+                l.samples
+            ));
+        }
         out.push_str("# HELP lightning_level_files Table files per level.\n# TYPE lightning_level_files gauge\n");
         for l in &self.levels {
             out.push_str(&format!(
@@ -425,6 +498,20 @@ mod tests {
         assert!(text.contains("# TYPE lightning_puts_total counter\nlightning_puts_total 3\n"));
         assert!(text.contains("lightning_writes_refused 1\n"));
         assert!(text.contains("lightning_level_files{level=\"0\"} 2\n"));
+        let stats = DbStats {
+            read_latency: LatencySummary {
+                samples: 4,
+                p99: Duration::from_micros(250),
+                ..Default::default()
+            },
+            write_throughput: 120,
+            ..Default::default()
+        };
+        let text = stats.to_prometheus();
+        assert!(text.contains("# TYPE lightning_read_latency_seconds summary\n"));
+        assert!(text.contains("lightning_read_latency_seconds{quantile=\"0.99\"} 0.00025\n"));
+        assert!(text.contains("lightning_read_latency_seconds_count 4\n"));
+        assert!(text.contains("lightning_write_throughput_ops_per_second 120\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap_or_default();
             assert!(value.parse::<f64>().is_ok(), "{line}");

@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 const RANKS: &[(&str, u32)] = &[
     ("checksum", 0),
     ("error", 0),
+    ("clock", 0),
     ("config", 1),
     ("events", 1),
     ("recovery_state", 2),
     ("storage", 2),
     ("stats", 3),
+    ("measure", 2),
     ("batch", 3),
     ("engine", 4),
     ("iter", 5),
@@ -26,10 +28,11 @@ const RANKS: &[(&str, u32)] = &[
     ("snapshot", 6),
     ("txn", 7),
     ("integrity", 7),
-    ("db", 8),
-    ("ops", 9),
-    ("migrate", 9),
-    ("testing", 10),
+    ("monitor", 8),
+    ("db", 9),
+    ("ops", 10),
+    ("migrate", 10),
+    ("testing", 11),
 ];
 
 fn src_dir() -> PathBuf {

@@ -39,7 +39,7 @@ async function main() {
   await Promise.all(transfers)
   const alice = Number(db.getSync('account:alice'))
   const bob = Number(db.getSync('account:bob'))
-  console.log(`alice=${alice} bob=${bob} total=${alice + bob} conflicts retried=${db.metrics().transactionConflicts}`)
+  console.log(`alice=${alice} bob=${bob} total=${alice + bob} conflicts retried=${db.stats().transactionConflicts}`)
   if (alice + bob !== 200) throw new Error('money was created or destroyed')
   db.close()
 }

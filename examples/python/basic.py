@@ -26,7 +26,7 @@ def main() -> None:
         with lightning_db.Database(path) as db:
             assert db.get(b"user:1") == b"alice"
             print("after reopen:", dict(db.items()))
-            print("puts so far this session:", db.metrics()["puts"])
+            print("reads per second:", db.metrics()["read_throughput"])
 
 
 if __name__ == "__main__":

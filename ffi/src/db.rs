@@ -442,11 +442,20 @@ pub extern "C" fn lightning_db_stats_json(
     )
 }
 
-/// Writes the database's self-checks as a NUL-terminated JSON object to `*out_json` (free
-/// it with `lightning_free`; `out_len`, which may be NULL, receives its length without the
-/// NUL): `state` is the worst of the checks (`"healthy"`, `"warning"` or `"critical"`), and
-/// `checks` lists each (`name`, `state`, `message`): writes accepted, background work
-/// succeeding, flush and level-0 backlogs, what the last recovery had to do.
+/// Writes the database's health report as a NUL-terminated JSON object to `*out_json`
+/// (free it with `lightning_free`; `out_len`, which may be NULL, receives its length
+/// without the NUL): `state` is the worst check (`"healthy"`, `"unknown"`, `"warning"` or
+/// `"critical"`); `checks` lists the built-in checks (`"integrity"`, `"resources"`,
+/// `"performance"`), each with its `criticality`, its `status` (an object whose `status`
+/// is `"healthy"`, `"warning"` with `message` and `remediation`, `"critical"` with
+/// `message` and `immediate_action`, or `"unknown"`), its `remediation` (what to do, or
+/// null when healthy), a `note` on an unknown status and its `duration`; `engine` holds
+/// the engine's self-checks (`state`, and `checks` with `name`, `state`, `message`).
+///
+/// With `enable_health_monitoring` this is the latest round the database ran itself.
+/// Without it the call runs one round: each check on its own thread, waiting at most
+/// `reliability.health_check_timeout` (5 s by default) for each; the integrity check
+/// verifies a bounded number of blocks per call, resuming where the last call stopped.
 #[no_mangle]
 pub extern "C" fn lightning_db_health_json(
     db: *mut lightning_db,
@@ -458,14 +467,21 @@ pub extern "C" fn lightning_db_health_json(
         db,
         (out_json, "out_json"),
         out_len,
-        |d| d.stats().health().to_json(),
+        |d| d.health().to_json(),
     )
 }
 
-/// Writes the database's metrics (every counter and gauge: operations, bytes written,
-/// group commits and syncs, flushes, compactions, write stalls, conflicts, cache hits and
-/// misses, sizes per level) as a NUL-terminated JSON object to `*out_json`, freed with
-/// `lightning_free`. It is the same object as `lightning_db_stats_json`.
+/// Writes the database's performance metrics (`PerformanceMetrics`) as a NUL-terminated
+/// JSON object to `*out_json`, freed with `lightning_free`: `read_latency_p50`, `_p95`,
+/// `_p99` and the same for writes (each `{"secs", "nanos"}`), `read_throughput`,
+/// `write_throughput` and `mixed_workload_throughput` (operations per second over the
+/// last interval, at least a second), `cache_hit_rate`, `memory_usage` and `disk_usage`
+/// (bytes), `cpu_usage` (0 to 1), `error_rate`, `availability`, `recovery_time`, then the
+/// evidence behind them (`interval`, `operations`, `latency_samples`, `cache_lookups`,
+/// `write_stall_time`, `level0_files`, `immutable_memtables`, `disk_total`,
+/// `disk_available`, `databases`), the `sla` thresholds, and three computed fields:
+/// `meets_sla` (true or false), `performance_score` (0 to 100) and `bottlenecks` (each
+/// `kind`, `evidence`, `suggestion`).
 #[no_mangle]
 pub extern "C" fn lightning_db_metrics_json(
     db: *mut lightning_db,
@@ -477,13 +493,14 @@ pub extern "C" fn lightning_db_metrics_json(
         db,
         (out_json, "out_json"),
         out_len,
-        |d| d.stats().to_json(),
+        |d| d.metrics().to_json(),
     )
 }
 
-/// Writes the same metrics in the Prometheus text exposition format (each metric named
-/// `lightning_*`, with HELP and TYPE lines) as a NUL-terminated string to `*out_text`,
-/// freed with `lightning_free`.
+/// Writes the statistics in the Prometheus text exposition format (each metric named
+/// `lightning_*`, with HELP and TYPE lines: the counters and gauges, a summary per
+/// latency with its p50/p95/p99, count and sum, a gauge per throughput) as a
+/// NUL-terminated string to `*out_text`, freed with `lightning_free`.
 #[no_mangle]
 pub extern "C" fn lightning_db_metrics_prometheus(
     db: *mut lightning_db,

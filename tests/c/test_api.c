@@ -26,6 +26,23 @@ static bool contains(const char *haystack, const char *needle) {
     return haystack && strstr(haystack, needle) != NULL;
 }
 
+/* The number after `"name": ` in pretty-printed JSON (-1 when absent). */
+static double pretty_num(const char *json, const char *name) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\": ", name);
+    const char *p = json ? strstr(json, needle) : NULL;
+    return p ? strtod(p + strlen(needle), NULL) : -1.0;
+}
+
+/* The nanoseconds of the duration field `name` (`{"secs": S, "nanos": N}`), -1 if absent. */
+static double pretty_duration_ns(const char *json, const char *name) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\": {", name);
+    const char *p = json ? strstr(json, needle) : NULL;
+    if (!p) return -1.0;
+    return pretty_num(p, "secs") * 1e9 + pretty_num(p, "nanos");
+}
+
 static void test_version(void) {
     CHECK(lightning_version() == LIGHTNING_VERSION);
     CHECK(lightning_version() ==
@@ -331,21 +348,58 @@ static void test_kv(void) {
     CHECK_OK(lightning_db_stats_json(db, &stats, NULL));
     lightning_free(stats, 0);
 
-    /* Health, metrics as JSON and as Prometheus text. */
+    /* Health: each built-in check with its status and remediation, and the engine's
+     * self-checks. */
     char *text = NULL;
     size_t tlen = 0;
     CHECK_OK(lightning_db_health_json(db, &text, &tlen));
     CHECK(text && strlen(text) == tlen && text[0] == '{');
-    CHECK(contains(text, "\"state\": \"healthy\""));
+    CHECK(contains(text, "\"name\": \"integrity\""));
+    CHECK(contains(text, "\"name\": \"resources\""));
+    CHECK(contains(text, "\"name\": \"performance\""));
+    CHECK(contains(text, "\"remediation\""));
+    CHECK(contains(text, "\"engine\""));
     CHECK(contains(text, "\"writes\""));
+    CHECK(!contains(text, "\"status\": \"critical\""));
     lightning_free(text, tlen);
+
+    /* Performance metrics: the reference's fields, measured from the work above. */
     CHECK_OK(lightning_db_metrics_json(db, &text, &tlen));
-    CHECK(contains(text, "\"compactions\""));
+    CHECK(text && strlen(text) == tlen && text[0] == '{');
+    const char *fields[] = {"read_latency_p50", "read_latency_p95", "read_latency_p99",
+                            "write_latency_p50", "write_latency_p95", "write_latency_p99",
+                            "read_throughput", "write_throughput", "mixed_workload_throughput",
+                            "cache_hit_rate", "memory_usage", "disk_usage", "cpu_usage",
+                            "error_rate", "availability", "recovery_time", "meets_sla",
+                            "performance_score", "bottlenecks"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\":", fields[i]);
+        CHECK(contains(text, key));
+    }
+    double ops = pretty_num(text, "operations");
+    CHECK(ops > 0);
+    CHECK(pretty_num(text, "write_throughput") > 0);
+    CHECK(pretty_duration_ns(text, "write_latency_p50") > 0);
+    CHECK(pretty_num(text, "disk_usage") > 0);
+    CHECK(pretty_num(text, "availability") == 1.0);
+    CHECK(pretty_num(text, "error_rate") == 0.0);
+    double score = pretty_num(text, "performance_score");
+    CHECK(score > 0 && score <= 100);
     lightning_free(text, tlen);
+    /* More work after every sample taken so far: counted in the next interval. */
+    for (int i = 0; i < 10; i++) CHECK_OK(lightning_put(db, K("more"), K("work")));
+    CHECK_OK(lightning_db_metrics_json(db, &text, NULL));
+    CHECK(pretty_num(text, "operations") >= 10);
+    lightning_free(text, 0);
+
     CHECK_OK(lightning_db_metrics_prometheus(db, &text, &tlen));
     CHECK(strlen(text) == tlen);
     CHECK(contains(text, "# TYPE lightning_puts_total counter"));
     CHECK(contains(text, "lightning_compactions_total 1"));
+    CHECK(contains(text, "# TYPE lightning_write_latency_seconds summary"));
+    CHECK(contains(text, "lightning_write_latency_seconds{quantile=\"0.99\"}"));
+    CHECK(contains(text, "# TYPE lightning_read_throughput_ops_per_second gauge"));
     lightning_free(text, tlen);
 
     lightning_db_close(db);
@@ -1130,6 +1184,15 @@ static void test_check(void) {
     CHECK(report != NULL && !contains(report, "\"problems\": []"));
     CHECK(contains(report, ".sst"));
     lightning_free(report, 0);
+    /* The health report's integrity check finds it too, in the open database, and says
+     * what to do. */
+    char *health = NULL;
+    CHECK_OK(lightning_db_health_json(db, &health, NULL));
+    CHECK(contains(health, "\"state\": \"critical\""));
+    CHECK(contains(health, "\"immediate_action\""));
+    CHECK(contains(health, "lightning repair"));
+    CHECK(contains(health, ".sst"));
+    lightning_free(health, 0);
     lightning_db_close(db);
     report = (char *)0x1;
     CHECK_RC(lightning_db_check(db, LIGHTNING_INTEGRITY_LEVEL_BASIC, &report), LIGHTNING_DATABASE_CLOSED);

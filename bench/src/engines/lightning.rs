@@ -12,11 +12,14 @@ pub struct Lightning {
 }
 
 impl Lightning {
-    /// Opens a database in `dir`.
-    pub fn open(dir: &Path, options: &Options) -> Result<Self> {
+    /// Opens a database in `dir`; `statistics` is `enable_statistics` (the latency
+    /// histograms; on by default, off for the `lightning-nostats` engine that measures
+    /// their cost).
+    pub fn open(dir: &Path, options: &Options, statistics: bool) -> Result<Self> {
         let config = LightningDbConfig {
             cache_size: options.cache_bytes,
             durability: Durability::Sync,
+            enable_statistics: statistics,
             ..LightningDbConfig::default()
         };
         Ok(Lightning {

@@ -119,7 +119,10 @@ pub fn all_engines() -> Vec<&'static str> {
 /// Opens engine `name` in the empty directory `dir`.
 pub fn open(name: &str, dir: &Path, options: &Options) -> Result<Box<dyn Engine>> {
     Ok(match name {
-        "lightning" => Box::new(lightning::Lightning::open(dir, options)?),
+        "lightning" => Box::new(lightning::Lightning::open(dir, options, true)?),
+        // Not in the default set: Lightning DB with `enable_statistics` off, to measure
+        // what timing operations costs (`--engines lightning,lightning-nostats`).
+        "lightning-nostats" => Box::new(lightning::Lightning::open(dir, options, false)?),
         "redb" => Box::new(redb::Redb::open(dir, options)?),
         "lmdb" => Box::new(lmdb::Lmdb::open(dir, options)?),
         #[cfg(feature = "rocksdb")]

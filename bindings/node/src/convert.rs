@@ -359,6 +359,46 @@ pub(crate) fn report_to_js(env: &Env, json: &str) -> Result<Unknown<'static>> {
     Ok(unknown)
 }
 
+/// A monitoring report (`PerformanceMetrics`, `HealthReport`) as a plain JavaScript object:
+/// as [`report_to_js`], with every duration (`{"secs", "nanos"}`) a number of milliseconds
+/// and every instant (`{"secs_since_epoch", "nanos_since_epoch"}`) milliseconds since the
+/// Unix epoch (as `Date.now()`).
+pub(crate) fn monitor_report_to_js(env: &Env, json: &str) -> Result<Unknown<'static>> {
+    let value: Value = serde_json::from_str(json)
+        .map_err(|e| Error::from_reason(format!("engine report is not JSON: {e}")))?;
+    let value = js_shape(in_milliseconds(value));
+    let unknown = env.to_js_value(&value)?;
+    Ok(unknown)
+}
+
+/// Durations and instants as milliseconds (see [`monitor_report_to_js`]).
+fn in_milliseconds(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            if map.len() == 2 {
+                for (s_name, n_name) in
+                    [("secs", "nanos"), ("secs_since_epoch", "nanos_since_epoch")]
+                {
+                    if let (Some(secs), Some(nanos)) = (
+                        map.get(s_name).and_then(Value::as_u64),
+                        map.get(n_name).and_then(Value::as_u64),
+                    ) {
+                        let ms = secs as f64 * 1e3 + nanos as f64 / 1e6;
+                        return Number::from_f64(ms).map_or(Value::Null, Value::Number);
+                    }
+                }
+            }
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, in_milliseconds(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(in_milliseconds).collect()),
+        other => other,
+    }
+}
+
 /// See [`report_to_js`].
 pub(crate) fn js_shape(value: Value) -> Value {
     match value {

@@ -18,7 +18,7 @@ use crate::events::{EventSink, OnEvent};
 use crate::iter::{NativeIterator, Source};
 use crate::shared::{QueuedOp, Shared};
 use crate::snapshot::Snapshot;
-use crate::tasks::{buffer, DbTask, Report, WriteTask};
+use crate::tasks::{buffer, DbTask, MonitorReport, Report, WriteTask};
 use crate::txn::Transaction;
 
 /// The values of `getMany`, in order (`None`: missing).
@@ -732,13 +732,23 @@ impl Database {
         crate::convert::report_to_js(env, &json)
     }
 
-    /// The engine's self-checks (`HealthSummary`): `{ state, checks: [{ name, state, message }] }`.
-    #[napi(ts_return_type = "HealthSummary")]
-    pub fn health<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-        let json = run(env, || {
-            self.shared.with(|db| Ok(db.stats().health().to_json()))
-        })?;
-        crate::convert::report_to_js(env, &json)
+    /// The database's health report (`HealthReport`), on the thread pool: `state`, each
+    /// built-in check (`integrity`, `resources`, `performance`) with its `criticality`,
+    /// `status`, `remediation`, `note`, `checkedAt` and `duration` (milliseconds), `rounds`,
+    /// and the engine's self-checks as `engine`. Without `enableHealthMonitoring` each call
+    /// runs one round of the checks; with it, the latest round the database ran itself.
+    #[napi(ts_return_type = "Promise<HealthReport>")]
+    pub fn health(&self) -> AsyncTask<DbTask<MonitorReport>> {
+        DbTask::new(self.shared.clone(), |db| {
+            Ok(MonitorReport(db.health().to_json()))
+        })
+    }
+
+    /// `health()`, blocking the JavaScript thread while the round runs.
+    #[napi(ts_return_type = "HealthReport")]
+    pub fn health_sync<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        let json = run(env, || self.shared.with(|db| Ok(db.health().to_json())))?;
+        crate::convert::monitor_report_to_js(env, &json)
     }
 
     /// The counters and gauges in the Prometheus text format (`DbStats::to_prometheus`).
@@ -749,32 +759,15 @@ impl Database {
         })
     }
 
-    /// The engine's counters since open, as a plain object of numbers.
-    #[napi(ts_return_type = "Metrics")]
+    /// The database's performance metrics (`PerformanceMetrics`): the reference's fields
+    /// (latency percentiles in milliseconds, throughputs per second over the last
+    /// interval, cache hit rate, memory and disk bytes, CPU use, error rate, availability,
+    /// recovery time), the evidence behind them, `sla`, and `meetsSla`,
+    /// `performanceScore`, `bottlenecks`.
+    #[napi(ts_return_type = "PerformanceMetrics")]
     pub fn metrics<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-        let s = run(env, || self.shared.with(|db| Ok(db.stats())))?;
-        let counters = serde_json::json!({
-            "puts": s.puts,
-            "deletes": s.deletes,
-            "gets": s.gets,
-            "batches": s.batches,
-            "bytes_written": s.bytes_written,
-            "write_groups": s.write_groups,
-            "wal_syncs": s.wal_syncs,
-            "flushes": s.flushes,
-            "compactions": s.compactions,
-            "compaction_bytes_written": s.compaction_bytes_written,
-            "write_stall_micros": s.write_stall_micros,
-            "transaction_conflicts": s.transaction_conflicts,
-            "background_errors": s.background_errors,
-            "ingested_batches": s.ingested_batches,
-            "cache_hits": s.cache_hits,
-            "cache_misses": s.cache_misses,
-            "cache_hit_rate": s.cache_hit_rate(),
-            "live_snapshots": s.live_snapshots,
-            "uptime_ms": s.uptime.as_secs_f64() * 1000.0,
-        });
-        crate::convert::report_to_js(env, &counters.to_string())
+        let json = run(env, || self.shared.with(|db| Ok(db.metrics().to_json())))?;
+        crate::convert::monitor_report_to_js(env, &json)
     }
 }
 

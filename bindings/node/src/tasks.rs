@@ -56,6 +56,16 @@ impl IntoJs for Report {
     }
 }
 
+/// A monitoring report (JSON text), given to JavaScript as a plain object with its
+/// durations in milliseconds.
+pub struct MonitorReport(pub String);
+
+impl IntoJs for MonitorReport {
+    fn into_js(self, env: &Env) -> Result<Unknown<'_>> {
+        crate::convert::monitor_report_to_js(env, &self.0)
+    }
+}
+
 /// A new `Buffer` holding a copy of `data` (for the small values of a key-value store a copy
 /// is cheaper than an external buffer with its finalizer).
 pub(crate) fn buffer<'e>(env: &'e Env, data: &[u8]) -> Result<Unknown<'e>> {

@@ -242,7 +242,7 @@ test('a closed database answers LIGHTNING_DATABASE_CLOSED everywhere', async (t)
   for (const fn of [
     () => db.getSync('k'), () => db.putSync('k', 'v'), () => db.delSync('k'), () => db.getManySync(['k']),
     () => db.batchSync([{ type: 'put', key: 'k', value: 'v' }]), () => db.iterator(), () => db.snapshot(),
-    () => db.beginTransaction(), () => db.stats(), () => db.health(), () => db.metrics(), () => db.prometheus(),
+    () => db.beginTransaction(), () => db.stats(), () => db.healthSync(), () => db.metrics(), () => db.prometheus(),
     () => db.flushSync(), () => db.compactSync(), () => db.syncSync(), () => db.checkSync(),
     () => snap.get('k'), () => tx.get('k'), () => tx.put('k', 'v'), () => tx.commitSync(), () => it.next(),
   ]) {

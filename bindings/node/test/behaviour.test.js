@@ -2,6 +2,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync, spawn } = require('node:child_process')
+const fs = require('node:fs')
 const path = require('node:path')
 const { Database } = require('lightning-db')
 const { tmpdir, rejectsWith } = require('./helpers')
@@ -157,18 +158,25 @@ test('flush, compact, sync, check, stats, health, prometheus and metrics', async
   assert.equal((await db.check()).level, 'Comprehensive')
   await assert.rejects(db.check('thorough'), { code: 'LIGHTNING_INVALID_ARGUMENT' })
   assert.throws(() => db.checkSync('thorough'), { code: 'LIGHTNING_INVALID_ARGUMENT' })
-  const health = db.health()
-  assert.equal(health.state, 'healthy')
-  assert.ok(health.checks.some((c) => c.name === 'writes'))
+  const health = await db.health()
+  assert.deepEqual(health.checks.map((c) => c.name), ['integrity', 'resources', 'performance'])
+  assert.deepEqual(health.checks[0].status, { status: 'healthy' })
+  assert.equal(health.checks[0].criticality, 'critical')
+  assert.equal(health.checks[0].remediation, null)
+  assert.equal(typeof health.checks[0].checkedAt, 'number')
+  assert.ok(Math.abs(health.checks[0].checkedAt - Date.now()) < 3_600_000, 'milliseconds since the epoch')
+  assert.equal(health.engine.state, 'healthy')
+  assert.ok(health.engine.checks.some((c) => c.name === 'writes'))
+  assert.equal(db.healthSync().rounds, health.rounds + 1)
   const text = db.prometheus()
   assert.match(text, /^# HELP lightning_/m)
   assert.match(text, /lightning_\w+ \d/)
-  const m = db.metrics()
-  assert.equal(m.deletes, 500)
-  assert.ok(m.batches >= 1) // async puts are committed as batches
-  assert.ok(m.writeGroups >= 1) // (walSyncs counts commit syncs only; none under 'periodic')
-  assert.ok(m.flushes >= 1)
-  for (const v of Object.values(m)) assert.equal(typeof v, 'number')
+  assert.match(text, /# TYPE lightning_write_latency_seconds summary/)
+  const s = db.stats()
+  assert.equal(s.deletes, 500)
+  assert.ok(s.batches >= 1) // async puts are committed as batches
+  assert.ok(s.writeGroups >= 1) // (walSyncs counts commit syncs only; none under 'periodic')
+  assert.ok(s.flushes >= 1)
   db.close()
 })
 
@@ -200,5 +208,67 @@ test('a worker thread can use the module; its unclosed database is closed when i
   await worker.terminate()
   const db = new Database(dir) // the lock was released by the worker's cleanup hook
   assert.equal(db.getSync('from-worker').toString(), 'yes')
+  db.close()
+})
+
+test('metrics: the reference fields, moving with the work done', async (t) => {
+  const db = new Database(tmpdir(t), { durability: 'none' })
+  const empty = db.metrics()
+  assert.equal(empty.operations, 0)
+  assert.equal(empty.readLatencyP50, 0)
+  const fields = ['readLatencyP50', 'readLatencyP95', 'readLatencyP99', 'writeLatencyP50',
+    'writeLatencyP95', 'writeLatencyP99', 'readThroughput', 'writeThroughput',
+    'mixedWorkloadThroughput', 'cacheHitRate', 'memoryUsage', 'diskUsage', 'cpuUsage',
+    'errorRate', 'availability', 'recoveryTime']
+  for (const f of fields) assert.equal(typeof empty[f], 'number', f)
+  for (let i = 0; i < 200; i++) db.putSync(`k${i}`, 'v'.repeat(100))
+  db.flushSync()
+  for (let i = 0; i < 1600; i++) assert.ok(db.getSync(`k${i % 200}`))
+  const m = db.metrics()
+  assert.equal(m.operations, 1800)
+  assert.ok(m.readThroughput > 0 && m.writeThroughput > 0)
+  assert.ok(m.readLatencyP50 > 0 && m.readLatencyP50 <= m.readLatencyP99)
+  assert.ok(m.writeLatencyP50 > 0 && m.writeLatencyP50 <= m.writeLatencyP99)
+  assert.ok(m.diskUsage > empty.diskUsage)
+  assert.equal(m.availability, 1)
+  assert.equal(m.errorRate, 0)
+  assert.equal(typeof m.meetsSla, 'boolean')
+  assert.ok(m.performanceScore > 0 && m.performanceScore <= 100)
+  assert.ok(Array.isArray(m.bottlenecks))
+  assert.equal(m.sla.maxReadLatencyP99, 10, 'milliseconds')
+  db.close()
+})
+
+test('health: a table corrupted under the open database is critical, with its remedy', async (t) => {
+  const dir = tmpdir(t)
+  const db = new Database(dir, { durability: 'none', failOnCorruption: false })
+  for (let i = 0; i < 2000; i++) db.putSync(`key${String(i).padStart(6, '0')}`, 'x'.repeat(50))
+  db.flushSync()
+  const table = fs.readdirSync(dir).filter((n) => n.endsWith('.sst'))
+    .map((n) => path.join(dir, n))
+    .sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]
+  const bytes = fs.readFileSync(table)
+  bytes[100] ^= 0x5a
+  fs.writeFileSync(table, bytes)
+  const health = await db.health()
+  assert.equal(health.state, 'critical')
+  const integrity = health.checks[0]
+  assert.equal(integrity.status.status, 'critical')
+  assert.ok(integrity.status.message.includes(path.basename(table)), integrity.status.message)
+  assert.match(integrity.remediation, /lightning repair/)
+  db.close()
+  await assert.rejects(db.health(), { code: 'LIGHTNING_DATABASE_CLOSED' })
+})
+
+test('the database runs its own checks with enableHealthMonitoring', async (t) => {
+  const db = new Database(tmpdir(t), {
+    enableHealthMonitoring: true,
+    reliability: { healthCheckInterval: '20ms', healthCheckTimeout: '20ms' },
+  })
+  const deadline = Date.now() + 30_000
+  while (db.healthSync().rounds < 3) {
+    assert.ok(Date.now() < deadline, 'the monitoring thread never ran')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
   db.close()
 })

@@ -85,7 +85,7 @@ test('conflicts reject with a retryable LIGHTNING_TRANSACTION_CONFLICT', async (
   assert.equal(err.errno, 105)
   assert.equal(typeof err.suggestedAction, 'string')
   assert.equal(db.getSync('counter').toString(), '1')
-  assert.ok(db.metrics().transactionConflicts >= 1)
+  assert.ok(db.stats().transactionConflicts >= 1)
   db.close()
 })
 

@@ -30,6 +30,10 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "corruption_action",
     "deadlock_prevention_enabled",
     "upgrade_format_on_open",
+    "enable_statistics",
+    "enable_health_monitoring",
+    "health_check_interval",
+    "health_check_timeout",
 ];
 
 /// The interval used for `durability="periodic"` when `sync_interval_ms` is not given.
@@ -67,6 +71,27 @@ fn want_int<T: for<'a, 'py> FromPyObject<'a, 'py>>(
     value
         .extract::<T>()
         .map_err(|_| config_error(field, format!("{value} is out of range")))
+}
+
+/// A number of seconds (an `int` or a `float`, not a `bool`) as a duration.
+fn want_seconds(field: &str, value: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
+    let secs: f64 = if value.cast::<PyBool>().is_ok() {
+        None
+    } else {
+        value.extract::<f64>().ok()
+    }
+    .ok_or_else(|| {
+        config_error(
+            field,
+            format!("expected a number of seconds, got {}", type_name(value)),
+        )
+    })?;
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
+        config_error(
+            field,
+            format!("{secs} is not a non-negative number of seconds"),
+        )
+    })
 }
 
 fn want_str(field: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -168,6 +193,14 @@ pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Lightn
                 config.reliability.deadlock_prevention = on;
             }
             "upgrade_format_on_open" => config.upgrade_format_on_open = want_bool(&key, v)?,
+            "enable_statistics" => config.enable_statistics = want_bool(&key, v)?,
+            "enable_health_monitoring" => config.enable_health_monitoring = want_bool(&key, v)?,
+            "health_check_interval" => {
+                config.reliability.health_check_interval = want_seconds(&key, v)?
+            }
+            "health_check_timeout" => {
+                config.reliability.health_check_timeout = want_seconds(&key, v)?
+            }
             _ => {
                 return Err(config_error(
                     &key,

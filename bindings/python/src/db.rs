@@ -118,7 +118,9 @@ impl PyDatabase {
 }
 
 /// Converts JSON (from the engine's serde output) into Python objects. `{"secs", "nanos"}`
-/// objects, how serde writes a `Duration`, become float seconds.
+/// objects, how serde writes a `Duration`, become float seconds, and
+/// `{"secs_since_epoch", "nanos_since_epoch"}`, a `SystemTime`, float seconds since the
+/// Unix epoch (as `time.time()`).
 pub(crate) fn json_to_py(py: Python<'_>, value: &serde_json::Value) -> PyResult<Py<PyAny>> {
     use serde_json::Value;
     Ok(match value {
@@ -147,12 +149,16 @@ pub(crate) fn json_to_py(py: Python<'_>, value: &serde_json::Value) -> PyResult<
         }
         Value::Object(map) => {
             if map.len() == 2 {
-                if let (Some(secs), Some(nanos)) = (
-                    map.get("secs").and_then(Value::as_u64),
-                    map.get("nanos").and_then(Value::as_u64),
-                ) {
-                    let d = Duration::new(secs, nanos as u32);
-                    return Ok(d.as_secs_f64().into_pyobject(py)?.into_any().unbind());
+                for (s_name, n_name) in
+                    [("secs", "nanos"), ("secs_since_epoch", "nanos_since_epoch")]
+                {
+                    if let (Some(secs), Some(nanos)) = (
+                        map.get(s_name).and_then(Value::as_u64),
+                        map.get(n_name).and_then(Value::as_u64),
+                    ) {
+                        let d = Duration::new(secs, nanos as u32);
+                        return Ok(d.as_secs_f64().into_pyobject(py)?.into_any().unbind());
+                    }
                 }
             }
             let dict = PyDict::new(py);
@@ -487,23 +493,28 @@ impl PyDatabase {
         json_to_py(py, &value)
     }
 
-    /// The engine's counters and gauges (every number of `stats()` at the top level) as a
-    /// flat dict.
+    /// The database's performance metrics (`PerformanceMetrics`) as a dict: the
+    /// reference's fields (latency percentiles in float seconds, throughputs in operations
+    /// per second over the last interval, cache hit rate, memory and disk bytes, CPU use,
+    /// error rate, availability, recovery time), the evidence behind them, the `sla`
+    /// thresholds, and `meets_sla`, `performance_score` and `bottlenecks` computed from
+    /// them.
     fn metrics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let value = self.stats_value(py)?;
-        let dict = PyDict::new(py);
-        if let serde_json::Value::Object(map) = &value {
-            for (k, v) in map.iter().filter(|(_, v)| v.is_number()) {
-                dict.set_item(k, json_to_py(py, v)?)?;
-            }
-        }
-        Ok(dict.into_any().unbind())
+        let json = self.with_db(|db| engine_infallible(py, || db.metrics().to_json()))?;
+        let value: serde_json::Value = serde_json::from_str(&json)
+            .map_err(|e| errors::invalid(format!("metrics could not be converted: {e}")))?;
+        json_to_py(py, &value)
     }
 
-    /// The engine's self-checks (`HealthSummary`): `{"state": ..., "checks": [...]}`.
+    /// The database's health report as a dict: `state` (the worst check), `checks` (each
+    /// built-in check's `name`, `criticality`, `status`, `remediation`, `note`,
+    /// `checked_at` and `duration`), `rounds`, and the engine's self-checks as `engine`.
+    /// Without `enable_health_monitoring` each call runs one round of the checks (each
+    /// waited for at most `health_check_timeout` seconds); with it, the latest round the
+    /// database ran itself. The GIL is released meanwhile.
     fn health(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let health = self.with_db(|db| engine_infallible(py, || db.stats().health()))?;
-        let value = serde_json::to_value(&health)
+        let report = self.with_db(|db| engine_infallible(py, || db.health()))?;
+        let value = serde_json::to_value(&report)
             .map_err(|e| errors::invalid(format!("health could not be converted: {e}")))?;
         json_to_py(py, &value)
     }

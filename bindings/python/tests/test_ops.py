@@ -1,5 +1,10 @@
 """Maintenance and observability: flush, compact, sync, stats, metrics, health, check."""
 
+import os
+import time
+
+import pytest
+
 import lightning_db
 
 
@@ -36,15 +41,61 @@ def test_stats_are_real_numbers(db):
     assert stats["poisoned"] is None
 
 
-def test_metrics_match_stats(db):
-    db.put(b"a", b"1")
-    metrics = db.metrics()
-    stats = db.stats()
-    assert metrics["puts"] == 1
-    for key, value in metrics.items():
-        assert isinstance(value, (int, float)), key
-        assert key in stats
-    assert "levels" not in metrics and "path" not in metrics
+REFERENCE_FIELDS = [
+    "read_latency_p50",
+    "read_latency_p95",
+    "read_latency_p99",
+    "write_latency_p50",
+    "write_latency_p95",
+    "write_latency_p99",
+    "read_throughput",
+    "write_throughput",
+    "mixed_workload_throughput",
+    "cache_hit_rate",
+    "memory_usage",
+    "disk_usage",
+    "cpu_usage",
+    "error_rate",
+    "availability",
+    "recovery_time",
+]
+
+
+def test_metrics_move_with_the_work_done(db):
+    empty = db.metrics()
+    for field in REFERENCE_FIELDS:
+        assert isinstance(empty[field], (int, float)), field
+    assert empty["operations"] == 0
+    assert empty["read_latency_p50"] == 0.0
+    for i in range(200):
+        db.put(b"%04d" % i, b"v" * 100)
+    db.flush()
+    for i in range(1600):
+        assert db.get(b"%04d" % (i % 200)) is not None
+    m = db.metrics()
+    assert m["operations"] == 1800
+    assert m["read_throughput"] > 0 and m["write_throughput"] > 0
+    assert 0 < m["read_latency_p50"] <= m["read_latency_p95"] <= m["read_latency_p99"]
+    assert 0 < m["write_latency_p50"] <= m["write_latency_p99"]
+    assert m["disk_usage"] > empty["disk_usage"]
+    assert m["memory_usage"] > 0
+    assert m["availability"] == 1.0 and m["error_rate"] == 0.0
+    assert isinstance(m["meets_sla"], bool)
+    assert 0 < m["performance_score"] <= 100
+    assert isinstance(m["bottlenecks"], list)
+    assert m["sla"]["max_read_latency_p99"] == 0.01
+    assert m["recovery_time"] == db.stats()["recovery"]["recovery_time"]
+
+
+def test_statistics_off_times_nothing(path):
+    with lightning_db.Database(path, enable_statistics=False) as db:
+        for i in range(50):
+            db.put(b"%d" % i, b"v")
+            db.get(b"%d" % i)
+        m = db.metrics()
+        assert m["operations"] == 100
+        assert m["latency_samples"] == 0
+        assert m["write_latency_p99"] == 0.0
 
 
 def test_prometheus(db):
@@ -58,10 +109,51 @@ def test_prometheus(db):
 
 def test_health(db):
     health = db.health()
-    assert health["state"] == "healthy"
-    names = {c["name"] for c in health["checks"]}
-    assert "writes" in names
-    assert all(c["state"] in ("healthy", "warning", "critical") for c in health["checks"])
+    assert [c["name"] for c in health["checks"]] == ["integrity", "resources", "performance"]
+    integrity = health["checks"][0]
+    assert integrity["status"] == {"status": "healthy"}
+    assert integrity["criticality"] == "critical"
+    assert integrity["remediation"] is None
+    assert isinstance(integrity["checked_at"], float) and isinstance(integrity["duration"], float)
+    assert health["rounds"] == 1
+    engine = health["engine"]
+    assert engine["state"] == "healthy"
+    assert "writes" in {c["name"] for c in engine["checks"]}
+    assert db.health()["rounds"] == 2
+
+
+def test_health_finds_a_table_corrupted_under_the_open_database(path):
+    with lightning_db.Database(path, fail_on_corruption=False) as db:
+        for i in range(2000):
+            db.put(b"key%06d" % i, b"x" * 50)
+        db.flush()
+        table = max(
+            (os.path.join(path, n) for n in os.listdir(path) if n.endswith(".sst")),
+            key=os.path.getsize,
+        )
+        with open(table, "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0x5A]))
+        health = db.health()
+        assert health["state"] == "critical"
+        integrity = health["checks"][0]
+        assert integrity["status"]["status"] == "critical"
+        assert os.path.basename(table) in integrity["status"]["message"]
+        assert "lightning repair" in integrity["remediation"]
+
+
+def test_the_database_runs_its_own_checks(path):
+    with lightning_db.Database(
+        path, enable_health_monitoring=True, health_check_interval=0.02, health_check_timeout=0.02
+    ) as db:
+        deadline = time.monotonic() + 30
+        while db.health()["rounds"] < 3:
+            assert time.monotonic() < deadline, "the monitoring thread never ran"
+            time.sleep(0.005)
+    with pytest.raises(lightning_db.ConfigurationError):
+        lightning_db.Database(path, health_check_interval="soon")
 
 
 def test_check_levels(db):

@@ -260,14 +260,14 @@ pub struct ReliabilityConfig {
     /// until the operational layer lands. Default: 30 s.
     #[serde(with = "duration_serde")]
     pub circuit_breaker_recovery_timeout: Duration,
-    /// Time between health checks; more than zero and at most [`MAX_CONFIG_DURATION`].
-    /// **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: 30 s.
+    /// Time between the rounds of health checks a database with
+    /// [`LightningDbConfig::enable_health_monitoring`] runs itself; more than zero and at
+    /// most [`MAX_CONFIG_DURATION`]. Default: 30 s.
     #[serde(with = "duration_serde")]
     pub health_check_interval: Duration,
-    /// Time a single health check may take; more than zero and at most
-    /// `health_check_interval`. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: 5 s.
+    /// Time a single health check of the database's own monitoring may take; one still
+    /// running then is reported `Unknown` (it never blocks the database). More than zero
+    /// and at most `health_check_interval`. Default: 5 s.
     #[serde(with = "duration_serde")]
     pub health_check_timeout: Duration,
     /// Let the health monitor act on what it finds (flush, compact, shed load) instead of only
@@ -354,9 +354,11 @@ pub struct LightningDbConfig {
     /// `security.corruption_action` it changes nothing. Corrupted data is never returned
     /// either way. Default: `true`.
     pub fail_on_corruption: bool,
-    /// Run the health monitor's periodic checks (see
-    /// [`ReliabilityConfig::health_check_interval`]). **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// Run the built-in health checks (integrity, resources, performance) on a thread of
+    /// the database's own every [`ReliabilityConfig::health_check_interval`], each bounded
+    /// by [`ReliabilityConfig::health_check_timeout`];
+    /// [`Database::health`](crate::Database::health) then returns the latest round
+    /// (without it, each call runs a round). Default: `false`.
     pub enable_health_monitoring: bool,
     /// Repair or quarantine damaged data automatically; pairs with
     /// [`ReliabilityConfig::self_healing_enabled`]. **Not active yet**: accepted and validated, with no effect
@@ -369,10 +371,11 @@ pub struct LightningDbConfig {
     /// [`ReliabilityConfig::circuit_breaker_enabled`]. **Not active yet**: accepted and validated, with no effect
     /// until the operational layer lands. Default: `false`.
     pub circuit_breaker_enabled: bool,
-    /// Collect latency histograms for the metrics collector. **Not active yet**: the
-    /// operation counters of [`Database::stats`](crate::Database::stats) are always kept
-    /// (they are atomic increments), and no histogram exists until the metrics collector
-    /// lands. Default: `true`.
+    /// Time operations into the latency histograms behind
+    /// [`Database::metrics`](crate::Database::metrics) and the latency percentiles of
+    /// [`Database::stats`](crate::Database::stats): every write, one point read in 16 per
+    /// thread. The operation counters are kept either way (atomic increments). Default:
+    /// `true`.
     pub enable_statistics: bool,
     /// Read table files through read-only memory maps, as LMDB does: a block stored
     /// uncompressed is verified against its checksum the first time it is read and then

@@ -1,11 +1,12 @@
 //! `Database`: the handle programs hold, and every `impl Database`: this file holds the
 //! handle, opening and closing, reads, writes, snapshots and transactions;
-//! [`integrity`] validation and corruption events; `async_ops` the futures (with the
-//! `async` feature).
+//! [`integrity`] validation and corruption events; [`monitoring`] performance metrics
+//! and health; `async_ops` the futures (with the `async` feature).
 
 #[cfg(feature = "async")]
 mod async_ops;
 mod integrity;
+mod monitoring;
 
 use std::ops::RangeBounds;
 use std::path::Path;
@@ -50,6 +51,8 @@ pub struct Database {
     monitor: Arc<CorruptionMonitor>,
     /// Key locks and ids of this database's transactions.
     txns: Arc<TxnRegistry>,
+    /// The database's own metrics window and health monitoring.
+    monitoring: monitoring::Monitoring,
 }
 
 impl std::fmt::Debug for Database {
@@ -128,10 +131,20 @@ impl Database {
         // Applies the configured corruption action to what opening meets.
         let opened =
             crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs, &listeners)?;
+        crate::monitor::register(&opened.inner);
+        let monitoring = match monitoring::Monitoring::start(&opened.inner) {
+            Ok(m) => m,
+            Err(e) => {
+                // The monitoring thread could not start: close what was opened.
+                let _ = opened.inner.shutdown();
+                return Err(e);
+            }
+        };
         Ok(Database {
             inner: opened.inner,
             monitor: opened.monitor,
             txns: Arc::default(),
+            monitoring,
         })
     }
 
@@ -188,7 +201,11 @@ impl Database {
         if key.is_empty() {
             return Err(DatabaseError::EmptyKey);
         }
-        self.inner.get_latest_pinned(key)
+        let rec = &self.inner.recorder;
+        let start = rec.read_start();
+        let result = self.inner.get_latest_pinned(key);
+        rec.read_done(start, &result);
+        result
     }
 
     /// [`Self::get_pinned`] for a caller that must not wait for the disk, such as an event
@@ -321,21 +338,24 @@ impl Database {
         self.inner.sync_wal()
     }
 
-    /// Sizes, counters and what recovery did at open.
+    /// Sizes, counters, latency percentiles, throughput over the last interval (see
+    /// [`Self::metrics`]) and what recovery did at open.
     pub fn stats(&self) -> DbStats {
-        self.inner.stats()
+        self.monitoring.stats(&self.inner)
     }
 
     /// Syncs the log, stops background work and releases the directory lock, reporting
     /// a final sync failure. Snapshots, iterators and transactions still alive answer
     /// `DatabaseClosed` to new operations.
     pub fn close(self) -> Result<(), DatabaseError> {
+        self.monitoring.stop();
         self.inner.shutdown()
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
+        self.monitoring.stop();
         let _ = self.inner.shutdown();
     }
 }
@@ -351,7 +371,10 @@ pub(crate) fn put(inner: &DbInner, key: &[u8], value: &[u8]) -> Result<(), Datab
         key,
         value: Some(value),
     };
-    inner.submit(WriteRequest::new(encode_batch(0, std::iter::once(op))))?;
+    let start = inner.recorder.write_start();
+    let result = inner.submit(WriteRequest::new(encode_batch(0, std::iter::once(op))));
+    inner.recorder.write_done(start, &result);
+    result?;
     inner.counters.puts.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -360,7 +383,10 @@ pub(crate) fn get(inner: &DbInner, key: &[u8]) -> Result<Option<Vec<u8>>, Databa
     if key.is_empty() {
         return Err(DatabaseError::EmptyKey);
     }
-    inner.get_latest(key)
+    let start = inner.recorder.read_start();
+    let result = inner.get_latest(key);
+    inner.recorder.read_done(start, &result);
+    result
 }
 
 pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError> {
@@ -368,7 +394,10 @@ pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError>
     let op = OpRef { key, value: None };
     let mut req = WriteRequest::new(encode_batch(0, std::iter::once(op)));
     req.report_existing = true;
-    let outcome = inner.submit(req)?;
+    let start = inner.recorder.write_start();
+    let result = inner.submit(req);
+    inner.recorder.write_done(start, &result);
+    let outcome = result?;
     inner.counters.deletes.fetch_add(1, Ordering::Relaxed);
     Ok(outcome.existed)
 }
@@ -377,13 +406,16 @@ pub(crate) fn write_batch(inner: &DbInner, batch: &WriteBatch) -> Result<(), Dat
     let cfg = &inner.config;
     batch.check_limits(cfg.max_key_size, cfg.max_value_size)?;
     let payload = batch.to_payload();
+    let start = inner.recorder.write_start();
     // A batch of half a write buffer or more would only pass through the memtable on
     // its way to a table file: it is written as a table directly.
-    if payload.len() >= cfg.write_buffer_size / 2 {
-        inner.ingest_batch(&payload)?;
+    let result = if payload.len() >= cfg.write_buffer_size / 2 {
+        inner.ingest_batch(&payload)
     } else {
-        inner.submit(WriteRequest::new(payload))?;
-    }
+        inner.submit(WriteRequest::new(payload)).map(|_| ())
+    };
+    inner.recorder.write_done(start, &result);
+    result?;
     inner.counters.batches.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

@@ -37,6 +37,7 @@ use crate::events::{
     BackgroundErrorInfo, BackgroundJob, CompactionInfo, FlushInfo, Listeners, RecoveryStage,
     RecoveryStageInfo, StagePhase, StallCause, WriteStallInfo,
 };
+use crate::measure::OpRecorder;
 use crate::recovery_state::RecoveryState;
 use crate::stats::{DbStats, LevelStats, RecoveryReport};
 use crate::storage::cache::BlockCache;
@@ -287,6 +288,8 @@ pub(crate) struct DbInner {
     pub format_version: DatabaseVersion,
     /// How the open's recovery went, stage by stage.
     pub recovery_state: Mutex<RecoveryState>,
+    /// Latency, errors and refusals of the facade's operations (also a listener).
+    pub recorder: Arc<OpRecorder>,
 }
 
 pub(super) fn build_options(config: &LightningDbConfig) -> BuildOptions {
@@ -347,7 +350,13 @@ impl DbInner {
             *p = Some(reason);
         }
         self.is_poisoned.store(true, Ordering::Release);
+        self.recorder.mark_refused();
         self.bg_cv.notify_all();
+    }
+
+    /// True once the handle was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Why writes are refused, if they are.

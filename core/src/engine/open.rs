@@ -16,6 +16,8 @@ impl DbInner {
     ) -> Result<Arc<DbInner>, DatabaseError> {
         config.validate()?;
         let config = config.reconciled();
+        let recorder = Arc::new(OpRecorder::new(config.enable_statistics));
+        listeners.add(Arc::clone(&recorder) as Arc<dyn crate::events::EventListener>);
         let heard = Arc::clone(&listeners);
         let stages = StageReporter::new(&heard, path);
         let lock = stages.run(RecoveryStage::Lock, || lock_directory(fs.as_ref(), path))?;
@@ -116,6 +118,7 @@ impl DbInner {
             listeners,
             recovery_state: Mutex::new(RecoveryState::default()),
             format_version,
+            recorder,
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));

@@ -70,6 +70,14 @@ impl DbInner {
             poisoned: self.poison_reason(),
             recovery: self.recovery.clone(),
             uptime: self.opened_at.elapsed(),
+            read_latency: self.recorder.reads.snapshot().summary(),
+            write_latency: self.recorder.writes.snapshot().summary(),
+            operation_errors: self.recorder.errors(),
+            // The facade fills these from its sampling window.
+            read_throughput: 0,
+            write_throughput: 0,
+            mixed_workload_throughput: 0,
+            throughput_interval: Duration::ZERO,
         }
     }
 }

@@ -382,7 +382,8 @@ impl MigrationManager {
         }
         if required > 0 {
             let required = required + SPACE_MARGIN;
-            if let Ok(Some(available)) = self.fs.available_space(path) {
+            if let Ok(Some(space)) = self.fs.disk_space(path) {
+                let available = space.available;
                 if available < required {
                     return Err(MigrationError::InsufficientDiskSpace {
                         required,

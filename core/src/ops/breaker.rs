@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use crate::config::ReliabilityConfig;
 use crate::error::ReliabilityError;
 
-use super::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 
 /// Settings of a [`CircuitBreaker`].
 ///
@@ -516,8 +516,8 @@ impl fmt::Debug for CircuitBreaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
     use crate::error::DatabaseError;
-    use crate::ops::clock::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
 

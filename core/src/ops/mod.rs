@@ -6,8 +6,8 @@
 //! - [`AutoRecoveryManager`] retries failed operations whose errors are
 //!   [retryable](crate::RetryableError), waiting a [`BackoffStrategy`](crate::BackoffStrategy)
 //!   delay (optionally with [`Jitter`]) between attempts and limiting each attempt in time;
-//! - [`Clock`] is where both get the time and how they wait: [`SystemClock`] for real,
-//!   [`ManualClock`] in tests, which stands still until moved, so every state transition and
+//! - [`Clock`](crate::Clock) is where both get the time and how they wait: [`SystemClock`](crate::SystemClock) for real,
+//!   [`ManualClock`](crate::ManualClock) in tests, which stands still until moved, so every state transition and
 //!   backoff schedule is tested without sleeping.
 //!
 //! Both work with any error type (their refusals and timeouts are
@@ -36,12 +36,9 @@
 //! ```
 
 mod breaker;
-mod clock;
 mod retry;
-mod timer;
 
 pub use breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState};
-pub use clock::{Clock, ClockFuture, ManualClock, SystemClock};
 pub use retry::{
     AutoRecoveryManager, Jitter, RecoveryConfig, RecoveryOutcome, RecoveryRun, RecoveryStats,
 };

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use crate::config::{BackoffStrategy, ReliabilityConfig};
 use crate::error::RetryableError;
 
-use super::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 
 /// Settings of an [`AutoRecoveryManager`].
 ///
@@ -477,8 +477,8 @@ impl fmt::Debug for AutoRecoveryManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
     use crate::error::{DatabaseError, ReliabilityError};
-    use crate::ops::clock::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const MS: Duration = Duration::from_millis(1);

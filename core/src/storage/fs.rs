@@ -183,12 +183,21 @@ pub trait FileSystem: Send + Sync + 'static {
     /// Takes an exclusive, non-blocking lock on `path` (created if absent).
     /// Fails with `WouldBlock` when another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
-    /// Bytes free for new data on the file system holding `path`, `None` when the file
-    /// system cannot tell (the default). A migration checks it before rewriting files.
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+    /// The size and free space of the file system holding `path`, for the health
+    /// monitor's disk check; `None` when this file system cannot tell (the default).
+    fn disk_space(&self, path: &Path) -> io::Result<Option<DiskSpace>> {
         let _ = path;
         Ok(None)
     }
+}
+
+/// The size and free space of a file system, from [`FileSystem::disk_space`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes the file system holds.
+    pub total: u64,
+    /// Bytes an unprivileged writer can still use.
+    pub available: u64,
 }
 
 /// The real file system (std::fs on a Unix-like OS).
@@ -347,10 +356,14 @@ impl FileSystem for StdFileSystem {
     }
 
     #[cfg(unix)]
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
-        // What an unprivileged writer may use (f_bavail), as `df` reports it.
+    fn disk_space(&self, path: &Path) -> io::Result<Option<DiskSpace>> {
         let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
-        Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
+        let unit = st.f_frsize;
+        Ok(Some(DiskSpace {
+            total: st.f_blocks.saturating_mul(unit),
+            // What an unprivileged writer may use (f_bavail), as `df` reports it.
+            available: st.f_bavail.saturating_mul(unit),
+        }))
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
@@ -449,6 +462,29 @@ mod tests {
         w.append(b"!").expect("append");
         drop(w);
         assert_eq!(fs.read_all(&path).expect("read"), b"hello!");
+    }
+
+    // `disk_space` on a real folder and on paths statvfs refuses.
+    #[test]
+    fn disk_space_of_real_missing_and_bad_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let space = StdFileSystem
+            .disk_space(dir.path())
+            .expect("statvfs")
+            .expect("known");
+        assert!(space.total > 0 && space.available <= space.total);
+        let missing = dir.path().join("missing");
+        let err = StdFileSystem
+            .disk_space(&missing)
+            .expect_err("missing path");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let nul = Path::new("a\0b");
+        let err = StdFileSystem.disk_space(nul).expect_err("NUL byte");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            StdFileSystem.disk_space(Path::new("")).is_err(),
+            "empty path"
+        );
     }
 
     // Boundary cases of the one unsafe site here, `open_read_mapped` (see UNSAFE.md).

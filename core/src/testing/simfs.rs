@@ -18,7 +18,10 @@
 //! * **I/O errors, SQLite style.** Every operation is counted; a [`FaultPlan`] fails the Nth
 //!   one, once or every time from then on, with `EIO` or `ENOSPC`. A space limit
 //!   ([`SimFileSystem::set_space_limit`]) makes writes that grow a file fail with `ENOSPC`
-//!   when the disk is full (overwriting bytes a file already holds never does).
+//!   when the disk is full (overwriting bytes a file already holds never does); the limit is
+//!   also the disk's size that `disk_space` reports, for the health checks.
+//! * **A slow device.** [`SimFileSystem::set_delay`] makes operations of chosen kinds wait
+//!   before they run, one at a time.
 //!
 //! # Boots
 //!
@@ -54,7 +57,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::storage::fs::{DirLock, FileSystem, MappedFile, RandomAccessFile, WritableFile};
+use crate::storage::fs::{
+    DirLock, DiskSpace, FileSystem, MappedFile, RandomAccessFile, WritableFile,
+};
 
 /// `EIO`: the error an injected fault and every operation of an ended boot return.
 fn eio(what: &str) -> io::Error {
@@ -258,6 +263,8 @@ struct World {
     /// `open_read_mapped` hands out a copy of the file as its map (see
     /// [`SimFileSystem::with_mapped_reads`]).
     maps: bool,
+    /// A slow device: operations of these kinds (all when empty) take this long.
+    delay: Option<(std::time::Duration, Vec<OpKind>)>,
 }
 
 impl World {
@@ -275,6 +282,12 @@ impl World {
                 let report = cut(self, seed, policy);
                 self.last_cut = Some(report);
                 return Err(eio("the power was cut just before this operation"));
+            }
+        }
+        if let Some((delay, kinds)) = &self.delay {
+            if kinds.is_empty() || kinds.contains(&kind) {
+                // The world's lock is held: a slow device serves one operation at a time.
+                std::thread::sleep(*delay);
             }
         }
         let Some(plan) = &self.fault else {
@@ -485,6 +498,13 @@ impl SimFileSystem {
     /// fails with `ENOSPC`.
     pub fn set_space_limit(&self, bytes: Option<u64>) {
         self.world.lock().space_limit = bytes;
+    }
+
+    /// Makes the device slow: every operation of the kinds in `only` (every kind when it
+    /// is empty) waits `delay` before it runs; `None` makes it fast again. Operations
+    /// wait one at a time, as on a device that serves one request at a time.
+    pub fn set_delay(&self, delay: Option<std::time::Duration>, only: &[OpKind]) {
+        self.world.lock().delay = delay.map(|d| (d, only.to_vec()));
     }
 
     /// Bytes held by live files (as reads see them).
@@ -978,17 +998,22 @@ impl FileSystem for SimHandle {
         w.boot == self.boot && (w.names.contains_key(path) || w.dirs.contains(path))
     }
 
+    /// The space limit as the disk's size, what the live files leave of it as free
+    /// space; `None` without a limit.
+    fn disk_space(&self, _path: &Path) -> io::Result<Option<DiskSpace>> {
+        let mut w = self.world.lock();
+        w.begin(self.boot, OpKind::Metadata, "disk_space")?;
+        Ok(w.space_limit.map(|total| DiskSpace {
+            total,
+            available: total.saturating_sub(w.used_bytes()),
+        }))
+    }
+
     fn file_size(&self, path: &Path) -> io::Result<u64> {
         let mut w = self.world.lock();
         w.begin(self.boot, OpKind::Metadata, "file_size")?;
         let id = w.id_of(path)?;
         Ok(w.file_mut(id)?.current.len() as u64)
-    }
-
-    fn available_space(&self, _path: &Path) -> io::Result<Option<u64>> {
-        // The space limit, when one is set, is the whole disk.
-        let w = self.world.lock();
-        Ok(w.space_limit.map(|l| l.saturating_sub(w.used_bytes())))
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
@@ -1228,6 +1253,31 @@ mod tests {
         assert!(f.write_at(99, &[9u8; 2]).map_err(full).expect_err("grows"));
         assert!(f.set_len(101).map_err(full).expect_err("grows"));
         f.set_len(50).expect("shrinking needs no space");
+    }
+
+    #[test]
+    fn the_space_limit_is_the_disk_size_and_faults_reach_disk_space() {
+        let (sim, fs, dir) = setup();
+        assert_eq!(
+            fs.disk_space(&dir).expect("space"),
+            None,
+            "no limit, no size"
+        );
+        let mut f = fs.create(&dir.join("f")).expect("create");
+        f.append(&[0u8; 300]).expect("append");
+        sim.set_space_limit(Some(1000));
+        let space = fs.disk_space(&dir).expect("space").expect("a size");
+        assert_eq!((space.total, space.available), (1000, 700));
+        f.append(&[0u8; 200]).expect("append");
+        assert_eq!(
+            fs.disk_space(&dir).expect("space").map(|s| s.available),
+            Some(500)
+        );
+        sim.set_fault(Some(FaultPlan::once(1).only(&[OpKind::Metadata])));
+        assert!(
+            fs.disk_space(&dir).is_err(),
+            "a failing device fails the query"
+        );
     }
 
     #[test]

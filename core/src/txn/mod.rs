@@ -269,7 +269,11 @@ impl Transaction {
         self.writes.clear();
         let mut req = WriteRequest::new(payload);
         req.check = Some(ConflictCheck { keys });
-        self.inner.submit(req)?;
+        // Timed as a write (a conflict is the caller's to retry, not an error).
+        let start = self.inner.recorder.write_start();
+        let result = self.inner.submit(req);
+        self.inner.recorder.write_done(start, &result);
+        result?;
         self.inner
             .counters
             .batches

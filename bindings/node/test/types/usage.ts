@@ -9,8 +9,10 @@ import {
   type RangeIterator,
   type Transaction,
   type IntegrityReport,
+  type HealthReport,
   type HealthSummary,
-  type Metrics,
+  type PerformanceMetrics,
+  type PerformanceBottleneck,
   type Key,
   type DatabaseEvent,
   type FormatVersion,
@@ -64,8 +66,14 @@ async function main(): Promise<void> {
   await db.sync()
   const report: IntegrityReport = await db.check('paranoid')
   const problems: number = report.problems.length
-  const health: HealthSummary = db.health()
-  const metrics: Metrics = db.metrics()
+  const health: HealthReport = await db.health()
+  const healthNow: HealthReport = db.healthSync()
+  const action: string | null = health.checks[0].remediation
+  const engine: HealthSummary | null = healthNow.engine
+  const metrics: PerformanceMetrics = db.metrics()
+  const p99: number = metrics.readLatencyP99
+  const verdict: boolean = metrics.meetsSla
+  const slow: PerformanceBottleneck[] = metrics.bottlenecks
   const text: string = db.prometheus()
   const stats: Record<string, unknown> = db.stats()
   const conflict: number = errorCodes.LIGHTNING_TRANSACTION_CONFLICT
@@ -79,7 +87,7 @@ async function main(): Promise<void> {
   }
   db.close()
   db2.close()
-  console.log(a, b, many, many2, existed, existed2, ks, n, s, seq, problems, health.state, metrics.puts, text, stats, conflict, rows)
+  console.log(a, b, many, many2, existed, existed2, ks, n, s, seq, problems, health.state, metrics.operations, text, stats, conflict, rows)
 
   // Events: a discriminated union on `kind`.
   const watched = await Database.open('/tmp/w', {
@@ -126,6 +134,9 @@ async function main(): Promise<void> {
   new Database('/tmp/z', { durability: 'sometimes' })
   // @ts-expect-error batch operation types are 'put' | 'del'
   db.batchSync([{ type: 'insert', key: 'a' }])
+  // @ts-expect-error health() is a Promise: await it or call healthSync()
+  const notYet: HealthReport = db.health()
+  console.log(notYet, action, engine, p99, verdict, slow)
   // @ts-expect-error get resolves to a Buffer or undefined, not a string
   const wrong: string = await db.get('k')
   console.log(wrong)

@@ -116,6 +116,91 @@ class _Config(TypedDict, total=False):
     corruption_action: Literal["log", "halt", "repair", "quarantine"]
     deadlock_prevention_enabled: bool
     upgrade_format_on_open: bool
+    enable_statistics: bool
+    enable_health_monitoring: bool
+    health_check_interval: float
+    health_check_timeout: float
+
+class _Sla(TypedDict):
+    max_read_latency_p99: float
+    max_write_latency_p99: float
+    max_error_rate: float
+    min_availability: float
+    min_cache_hit_rate: float
+
+class _Bottleneck(TypedDict):
+    kind: Literal[
+        "low_cache_hit_rate", "write_stall", "tail_latency", "disk_nearly_full", "level0_backlog"
+    ]
+    evidence: str
+    suggestion: str
+
+class _PerformanceMetrics(TypedDict):
+    """``Database.metrics()``: durations in float seconds, throughputs in operations per
+    second over the last interval."""
+
+    read_latency_p50: float
+    read_latency_p95: float
+    read_latency_p99: float
+    write_latency_p50: float
+    write_latency_p95: float
+    write_latency_p99: float
+    read_throughput: int
+    write_throughput: int
+    mixed_workload_throughput: int
+    cache_hit_rate: float
+    memory_usage: int
+    disk_usage: int
+    cpu_usage: float
+    error_rate: float
+    availability: float
+    recovery_time: float
+    interval: float
+    operations: int
+    latency_samples: int
+    cache_lookups: int
+    write_stall_time: float
+    level0_files: int
+    immutable_memtables: int
+    disk_total: int
+    disk_available: int
+    databases: int
+    sla: _Sla
+    meets_sla: bool
+    performance_score: float
+    bottlenecks: List[_Bottleneck]
+
+class _CheckStatus(TypedDict, total=False):
+    status: Literal["healthy", "warning", "critical", "unknown"]
+    message: str
+    remediation: Optional[str]
+    immediate_action: str
+
+class _CheckReport(TypedDict):
+    name: str
+    criticality: Literal["critical", "high", "medium", "low"]
+    status: _CheckStatus
+    remediation: Optional[str]
+    note: Optional[str]
+    checked_at: Optional[float]
+    duration: float
+
+class _SelfCheck(TypedDict):
+    name: str
+    state: Literal["healthy", "warning", "critical"]
+    message: str
+
+class _EngineHealth(TypedDict):
+    state: Literal["healthy", "warning", "critical"]
+    checks: List[_SelfCheck]
+
+class _HealthReport(TypedDict):
+    """``Database.health()``: the worst check, each check, and the engine's self-checks."""
+
+    state: Literal["healthy", "unknown", "warning", "critical"]
+    checks: List[_CheckReport]
+    rounds: int
+    engine: Optional[_EngineHealth]
 
 @final
 class RangeIterator(Iterator[Any]):
@@ -193,8 +278,8 @@ class Database:
     def compact(self) -> None: ...
     def sync(self) -> None: ...
     def stats(self) -> Dict[str, Any]: ...
-    def metrics(self) -> Dict[str, Union[int, float]]: ...
-    def health(self) -> Dict[str, Any]: ...
+    def metrics(self) -> _PerformanceMetrics: ...
+    def health(self) -> _HealthReport: ...
     def prometheus(self) -> str: ...
     def check(self, level: _Level = "standard") -> IntegrityReport: ...
 

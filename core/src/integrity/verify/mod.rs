@@ -6,11 +6,13 @@
 
 // One file per file kind, plus the checks across files.
 mod cross;
+mod incremental;
 mod logs;
 mod manifests;
 mod tables;
 
 pub(crate) use cross::*;
+pub(crate) use incremental::*;
 pub(crate) use logs::*;
 pub(crate) use manifests::*;
 pub(crate) use tables::*;

@@ -180,7 +180,7 @@ struct DataWalk<'a> {
 }
 
 /// Opens the file and counts it; `None` (with the problem recorded) when it cannot be.
-fn open_table_file(
+pub(super) fn open_table_file(
     ck: &mut Checker,
     path: &Path,
     scan: &mut TableScan,
@@ -222,7 +222,7 @@ fn open_table_file(
 }
 
 /// Reads and decodes the footer; `None` (with the problem recorded) when it is unusable.
-fn read_footer(
+pub(super) fn read_footer(
     ck: &mut Checker,
     path: &Path,
     file: &dyn RandomAccessFile,
@@ -275,7 +275,7 @@ fn read_footer(
 
 /// Reads the index, filter and properties blocks the footer points to (the properties
 /// go into `scan`); returns the index entries and the filter when they are usable.
-fn read_meta_blocks(
+pub(super) fn read_meta_blocks(
     ck: &mut Checker,
     path: &Path,
     file: &dyn RandomAccessFile,

@@ -1,9 +1,12 @@
-//! Time for the reliability layer: the [`Clock`] trait, the real [`SystemClock`], and the
-//! [`ManualClock`] that tests move by hand.
+//! Time for the operational layer: the [`Clock`] trait, the real [`SystemClock`], and the
+//! [`ManualClock`] that tests move by hand; `timer` is the runtime-free timer thread
+//! behind the async waits.
 //!
-//! The circuit breaker and the recovery manager read the time and wait only through a
-//! `Clock`, so a test drives every transition and backoff schedule without sleeping and
-//! without asserting anything about the wall clock.
+//! The circuit breaker, the recovery manager, the metrics collector and the health
+//! monitor read the time and wait only through a `Clock`, so a test drives every
+//! transition, backoff schedule and monitoring round without sleeping and without
+//! asserting anything about the wall clock. It is a leaf module so that the monitors,
+//! which sit below the `Database` facade, share it with the layer above.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::timer::Sleep;
+mod timer;
+
+use timer::Sleep;
 
 /// A boxed future that completes when a [`Clock`] says so.
 pub type ClockFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

@@ -39,7 +39,7 @@ static STATE: Mutex<State> = Mutex::new(State {
 static WAKE_DRIVER: Condvar = Condvar::new();
 
 /// A future that completes once `Instant::now()` reaches its deadline (never, for `None`).
-pub(super) struct Sleep {
+pub(crate) struct Sleep {
     deadline: Option<Instant>,
     /// The id of this timer's entry while one is registered.
     registered: Option<u64>,
@@ -47,12 +47,12 @@ pub(super) struct Sleep {
 
 impl Sleep {
     /// Completes after `duration` (never, if the deadline would overflow `Instant`).
-    pub(super) fn after(duration: Duration) -> Sleep {
+    pub(crate) fn after(duration: Duration) -> Sleep {
         Sleep::until(Instant::now().checked_add(duration))
     }
 
     /// Completes at `deadline`, or never for `None`.
-    pub(super) fn until(deadline: Option<Instant>) -> Sleep {
+    pub(crate) fn until(deadline: Option<Instant>) -> Sleep {
         Sleep {
             deadline,
             registered: None,
