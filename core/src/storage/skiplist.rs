@@ -11,10 +11,11 @@
 //! A search from the head of a large list is a dozen or more dependent cache misses,
 //! one or two per level. Once a list holds [`INDEX_MIN_LEN`] versions, searches ask for
 //! a [seek index](SeekIndex): every node in order with its key prefix, four to a cache
-//! line, and a summary of each line's first prefix (18 bytes a version), built by a walk
-//! of the bottom level off the search path (the owner's waker says when to build; see
-//! [`SkipList::set_index_waker`]). A search then reads the summary, which stays in cache,
-//! and one line; while nothing was inserted since the build, the entry it lands on is the
+//! line, and a summary of each line's first prefix in a static tree of cache-line
+//! blocks (about 18 bytes a version), built by a walk of the bottom level off the search
+//! path (the owner's waker says when to build; see [`SkipList::set_index_waker`]). A
+//! search then reads one block per summary level (the upper ones stay in cache) and one
+//! line; while nothing was inserted since the build, the entry it lands on is the
 //! answer and no other node is touched. Versions inserted later sit between entries and are
 //! walked over; the index asks to be rebuilt once a quarter of the list is newer than it.
 //!
@@ -366,13 +367,21 @@ pub struct SkipList {
 pub type IndexWaker = Box<dyn Fn() + Send + Sync>;
 
 /// Every node of the list in order with its key prefix, four to a cache line, and the
-/// first prefix of every line again in a summary small enough to stay in cache: a search
-/// reads the summary, then one line, which holds the node pointer it lands on too. (A
-/// binary search over all the prefixes would miss the cache six or seven times in a
-/// large list.)
+/// first prefix of every line again in a summary: a search reads the summary, then one
+/// line, which holds the node pointer it lands on too. The summary is a static tree of
+/// cache-line blocks of eight prefixes (each level holds the first prefix of every block
+/// of the level below), so a search reads one block per level, and the upper levels,
+/// small, stay in cache. (A binary search over all the prefixes misses the cache at
+/// nearly every step in a large list, and one over the summary at half of them.)
+///
+/// The prefixes are the 8 key bytes after the bytes every indexed key shares (`common`):
+/// keys such as `user:0000012345` agree on their first 8 bytes, and prefixes taken there
+/// would all be equal, leaving the search to compare whole keys node by node.
 struct SeekIndex {
     lines: Box<[IndexLine]>,
-    summary: Box<[u64]>,
+    summary: Vec<Box<[SummaryBlock]>>,
+    /// The leading bytes every indexed key shares; entry prefixes are taken after them.
+    common: Box<[u8]>,
     /// Entries in use (the last line is padded).
     len: usize,
     /// Versions the list held when the walk began (and ended: see `build_index`).
@@ -385,6 +394,48 @@ struct SeekIndex {
 
 /// Entries per line.
 const LINE_ENTRIES: usize = 4;
+
+/// Prefixes per summary block.
+const BLOCK_PREFIXES: usize = 8;
+
+/// One cache line of the summary: eight prefixes in order, padded with `u64::MAX` (never
+/// below a target's prefix, so never counted).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct SummaryBlock([u64; BLOCK_PREFIXES]);
+
+const _: () = assert!(std::mem::size_of::<SummaryBlock>() == 64);
+
+impl SummaryBlock {
+    /// How many of the block's prefixes are below `p`.
+    #[inline]
+    fn count_below(&self, p: u64) -> usize {
+        self.0.iter().map(|&x| usize::from(x < p)).sum()
+    }
+}
+
+/// The summary levels over `firsts` (sorted): level 0 holds them in blocks, each level
+/// above holds the first prefix of every block of the one below, up to a single block.
+fn summary_levels(firsts: impl Iterator<Item = u64>) -> Vec<Box<[SummaryBlock]>> {
+    fn blocks(prefixes: impl Iterator<Item = u64>) -> Box<[SummaryBlock]> {
+        let mut out: Vec<SummaryBlock> = Vec::new();
+        for (i, p) in prefixes.enumerate() {
+            if i % BLOCK_PREFIXES == 0 {
+                out.push(SummaryBlock([u64::MAX; BLOCK_PREFIXES]));
+            }
+            if let Some(b) = out.last_mut() {
+                b.0[i % BLOCK_PREFIXES] = p;
+            }
+        }
+        out.into_boxed_slice()
+    }
+    let mut levels = vec![blocks(firsts)];
+    while let Some(below) = levels.last().filter(|l| l.len() > 1) {
+        let up = blocks(below.iter().map(|b| b.0[0]));
+        levels.push(up);
+    }
+    levels
+}
 
 #[derive(Clone, Copy)]
 struct IndexEntry {
@@ -399,12 +450,30 @@ struct IndexLine([IndexEntry; LINE_ENTRIES]);
 
 const _: () = assert!(std::mem::size_of::<IndexLine>() == 64);
 
+/// How many of the prefixes under `summary` (see [`summary_levels`]) are below `p`:
+/// down the levels, one block each.
+#[inline]
+fn summary_rank(summary: &[Box<[SummaryBlock]>], p: u64) -> usize {
+    let mut below: Option<usize> = None;
+    for level in summary.iter().rev() {
+        // `c` blocks of this level start under `p`: all of this level's prefixes under
+        // `p` lie in them, the last one possibly only in part.
+        below = Some(match below {
+            None => level.first().map_or(0, |b| b.count_below(p)),
+            Some(0) => return 0,
+            Some(c) => (c - 1) * BLOCK_PREFIXES + level[c - 1].count_below(p),
+        });
+    }
+    below.unwrap_or(0)
+}
+
 impl SeekIndex {
     /// An index over `len` entries laid out in `lines` (the last one padded).
-    fn new(lines: Vec<IndexLine>, len: usize, covers: usize) -> Self {
+    fn new(lines: Vec<IndexLine>, common: Box<[u8]>, len: usize, covers: usize) -> Self {
         let index = Self {
-            summary: lines.iter().map(|l| l.0[0].prefix).collect(),
+            summary: summary_levels(lines.iter().map(|l| l.0[0].prefix)),
             lines: lines.into_boxed_slice(),
+            common,
             len,
             covers,
             #[cfg(all(test, loom))]
@@ -455,10 +524,13 @@ impl SeekIndex {
     /// How many nodes are ordered before `target` (with `inclusive`, not after it).
     fn rank(&self, target: &Target<'_>, inclusive: bool) -> usize {
         self.observe();
-        let p = target.prefix;
+        let p = match self.prefix_of(target.key) {
+            Ok(p) => p,
+            Err(rank) => return rank,
+        };
         // Line j - 1 holds the first prefix not below the target's: the lines before it
         // hold only smaller ones, and line j starts at or above it.
-        let j = self.summary.partition_point(|&x| x < p);
+        let j = summary_rank(&self.summary, p);
         let line = j.saturating_sub(1);
         let below = self
             .lines
@@ -470,10 +542,44 @@ impl SeekIndex {
         if lo == self.len || self.entry(lo).prefix != p {
             return lo;
         }
-        let ties_end = Self::partition(lo, self.len, |i| self.entry(i).prefix == p);
+        let ties_end = self.ties_end(lo, p);
         Self::partition(lo, ties_end, |i| {
             target.has_before(self.entry(i).node.0, inclusive)
         })
+    }
+
+    /// The end of the run of entries from `lo` whose prefix is `p` (entry `lo`'s is):
+    /// runs are short (the versions of one key), so probe 1, 2, 4, ... ahead first
+    /// rather than bisecting the whole rest of the index.
+    fn ties_end(&self, lo: usize, p: u64) -> usize {
+        let (mut known, mut step) = (lo, 1);
+        loop {
+            let probe = lo.saturating_add(step);
+            if probe >= self.len || self.entry(probe).prefix != p {
+                let end = probe.min(self.len);
+                return Self::partition(known + 1, end, |i| self.entry(i).prefix == p);
+            }
+            known = probe;
+            step *= 2;
+        }
+    }
+
+    /// The index prefix of `key` (its 8 bytes after the common ones), or, when `key` does
+    /// not start with the common bytes, its rank: before every entry or after them all.
+    #[inline]
+    fn prefix_of(&self, key: &[u8]) -> Result<u64, usize> {
+        let skip = self.common.len();
+        if skip == 0 {
+            return Ok(key_prefix(key));
+        }
+        let n = key.len().min(skip);
+        match key[..n].cmp(&self.common[..n]) {
+            Ordering::Less => Err(0),
+            Ordering::Greater => Err(self.len),
+            // A key that is a proper prefix of the common bytes sorts before every entry.
+            Ordering::Equal if n < skip => Err(0),
+            Ordering::Equal => Ok(key_prefix(&key[skip..])),
+        }
     }
 
     /// True when over a quarter of a list of `len` versions is newer than the index.
@@ -490,7 +596,13 @@ impl SeekIndex {
 
     fn memory_bytes(&self) -> usize {
         self.observe();
-        self.lines.len() * std::mem::size_of::<IndexLine>() + self.summary.len() * 8
+        self.lines.len() * std::mem::size_of::<IndexLine>()
+            + self
+                .summary
+                .iter()
+                .map(|l| l.len() * std::mem::size_of::<SummaryBlock>())
+                .sum::<usize>()
+            + self.common.len()
     }
 }
 
@@ -612,6 +724,7 @@ impl SkipList {
         }
         // Nodes linked during the walk may be in the index or not; either way it covers
         // at least `before` versions, and is exact only when nothing moved.
+        let common = Self::share_common_prefix(&mut lines, len);
         let covers = if self.len() == before && len == before {
             before
         } else {
@@ -621,8 +734,28 @@ impl SkipList {
         // share it by design.)
         #[cfg_attr(all(test, loom), allow(clippy::arc_with_non_send_sync))]
         self.index
-            .store(Some(Arc::new(SeekIndex::new(lines, len, covers))));
+            .store(Some(Arc::new(SeekIndex::new(lines, common, len, covers))));
         true
+    }
+
+    /// The bytes every key of the `len` entries in `lines` starts with; when there are
+    /// some, retakes each entry's prefix after them. The entries are in key order, so the
+    /// first and last keys share what all of them share.
+    fn share_common_prefix(lines: &mut [IndexLine], len: usize) -> Box<[u8]> {
+        let entry = |i: usize| lines[i / LINE_ENTRIES].0[i % LINE_ENTRIES];
+        if len < 2 {
+            return Box::default();
+        }
+        let (first, last) = (entry(0).node, entry(len - 1).node);
+        let (a, b) = (first.key(), last.key());
+        let skip = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        if skip == 0 {
+            return Box::default();
+        }
+        for e in lines.iter_mut().flat_map(|l| l.0.iter_mut()).take(len) {
+            e.prefix = key_prefix(&e.node.key()[skip..]);
+        }
+        a[..skip].into()
     }
 
     /// Bytes the seek index takes (outside the arenas).
@@ -1175,6 +1308,112 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_tree_ranks_as_a_binary_search_does() {
+        let mut rng = 7u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for len in [
+            0usize, 1, 2, 7, 8, 9, 63, 64, 65, 511, 512, 513, 4097, 20_000,
+        ] {
+            // Few distinct values, so runs of equal prefixes cross block edges; and the
+            // ends of the range, including the padding value itself.
+            let spread = if len % 2 == 0 { 50 } else { u64::MAX };
+            let mut firsts: Vec<u64> = (0..len).map(|_| next() % spread).collect();
+            if len > 3 {
+                firsts[0] = 0;
+                firsts[len - 1] = u64::MAX;
+            }
+            firsts.sort_unstable();
+            let levels = summary_levels(firsts.iter().copied());
+            assert_eq!(levels.last().map(|l| l.len()), Some(usize::from(len > 0)));
+            let mut targets: Vec<u64> = firsts
+                .iter()
+                .flat_map(|&x| [x, x.wrapping_add(1)])
+                .collect();
+            targets.extend([0, 1, u64::MAX, u64::MAX - 1, 25, 49, 50]);
+            targets.extend((0..200).map(|_| next()));
+            for p in targets {
+                let want = firsts.partition_point(|&x| x < p);
+                assert_eq!(summary_rank(&levels, p), want, "len {len} p {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_sharing_long_leading_bytes_are_indexed_after_them() {
+        // Keys like `key0000001234`: their first 9 bytes are the same, so the index takes
+        // its prefixes after those, and targets outside them rank before or after all.
+        let list = Arc::new(SkipList::new());
+        let mut model = Model::new();
+        let key = |i: u64| format!("key{i:010}").into_bytes();
+        for seq in 1..=(INDEX_MIN_LEN as u64 + 1000) {
+            let k = key((seq * 7919) % 3000);
+            list.insert(&k, seq, Some(&k));
+            model.insert(model_key(&k, seq), Some(k.clone()));
+        }
+        assert!(list.build_index(&|| false));
+        let index = list.index.load_full().expect("index");
+        assert_eq!(&*index.common, b"key000000");
+        let distinct: std::collections::BTreeSet<u64> =
+            (0..index.len).map(|i| index.entry(i).prefix).collect();
+        assert_eq!(distinct.len(), 3000, "one prefix per key");
+        let mut targets: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"a".to_vec(),
+            b"key".to_vec(),
+            b"key000000".to_vec(),
+            b"key0000000".to_vec(),
+            b"key00000009".to_vec(),
+            b"key0000003".to_vec(),
+            b"key1".to_vec(),
+            b"kez".to_vec(),
+            vec![0xff; 20],
+        ];
+        for i in (0..3100).step_by(37) {
+            targets.push(key(i));
+            let mut between = key(i);
+            between.push(0);
+            targets.push(between);
+        }
+        for t in &targets {
+            for seq in [0, 1, 2000, u64::MAX] {
+                let m = model_key(t, seq);
+                let want = model.range(m.clone()..).next().map(|(k, _)| k.clone());
+                let got = list.seek(t, seq).map(|n| model_key(n.key(), n.seq()));
+                assert_eq!(got, want, "seek {t:?} {seq}");
+                let want = model.range(..=m).next_back().map(|(k, _)| k.clone());
+                let got = list
+                    .seek_for_prev(t, seq)
+                    .map(|n| model_key(n.key(), n.seq()));
+                assert_eq!(got, want, "seek_for_prev {t:?} {seq}");
+            }
+        }
+        // Keys outside the common bytes inserted after the build are walked over or
+        // found by a rebuild whose common bytes shrink.
+        for (j, k) in [b"a".to_vec(), b"kez".to_vec(), b"key1".to_vec()]
+            .iter()
+            .enumerate()
+        {
+            let seq = 100_000 + j as u64;
+            list.insert(k, seq, Some(k));
+            model.insert(model_key(k, seq), Some(k.clone()));
+        }
+        check_searches(&list, &model, 50);
+        assert!(list.build_index(&|| false));
+        assert!(list.index.load_full().expect("index").common.is_empty());
+        for t in &targets {
+            let m = model_key(t, u64::MAX);
+            let want = model.range(m..).next().map(|(k, _)| k.clone());
+            let got = list.seek(t, u64::MAX).map(|n| model_key(n.key(), n.seq()));
+            assert_eq!(got, want, "seek {t:?} after the rebuild");
+        }
+    }
+
+    #[test]
     fn small_lists_never_ask_for_an_index_and_the_waker_is_called_once_per_request() {
         let calls = Arc::new(AtomicUsize::new(0));
         let list = SkipList::new();
@@ -1208,7 +1447,13 @@ mod tests {
             1,
             "a fresh index asks nothing"
         );
-        assert_eq!(list.index_memory_bytes(), 4096 * 16 + 4096 / 4 * 8);
+        // 1024 lines of 64 bytes; the summary of their 1024 first prefixes in blocks of 8
+        // (128, then 16, 2 and 1 blocks of 64 bytes); no shared leading bytes ("one more"
+        // starts with 'o').
+        assert_eq!(
+            list.index_memory_bytes(),
+            1024 * 64 + (128 + 16 + 2 + 1) * 64
+        );
     }
 
     #[test]
