@@ -19,7 +19,7 @@
 //!
 //! sealed unit: generation u32 | nonce (24) | ciphertext | tag (16)
 //!              associated data: "LDBS" | database id | kind u8 | file u64 | offset u64 |
-//!                               format version u32 | generation u32
+//!                               format version u32 | generation u32 | file instance u64
 //! ```
 //!
 //! A unit's associated data binds it to its database, the kind and number of its file,
@@ -52,6 +52,12 @@ pub const KEY_FILE_MAGIC: u32 = 0x5945_4b4c;
 pub const KEY_FILE_VERSION: u16 = 1;
 /// Cipher id recorded in the key file: XChaCha20-Poly1305.
 pub const CIPHER_XCHACHA20_POLY1305: u8 = 1;
+/// A random 56-bit file instance id (see [`SealPlace::instance`]); never zero.
+pub fn random_instance() -> Result<u64, DatabaseError> {
+    let bytes = random::<8>()?;
+    Ok((u64::from_le_bytes(*bytes) >> 8).max(1))
+}
+
 /// Bytes a sealed unit adds to its plaintext: generation, nonce and tag.
 pub const SEAL_OVERHEAD: usize = 4 + NONCE_LEN + TAG_LEN;
 
@@ -90,6 +96,9 @@ pub struct SealPlace {
     pub offset: u64,
     /// The format version the file is written in.
     pub format_version: u32,
+    /// The random id of this incarnation of the file (a table's footer holds it), so a
+    /// unit of an older file that had the same number does not open in this one.
+    pub instance: u64,
 }
 
 /// One data key: its generation, when it was made, and the key itself.
@@ -223,8 +232,8 @@ impl KeyRing {
         self.keys.retain(|k| k.generation == current);
     }
 
-    fn ad(&self, place: SealPlace, generation: u32) -> [u8; 45] {
-        let mut ad = [0u8; 45];
+    fn ad(&self, place: SealPlace, generation: u32) -> [u8; 53] {
+        let mut ad = [0u8; 53];
         ad[0..4].copy_from_slice(SEAL_AD_MAGIC);
         ad[4..20].copy_from_slice(&self.db_id);
         ad[20] = place.kind as u8;
@@ -232,6 +241,7 @@ impl KeyRing {
         ad[29..37].copy_from_slice(&place.offset.to_le_bytes());
         ad[37..41].copy_from_slice(&place.format_version.to_le_bytes());
         ad[41..45].copy_from_slice(&generation.to_le_bytes());
+        ad[45..53].copy_from_slice(&place.instance.to_le_bytes());
         ad
     }
 
@@ -465,6 +475,7 @@ mod tests {
             file: 7,
             offset,
             format_version: 3,
+            instance: 11,
         }
     }
 
@@ -506,6 +517,11 @@ mod tests {
             ..place(4096)
         };
         decryption_failed(ring.open(path, other_version, &sealed));
+        let older_instance = SealPlace {
+            instance: 10,
+            ..place(4096)
+        };
+        decryption_failed(ring.open(path, older_instance, &sealed));
         for i in 0..sealed.len() {
             let mut flipped = sealed.clone();
             flipped[i] ^= 0x10;
