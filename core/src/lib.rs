@@ -83,11 +83,12 @@ pub use batch::WriteBatch;
 pub use bulk::BulkLoad;
 pub use clock::{Clock, ClockFuture, ManualClock, SystemClock};
 pub use config::{
-    AuditLevel, BackoffStrategy, ChecksumAlgorithm, CorruptionAction, Durability, IntegrityLevel,
-    LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel, MAX_BLOCK_SIZE,
-    MAX_BLOOM_BITS_PER_KEY, MAX_CONFIG_DURATION, MAX_KEY_ROTATION_DAYS, MAX_KEY_SIZE_LIMIT,
-    MAX_RETRY_ATTEMPTS, MAX_SYNC_INTERVAL_MS, MAX_VALUE_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE,
-    MIN_BLOCK_SIZE, MIN_CACHE_SIZE, MIN_WRITE_BUFFER_SIZE,
+    AuditLevel, BackoffStrategy, ChecksumAlgorithm, CorruptionAction, Durability, EncryptionKey,
+    IntegrityLevel, LightningDbConfig, ReliabilityConfig, SecurityConfig, ValidationLevel,
+    ENCRYPTION_KEY_LEN, MAX_BLOCK_SIZE, MAX_BLOOM_BITS_PER_KEY, MAX_CONFIG_DURATION,
+    MAX_KEY_ROTATION_DAYS, MAX_KEY_SIZE_LIMIT, MAX_RETRY_ATTEMPTS, MAX_SYNC_INTERVAL_MS,
+    MAX_VALUE_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE, MIN_BLOCK_SIZE, MIN_CACHE_SIZE,
+    MIN_WRITE_BUFFER_SIZE,
 };
 pub use db::{CachedRead, Database};
 pub use error::{

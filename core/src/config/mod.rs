@@ -220,6 +220,11 @@ pub struct SecurityConfig {
     /// [`validate`](LightningDbConfig::validate) rather than ignored, so that nobody stores
     /// plaintext believing it encrypted. Default: `false`.
     pub enable_encryption: bool,
+    /// The key-encryption key of an encrypted database (see [`EncryptionKey`]): it wraps
+    /// the database's data keys and is never written anywhere, nor serialized with the
+    /// configuration. Setting it requires `enable_encryption`. Default: `None`.
+    #[serde(skip)]
+    pub encryption_key: Option<EncryptionKey>,
     /// Days between encryption key rotations, 1 to [`MAX_KEY_ROTATION_DAYS`]; checked only
     /// when encryption is enabled. **Not active yet** (there is no encryption to rotate).
     /// Default: 90.
@@ -234,6 +239,7 @@ impl Default for SecurityConfig {
             corruption_action: CorruptionAction::Halt,
             audit_level: AuditLevel::Standard,
             enable_encryption: false,
+            encryption_key: None,
             key_rotation_days: 90,
         }
     }
@@ -448,6 +454,7 @@ impl LightningDbConfig {
 mod backoff;
 mod duration;
 mod json;
+mod key;
 mod reconcile;
 #[cfg(test)]
 mod tests;
@@ -456,3 +463,4 @@ mod validate;
 pub use backoff::BackoffStrategy;
 use duration::duration_serde;
 use json::serialize_path_lossy;
+pub use key::{EncryptionKey, ENCRYPTION_KEY_LEN};

@@ -41,6 +41,7 @@ fn defaults_are_as_documented_and_valid() {
             corruption_action: CorruptionAction::Halt,
             audit_level: AuditLevel::Standard,
             enable_encryption: false,
+            encryption_key: None,
             key_rotation_days: 90,
         }
     );
@@ -163,6 +164,10 @@ fn each_invalid_field_is_named() {
         (
             |c| c.security.enable_encryption = true,
             "security.enable_encryption",
+        ),
+        (
+            |c| c.security.encryption_key = Some(crate::EncryptionKey::from_bytes(&[7; 32])),
+            "security.encryption_key",
         ),
         (
             |c| {

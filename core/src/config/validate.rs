@@ -145,6 +145,13 @@ impl LightningDbConfig {
     fn validate_security(&self) -> Result<(), DatabaseError> {
         let security = &self.security;
         if !security.enable_encryption {
+            if security.encryption_key.is_some() {
+                return Err(invalid(
+                    "security.encryption_key",
+                    "is set while enable_encryption is false; set enable_encryption to open \
+                     an encrypted database, or remove the key",
+                ));
+            }
             return Ok(());
         }
         if security.key_rotation_days == 0 || security.key_rotation_days > MAX_KEY_ROTATION_DAYS {

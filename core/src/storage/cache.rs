@@ -3,10 +3,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
 use super::corruption::ReadGate;
+use super::crypto::KeyRing;
 use super::table::block::Block;
 
 #[derive(Clone)]
@@ -30,6 +32,10 @@ pub struct BlockCache {
     closed: AtomicBool,
     /// The database's corruption handling, shared by every table reading through this cache.
     gate: ReadGate,
+    /// The data keys of an encrypted database: tables in the sealed format open their
+    /// blocks with them (and are read through this cache, never in place from a map).
+    /// Replaced by a key rotation with a ring that still holds every older key.
+    keys: ArcSwapOption<KeyRing>,
 }
 
 impl BlockCache {
@@ -45,6 +51,7 @@ impl BlockCache {
             maps_tables: false,
             closed: AtomicBool::new(false),
             gate: ReadGate::default(),
+            keys: ArcSwapOption::empty(),
         }
     }
 
@@ -72,6 +79,16 @@ impl BlockCache {
     /// True when tables opened through this cache map their files.
     pub fn maps_tables(&self) -> bool {
         self.maps_tables
+    }
+
+    /// Sets the data keys tables opened from now on read sealed blocks with.
+    pub fn set_keys(&self, keys: Option<Arc<KeyRing>>) {
+        self.keys.store(keys);
+    }
+
+    /// The data keys of an encrypted database, `None` for a plain one.
+    pub fn keys(&self) -> Option<Arc<KeyRing>> {
+        self.keys.load_full()
     }
 
     /// The corruption handling of the database this cache belongs to.

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod coding;
 pub mod compaction;
 pub mod corruption;
+pub mod crypto;
 pub mod format;
 pub mod fs;
 pub mod iter;

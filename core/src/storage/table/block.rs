@@ -7,17 +7,27 @@
 //! On disk a block is followed by a 9-byte trailer: compression (u8: 0 none, 1 LZ4)
 //! and a checksum (u64 LE) of payload, compression byte and the block's file offset,
 //! so a block copied to the wrong place fails its check too.
+//!
+//! In an encrypted table (table format 2) the compression byte is 2, "sealed": the stored
+//! bytes are the compressed (or plain) payload followed by its own compression byte,
+//! sealed as one unit by `storage::crypto` for this table and offset. The checksum covers
+//! the sealed bytes, so damage is still found (and repair still works) without the key;
+//! compression comes before encryption, where it still finds redundancy.
 
 use std::cmp::Ordering;
+use std::path::Path;
 
 use crate::checksum::checksum64_parts;
 use crate::checksum::ChecksumAlgorithm;
+use crate::error::DatabaseError;
 use crate::storage::coding::{get_u32, key_prefix, put_varint, Reader};
+use crate::storage::crypto::{KeyRing, SealPlace, SEAL_OVERHEAD};
 
 /// Bytes after every on-disk block: compression type and checksum.
 pub const BLOCK_TRAILER_LEN: usize = 9;
 const COMPRESSION_NONE: u8 = 0;
 const COMPRESSION_LZ4: u8 = 1;
+const COMPRESSION_SEALED: u8 = 2;
 /// Upper bound on a block's decompressed size, so a corrupt length can't ask for unbounded memory.
 pub const MAX_BLOCK_BYTES: usize = 1 << 31;
 
@@ -482,7 +492,35 @@ pub fn encode_for_disk(
     algorithm: ChecksumAlgorithm,
     offset: u64,
 ) -> Vec<u8> {
-    let mut out = if compress {
+    let mut out = compressed_with_type(payload, compress);
+    let sum = checksum64_parts(algorithm, &[&out, &offset.to_le_bytes()]);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+/// Frames a payload of an encrypted table for disk at `offset`: compressed as
+/// [`encode_for_disk`] would, then sealed for `place` (whose offset is `offset`), then the
+/// sealed compression byte and the checksum of the sealed bytes.
+pub fn encode_sealed_for_disk(
+    payload: &[u8],
+    compress: bool,
+    algorithm: ChecksumAlgorithm,
+    keys: &KeyRing,
+    place: SealPlace,
+) -> Result<Vec<u8>, DatabaseError> {
+    let inner = compressed_with_type(payload, compress);
+    let mut out = Vec::with_capacity(inner.len() + SEAL_OVERHEAD + BLOCK_TRAILER_LEN);
+    keys.seal_into(place, &inner, &mut out)?;
+    out.push(COMPRESSION_SEALED);
+    let sum = checksum64_parts(algorithm, &[&out, &place.offset.to_le_bytes()]);
+    out.extend_from_slice(&sum.to_le_bytes());
+    Ok(out)
+}
+
+/// The payload, LZ4-compressed when that saves at least an eighth, followed by the
+/// compression byte saying which.
+fn compressed_with_type(payload: &[u8], compress: bool) -> Vec<u8> {
+    if compress {
         let c = lz4_flex::compress_prepend_size(payload);
         if c.len() < payload.len() - payload.len() / 8 {
             let mut v = c;
@@ -498,10 +536,7 @@ pub fn encode_for_disk(
         v.extend_from_slice(payload);
         v.push(COMPRESSION_NONE);
         v
-    };
-    let sum = checksum64_parts(algorithm, &[&out, &offset.to_le_bytes()]);
-    out.extend_from_slice(&sum.to_le_bytes());
-    out
+    }
 }
 
 /// How an on-disk block's payload is stored.
@@ -511,6 +546,9 @@ pub enum Framing {
     Plain,
     /// LZ4-compressed: must be decompressed before use.
     Lz4,
+    /// Sealed (an encrypted table): must be opened with the database's keys, then
+    /// decompressed if its inner compression byte says so.
+    Sealed,
 }
 
 /// Verifies the checksum of an on-disk block read from `offset` and returns how its
@@ -535,6 +573,7 @@ pub fn verify_frame(
     match raw[sum_pos - 1] {
         COMPRESSION_NONE => Ok((Framing::Plain, stored)),
         COMPRESSION_LZ4 => Ok((Framing::Lz4, stored)),
+        COMPRESSION_SEALED => Ok((Framing::Sealed, stored)),
         other => Err(BlockError::Malformed(format!(
             "unknown compression type {other}"
         ))),
@@ -572,7 +611,50 @@ pub fn decode_from_disk(
             Ok(raw)
         }
         Framing::Lz4 => decompress(stored),
+        Framing::Sealed => Err(needs_key()),
     }
+}
+
+fn needs_key() -> BlockError {
+    BlockError::Malformed("the block is encrypted and no key was given to open it".into())
+}
+
+/// Verifies, opens and unwraps an on-disk block of an encrypted table read from `path`
+/// at `place`: a checksum failure is corruption (as for a plain block); a block that
+/// fails authentication is `SecurityError::DecryptionFailed`, naming file and offset.
+pub fn decode_sealed(
+    raw: &[u8],
+    algorithm: ChecksumAlgorithm,
+    keys: &KeyRing,
+    path: &Path,
+    place: SealPlace,
+) -> Result<Vec<u8>, SealedBlockError> {
+    let (framing, stored) =
+        verify_frame(raw, algorithm, place.offset).map_err(SealedBlockError::Block)?;
+    if framing != Framing::Sealed {
+        return Err(SealedBlockError::Block(BlockError::Malformed(
+            "a block of an encrypted table is stored unencrypted".into(),
+        )));
+    }
+    let mut inner = keys
+        .open(path, place, stored)
+        .map_err(SealedBlockError::Security)?;
+    match inner.pop() {
+        Some(COMPRESSION_NONE) => Ok(inner),
+        Some(COMPRESSION_LZ4) => decompress(&inner).map_err(SealedBlockError::Block),
+        other => Err(SealedBlockError::Block(BlockError::Malformed(format!(
+            "unknown inner compression type {other:?}"
+        )))),
+    }
+}
+
+/// Why a block of an encrypted table could not be read.
+#[derive(Debug)]
+pub enum SealedBlockError {
+    /// The frame is damaged or malformed (found without the key).
+    Block(BlockError),
+    /// The block failed authentication, or sealing failed.
+    Security(DatabaseError),
 }
 
 /// Verifies and unwraps an on-disk block borrowed from a mapped file.
@@ -585,6 +667,7 @@ pub fn decode_from_slice(
     match framing {
         Framing::Plain => Ok(stored.to_vec()),
         Framing::Lz4 => decompress(stored),
+        Framing::Sealed => Err(needs_key()),
     }
 }
 

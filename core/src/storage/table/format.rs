@@ -10,7 +10,7 @@
 //! footer (little-endian):
 //!  0       8      12      20      24      32      36     40  41       48        56      64
 //!  +-------+------+-------+-------+-------+-------+------+---+--------+---------+-------+
-//!  | index | idx  | filter| filt  | props | props | fmt  |alg| zero   | checksum| magic |
+//!  | index | idx  | filter| filt  | props | props | fmt  |alg|instance| checksum| magic |
 //!  | off   | len  | off   | len   | off   | len   | ver  |id | (7)    | of 0..48|       |
 //!  +-------+------+-------+-------+-------+-------+------+---+--------+---------+-------+
 //!    u64     u32    u64     u32     u64     u32    u32    u8            u64       u64
@@ -24,6 +24,10 @@
 //!               len-prefixed smallest key | len-prefixed largest key
 //! ```
 //!
+//! `instance` is zero in format 1; in format 2 (encrypted) it is a random 56-bit id of
+//! this file, bound into every block's associated data, so a block of an older file
+//! that had the same number cannot stand in for one of this file.
+//!
 //! Lengths include each block's trailer. The footer's checksum uses the algorithm whose
 //! id it records, so a file opens whatever the configuration says today.
 
@@ -35,8 +39,13 @@ use crate::storage::coding::{get_u32, get_u64, put_len_prefixed, put_varint, Rea
 
 /// Magic number ending every table file.
 pub const TABLE_MAGIC: u64 = 0x4c44_425f_5353_5401; // "LDB_SST\x01"
-/// Current table format version.
+/// The table format version of plain (unencrypted) tables.
 pub const TABLE_FORMAT_VERSION: u32 = 1;
+/// The table format version of encrypted tables: every block (data, filter, index,
+/// properties) sealed, the footer plain (it holds only offsets, lengths and versions).
+pub const SEALED_TABLE_FORMAT_VERSION: u32 = 2;
+/// The newest table format version this build reads.
+pub const NEWEST_TABLE_FORMAT_VERSION: u32 = SEALED_TABLE_FORMAT_VERSION;
 /// Size of the footer.
 pub const FOOTER_LEN: usize = 64;
 
@@ -69,7 +78,12 @@ pub struct Footer {
     pub format_version: u32,
     /// The checksum algorithm of every block and of the footer.
     pub checksum: ChecksumAlgorithm,
+    /// The file's random instance id (56 bits; zero in format 1).
+    pub instance: u64,
 }
+
+/// Mask of the 56 bits of [`Footer::instance`] the footer stores.
+pub const INSTANCE_MASK: u64 = (1 << 56) - 1;
 
 /// What is wrong with a footer, and where: `at` is the byte within the footer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +143,11 @@ impl Footer {
         put(&mut out, 32, &(self.props.len as u32).to_le_bytes());
         put(&mut out, 36, &self.format_version.to_le_bytes());
         out[40] = self.checksum.id();
+        put(
+            &mut out,
+            41,
+            &(self.instance & INSTANCE_MASK).to_le_bytes()[..7],
+        );
         let sum = checksum64(self.checksum, &out[..48]);
         put(&mut out, 48, &sum.to_le_bytes());
         put(&mut out, 56, &TABLE_MAGIC.to_le_bytes());
@@ -151,7 +170,7 @@ impl Footer {
             return fail(0, FooterProblem::ChecksumMismatch { stored, computed });
         }
         let format_version = get_u32(bytes, 36).unwrap_or(0);
-        if format_version == 0 || format_version > TABLE_FORMAT_VERSION {
+        if format_version == 0 || format_version > NEWEST_TABLE_FORMAT_VERSION {
             return fail(36, FooterProblem::UnsupportedVersion(format_version));
         }
         let handle = |o: usize, l: usize| BlockHandle {
@@ -164,6 +183,7 @@ impl Footer {
             props: handle(24, 32),
             format_version,
             checksum,
+            instance: get_u64(bytes, 40).unwrap_or(0) >> 8,
         })
     }
 }
@@ -322,6 +342,7 @@ mod tests {
             },
             format_version: TABLE_FORMAT_VERSION,
             checksum,
+            instance: 0x00ab_cdef_0123_4567,
         }
     }
 
@@ -363,14 +384,14 @@ mod tests {
         ));
         // A newer version with a valid checksum: refused as a version, not as damage.
         let newer = Footer {
-            format_version: TABLE_FORMAT_VERSION + 1,
+            format_version: NEWEST_TABLE_FORMAT_VERSION + 1,
             ..footer(ChecksumAlgorithm::Crc32)
         };
         assert_eq!(
             Footer::decode(&newer.encode()).unwrap_err(),
             FooterError {
                 at: 36,
-                problem: FooterProblem::UnsupportedVersion(TABLE_FORMAT_VERSION + 1)
+                problem: FooterProblem::UnsupportedVersion(NEWEST_TABLE_FORMAT_VERSION + 1)
             }
         );
     }

@@ -8,9 +8,12 @@ pub mod builder;
 pub mod format;
 pub mod reader;
 
-pub use format::{FOOTER_LEN, TABLE_FORMAT_VERSION};
+pub use format::FOOTER_LEN;
 
 /// The file name of table number `n`.
 pub fn table_file_name(n: u64) -> String {
     format!("{n:06}.sst")
 }
+
+#[cfg(test)]
+mod sealed_tests;

@@ -5,16 +5,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::block::{
-    decode_from_disk, decode_from_slice, verify_frame, Block, BlockError, BlockLayout, EntryPos,
-    Framing, MappedBlock, BLOCK_TRAILER_LEN,
+    decode_from_disk, decode_from_slice, decode_sealed, verify_frame, Block, BlockError,
+    BlockLayout, EntryPos, Framing, MappedBlock, SealedBlockError, BLOCK_TRAILER_LEN,
 };
 pub use super::format::IndexEntry;
 use super::format::{decode_index, Footer, FooterProblem, TableProperties};
-use super::{bloom, table_file_name, FOOTER_LEN, TABLE_FORMAT_VERSION};
+use super::format::{NEWEST_TABLE_FORMAT_VERSION, SEALED_TABLE_FORMAT_VERSION};
+use super::{bloom, table_file_name, FOOTER_LEN};
 use crate::checksum::ChecksumAlgorithm;
-use crate::error::DatabaseError;
+use crate::error::{DatabaseError, SecurityError};
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::key_prefix;
+use crate::storage::crypto::{FileKind, KeyRing, SealPlace};
 use crate::storage::fs::{FileSystem, MappedFile, RandomAccessFile};
 use crate::storage::iter::{Current, Cursor};
 use crate::storage::value::PinnedValue;
@@ -65,6 +67,11 @@ pub struct Table {
     cache: Arc<BlockCache>,
     fs: Arc<dyn FileSystem>,
     obsolete: AtomicBool,
+    /// For an encrypted table (format 2), the keys its blocks are opened with; such a
+    /// table is never read in place through a map, only through the block cache.
+    keys: Option<Arc<KeyRing>>,
+    /// The file's instance id (from its footer), bound into each sealed block.
+    instance: u64,
 }
 
 /// What the first verified read learned about a block of a mapped file.
@@ -104,6 +111,50 @@ fn block_error(path: &std::path::Path, offset: u64, e: BlockError) -> DatabaseEr
     }
 }
 
+fn sealed_error(path: &std::path::Path, offset: u64, e: SealedBlockError) -> DatabaseError {
+    match e {
+        SealedBlockError::Block(e) => block_error(path, offset, e),
+        SealedBlockError::Security(e) => e,
+    }
+}
+
+/// Where block `offset` of encrypted table `number` (instance `instance`) is sealed for.
+fn table_place(number: u64, instance: u64, offset: u64) -> SealPlace {
+    SealPlace {
+        kind: FileKind::Table,
+        file: number,
+        offset,
+        format_version: SEALED_TABLE_FORMAT_VERSION,
+        instance,
+    }
+}
+
+/// What opens the blocks of an encrypted table: the keys and the file's instance id.
+#[derive(Clone, Copy)]
+struct Sealing<'a> {
+    keys: &'a KeyRing,
+    instance: u64,
+}
+
+/// Opens block `raw` read from `offset`: sealed with `keys` or plain.
+fn decode_block(
+    raw: Vec<u8>,
+    checksum: ChecksumAlgorithm,
+    sealing: Option<Sealing<'_>>,
+    path: &std::path::Path,
+    number: u64,
+    offset: u64,
+) -> Result<Vec<u8>, DatabaseError> {
+    match sealing {
+        None => decode_from_disk(raw, checksum, offset).map_err(|e| block_error(path, offset, e)),
+        Some(s) => {
+            let place = table_place(number, s.instance, offset);
+            decode_sealed(&raw, checksum, s.keys, path, place)
+                .map_err(|e| sealed_error(path, offset, e))
+        }
+    }
+}
+
 impl Table {
     /// Opens table `number` in `dir`, verifying the footer, index, filter and properties.
     pub fn open(
@@ -133,11 +184,25 @@ impl Table {
             FooterProblem::UnsupportedVersion(found) => DatabaseError::UnsupportedFormatVersion {
                 component: format!("table {}", path.display()),
                 found,
-                supported_max: TABLE_FORMAT_VERSION,
+                supported_max: NEWEST_TABLE_FORMAT_VERSION,
             },
             problem => corruption(&path, footer_off + e.at, &problem.to_string()),
         })?;
         let checksum = footer.checksum;
+        let keys = if footer.format_version == SEALED_TABLE_FORMAT_VERSION {
+            Some(cache.keys().ok_or_else(|| {
+                DatabaseError::SecurityError(SecurityError::DecryptionFailed {
+                    reason: format!(
+                        "{} is encrypted (its footer at offset {footer_off} says table format \
+                         {SEALED_TABLE_FORMAT_VERSION}) and the database was opened without \
+                         its key",
+                        path.display()
+                    ),
+                })
+            })?)
+        } else {
+            None
+        };
         let read_meta_block =
             |(off, len): (u64, u64), what: &str| -> Result<Vec<u8>, DatabaseError> {
                 if off.checked_add(len).is_none_or(|end| end > footer_off) {
@@ -150,7 +215,11 @@ impl Table {
                 let mut raw = vec![0u8; len as usize];
                 file.read_exact_at(&mut raw, off)
                     .map_err(|e| DatabaseError::io("read table", &path, &e))?;
-                decode_from_disk(raw, checksum, off).map_err(|e| block_error(&path, off, e))
+                let sealing = keys.as_deref().map(|keys| Sealing {
+                    keys,
+                    instance: footer.instance,
+                });
+                decode_block(raw, checksum, sealing, &path, number, off)
             };
         let index_raw = read_meta_block(footer.index.pair(), "index")?;
         let filter = read_meta_block(footer.filter.pair(), "filter")?;
@@ -161,7 +230,7 @@ impl Table {
             .map_err(|_| corruption(&path, footer.index.offset, "malformed index"))?;
         let map = file
             .mapped()
-            .filter(|m| m.bytes().len() as u64 == file_size);
+            .filter(|m| keys.is_none() && m.bytes().len() as u64 == file_size);
         let layouts = if map.is_some() {
             (0..index.len()).map(|_| OnceLock::new()).collect()
         } else {
@@ -205,6 +274,8 @@ impl Table {
             cache,
             fs,
             obsolete: AtomicBool::new(false),
+            keys,
+            instance: footer.instance,
         })
     }
 
@@ -268,11 +339,27 @@ impl Table {
                 self.file
                     .read_exact_at(&mut raw, entry.offset)
                     .map_err(|e| DatabaseError::io("read table block", &self.path, &e))?;
-                decode_from_disk(raw, self.checksum, entry.offset)
+                return self.decode_read_block(raw, entry.offset);
             }
         }
         .map_err(|e| block_error(&self.path, entry.offset, e))?;
         Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e))
+    }
+
+    /// Opens (when sealed), checks and decodes block bytes read from `offset`.
+    fn decode_read_block(&self, raw: Vec<u8>, offset: u64) -> Result<Block, DatabaseError> {
+        let payload = decode_block(
+            raw,
+            self.checksum,
+            self.keys.as_deref().map(|keys| Sealing {
+                keys,
+                instance: self.instance,
+            }),
+            &self.path,
+            self.number,
+            offset,
+        )?;
+        Block::decode(payload).map_err(|e| block_error(&self.path, offset, e))
     }
 
     /// Block `i`'s on-disk bytes (payload and trailer) in the mapped file, if it is mapped.
@@ -385,6 +472,13 @@ impl Table {
                 .map(MappedLayout::InPlace)
                 .map_err(|e| block_error(&self.path, offset, e)),
             Framing::Lz4 => Ok(MappedLayout::Compressed),
+            // Tables in the sealed format are never mapped; a sealed block in a plain
+            // table is damage.
+            Framing::Sealed => Err(corruption(
+                &self.path,
+                offset,
+                "an encrypted block in an unencrypted table",
+            )),
         }
     }
 
