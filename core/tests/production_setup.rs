@@ -195,3 +195,122 @@ async fn figures_move_with_work() {
 
     db.close().await.expect("close");
 }
+
+// The reference's "Structured Error Handling" example over `AsyncDatabase` results: its
+// `use` line and match arms as written, with its logging and helpers made real (standard
+// error, a retry through `AutoRecoveryManager`).
+mod structured_errors {
+    use lightning_db::{AsyncDatabase, AutoRecoveryManager, RecoveryConfig};
+    use lightning_db::{DatabaseError, ReliabilityError, SecurityError};
+
+    #[derive(Debug)]
+    pub enum ApplicationError {
+        SecurityViolation,
+        DataCorruption,
+        DatabaseError(DatabaseError),
+    }
+
+    /// The example's `match`, on the outcome of `operation`; `retry` is its
+    /// `retry_with_backoff(|| database.operation())`.
+    async fn handle_database_operation<F, Fut>(
+        operation: F,
+        retry: &AutoRecoveryManager,
+    ) -> Result<(), ApplicationError>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<(), DatabaseError>> + Send,
+    {
+        match operation().await {
+            Ok(result) => Ok(result),
+
+            // Security errors - halt immediately
+            Err(DatabaseError::SecurityError(security_error)) => {
+                let security_error: SecurityError = security_error;
+                eprintln!("Security violation detected: {}", security_error);
+                Err(ApplicationError::SecurityViolation)
+            }
+
+            // Data corruption - attempt recovery
+            Err(DatabaseError::DataCorruption {
+                component,
+                details,
+                recovery_possible,
+            }) => {
+                eprintln!("Data corruption in {}: {}", component, details);
+                let _ = recovery_possible;
+                Err(ApplicationError::DataCorruption)
+            }
+
+            // Retryable errors - use exponential backoff
+            Err(e) if e.is_retryable() => {
+                eprintln!("Retryable error: {}. Attempting retry...", e);
+                retry
+                    .execute_with_recovery(&operation, "retry_with_backoff")
+                    .await
+                    .map_err(ApplicationError::DatabaseError)
+            }
+
+            // Non-retryable errors - fail gracefully
+            Err(e) => {
+                eprintln!("Database operation failed: {}", e);
+                if let Some(action) = e.suggested_action() {
+                    eprintln!("Suggested action: {}", action);
+                }
+                Err(ApplicationError::DatabaseError(e))
+            }
+        }
+    }
+
+    #[test]
+    fn the_structured_error_handling_arms_take_real_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let retry = AutoRecoveryManager::new(RecoveryConfig::default());
+        futures_lite::future::block_on(async {
+            let db = AsyncDatabase::open(dir.path(), Default::default())
+                .await
+                .expect("open");
+            // Ok.
+            handle_database_operation(|| db.put(b"k", b"v"), &retry)
+                .await
+                .expect("a plain write");
+
+            // Retryable: the first attempt's transaction conflicts with a write made after
+            // it began; the retry (a fresh transaction) commits.
+            let attempts = std::sync::atomic::AtomicUsize::new(0);
+            let conflicting = || async {
+                let mut tx = db.begin_transaction()?;
+                let _ = tx.get(b"counter")?;
+                if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    db.put(b"counter", b"someone else").await?;
+                }
+                tx.put(b"counter", b"mine")?;
+                tx.commit_async().await
+            };
+            handle_database_operation(conflicting, &retry)
+                .await
+                .expect("retried");
+            assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+            assert_eq!(
+                db.get(b"counter").await.expect("get"),
+                Some(b"mine".to_vec())
+            );
+
+            // Not retryable: refused with its suggested action.
+            match handle_database_operation(|| db.put(b"", b"v"), &retry).await {
+                Err(ApplicationError::DatabaseError(e)) => {
+                    assert!(matches!(e, DatabaseError::EmptyKey));
+                    assert!(!e.is_retryable() && e.suggested_action().is_some());
+                }
+                other => panic!("{other:?}"),
+            }
+            // The reliability layer's own errors convert into `DatabaseError`s these arms take.
+            let refused: DatabaseError = ReliabilityError::CircuitBreakerOpen {
+                service: "database".into(),
+                retry_after: std::time::Duration::from_secs(1),
+            }
+            .into();
+            assert!(matches!(refused, DatabaseError::CircuitBreakerOpen { .. }));
+            db.close().await.expect("close");
+        });
+    }
+}

@@ -24,7 +24,7 @@ use crate::error::DatabaseError;
 use crate::events::{EventListener, Listeners};
 use crate::integrity::CorruptionMonitor;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
-use crate::recovery_state::{ProgressListener, RecoveryState};
+use crate::recovery_state::RecoveryState;
 use crate::snapshot::Snapshot;
 use crate::stats::DbStats;
 use crate::storage::fs::{FileSystem, StdFileSystem};
@@ -113,8 +113,7 @@ impl Database {
         config: LightningDbConfig,
         progress: impl FnMut(&RecoveryState) + Send + 'static,
     ) -> Result<Database, DatabaseError> {
-        let listener: Arc<dyn EventListener> = Arc::new(ProgressListener::new(progress));
-        Self::open_with_listeners(path, config, vec![listener])
+        Self::open_with_listeners(path, config, vec![RecoveryState::listener(progress)])
     }
 
     /// How this handle's open recovered: every stage completed, with how long it took.
