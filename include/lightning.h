@@ -531,6 +531,22 @@ typedef void (*lightning_event_fn)(void *user_data,
                                    size_t json_len);
 
 /**
+ * Called by `lightning_db_open_with_progress` as the open's recovery advances: `stage` is
+ * the stage running (`"lock"`, `"manifest"`, `"log_replay"`, `"flush_recovered"`,
+ * `"cleanup"`, `"start"`; between two stages the one just finished, and the failed one when
+ * a stage failed), `progress` the percent done from 0 to 100, never falling (each stage
+ * weighs its typical share of an open: the log replay 70%, advancing by bytes read), and
+ * `eta_ms` the estimated milliseconds remaining, or -1 while unknown. `stage` belongs to the
+ * library and is valid only during the call. The callback runs on the thread that called
+ * `lightning_db_open_with_progress`, before it returns, and must not unwind or `longjmp`
+ * out of the call.
+ */
+typedef void (*lightning_progress_fn)(void *user_data,
+                                      const char *stage,
+                                      double progress,
+                                      int64_t eta_ms);
+
+/**
  * A key range for `lightning_iter_new` and its snapshot and transaction variants.
  *
  * With every flag 0 (as `{0}` or designated initializers leave them) the range is the
@@ -806,6 +822,22 @@ int lightning_db_open_with_events(const char *path,
                                   lightning_event_fn callback,
                                   void *user_data,
                                   struct lightning_db **out_db);
+
+/**
+ * Opens the database in `path` as `lightning_db_open` does (`opts` may be NULL for the
+ * defaults), calling `callback(user_data, stage, progress, eta_ms)` at every step of its
+ * recovery: each stage's start and end and at least every 1% of a long log replay (see
+ * `lightning_progress_fn`). All calls happen on this thread before this function returns,
+ * so `user_data` may be freed then; it is handed back untouched and may be NULL. `callback`
+ * may be NULL (the same as `lightning_db_open`). A failed open reports the failed stage
+ * last, then returns its error (for example `LIGHTNING_DATABASE_LOCKED`); on failure
+ * `*out_db` is left untouched.
+ */
+int lightning_db_open_with_progress(const char *path,
+                                    const struct lightning_options *opts,
+                                    lightning_progress_fn callback,
+                                    void *user_data,
+                                    struct lightning_db **out_db);
 
 /**
  * Closes the database: waits for calls running on the handle, syncs the log, stops

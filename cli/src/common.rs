@@ -1,10 +1,15 @@
 //! What every subcommand shares: the global options, decoding key and value arguments, and
 //! opening a database.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use lightning_db::{Database, DatabaseError, LightningDbConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use lightning_db::{
+    Database, DatabaseError, EventListener, LightningDbConfig, RecoveryStage, RecoveryStageInfo,
+    StagePhase,
+};
 
 use crate::error::CliError;
 use crate::output;
@@ -25,6 +30,11 @@ pub struct GlobalOpts {
     /// No progress bars (results and summaries are still printed).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// Show the log replay of an open even off a terminal (as lines) and for a small log
+    /// (a terminal gets a bar by itself for a large log).
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub progress: bool,
 
     /// Database configuration as a JSON file; any field may be left out, for example
     /// `{"cache_size": 268435456, "durability": "NoSync"}`.
@@ -62,9 +72,123 @@ impl GlobalOpts {
     }
 }
 
-/// Opens the database at `path`, creating it when missing (for commands that write).
+/// Opens the database at `path`, creating it when missing (for commands that write),
+/// showing the replay of a large log (see [`ReplayProgress`]).
 pub fn open_or_create(global: &GlobalOpts, path: &Path) -> Result<Database, CliError> {
-    Ok(Database::open(path, global.db_config()?)?)
+    let config = global.db_config()?;
+    let show = if global.quiet {
+        None
+    } else {
+        ReplayProgress::new(global.progress, std::io::stderr().is_terminal())
+    };
+    let listeners: Vec<Arc<dyn EventListener>> = match &show {
+        Some(p) => vec![Arc::clone(p) as Arc<dyn EventListener>],
+        None => Vec::new(),
+    };
+    let opened = Database::open_with_listeners(path, config, listeners);
+    if let Some(p) = &show {
+        p.end();
+    }
+    Ok(opened?)
+}
+
+/// A log to replay at least this large gets a progress bar on a terminal.
+pub const LARGE_LOG_BYTES: u64 = 32 << 20;
+
+/// Shows the log replay of an open on standard error: a bar on a terminal once the log is
+/// [`LARGE_LOG_BYTES`] or more (any size with `--progress`), or with `--progress` and no
+/// terminal, a line at each whole percent and one when done.
+pub struct ReplayProgress {
+    forced: bool,
+    terminal: bool,
+    state: Mutex<Shown>,
+}
+
+#[derive(Default)]
+struct Shown {
+    bar: Option<ProgressBar>,
+    /// The last percent written as a line (`None` before the first).
+    percent: Option<u64>,
+}
+
+impl ReplayProgress {
+    /// The reporter for a forced (`--progress`) or terminal standard error; `None` when
+    /// nothing would be shown.
+    fn new(forced: bool, terminal: bool) -> Option<Arc<Self>> {
+        (forced || terminal).then(|| {
+            Arc::new(ReplayProgress {
+                forced,
+                terminal,
+                state: Mutex::new(Shown::default()),
+            })
+        })
+    }
+
+    /// Clears a bar left by an open that failed midway.
+    fn end(&self) {
+        if let Some(bar) = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bar
+            .take()
+        {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(info: &RecoveryStageInfo, percent: u64) {
+        eprintln!(
+            "replaying the log: {percent:>3}% ({} of {})",
+            output::human_bytes(info.done),
+            output::human_bytes(info.total)
+        );
+    }
+}
+
+impl EventListener for ReplayProgress {
+    fn on_recovery_stage(&self, info: &RecoveryStageInfo) {
+        if info.stage != RecoveryStage::LogReplay || info.total == 0 {
+            return;
+        }
+        let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let done = matches!(info.phase, StagePhase::Finished | StagePhase::Failed);
+        if self.terminal {
+            if shown.bar.is_none() && !done && (self.forced || info.total >= LARGE_LOG_BYTES) {
+                let bar = ProgressBar::new(info.total);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:40.cyan/blue}] {bytes}/{total_bytes} ({eta})",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_message("replaying the log");
+                shown.bar = Some(bar);
+            }
+            if let Some(bar) = &shown.bar {
+                bar.set_position(info.done.min(info.total));
+                if done {
+                    bar.finish_and_clear();
+                    shown.bar = None;
+                }
+            }
+        } else {
+            let percent = (info.done.min(info.total) * 100) / info.total;
+            let percent = if info.phase == StagePhase::Finished {
+                100
+            } else {
+                percent
+            };
+            if shown.percent.is_none_or(|p| percent > p) {
+                shown.percent = Some(percent);
+                Self::line(info, percent);
+            }
+            if info.phase == StagePhase::Failed {
+                eprintln!("replaying the log: failed at {percent}%");
+            }
+        }
+    }
 }
 
 /// Opens the existing database at `path`. A missing directory, or one holding no database,

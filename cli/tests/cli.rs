@@ -417,3 +417,58 @@ fn usage_and_configuration_errors() {
     let out = lightning(&["--config", path_str(&good), "get", db, "k"]);
     assert_eq!(stdout(&out), "v\n");
 }
+
+/// A database whose last writes are only in its log (closing does not flush): the next
+/// open replays `bytes` or so of log.
+fn db_with_log_to_replay(path: &Path, bytes: usize) {
+    let config = LightningDbConfig {
+        durability: lightning_db::Durability::NoSync,
+        ..Default::default()
+    };
+    let db = Database::open(path, config).expect("open");
+    let value = vec![b'r'; 1000];
+    for i in 0..bytes / 1000 {
+        let mut batch = db.new_batch();
+        batch
+            .put(format!("replay{i:08}").as_bytes(), &value)
+            .expect("put");
+        db.write_batch(&batch).expect("write");
+    }
+    db.close().expect("close");
+}
+
+#[test]
+fn progress_reports_the_log_replay_of_an_open_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, other) = (dir.path().join("db"), dir.path().join("other"));
+    db_with_log_to_replay(&db, 3 << 20);
+    db_with_log_to_replay(&other, 3 << 20);
+    let (db, other) = (path_str(&db), path_str(&other));
+
+    // Standard error is a pipe here: nothing is shown unless `--progress` asks.
+    let quiet = lightning(&["get", other, "replay00000042"]);
+    assert_code(&quiet, 0);
+    assert!(!stderr(&quiet).contains("replaying"), "{}", stderr(&quiet));
+
+    let shown = lightning(&["--progress", "get", db, "replay00000042"]);
+    assert_code(&shown, 0);
+    assert_eq!(stdout(&shown), stdout(&quiet), "the result is unchanged");
+    let text = stderr(&shown);
+    let percents: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("replaying the log:"))
+        .map(|rest| {
+            let pct = rest.trim_start().split('%').next().expect("a percent");
+            pct.trim().parse().expect("a number")
+        })
+        .collect();
+    // One line at each whole percent reached, rising to the whole log.
+    assert!(percents.len() >= 10, "{text}");
+    assert!(percents.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert_eq!(percents.last(), Some(&100), "{text}");
+    assert!(text.contains("MiB"), "{text}");
+
+    // `--quiet` and `--progress` contradict each other.
+    let both = lightning(&["--progress", "-q", "get", db, "replay00000042"]);
+    assert_code(&both, 2);
+}

@@ -90,6 +90,8 @@ pub use config::{
     MAX_VALUE_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE, MIN_BLOCK_SIZE, MIN_CACHE_SIZE,
     MIN_WRITE_BUFFER_SIZE,
 };
+#[cfg(feature = "async")]
+pub use db::AsyncDatabase;
 pub use db::{CachedRead, Database};
 pub use error::{
     codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, ReliabilityError,
@@ -127,6 +129,9 @@ pub use ops::{
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
 pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
+/// `std::time::Duration`, re-exported because the reference's examples build
+/// intervals and timeouts with `Duration` after `use lightning_db::*;` alone.
+pub use std::time::Duration;
 pub use storage::format::{DatabaseVersion, ParseVersionError};
 pub use storage::value::PinnedValue;
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};

@@ -173,6 +173,20 @@ impl RecoveryState {
     }
 }
 
+impl RecoveryState {
+    /// A listener that folds an open's recovery stage events into a `RecoveryState` and
+    /// calls `callback` with it at each, for [`Database::open_with_listeners`] beside other
+    /// listeners ([`Database::open_with_progress`] is this with no others).
+    ///
+    /// [`Database::open_with_listeners`]: crate::Database::open_with_listeners
+    /// [`Database::open_with_progress`]: crate::Database::open_with_progress
+    pub fn listener(
+        callback: impl FnMut(&RecoveryState) + Send + 'static,
+    ) -> std::sync::Arc<dyn EventListener> {
+        std::sync::Arc::new(ProgressListener::new(callback))
+    }
+}
+
 /// A listener handing the recovery state to a callback at every stage event.
 pub(crate) struct ProgressListener<F> {
     state: Mutex<(RecoveryState, F)>,

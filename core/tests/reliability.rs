@@ -1,6 +1,6 @@
 //! The reliability layer against a real database: the API reference's snippets for the
 //! auto-recovery manager and the circuit breaker, compiled and run as written (with `db.put`
-//! and `db.get` inside async blocks, and their `_async` forms under the `async` feature),
+//! and `db.get` inside async blocks, and `AsyncDatabase`'s futures under the `async` feature),
 //! then a breaker guarding a database whose disk fails, and retries of real transaction
 //! conflicts. Time is a `ManualClock` wherever a test waits; nothing asserts a wall-clock
 //! timing.
@@ -129,20 +129,25 @@ fn the_reference_production_composition_under_block_on() {
     assert_eq!(db.get(b"a").expect("get"), Some(b"1".to_vec()));
 }
 
-/// With the `async` feature, the protected operations are the database's own futures.
+/// With the `async` feature, the protected operations are `AsyncDatabase` futures, as the
+/// reference's snippets write them (`.await` inside the protected closure).
 #[cfg(feature = "async")]
 #[tokio::test]
 async fn the_database_futures_behind_a_breaker_and_retries() {
-    let (_dir, database) = temp_db();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = lightning_db::AsyncDatabase::open(dir.path(), LightningDbConfig::default())
+        .await
+        .expect("open");
     let circuit_breaker = CircuitBreaker::new(CircuitBreakerConfig::default());
     let auto_recovery = AutoRecoveryManager::new(RecoveryConfig::default());
     circuit_breaker
-        .call(|| async { database.put_async(b"key", b"value").await })
+        .call(|| async { database.put(b"key", b"value").await })
         .await
         .expect("put");
     let value = circuit_breaker
         .call(|| {
-            auto_recovery.execute_with_recovery(|| database.get_async(b"key"), "database_read")
+            auto_recovery
+                .execute_with_recovery(|| async { database.get(b"key").await }, "database_read")
         })
         .await
         .expect("get");

@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ::lightning_db::{CachedRead, Database, DatabaseError, LightningDbConfig};
+use ::lightning_db::{CachedRead, Database, DatabaseError, LightningDbConfig, RecoveryState};
 use parking_lot::RwLock;
 
 use crate::args::{self, OutBuffer, OutPtr};
@@ -131,6 +131,15 @@ fn open_with(
             return Err(e.into());
         }
     };
+    give_handle(db, events, out)
+}
+
+/// Hands the open `db` to C as a new handle.
+fn give_handle(
+    db: Database,
+    events: Option<Arc<EventSink>>,
+    out: OutPtr<*mut lightning_db>,
+) -> Result<c_int, Fail> {
     let token = handle::insert(Arc::new(DbHandle {
         db: RwLock::new(Some(db)),
         errors: Arc::default(),
@@ -220,6 +229,88 @@ pub extern "C" fn lightning_db_open_with_events(
             out,
         )
     })
+}
+
+/// Called by `lightning_db_open_with_progress` as the open's recovery advances: `stage` is
+/// the stage running (`"lock"`, `"manifest"`, `"log_replay"`, `"flush_recovered"`,
+/// `"cleanup"`, `"start"`; between two stages the one just finished, and the failed one when
+/// a stage failed), `progress` the percent done from 0 to 100, never falling (each stage
+/// weighs its typical share of an open: the log replay 70%, advancing by bytes read), and
+/// `eta_ms` the estimated milliseconds remaining, or -1 while unknown. `stage` belongs to the
+/// library and is valid only during the call. The callback runs on the thread that called
+/// `lightning_db_open_with_progress`, before it returns, and must not unwind or `longjmp`
+/// out of the call.
+pub type lightning_progress_fn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, stage: *const c_char, progress: f64, eta_ms: i64),
+>;
+
+/// Opens the database in `path` as `lightning_db_open` does (`opts` may be NULL for the
+/// defaults), calling `callback(user_data, stage, progress, eta_ms)` at every step of its
+/// recovery: each stage's start and end and at least every 1% of a long log replay (see
+/// `lightning_progress_fn`). All calls happen on this thread before this function returns,
+/// so `user_data` may be freed then; it is handed back untouched and may be NULL. `callback`
+/// may be NULL (the same as `lightning_db_open`). A failed open reports the failed stage
+/// last, then returns its error (for example `LIGHTNING_DATABASE_LOCKED`); on failure
+/// `*out_db` is left untouched.
+#[no_mangle]
+pub extern "C" fn lightning_db_open_with_progress(
+    path: *const c_char,
+    opts: *const lightning_options,
+    callback: lightning_progress_fn,
+    user_data: *mut c_void,
+    out_db: *mut *mut lightning_db,
+) -> c_int {
+    ffi_call("lightning_db_open_with_progress", |_| {
+        let out = OutPtr::required(out_db, "out_db")?;
+        let path = path_arg(path)?;
+        let config = config_or_default(opts)?;
+        let Some(callback) = callback else {
+            return open_with(path, config, None, out);
+        };
+        // The listener stays registered for the database's life: the flag keeps the
+        // callback from ever being called after this function returns.
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let reporting = Arc::clone(&open);
+        let user_data = user_data.expose_provenance();
+        let progress = move |state: &RecoveryState| {
+            if reporting.load(std::sync::atomic::Ordering::Acquire) {
+                report_progress(callback, user_data, state);
+            }
+        };
+        let opened = Database::open_with_progress(path, config, progress);
+        open.store(false, std::sync::atomic::Ordering::Release);
+        give_handle(opened?, None, out)
+    })
+}
+
+/// Calls the C progress callback with `state`; never unwinds.
+fn report_progress(
+    callback: unsafe extern "C" fn(*mut c_void, *const c_char, f64, i64),
+    user_data: usize,
+    state: &RecoveryState,
+) {
+    let _ = std::panic::catch_unwind(|| {
+        let stage = state
+            .failed_stages()
+            .last()
+            .map(|f| f.stage)
+            .or_else(|| state.current_stage().copied())
+            .or_else(|| state.completed_stages().last().copied())
+            .map_or("lock", |s| s.name());
+        let eta_ms = state
+            .estimated_time_remaining()
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let Ok(stage) = std::ffi::CString::new(stage) else {
+            return;
+        };
+        let user_data: *mut c_void = std::ptr::with_exposed_provenance_mut(user_data);
+        // SAFETY: `callback` is the non-NULL function the caller passed to
+        // `lightning_db_open_with_progress`, called on the opening thread before that
+        // returns, with the caller's own `user_data` and a NUL-terminated string that lives
+        // until it returns, as `lightning_progress_fn` documents. The caller guarantees it
+        // neither unwinds nor jumps out.
+        unsafe { callback(user_data, stage.as_ptr(), state.progress(), eta_ms) };
+    });
 }
 
 /// Closes the database: waits for calls running on the handle, syncs the log, stops

@@ -16,7 +16,7 @@ use pyo3::PyTraverseError;
 use crate::batch::{PyBulkLoad, PyWriteBatch};
 use crate::config;
 use crate::errors;
-use crate::events::EventSink;
+use crate::events::{EventSink, RecoveryProgress};
 use crate::fork;
 use crate::iter::{PyIterator, Source, Yield};
 use crate::snapshot::PySnapshot;
@@ -190,24 +190,33 @@ impl PyDatabase {
     /// configuration fields; an unknown or ill-typed one raises `ConfigurationError`.
     /// `on_event`, when given, is called as `on_event(kind, info)` for each engine event
     /// (on the engine's threads, with the GIL held), starting with this open's recovery
-    /// stages.
+    /// stages. `on_progress`, when given, is called as `on_progress(info)` at every step
+    /// of this open's recovery, before the constructor returns (never afterwards): `info`
+    /// has `stage`, `progress` (percent, never falling), `eta_seconds` (or `None`),
+    /// `completed_stages`, `complete` and `failed`.
     #[new]
-    #[pyo3(signature = (path, *, on_event = None, **config))]
+    #[pyo3(signature = (path, *, on_event = None, on_progress = None, **config))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         on_event: Option<&Bound<'_, PyAny>>,
+        on_progress: Option<&Bound<'_, PyAny>>,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let events = EventSink::new(on_event)?;
+        let progress = RecoveryProgress::new(on_progress)?;
         let config = config::from_kwargs(config)?;
         let shown = path.display().to_string();
-        let listeners = events.iter().map(EventSink::listener).collect();
+        let mut listeners: Vec<_> = events.iter().map(EventSink::listener).collect();
+        listeners.extend(progress.as_ref().map(RecoveryProgress::listener));
         // The GIL is released while opening: recovery-stage events arrive on this thread
         // and take it to call `on_event`.
         let opened = engine(py, move || {
             Database::open_with_listeners(path, config, listeners)
         });
+        if let Some(progress) = progress {
+            progress.end(py);
+        }
         let db = match opened {
             Ok(db) => db,
             Err(e) => {

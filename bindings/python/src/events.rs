@@ -131,3 +131,74 @@ impl EventSink {
         Ok(())
     }
 }
+
+/// `Database(path, on_progress=callable)`: the open's recovery handed to `on_progress(info)`
+/// at every step, on the opening thread (it attaches to the interpreter for each call; the
+/// open itself runs with the GIL released). The callable is dropped once the open returns,
+/// so it is never called afterwards and holds nothing alive. An exception it raises goes
+/// to `sys.unraisablehook` and the open carries on.
+pub(crate) struct RecoveryProgress {
+    callback: Arc<parking_lot::Mutex<Option<Py<PyAny>>>>,
+}
+
+impl RecoveryProgress {
+    /// The reporter for `on_progress`, or `None` when it is absent or `None`.
+    pub(crate) fn new(on_progress: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Self>> {
+        let Some(callback) = on_progress.filter(|c| !c.is_none()) else {
+            return Ok(None);
+        };
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "on_progress must be callable (called as on_progress(info)), not {}",
+                callback.get_type().name()?
+            )));
+        }
+        Ok(Some(Self {
+            callback: Arc::new(parking_lot::Mutex::new(Some(callback.clone().unbind()))),
+        }))
+    }
+
+    /// The listener to open the database with.
+    pub(crate) fn listener(&self) -> Arc<dyn EventListener> {
+        let callback = Arc::clone(&self.callback);
+        lightning_db::RecoveryState::listener(move |state| {
+            if EXITING.load(Ordering::Acquire) {
+                return;
+            }
+            let _ = Python::try_attach(|py| {
+                let guard = callback.lock();
+                let Some(callback) = guard.as_ref() else {
+                    return;
+                };
+                let result = (|| {
+                    let info = pyo3::types::PyDict::new(py);
+                    let stage = state
+                        .failed_stages()
+                        .last()
+                        .map(|f| f.stage)
+                        .or_else(|| state.current_stage().copied());
+                    info.set_item("stage", stage.map(|s| s.name()))?;
+                    info.set_item("progress", state.progress())?;
+                    info.set_item(
+                        "eta_seconds",
+                        state.estimated_time_remaining().map(|d| d.as_secs_f64()),
+                    )?;
+                    let completed: Vec<&str> =
+                        state.completed_stages().iter().map(|s| s.name()).collect();
+                    info.set_item("completed_stages", completed)?;
+                    info.set_item("complete", state.is_complete())?;
+                    info.set_item("failed", state.has_failed())?;
+                    callback.call1(py, (info,))
+                })();
+                if let Err(err) = result {
+                    err.write_unraisable(py, Some(callback.bind(py)));
+                }
+            });
+        })
+    }
+
+    /// Drops the callable (with the GIL held): the open returned.
+    pub(crate) fn end(self, _py: Python<'_>) {
+        self.callback.lock().take();
+    }
+}

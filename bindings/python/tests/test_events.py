@@ -199,3 +199,66 @@ print("done")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
+
+
+def test_on_progress_hears_the_recovery_of_the_open(path):
+    fill_log(path)
+    seen = []
+    thread = []
+
+    def on_progress(info):
+        seen.append(info)
+        thread.append(threading.get_ident())
+
+    with lightning_db.Database(path, on_progress=on_progress, durability="none") as db:
+        # Every call came before the constructor returned, on this thread.
+        calls = len(seen)
+        assert set(thread) == {threading.get_ident()}
+        progress = [s["progress"] for s in seen]
+        assert progress == sorted(progress) and progress[-1] == 100.0
+        assert all(0.0 <= p <= 100.0 for p in progress)
+        replay = [s for s in seen if s["stage"] == "log_replay"]
+        assert len(replay) >= 10
+        assert any(s["eta_seconds"] is not None for s in seen)
+        last = seen[-1]
+        assert last["complete"] and not last["failed"] and last["eta_seconds"] is None
+        assert last["completed_stages"] == [
+            "lock", "manifest", "log_replay", "flush_recovered", "cleanup", "start"
+        ]
+        assert db.get(b"key019999") == b"v" * 100
+        db.put(b"after", b"open")
+        db.flush()
+    assert len(seen) == calls, "never called once the open returned"
+
+
+def test_on_progress_reports_a_failed_open_then_raises(path):
+    with lightning_db.Database(path):
+        seen = []
+        with pytest.raises(lightning_db.DatabaseLocked):
+            lightning_db.Database(path, on_progress=seen.append)
+        assert seen and seen[-1]["failed"] and seen[-1]["stage"] == "lock"
+        assert not seen[-1]["complete"]
+
+
+def test_on_progress_exceptions_are_reported_and_the_open_carries_on(path, monkeypatch):
+    fill_log(path, n=2_000)
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    calls = []
+
+    def boom(info):
+        calls.append(info)
+        raise RuntimeError("progress callback failed")
+
+    with lightning_db.Database(path, on_progress=boom) as db:
+        assert db.get(b"key001999") == b"v" * 100
+    assert calls and len(reported) == len(calls)
+    assert all(isinstance(r.exc_value, RuntimeError) for r in reported)
+    assert reported[0].object is boom
+
+
+def test_on_progress_must_be_callable(path):
+    with pytest.raises(TypeError, match="on_progress must be callable"):
+        lightning_db.Database(path, on_progress=42)
+    with lightning_db.Database(path, on_progress=None) as db:
+        db.put(b"k", b"v")

@@ -1,10 +1,13 @@
 //! `Database`: the handle programs hold, and every `impl Database`: this file holds the
 //! handle, opening and closing, reads, writes, snapshots and transactions;
 //! [`integrity`] validation and corruption events; [`monitoring`] performance metrics
-//! and health; `async_ops` the futures (with the `async` feature).
+//! and health; `async_ops` the `AsyncDatabase` handle whose methods are futures (with
+//! the `async` feature).
 
 #[cfg(feature = "async")]
 mod async_ops;
+#[cfg(feature = "async")]
+pub use async_ops::AsyncDatabase;
 mod integrity;
 mod monitoring;
 
@@ -21,7 +24,7 @@ use crate::error::DatabaseError;
 use crate::events::{EventListener, Listeners};
 use crate::integrity::CorruptionMonitor;
 use crate::iter::{owned_bounds, prefix_bounds, DbIterator};
-use crate::recovery_state::{ProgressListener, RecoveryState};
+use crate::recovery_state::RecoveryState;
 use crate::snapshot::Snapshot;
 use crate::stats::DbStats;
 use crate::storage::fs::{FileSystem, StdFileSystem};
@@ -110,8 +113,7 @@ impl Database {
         config: LightningDbConfig,
         progress: impl FnMut(&RecoveryState) + Send + 'static,
     ) -> Result<Database, DatabaseError> {
-        let listener: Arc<dyn EventListener> = Arc::new(ProgressListener::new(progress));
-        Self::open_with_listeners(path, config, vec![listener])
+        Self::open_with_listeners(path, config, vec![RecoveryState::listener(progress)])
     }
 
     /// How this handle's open recovered: every stage completed, with how long it took.
@@ -232,11 +234,18 @@ impl Database {
         if key.is_empty() {
             return Err(DatabaseError::EmptyKey);
         }
-        Ok(match self.inner.get_latest_cached(key)? {
-            Ok(Some(v)) => CachedRead::Found(v),
-            Ok(None) => CachedRead::Missing,
-            Err(crate::storage::NeedsIo) => CachedRead::NeedsIo,
-        })
+        // An answer given here is a read like any other for the metrics; `NeedsIo` is
+        // not (the caller reads again, and that read is measured).
+        let rec = &self.inner.recorder;
+        let start = rec.read_start();
+        let answer = match self.inner.get_latest_cached(key) {
+            Ok(Err(crate::storage::NeedsIo)) => return Ok(CachedRead::NeedsIo),
+            Ok(Ok(Some(v))) => Ok(CachedRead::Found(v)),
+            Ok(Ok(None)) => Ok(CachedRead::Missing),
+            Err(e) => Err(e),
+        };
+        rec.read_done(start, &answer);
+        answer
     }
 
     /// True when `key` holds a value.
@@ -348,6 +357,13 @@ impl Database {
     /// a final sync failure. Snapshots, iterators and transactions still alive answer
     /// `DatabaseClosed` to new operations.
     pub fn close(self) -> Result<(), DatabaseError> {
+        self.close_shared()
+    }
+
+    /// [`Self::close`] through a shared handle (an `AsyncDatabase` whose clones are still
+    /// alive): later calls answer `DatabaseClosed`, a second close `Ok`.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn close_shared(&self) -> Result<(), DatabaseError> {
         self.monitoring.stop();
         self.inner.shutdown()
     }
@@ -360,8 +376,8 @@ impl Drop for Database {
     }
 }
 
-// The operations as free functions over the shared core, so the async wrappers can
-// run them on another thread without borrowing the handle.
+// The operations as free functions over the shared core (`AsyncDatabase` shares the
+// whole handle instead, so these only serve the methods above).
 
 pub(crate) fn put(inner: &DbInner, key: &[u8], value: &[u8]) -> Result<(), DatabaseError> {
     let cfg = &inner.config;

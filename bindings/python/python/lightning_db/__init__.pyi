@@ -97,6 +97,11 @@ _EventKind: TypeAlias = Literal[
 #: ``on_event(kind, info)``: ``info`` is the event as a dict, ``"kind"`` and its fields in
 #: snake case (as the engine's ``Event.to_json()``), durations as ``*_ms`` floats.
 _OnEvent: TypeAlias = Callable[[_EventKind, Dict[str, Any]], object]
+#: ``on_progress(info)`` while a database opens: ``info`` has ``stage`` (``"lock"``,
+#: ``"manifest"``, ``"log_replay"``, ``"flush_recovered"``, ``"cleanup"``, ``"start"``, or
+#: ``None`` between stages), ``progress`` (percent, never falling), ``eta_seconds`` (or
+#: ``None``), ``completed_stages``, ``complete`` and ``failed``.
+_OnRecoveryProgress: TypeAlias = Callable[[Dict[str, Any]], object]
 
 class _Config(TypedDict, total=False):
     cache_size: int
@@ -214,11 +219,18 @@ class Database:
     """An open Lightning DB database; safe to share between threads."""
 
     def __new__(
-        cls, path: _Path, *, on_event: Optional[_OnEvent] = None, **config: Unpack[_Config]
+        cls,
+        path: _Path,
+        *,
+        on_event: Optional[_OnEvent] = None,
+        on_progress: Optional[_OnRecoveryProgress] = None,
+        **config: Unpack[_Config],
     ) -> Database:
         """Opens (creating) the database; ``on_event(kind, info)``, when given, hears the
         engine's events on the engine's threads, starting with this open's recovery stages.
-        An exception it raises goes to ``sys.unraisablehook``."""
+        ``on_progress(info)``, when given, hears this open's recovery as it advances, before
+        the constructor returns and never afterwards. An exception either raises goes to
+        ``sys.unraisablehook``."""
     @property
     def path(self) -> str: ...
     @property
