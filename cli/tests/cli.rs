@@ -60,8 +60,16 @@ fn demo_runs_twice_on_the_same_folder() {
     );
     assert!(text.contains("cleared 0 keys"), "{text}");
     assert!(text.contains("4,990 pairs after reopen"), "{text}");
+    // Healthy, unless the machine's own disk is over the resource check's 90%: then the
+    // demo rightly warns about that disk, and only about it.
+    let health = text
+        .lines()
+        .map(str::trim_start)
+        .find(|l| l.starts_with("health "))
+        .unwrap_or_else(|| panic!("a health line: {text}"));
     assert!(
-        text.contains("health         Healthy: integrity healthy"),
+        health.starts_with("health         Healthy: integrity healthy")
+            || (health.contains("Warning") && health.contains("disk")),
         "{text}"
     );
     assert!(text.contains("read p50"), "{text}");

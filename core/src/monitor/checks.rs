@@ -483,7 +483,8 @@ impl HealthCheck for ResourceCheck {
 /// or write p99 exceeds `latency_threshold` (default 100 ms), when operations ran at
 /// fewer than `throughput_threshold` per second (default 0: off), when the error rate
 /// exceeds the SLA's (0.1%), or when the metrics show a bottleneck other than a long
-/// tail (synced writes always have one; the latency threshold judges the tail).
+/// tail (synced writes always have one; the latency threshold judges the tail) or a
+/// nearly full disk (the [`ResourceCheck`]'s, against its `disk_threshold`).
 pub struct PerformanceCheck {
     latency_threshold: Duration,
     throughput_threshold: u64,
@@ -606,12 +607,15 @@ impl HealthCheck for PerformanceCheck {
             found.push(format!("error rate {:.4}", m.error_rate));
         }
         // A long tail alone is no warning: synced writes have one (an fsync now and then
-        // waits for the device); the latency threshold above judges the tail itself.
-        for b in m
-            .identify_bottlenecks()
-            .into_iter()
-            .filter(|b| b.kind != super::metrics::BottleneckKind::TailLatency)
-        {
+        // waits for the device); the latency threshold above judges the tail itself. A
+        // nearly full disk is the resource check's to judge, against its own threshold.
+        for b in m.identify_bottlenecks().into_iter().filter(|b| {
+            !matches!(
+                b.kind,
+                super::metrics::BottleneckKind::TailLatency
+                    | super::metrics::BottleneckKind::DiskNearlyFull
+            )
+        }) {
             found.push(format!("{}: {}", b.kind, b.evidence));
             fixes.push(b.suggestion);
         }
