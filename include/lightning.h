@@ -177,8 +177,7 @@
 #define LIGHTNING_ACCESS_DENIED 205
 
 /**
- * audit log hash chain is broken: entries were edited, removed or reordered (`AUDIT_LOG_TAMPERED`).
- * Not produced by this version: reserved for the audit log.
+ * audit log does not verify: entries were edited, removed, inserted or reordered, or its tail, a file or its state was tampered with (`AUDIT_LOG_TAMPERED`).
  */
 #define LIGHTNING_AUDIT_LOG_TAMPERED 206
 
