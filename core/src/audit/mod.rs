@@ -58,7 +58,7 @@ pub const AUDIT_KEY_ENV: &str = "LIGHTNING_AUDIT_KEY";
 /// Default size at which a log file is closed and the next one started: 8 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 20;
 /// Data-access entries the database holds in memory before writing them as one append.
-pub(crate) const DEFERRED_BATCH: usize = 256;
+pub(crate) const DEFERRED_BATCH: usize = 4096;
 
 /// What happened: the kinds of security event the log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
