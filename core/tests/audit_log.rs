@@ -630,3 +630,34 @@ fn a_database_records_corruption_quarantine_and_repair() {
         assert!(kinds.contains(&SecurityEventType::Repair), "{kinds:?}");
     }
 }
+
+#[test]
+fn a_migration_of_an_audited_database_is_recorded_and_its_backup_keeps_the_log() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/v1/db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(&fixture).expect("fixture") {
+        let entry = entry.expect("entry");
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    Database::open(dir.path(), audited(AuditLevel::Standard))
+        .expect("open")
+        .close()
+        .expect("close");
+    let m = lightning_db::MigrationManager::new();
+    let backup = tempfile::tempdir().expect("tempdir");
+    let backup_dir = backup.path().join("copy");
+    let plan = m
+        .create_migration_plan_for(dir.path(), lightning_db::DatabaseVersion::Latest)
+        .expect("plan")
+        .with_backup(&backup_dir);
+    m.execute_migration_blocking(plan).expect("migrate");
+    let last = read_audit_tail(dir.path().join("audit"), 1, None).expect("tail");
+    assert_eq!(last[0].1.event_type, SecurityEventType::Migration);
+    assert_eq!(last[0].1.result, OperationResult::Success);
+    assert!(last[0].1.metadata.contains_key("to"));
+    assert!(verify_audit_log(backup_dir.join("audit"), None)
+        .expect("verify")
+        .is_intact());
+}
