@@ -177,8 +177,7 @@
 #define LIGHTNING_ACCESS_DENIED 205
 
 /**
- * audit log hash chain is broken: entries were edited, removed or reordered (`AUDIT_LOG_TAMPERED`).
- * Not produced by this version: reserved for the audit log.
+ * audit log does not verify: entries were edited, removed, inserted or reordered, or its tail, a file or its state was tampered with (`AUDIT_LOG_TAMPERED`).
  */
 #define LIGHTNING_AUDIT_LOG_TAMPERED 206
 
@@ -1275,6 +1274,31 @@ int lightning_migrate(const char *path,
                       const char *target,
                       char **out_report_json,
                       size_t *out_len);
+
+/**
+ * Verifies the audit log in `path` (an audit log folder, or a database folder keeping one
+ * in `audit/`) without writing anything: the hash chain, the files and the state file.
+ * `key`, `key_len` (32 bytes; NULL and 0 for none) authenticate a sealed log's entries;
+ * without a key only a sealed log's chain is checked.
+ *
+ * Writes a NUL-terminated JSON report to `*out_report_json` (free it with `lightning_free`)
+ * and its length without the NUL to `*out_len` (`out_len` may be NULL): `intact`, `files`,
+ * `entries`, `first_seq`, `last_seq`, `last_hash`, `sealed`, `authenticated`,
+ * `interrupted` (an append cut short by a crash: `expected_last_seq`, `present_last_seq`,
+ * `torn_bytes`; or null), `stale_files` and `tampering` (null, or `kind` — `Edited`,
+ * `Removed`, `Inserted`, `Reordered`, `TruncatedTail`, `FileDeleted`, `StateMismatch` —
+ * with `seq`, `file`, `line` and `details`).
+ *
+ * Returns `LIGHTNING_OK` when the log is intact and `LIGHTNING_AUDIT_LOG_TAMPERED` when it
+ * is not (the report is written in that case too, and must be freed). No log at `path`, or a
+ * key that is not 32 bytes, is `LIGHTNING_INVALID_ARGUMENT`; a key that opens no entry is
+ * `LIGHTNING_WRONG_KEY`; neither writes a report. Thread-safe.
+ */
+int lightning_audit_verify(const char *path,
+                           const uint8_t *key,
+                           size_t key_len,
+                           char **out_report_json,
+                           size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

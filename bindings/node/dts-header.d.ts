@@ -321,6 +321,29 @@ export interface MigrationProgress {
   bytesTotal: number
 }
 
+/** What `auditVerify` found (the engine's `AuditReport`, keys in camelCase). */
+export interface AuditReport {
+  intact: boolean
+  files: string[]
+  entries: number
+  firstSeq: number
+  lastSeq: number
+  lastHash: string
+  sealed: boolean
+  authenticated: boolean
+  /** An append a crash cut short (allowed by the state file, reported). */
+  interrupted: { expectedLastSeq: number; presentLastSeq: number; tornBytes: number } | null
+  staleFiles: string[]
+  /** The first tampering found, or null. */
+  tampering: {
+    kind: 'Edited' | 'Removed' | 'Inserted' | 'Reordered' | 'TruncatedTail' | 'FileDeleted' | 'StateMismatch'
+    seq: number | null
+    file: string | null
+    line: number | null
+    details: string
+  } | null
+}
+
 /** What `migrate` did (or, with `dryRun`, would do). */
 export interface MigrationReport {
   path: string

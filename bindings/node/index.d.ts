@@ -321,6 +321,29 @@ export interface MigrationProgress {
   bytesTotal: number
 }
 
+/** What `auditVerify` found (the engine's `AuditReport`, keys in camelCase). */
+export interface AuditReport {
+  intact: boolean
+  files: string[]
+  entries: number
+  firstSeq: number
+  lastSeq: number
+  lastHash: string
+  sealed: boolean
+  authenticated: boolean
+  /** An append a crash cut short (allowed by the state file, reported). */
+  interrupted: { expectedLastSeq: number; presentLastSeq: number; tornBytes: number } | null
+  staleFiles: string[]
+  /** The first tampering found, or null. */
+  tampering: {
+    kind: 'Edited' | 'Removed' | 'Inserted' | 'Reordered' | 'TruncatedTail' | 'FileDeleted' | 'StateMismatch'
+    seq: number | null
+    file: string | null
+    line: number | null
+    details: string
+  } | null
+}
+
 /** What `migrate` did (or, with `dryRun`, would do). */
 export interface MigrationReport {
   path: string
@@ -556,6 +579,13 @@ export declare class Transaction {
  * panic becomes a `LIGHTNING_INTERNAL` error instead of aborting the process.
  */
 export declare function _testPanic(): void
+
+/**
+ * Verifies the audit log in `path` (an audit log folder, or a database folder keeping one
+ * in `audit/`) without writing anything and returns the report; `key` (32 bytes)
+ * authenticates a sealed log's entries.
+ */
+export declare function auditVerify(path: string, key?: Buffer): AuditReport
 
 /**
  * The format version of the database in `path` (`'v1'`, `'v2'`), read from its files

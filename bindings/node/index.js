@@ -840,6 +840,7 @@ module.exports.NativeIterator = nativeBinding.NativeIterator
 module.exports.Snapshot = nativeBinding.Snapshot
 module.exports.Transaction = nativeBinding.Transaction
 module.exports._testPanic = nativeBinding._testPanic
+module.exports.auditVerify = nativeBinding.auditVerify
 module.exports.detectVersion = nativeBinding.detectVersion
 module.exports.errorTable = nativeBinding.errorTable
 module.exports.migrate = nativeBinding.migrate

@@ -275,6 +275,7 @@ module.exports = {
   RangeIterator,
   errorCodes,
   errorTable,
+  auditVerify: native.auditVerify,
   detectVersion: native.detectVersion,
   needsMigration: native.needsMigration,
   migrate,

@@ -3,7 +3,8 @@
 //! `lightning demo [PATH]` shows the database at work on 100,000 records; `put`, `get`,
 //! `delete`, `scan` and `stats` poke at a database by hand; `health` runs its health
 //! checks; `check` verifies its files and `repair` mends them; `inspect` shows their
-//! format and `migrate` changes it. Exit codes are stable and
+//! format and `migrate` changes it; `audit verify` and `audit tail` check and read an audit
+//! log. Exit codes are stable and
 //! documented on [`error::ExitStatus`]: 0 success, 1 not found, 2 usage, 3 database error,
 //! 4 verification failure (or a critical health check).
 //!
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit_cmd;
 mod commands;
 mod common;
 mod demo;
@@ -33,7 +35,8 @@ use error::CliError;
 #[command(after_help = "Exit codes: 0 success, 1 key not found, 2 usage error, \
                         3 database error (its code and a suggested action go to stderr), \
                         4 demo verification failed, check/repair found damage it \
-                        could not mend, or a health check is critical.")]
+                        could not mend, audit verify found tampering, or a health check \
+                        is critical.")]
 pub struct Cli {
     /// Options shared by every subcommand.
     #[command(flatten)]
@@ -72,6 +75,9 @@ pub enum Command {
     /// Migrate a closed database to another format (default: the newest): print the plan,
     /// the estimated time and the safety check, then run it (unless --dry-run).
     Migrate(migrate_cmd::MigrateArgs),
+    /// Verify an audit log (`audit verify PATH`, exit code 4 on tampering) or print its
+    /// last entries (`audit tail PATH [-n N]`).
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// Arguments of `lightning check`.
@@ -113,7 +119,8 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         | Command::Repair(_)
         | Command::Health(_)
         | Command::Inspect(_)
-        | Command::Migrate(_) => Ok(()),
+        | Command::Migrate(_)
+        | Command::Audit(_) => Ok(()),
     }
 }
 
@@ -139,6 +146,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Inspect(args) => return exit_code(migrate_cmd::run_inspect(args)),
+        Command::Audit(args) => return exit_code(audit_cmd::run(args)),
         Command::Migrate(args) => {
             return exit_code(migrate_cmd::run_migrate(args, cli.global.quiet))
         }

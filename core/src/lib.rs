@@ -32,6 +32,9 @@
 //   leaves      checksum, error, config, events, recovery_state, clock (the Clock
 //               the operational layer runs on)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
+//   audit       the tamper-evident audit log (`AuditLogger`) and a database's own trail of
+//               it, written through the storage layer's file system; below the engine so
+//               that every layer above can record security events
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
 //               stats, measure (operation latency histograms), batch, bulk (the
 //               engine's own types)
@@ -46,6 +49,7 @@
 //               that rewrite files and switch atomically, rollback, inspection
 //   testing     test tools, behind the `testing` feature
 // Every module is private: the public API is what this file re-exports.
+mod audit;
 mod batch;
 mod bulk;
 mod checksum;
@@ -79,6 +83,11 @@ pub mod fs {
     };
 }
 
+pub use audit::{
+    read_audit_tail, verify_audit_log, AuditConfig, AuditEvent, AuditKey, AuditLogger,
+    AuditOptions, AuditReport, InterruptedAppend, OperationResult, RiskLevel, SecurityEventType,
+    TamperKind, Tampering, AUDIT_DIR_ENV, AUDIT_KEY_ENV, DEFAULT_AUDIT_DIR, DEFAULT_MAX_FILE_BYTES,
+};
 pub use batch::WriteBatch;
 pub use bulk::BulkLoad;
 pub use clock::{Clock, ClockFuture, ManualClock, SystemClock};

@@ -20,6 +20,7 @@ const RANKS: &[(&str, u32)] = &[
     ("recovery_state", 2),
     ("storage", 2),
     ("stats", 3),
+    ("audit", 3),
     ("measure", 2),
     ("batch", 3),
     ("engine", 4),

@@ -85,8 +85,7 @@ pub const LIGHTNING_KEY_ROTATION_FAILED: c_int = 204;
 /// Not produced by this version: reserved for access control.
 pub const LIGHTNING_ACCESS_DENIED: c_int = 205;
 
-/// audit log hash chain is broken: entries were edited, removed or reordered (`AUDIT_LOG_TAMPERED`).
-/// Not produced by this version: reserved for the audit log.
+/// audit log does not verify: entries were edited, removed, inserted or reordered, or its tail, a file or its state was tampered with (`AUDIT_LOG_TAMPERED`).
 pub const LIGHTNING_AUDIT_LOG_TAMPERED: c_int = 206;
 
 /// encryption key material is malformed (`INVALID_KEY_MATERIAL`).

@@ -58,6 +58,8 @@ mod iter;
 
 mod migrate;
 
+mod audit;
+
 mod args;
 mod handle;
 

@@ -1524,6 +1524,79 @@ static void test_migrate(void) {
     CHECK_RC(lightning_detect_version(empty, &version), LIGHTNING_INVALID_ARGUMENT);
 }
 
+/* Reads the whole file at `path` into a new NUL-terminated buffer (free it). */
+static char *read_text(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!buf) return NULL;
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+}
+
+static void test_audit(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "audited");
+    lightning_db *db = NULL;
+    const char *cfg = "{\"enable_audit_logging\": true, \"security\": {\"audit_level\": \"Standard\"}}";
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(lightning_db_open_json(path, cfg, &db));
+        CHECK_OK(lightning_put(db, K("k"), K("v")));
+        lightning_db_close(db);
+    }
+    char *report = NULL;
+    size_t report_len = 0;
+    CHECK_OK(lightning_audit_verify(path, NULL, 0, &report, &report_len));
+    CHECK(report && strlen(report) == report_len);
+    CHECK(report && strstr(report, "\"intact\":true") && strstr(report, "\"entries\":4") &&
+          strstr(report, "\"tampering\":null"));
+    if (report) lightning_free(report, report_len);
+
+    /* Bad arguments write no report. */
+    report = NULL;
+    uint8_t short_key[5] = {0};
+    CHECK_RC(lightning_audit_verify(path, short_key, sizeof short_key, &report, NULL),
+             LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_audit_verify(NULL, NULL, 0, &report, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_audit_verify(path, NULL, 0, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    char none[1024];
+    h_join(none, sizeof none, g_dir, "no-audit-log");
+    CHECK_RC(lightning_audit_verify(none, NULL, 0, &report, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK(report == NULL);
+
+    /* Drop the second entry: tampering, named, with the report. */
+    char logfile[2100];
+    h_join(logfile, sizeof logfile, path, "audit/audit-000001.log");
+    size_t len = 0;
+    char *text = read_text(logfile, &len);
+    CHECK(text != NULL);
+    if (text) {
+        char *first_end = strchr(text, '\n');
+        char *second_end = first_end ? strchr(first_end + 1, '\n') : NULL;
+        CHECK(second_end != NULL);
+        if (second_end) {
+            FILE *f = fopen(logfile, "wb");
+            CHECK(f != NULL);
+            if (f) {
+                fwrite(text, 1, (size_t)(first_end + 1 - text), f);
+                fwrite(second_end + 1, 1, len - (size_t)(second_end + 1 - text), f);
+                fclose(f);
+            }
+        }
+        free(text);
+    }
+    CHECK_RC(lightning_audit_verify(path, NULL, 0, &report, &report_len), LIGHTNING_AUDIT_LOG_TAMPERED);
+    CHECK(report && strstr(report, "\"intact\":false") && strstr(report, "\"kind\":\"Removed\"") &&
+          strstr(report, "\"seq\":2"));
+    if (report) lightning_free(report, report_len);
+}
+
 int main(void) {
     g_dir = h_tempdir("api");
     test_version();
@@ -1546,6 +1619,7 @@ int main(void) {
     test_events();
     test_open_with_progress();
     test_migrate();
+    test_audit();
     h_rmtree(g_dir);
     free(g_dir);
     return h_finish("test_api");

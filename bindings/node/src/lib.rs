@@ -5,6 +5,7 @@
 //! JavaScript errors carrying the engine's stable codes. The small hand-written `lightning.js`
 //! adds the iterable protocol and `db.transaction(fn)` on top.
 
+mod audit;
 mod convert;
 mod db;
 mod errors;
@@ -16,6 +17,7 @@ mod snapshot;
 mod tasks;
 mod txn;
 
+pub use audit::audit_verify;
 pub use db::Database;
 pub use errors::{error_table, test_panic, ErrorCodeEntry};
 pub use migrate::{detect_version, migrate, migrate_sync, needs_migration, MigrateTask};

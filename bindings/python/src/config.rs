@@ -4,7 +4,7 @@
 //! engine (`LightningDbConfig::validate`, run by `Database::open`), which names the field.
 
 use lightning_db::{
-    ChecksumAlgorithm, CorruptionAction, Durability, LightningDbConfig, ValidationLevel,
+    AuditLevel, ChecksumAlgorithm, CorruptionAction, Durability, LightningDbConfig, ValidationLevel,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyString};
@@ -31,6 +31,8 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "deadlock_prevention_enabled",
     "upgrade_format_on_open",
     "enable_statistics",
+    "enable_audit_logging",
+    "audit_level",
     "enable_health_monitoring",
     "health_check_interval",
     "health_check_timeout",
@@ -194,6 +196,19 @@ pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Lightn
             }
             "upgrade_format_on_open" => config.upgrade_format_on_open = want_bool(&key, v)?,
             "enable_statistics" => config.enable_statistics = want_bool(&key, v)?,
+            "enable_audit_logging" => config.enable_audit_logging = want_bool(&key, v)?,
+            "audit_level" => {
+                config.security.audit_level = choose(
+                    &key,
+                    &want_str(&key, v)?,
+                    &[
+                        ("off", AuditLevel::Off),
+                        ("minimal", AuditLevel::Minimal),
+                        ("standard", AuditLevel::Standard),
+                        ("comprehensive", AuditLevel::Comprehensive),
+                    ],
+                )?
+            }
             "enable_health_monitoring" => config.enable_health_monitoring = want_bool(&key, v)?,
             "health_check_interval" => {
                 config.reliability.health_check_interval = want_seconds(&key, v)?

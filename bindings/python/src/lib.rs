@@ -4,6 +4,7 @@
 //! errors (and panics) into the generated exception classes, and guards against use after
 //! `close()` and after `fork()`. No storage logic lives here.
 
+mod audit;
 mod batch;
 mod config;
 mod db;
@@ -32,6 +33,7 @@ fn _lightning(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fork::install(m)?;
     events::install(m)?;
     migrate::install(m)?;
+    audit::install(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -212,9 +212,9 @@ pub struct SecurityConfig {
     /// What happens after corruption is detected; pairs with
     /// [`LightningDbConfig::fail_on_corruption`]. Default: [`CorruptionAction::Halt`].
     pub corruption_action: CorruptionAction,
-    /// What the audit log records once it is on; pairs with
-    /// [`LightningDbConfig::enable_audit_logging`]. **Not active yet**: accepted and
-    /// validated, with no effect until the audit log exists. Default: [`AuditLevel::Standard`].
+    /// What the database's audit log (in its `audit/` folder) records once it is on; pairs
+    /// with [`LightningDbConfig::enable_audit_logging`] (a value other than the default
+    /// turns it on too). See `AuditLogger` for the log. Default: [`AuditLevel::Standard`].
     pub audit_level: AuditLevel,
     /// Encryption at rest. Not available in this version: `true` is rejected by
     /// [`validate`](LightningDbConfig::validate) rather than ignored, so that nobody stores
@@ -351,9 +351,10 @@ pub struct LightningDbConfig {
     /// How thoroughly data is checked; pairs with [`SecurityConfig::validation_level`].
     /// Default: [`IntegrityLevel::Standard`].
     pub integrity_validation_level: IntegrityLevel,
-    /// Write the audit log (in the database's `audit/` directory); pairs with
-    /// [`SecurityConfig::audit_level`]. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// Keep a tamper-evident audit log in the database's `audit/` directory, recording its
+    /// security events at [`SecurityConfig::audit_level`] (open and close, corruption,
+    /// repair, quarantine, migration; data access at `Comprehensive`). See `AuditLogger`.
+    /// Default: `false`.
     pub enable_audit_logging: bool,
     /// Halt the database when corruption is detected. `false` turns the default
     /// [`CorruptionAction::Halt`] into [`CorruptionAction::Log`]; with any other

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::audit::AuditTrail;
 use crate::batch::{check_key, check_value, WriteBatch};
 use crate::bulk::BulkLoad;
 use crate::config::LightningDbConfig;
@@ -129,10 +130,31 @@ impl Database {
         listeners: Vec<Arc<dyn EventListener>>,
     ) -> Result<Database, DatabaseError> {
         config.path = path.as_ref().to_path_buf();
+        // The audit trail hears the open's own corruption events; its log is opened once
+        // the open holds the directory lock.
+        let audit = {
+            let c = config.reconciled();
+            c.enable_audit_logging
+                .then(|| AuditTrail::new(path.as_ref(), c.security.audit_level))
+        };
+        let mut listeners = listeners;
+        if let Some(trail) = &audit {
+            listeners.push(Arc::clone(trail) as Arc<dyn EventListener>);
+        }
         let listeners = Arc::new(Listeners::new(listeners));
         // Applies the configured corruption action to what opening meets.
         let opened =
             crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs, &listeners)?;
+        if let Some(trail) = audit {
+            if let Err(e) = trail.attach(Arc::clone(&opened.inner.fs), &opened.inner.config) {
+                let _ = opened.inner.shutdown();
+                return Err(e);
+            }
+            if trail.records_access() {
+                let _ = opened.inner.audit_access.set(Arc::clone(&trail));
+            }
+            let _ = opened.inner.audit.set(trail);
+        }
         crate::monitor::register(&opened.inner);
         let monitoring = match monitoring::Monitoring::start(&opened.inner) {
             Ok(m) => m,
@@ -207,6 +229,9 @@ impl Database {
         let start = rec.read_start();
         let result = self.inner.get_latest_pinned(key);
         rec.read_done(start, &result);
+        if let Some(trail) = self.inner.audit_access.get() {
+            trail.access("read", key, result.is_ok());
+        }
         result
     }
 
@@ -390,6 +415,9 @@ pub(crate) fn put(inner: &DbInner, key: &[u8], value: &[u8]) -> Result<(), Datab
     let start = inner.recorder.write_start();
     let result = inner.submit(WriteRequest::new(encode_batch(0, std::iter::once(op))));
     inner.recorder.write_done(start, &result);
+    if let Some(trail) = inner.audit_access.get() {
+        trail.access("write", key, result.is_ok());
+    }
     result?;
     inner.counters.puts.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -402,6 +430,9 @@ pub(crate) fn get(inner: &DbInner, key: &[u8]) -> Result<Option<Vec<u8>>, Databa
     let start = inner.recorder.read_start();
     let result = inner.get_latest(key);
     inner.recorder.read_done(start, &result);
+    if let Some(trail) = inner.audit_access.get() {
+        trail.access("read", key, result.is_ok());
+    }
     result
 }
 
@@ -413,6 +444,9 @@ pub(crate) fn delete(inner: &DbInner, key: &[u8]) -> Result<bool, DatabaseError>
     let start = inner.recorder.write_start();
     let result = inner.submit(req);
     inner.recorder.write_done(start, &result);
+    if let Some(trail) = inner.audit_access.get() {
+        trail.access("delete", key, result.is_ok());
+    }
     let outcome = result?;
     inner.counters.deletes.fetch_add(1, Ordering::Relaxed);
     Ok(outcome.existed)
@@ -431,6 +465,9 @@ pub(crate) fn write_batch(inner: &DbInner, batch: &WriteBatch) -> Result<(), Dat
         inner.submit(WriteRequest::new(payload)).map(|_| ())
     };
     inner.recorder.write_done(start, &result);
+    if let Some(trail) = inner.audit_access.get() {
+        trail.access("write_batch", &[], result.is_ok());
+    }
     result?;
     inner.counters.batches.fetch_add(1, Ordering::Relaxed);
     Ok(())

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
+use crate::audit::{AuditTrail, OperationResult, RiskLevel, SecurityEventType};
 use crate::config::{Durability, LightningDbConfig};
 use crate::error::DatabaseError;
 use crate::events::{
@@ -290,6 +291,11 @@ pub(crate) struct DbInner {
     pub recovery_state: Mutex<RecoveryState>,
     /// Latency, errors and refusals of the facade's operations (also a listener).
     pub recorder: Arc<OpRecorder>,
+    /// The database's audit log (`enable_audit_logging`), set once the open succeeded.
+    pub audit: std::sync::OnceLock<Arc<AuditTrail>>,
+    /// The same trail when it records data access (`AuditLevel::Comprehensive`); unset
+    /// otherwise, so the read and write paths pay one check.
+    pub audit_access: std::sync::OnceLock<Arc<AuditTrail>>,
 }
 
 pub(super) fn build_options(config: &LightningDbConfig) -> BuildOptions {
@@ -307,6 +313,28 @@ pub(super) fn parse_number(name: &str, suffix: &str) -> Option<u64> {
 }
 
 impl DbInner {
+    /// Records a security event in the database's audit log when it keeps one (nothing
+    /// otherwise): the one entry point for the features that audit themselves (repair,
+    /// quarantine, migration, key rotation and re-wrap, failed key checks, self-healing).
+    /// The event is dropped when the configured `audit_level` does not record its kind.
+    #[allow(
+        dead_code,
+        reason = "the entry point for key rotation, key checks and self-healing, which land later"
+    )]
+    pub(crate) fn audit_record(
+        &self,
+        event_type: SecurityEventType,
+        operation: &str,
+        result: OperationResult,
+        risk_level: RiskLevel,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<(), DatabaseError> {
+        match self.audit.get() {
+            Some(trail) => trail.record(event_type, operation, result, risk_level, metadata),
+            None => Ok(()),
+        }
+    }
+
     // ----- state checks -------------------------------------------------------------
 
     /// Fails when the handle was closed.
@@ -403,6 +431,10 @@ impl DbInner {
     pub fn shutdown(&self) -> Result<(), DatabaseError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
+        }
+        // Recorded while the directory lock is still held.
+        if let Some(trail) = self.audit.get() {
+            let _ = trail.close(&self.config);
         }
         // A clean close also trims the log's unused zeros (left alone after a failure:
         // the next open reads them as a clean end either way).

@@ -119,6 +119,8 @@ impl DbInner {
             recovery_state: Mutex::new(RecoveryState::default()),
             format_version,
             recorder,
+            audit: std::sync::OnceLock::new(),
+            audit_access: std::sync::OnceLock::new(),
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));

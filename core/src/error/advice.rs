@@ -20,8 +20,8 @@ impl SecurityError {
             }
             Self::AccessDenied { .. } => "Use credentials that are permitted this operation",
             Self::AuditLogTampered { .. } => {
-                "Preserve the audit directory for investigation, compare it with the externally \
-                 kept chain head, and alert your security team"
+                "Preserve the audit directory for investigation (move it aside: a new log starts \
+                 in its place), check the entry named in the error, and alert your security team"
             }
             Self::InvalidKeyMaterial { .. } => {
                 "Supply a key of the required length and format (see the encryption \

@@ -88,13 +88,14 @@ pub enum SecurityError {
         /// The operation that was refused.
         operation: String,
     },
-    /// The audit log's hash chain does not verify: an entry was edited, removed or reordered, or
-    /// the tail was cut off.
-    ///
-    /// **Reserved**: not produced by this version; kept for the audit log.
+    /// The audit log does not verify: an entry was edited, removed, inserted or reordered, the
+    /// tail was cut off, a log file was deleted, or the state file does not match. Raised by
+    /// `AuditLogger::verify` and when opening a logger (or a database with audit logging) on
+    /// such a log.
     #[error("audit log tampering detected: {details}")]
     AuditLogTampered {
-        /// The first entry whose hash does not match, and what was expected.
+        /// The kind of tampering, the first entry concerned (file and line) and what was
+        /// found, as `kind at entry N (file line L): what`.
         details: String,
     },
     /// Key material has the wrong length or format.

@@ -109,7 +109,7 @@ pub const ERROR_TABLE: &[ErrorCodeInfo] = &[
     info(
         codes::AUDIT_LOG_TAMPERED,
         "AUDIT_LOG_TAMPERED",
-        "audit log hash chain is broken: entries were edited, removed or reordered",
+        "audit log does not verify: entries were edited, removed, inserted or reordered, or its tail, a file or its state was tampered with",
     ),
     info(
         codes::INVALID_KEY_MATERIAL,
@@ -289,7 +289,6 @@ pub const RESERVED_CODES: &[(i32, &str)] = &[
         "reserved for encryption at rest",
     ),
     (codes::ACCESS_DENIED, "reserved for access control"),
-    (codes::AUDIT_LOG_TAMPERED, "reserved for the audit log"),
     (
         codes::INVALID_KEY_MATERIAL,
         "reserved for encryption at rest",

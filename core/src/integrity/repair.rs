@@ -282,6 +282,52 @@ pub(crate) fn repair_impl(
     component: Component,
     policy: TablePolicy,
 ) -> Result<RepairReport, DatabaseError> {
+    let mut rep = repair_unaudited(dir, Arc::clone(&fs), config, component, policy)?;
+    if !rep.nothing_to_do() {
+        audit_repair(fs, dir, &mut rep);
+    }
+    Ok(rep)
+}
+
+/// Records a repair (and its quarantine) in the database's audit log when it keeps one; a
+/// failure to record is reported among the actions rather than failing the repair.
+fn audit_repair(fs: Arc<dyn FileSystem>, dir: &Path, rep: &mut RepairReport) {
+    use crate::audit::{OperationResult, SecurityEventType};
+    let result = if rep.failed.is_empty() {
+        OperationResult::Success
+    } else {
+        OperationResult::Failure(rep.failed.join("; "))
+    };
+    let meta = std::collections::HashMap::from([
+        ("actions".to_string(), rep.actions.join("; ")),
+        ("quarantined".to_string(), rep.quarantined.join(",")),
+        ("failed".to_string(), rep.failed.join("; ")),
+    ]);
+    let mut events = vec![(SecurityEventType::Repair, "repair", result)];
+    if !rep.quarantined.is_empty() {
+        events.push((
+            SecurityEventType::Quarantine,
+            "quarantine",
+            OperationResult::Success,
+        ));
+    }
+    for (kind, op, result) in events {
+        let recorded =
+            crate::audit::record_offline(Arc::clone(&fs), dir, kind, op, result, meta.clone());
+        if let Err(e) = recorded {
+            rep.actions
+                .push(format!("could not record the {op} in the audit log: {e}"));
+        }
+    }
+}
+
+fn repair_unaudited(
+    dir: &Path,
+    fs: Arc<dyn FileSystem>,
+    config: &LightningDbConfig,
+    component: Component,
+    policy: TablePolicy,
+) -> Result<RepairReport, DatabaseError> {
     let cfg = config.reconciled();
     let _lock = lock_dir(fs.as_ref(), dir)?;
     let level = cfg

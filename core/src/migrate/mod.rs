@@ -432,6 +432,51 @@ impl MigrationManager {
         &self,
         plan: MigrationPlan,
     ) -> Result<MigrationResult, MigrationError> {
+        let path = plan.path().map(Path::to_path_buf);
+        let summary = plan
+            .steps()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let result = self.execute_unaudited(plan);
+        if let Some(path) = path {
+            self.audit_migration(&path, &summary, &result);
+        }
+        result
+    }
+
+    /// Records a migration's outcome in the database's audit log when it keeps one. A
+    /// failure to record does not change the migration's result (it is done or rolled
+    /// back by now).
+    fn audit_migration(
+        &self,
+        path: &Path,
+        summary: &str,
+        result: &Result<MigrationResult, MigrationError>,
+    ) {
+        use crate::audit::{OperationResult, SecurityEventType};
+        let mut meta = std::collections::HashMap::from([("plan".to_string(), summary.to_string())]);
+        let outcome = match result {
+            Ok(r) => {
+                meta.insert("from".into(), r.from.to_string());
+                meta.insert("to".into(), r.to.to_string());
+                meta.insert("bytes_rewritten".into(), r.bytes_rewritten.to_string());
+                OperationResult::Success
+            }
+            Err(e) => OperationResult::Failure(e.to_string()),
+        };
+        let _ = crate::audit::record_offline(
+            Arc::clone(&self.fs),
+            path,
+            SecurityEventType::Migration,
+            "migrate",
+            outcome,
+            meta,
+        );
+    }
+
+    fn execute_unaudited(&self, plan: MigrationPlan) -> Result<MigrationResult, MigrationError> {
         let started = Instant::now();
         self.validate_migration_safety(&plan)?;
         let path = plan
@@ -543,6 +588,19 @@ impl MigrationManager {
         fs.create_dir_all(backup).map_err(|e| fail(e.to_string()))?;
         let names = fs.list_dir(path).map_err(|e| fail(e.to_string()))?;
         for name in names.iter().filter(|n| *n != "LOCK") {
+            // A folder (the audit log, quarantine) is copied with its files.
+            if let Ok(inner) = fs.list_dir(&path.join(name)) {
+                fs.create_dir_all(&backup.join(name))
+                    .map_err(|e| fail(format!("{name}: {e}")))?;
+                for file in inner {
+                    let data = fs
+                        .read_all(&path.join(name).join(&file))
+                        .map_err(|e| fail(format!("{name}/{file}: {e}")))?;
+                    write_file_atomic(fs, &backup.join(name).join(&file), &data)
+                        .map_err(|e| fail(format!("{name}/{file}: {e}")))?;
+                }
+                continue;
+            }
             let data = fs
                 .read_all(&path.join(name))
                 .map_err(|e| fail(format!("{name}: {e}")))?;

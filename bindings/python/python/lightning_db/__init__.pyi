@@ -23,6 +23,7 @@ __all__ = [
     "Transaction",
     "WriteBatch",
     "__version__",
+    "audit_verify",
     "detect_version",
     "migrate",
     "needs_migration",
@@ -122,6 +123,8 @@ class _Config(TypedDict, total=False):
     deadlock_prevention_enabled: bool
     upgrade_format_on_open: bool
     enable_statistics: bool
+    enable_audit_logging: bool
+    audit_level: Literal["off", "minimal", "standard", "comprehensive"]
     enable_health_monitoring: bool
     health_check_interval: float
     health_check_timeout: float
@@ -443,6 +446,18 @@ def migrate(
     the safety check passed. ``checksum`` and ``compression`` add steps rewriting every
     table; ``backup`` copies the database into that (new) directory first. A failed step
     is rolled back (``MigrationFailed``; the database is exactly as before)."""
+
+# ----- the audit log -----
+
+def audit_verify(path: _Path, key: Optional[bytes] = None) -> Dict[str, Any]:
+    """Verifies the audit log in ``path`` (an audit log folder, or a database folder keeping
+    one in ``audit/`` with ``enable_audit_logging``) without writing anything, and returns
+    the report: ``intact``, ``files``, ``entries``, ``first_seq``, ``last_seq``,
+    ``last_hash``, ``sealed``, ``authenticated``, ``interrupted``, ``stale_files`` and
+    ``tampering`` (``None``, or a dict with ``kind`` — "Edited", "Removed", "Inserted",
+    "Reordered", "TruncatedTail", "FileDeleted", "StateMismatch" — ``seq``, ``file``,
+    ``line`` and ``details``). ``key`` (32 bytes) authenticates a sealed log's entries.
+    No log at ``path`` raises ``InvalidArgument``."""
 
 # ----- exceptions: generated at import from the engine's code table -----
 
