@@ -30,7 +30,8 @@
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
 //   leaves      checksum, error, config, events, recovery_state, clock (the Clock
-//               the operational layer runs on)
+//               the operational layer runs on), breaker (the circuit breaker's state
+//               machine: the engine guards its own I/O with it, `ops` re-exports it)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   engine      open and recovery, writes, reads, background work; iter, snapshot,
 //               stats, measure (operation latency histograms), batch, bulk (the
@@ -47,6 +48,7 @@
 //   testing     test tools, behind the `testing` feature
 // Every module is private: the public API is what this file re-exports.
 mod batch;
+mod breaker;
 mod bulk;
 mod checksum;
 mod clock;
@@ -125,7 +127,10 @@ pub use ops::{
 };
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
-pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
+pub use stats::{
+    BreakerSummary, CheckState, DbStats, HealingAction, HealingKind, HealthSummary, LevelStats,
+    RecoveryReport, SelfCheck, SelfHealingStats,
+};
 pub use storage::format::{DatabaseVersion, ParseVersionError};
 pub use storage::value::PinnedValue;
 pub use txn::{Transaction, TransactionIterator, TransactionMode, TransactionOptions};

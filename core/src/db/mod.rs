@@ -5,6 +5,7 @@
 
 #[cfg(feature = "async")]
 mod async_ops;
+mod healing;
 mod integrity;
 mod monitoring;
 
@@ -14,7 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::batch::{check_key, check_value, WriteBatch};
+use crate::breaker::{CircuitBreaker, CircuitBreakerStats, CircuitState};
 use crate::bulk::BulkLoad;
+use crate::clock::{Clock, SystemClock};
 use crate::config::LightningDbConfig;
 use crate::engine::{DbInner, WriteRequest};
 use crate::error::DatabaseError;
@@ -122,17 +125,46 @@ impl Database {
     /// Opens through a custom file-system layer with `listeners` registered from the start.
     pub fn open_with_fs_and_listeners(
         path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        listeners: Vec<Arc<dyn EventListener>>,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_full(path, config, fs, listeners, Arc::new(SystemClock))
+    }
+
+    /// Opens through a custom file-system layer with `clock` as the time of the
+    /// database's own reliability work: the circuit breaker's recovery timeout
+    /// (`circuit_breaker_enabled`), the backoff of retried background work
+    /// (`reliability.retry_backoff_strategy`) and the self-healing rounds. With a
+    /// [`ManualClock`](crate::ManualClock), a test drives all of them without sleeping.
+    pub fn open_with_fs_and_clock(
+        path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_full(path, config, fs, Vec::new(), clock)
+    }
+
+    fn open_full(
+        path: impl AsRef<Path>,
         mut config: LightningDbConfig,
         fs: Arc<dyn FileSystem>,
         listeners: Vec<Arc<dyn EventListener>>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Database, DatabaseError> {
         config.path = path.as_ref().to_path_buf();
         let listeners = Arc::new(Listeners::new(listeners));
         // Applies the configured corruption action to what opening meets.
-        let opened =
-            crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs, &listeners)?;
+        let opened = crate::integrity::monitor::open_with_actions(
+            path.as_ref(),
+            config,
+            fs,
+            &listeners,
+            &clock,
+        )?;
         crate::monitor::register(&opened.inner);
-        let monitoring = match monitoring::Monitoring::start(&opened.inner) {
+        let monitoring = match monitoring::Monitoring::start(&opened.inner, &opened.monitor) {
             Ok(m) => m,
             Err(e) => {
                 // The monitoring thread could not start: close what was opened.
@@ -336,6 +368,20 @@ impl Database {
     /// Makes every acknowledged write durable now (useful with `Periodic` or `NoSync`).
     pub fn sync(&self) -> Result<(), DatabaseError> {
         self.inner.sync_wal()
+    }
+
+    /// Where the database's own circuit breaker stands, with `circuit_breaker_enabled`
+    /// (`None` without it): it counts the I/O failures of writes, flushes, compactions and
+    /// reads that go to table files, and while open those operations fail at once with
+    /// `CircuitBreakerOpen` (see the README's "Circuit breaker and retries").
+    pub fn circuit_breaker_state(&self) -> Option<CircuitState> {
+        self.inner.breaker.as_ref().map(CircuitBreaker::state)
+    }
+
+    /// The counts of the database's own circuit breaker (calls, failures, refusals,
+    /// openings), with `circuit_breaker_enabled`.
+    pub fn circuit_breaker_stats(&self) -> Option<CircuitBreakerStats> {
+        self.inner.breaker.as_ref().map(CircuitBreaker::stats)
     }
 
     /// Sizes, counters, latency percentiles, throughput over the last interval (see

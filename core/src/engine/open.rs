@@ -13,6 +13,7 @@ impl DbInner {
         corruption: Arc<dyn CorruptionListener>,
         verify_every_read: bool,
         listeners: Arc<Listeners>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<DbInner>, DatabaseError> {
         config.validate()?;
         let config = config.reconciled();
@@ -119,6 +120,15 @@ impl DbInner {
             recovery_state: Mutex::new(RecoveryState::default()),
             format_version,
             recorder,
+            breaker: config.circuit_breaker_enabled.then(|| {
+                CircuitBreaker::with_clock(
+                    CircuitBreakerConfig::from(&config.reliability),
+                    Arc::clone(&clock),
+                )
+                .named(format!("database I/O at {}", path.display()))
+            }),
+            clock,
+            healing: super::healing::Healing::default(),
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));

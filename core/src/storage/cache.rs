@@ -23,7 +23,8 @@ pub struct BlockCache {
     cache: Cache<(u64, u64), Arc<Block>, BlockWeighter>,
     hits: AtomicU64,
     misses: AtomicU64,
-    capacity: u64,
+    /// The bound in bytes: the configured one, lower after self-healing shrank it.
+    capacity: AtomicU64,
     /// Tables opened through this cache read their files through memory maps.
     maps_tables: bool,
     /// The database these tables belong to has closed (see [`Self::mark_closed`]).
@@ -41,7 +42,7 @@ impl BlockCache {
             cache: Cache::with_weighter(items, capacity, BlockWeighter),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            capacity,
+            capacity: AtomicU64::new(capacity),
             maps_tables: false,
             closed: AtomicBool::new(false),
             gate: ReadGate::default(),
@@ -109,8 +110,19 @@ impl BlockCache {
         self.cache.weight()
     }
 
-    /// The configured bound in bytes.
+    /// The bound in bytes: the configured one unless [`Self::shrink_to`] lowered it.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Lowers the bound to `bytes` (at least 1), evicting blocks until the cache fits:
+    /// how self-healing gives memory back. Never raises it. Returns the bound before.
+    pub fn shrink_to(&self, bytes: u64) -> u64 {
+        let bytes = bytes.max(1);
+        let before = self.capacity.fetch_min(bytes, Ordering::AcqRel);
+        if bytes < before {
+            self.cache.set_capacity(bytes);
+        }
+        before
     }
 }
