@@ -58,6 +58,8 @@ mod iter;
 
 mod migrate;
 
+mod reliability;
+
 mod args;
 mod handle;
 

@@ -85,23 +85,38 @@ impl std::fmt::Debug for Table {
     }
 }
 
+/// Damage to a table's index, filter or properties: a repair rebuilds them from the data
+/// blocks, so nothing is lost (`recovery_possible: true`).
 fn corruption(path: &std::path::Path, offset: u64, what: &str) -> DatabaseError {
+    damage(path, offset, what, true)
+}
+
+/// `recovery_possible` is true only where a repair restores everything without loss: a
+/// damaged data block's entries are lost (the repair sets the block aside), a damaged
+/// footer leaves the blocks unlocatable.
+fn damage(
+    path: &std::path::Path,
+    offset: u64,
+    what: &str,
+    recovery_possible: bool,
+) -> DatabaseError {
     DatabaseError::DataCorruption {
         component: "table".to_string(),
         details: format!("{} at offset {offset}: {what}", path.display()),
-        recovery_possible: true,
+        recovery_possible,
     }
 }
 
-fn block_error(path: &std::path::Path, offset: u64, e: BlockError) -> DatabaseError {
-    match e {
-        BlockError::Checksum { expected, actual } => corruption(
-            path,
-            offset,
-            &format!("block checksum mismatch (stored {expected:#018x}, computed {actual:#018x})"),
-        ),
-        BlockError::Malformed(m) => corruption(path, offset, &format!("malformed block: {m}")),
-    }
+/// A block that failed its checksum or decoding; `data` for a data block (its entries
+/// are lost), else a metadata block (rebuilt without loss).
+fn block_error(path: &std::path::Path, offset: u64, e: BlockError, data: bool) -> DatabaseError {
+    let what = match e {
+        BlockError::Checksum { expected, actual } => {
+            format!("block checksum mismatch (stored {expected:#018x}, computed {actual:#018x})")
+        }
+        BlockError::Malformed(m) => format!("malformed block: {m}"),
+    };
+    damage(path, offset, &what, !data)
 }
 
 impl Table {
@@ -123,7 +138,7 @@ impl Table {
             .size()
             .map_err(|e| DatabaseError::io("stat table", &path, &e))?;
         if file_size < FOOTER_LEN as u64 {
-            return Err(corruption(&path, 0, "file shorter than its footer"));
+            return Err(damage(&path, 0, "file shorter than its footer", false));
         }
         let footer_off = file_size - FOOTER_LEN as u64;
         let mut footer = [0u8; FOOTER_LEN];
@@ -135,7 +150,7 @@ impl Table {
                 found,
                 supported_max: TABLE_FORMAT_VERSION,
             },
-            problem => corruption(&path, footer_off + e.at, &problem.to_string()),
+            problem => damage(&path, footer_off + e.at, &problem.to_string(), false),
         })?;
         let checksum = footer.checksum;
         let read_meta_block =
@@ -150,7 +165,7 @@ impl Table {
                 let mut raw = vec![0u8; len as usize];
                 file.read_exact_at(&mut raw, off)
                     .map_err(|e| DatabaseError::io("read table", &path, &e))?;
-                decode_from_disk(raw, checksum, off).map_err(|e| block_error(&path, off, e))
+                decode_from_disk(raw, checksum, off).map_err(|e| block_error(&path, off, e, false))
             };
         let index_raw = read_meta_block(footer.index.pair(), "index")?;
         let filter = read_meta_block(footer.filter.pair(), "filter")?;
@@ -260,7 +275,7 @@ impl Table {
         let entry = self
             .index
             .get(i)
-            .ok_or_else(|| corruption(&self.path, 0, "block index out of range"))?;
+            .ok_or_else(|| damage(&self.path, 0, "block index out of range", false))?;
         let payload = match self.mapped_frame(i) {
             Some(raw) => decode_from_slice(raw, self.checksum, entry.offset),
             None => {
@@ -271,8 +286,8 @@ impl Table {
                 decode_from_disk(raw, self.checksum, entry.offset)
             }
         }
-        .map_err(|e| block_error(&self.path, entry.offset, e))?;
-        Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e))
+        .map_err(|e| block_error(&self.path, entry.offset, e, true))?;
+        Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e, true))
     }
 
     /// Block `i`'s on-disk bytes (payload and trailer) in the mapped file, if it is mapped.
@@ -371,9 +386,9 @@ impl Table {
         let offset = self.index.get(i).map_or(0, |e| e.offset);
         let frame = self
             .mapped_frame(i)
-            .ok_or_else(|| corruption(&self.path, offset, "block outside the mapped file"))?;
+            .ok_or_else(|| damage(&self.path, offset, "block outside the mapped file", false))?;
         let (framing, stored) = verify_frame(frame, self.checksum, offset)
-            .map_err(|e| block_error(&self.path, offset, e))?;
+            .map_err(|e| block_error(&self.path, offset, e, true))?;
         Ok((framing, stored, offset))
     }
 
@@ -383,7 +398,7 @@ impl Table {
         match framing {
             Framing::Plain => BlockLayout::build(stored)
                 .map(MappedLayout::InPlace)
-                .map_err(|e| block_error(&self.path, offset, e)),
+                .map_err(|e| block_error(&self.path, offset, e, true)),
             Framing::Lz4 => Ok(MappedLayout::Compressed),
         }
     }
