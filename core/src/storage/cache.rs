@@ -126,3 +126,35 @@ impl BlockCache {
         before
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::table::block::BlockBuilder;
+
+    fn block(i: u32) -> Arc<Block> {
+        let mut b = BlockBuilder::default();
+        for k in 0..20u32 {
+            b.add(format!("{i:04}-{k:04}").as_bytes(), 1, Some(&[7u8; 100]));
+        }
+        Arc::new(Block::decode(b.finish()).expect("block"))
+    }
+
+    #[test]
+    fn shrinking_evicts_until_the_cache_fits_and_never_grows_it() {
+        let cache = BlockCache::new(1 << 20);
+        for i in 0..200 {
+            cache.insert(u64::from(i), 0, block(i));
+        }
+        let full = cache.usage();
+        assert!(full > 256 << 10, "{full}");
+        assert_eq!(cache.shrink_to(128 << 10), 1 << 20);
+        assert_eq!(cache.capacity(), 128 << 10);
+        assert!(cache.usage() <= 128 << 10, "{}", cache.usage());
+        // A larger bound does not grow it back.
+        assert_eq!(cache.shrink_to(1 << 20), 128 << 10);
+        assert_eq!(cache.capacity(), 128 << 10);
+        cache.insert(9999, 0, block(9999));
+        assert!(cache.usage() <= 128 << 10);
+    }
+}
