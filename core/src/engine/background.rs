@@ -335,6 +335,7 @@ impl DbInner {
 
     pub(super) fn compaction_loop(self: Arc<Self>) {
         let mut failures = 0usize;
+        let mut give_ups = 0u64;
         loop {
             {
                 let mut bg = self.bg.lock();
@@ -362,6 +363,7 @@ impl DbInner {
                 match outcome {
                     Ok(outputs) => {
                         failures = 0;
+                        give_ups = 0;
                         drop(_c);
                         self.report_compaction(&job, outputs, started.elapsed());
                     }
@@ -382,9 +384,16 @@ impl DbInner {
                             continue;
                         }
                         failures = 0;
+                        give_ups += 1;
                         let poisoned = self.is_poisoned.load(Ordering::Acquire);
                         self.report_background_error(BackgroundJob::Compaction, &e, poisoned);
                         if poisoned {
+                            return;
+                        }
+                        // Stalled writers request compactions often: a compaction that
+                        // keeps failing waits longer each time before the next request
+                        // is served.
+                        if !self.pause(Duration::from_millis(100 * give_ups.min(50))) {
                             return;
                         }
                         break;

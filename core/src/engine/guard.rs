@@ -140,7 +140,7 @@ impl DbInner {
 
     /// Waits `delay` on the database's clock; returns false early when the database is
     /// shutting down.
-    fn pause(&self, delay: Duration) -> bool {
+    pub(super) fn pause(&self, delay: Duration) -> bool {
         let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
         let mut cx = Context::from_waker(&waker);
         let mut sleep = self.clock.sleep_async(delay);
