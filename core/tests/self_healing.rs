@@ -210,16 +210,21 @@ fn writes_are_refused_before_the_disk_is_full_and_accepted_when_space_returns() 
             other => panic!("expected InsufficientResources, got {other:?}"),
         }
     }
+    // Bulk loads (and batches large enough to be written as tables) too.
+    assert!(matches!(
+        db.bulk_load(),
+        Err(DatabaseError::InsufficientResources { .. })
+    ));
     assert_eq!(sim.used_bytes(), used);
     assert_eq!(sim.list(DB), files);
     assert_eq!(db.stats().poisoned, None);
     // Reads go on.
     assert_eq!(db.get(&key(7)).unwrap(), Some(value(7)));
     let stats = db.stats();
-    assert_eq!(stats.self_healing.writes_refused, 3);
+    assert_eq!(stats.self_healing.writes_refused, 4);
     assert!(stats
         .to_prometheus()
-        .contains("lightning_writes_refused_for_space_total 3"));
+        .contains("lightning_writes_refused_for_space_total 4"));
 
     // Space returns: the next write is accepted, and that is recorded too.
     sim.set_space_limit(Some(used * 10));
