@@ -347,6 +347,30 @@
 #define LIGHTNING_VERSION (((LIGHTNING_VERSION_MAJOR << 16) | (LIGHTNING_VERSION_MINOR << 8)) | LIGHTNING_VERSION_PATCH)
 
 /**
+ * Where the database's circuit breaker stands (`lightning_db_circuit_breaker_state`).
+ */
+typedef enum lightning_circuit_state {
+    /**
+     * The database was opened without `circuit_breaker_enabled`.
+     */
+    LIGHTNING_CIRCUIT_STATE_DISABLED = 0,
+    /**
+     * Operations go through; consecutive I/O failures are counted.
+     */
+    LIGHTNING_CIRCUIT_STATE_CLOSED = 1,
+    /**
+     * After the recovery timeout: a few trial operations go through; their success closes
+     * the breaker, a failure opens it again.
+     */
+    LIGHTNING_CIRCUIT_STATE_HALF_OPEN = 2,
+    /**
+     * Writes, flushes, compactions and table reads fail at once with
+     * `LIGHTNING_CIRCUIT_BREAKER_OPEN` until the recovery timeout has passed.
+     */
+    LIGHTNING_CIRCUIT_STATE_OPEN = 3,
+} lightning_circuit_state;
+
+/**
  * When a committed write reaches stable storage (`lightning_options_set_durability`).
  */
 typedef enum lightning_durability {
@@ -1299,6 +1323,43 @@ int lightning_audit_verify(const char *path,
                            size_t key_len,
                            char **out_report_json,
                            size_t *out_len);
+
+/**
+ * Writes where the database's circuit breaker stands to `*out_state` and, while it is
+ * open, the milliseconds until it lets a trial operation through to `*out_retry_after_ms`
+ * (0 otherwise; `out_retry_after_ms` may be NULL).
+ */
+int lightning_db_circuit_breaker_state(struct lightning_db *db,
+                                       enum lightning_circuit_state *out_state,
+                                       uint64_t *out_retry_after_ms);
+
+/**
+ * Turns the database's circuit breaker on (non-zero `enabled`) or off: after
+ * `failure_threshold` consecutive I/O failures (at least 1) of writes, flushes,
+ * compactions and table reads, those operations fail at once with
+ * `LIGHTNING_CIRCUIT_BREAKER_OPEN` until a trial operation succeeds after
+ * `recovery_timeout_ms` (more than 0).
+ */
+int lightning_options_set_circuit_breaker(struct lightning_options *opts,
+                                          int enabled,
+                                          size_t failure_threshold,
+                                          uint64_t recovery_timeout_ms);
+
+/**
+ * Sets how often a background flush or compaction that met a transient I/O error is
+ * retried (0 to 100; default 3), with the backoff of `reliability.retry_backoff_strategy`
+ * (set it through `lightning_options_from_json`). A failed fsync is never retried.
+ */
+int lightning_options_set_retry_max_attempts(struct lightning_options *opts, size_t attempts);
+
+/**
+ * Turns self-healing on (non-zero) or off (0, the default): after each round of health
+ * checks the database quarantines or repairs damaged tables online (per the corruption
+ * action), compacts and then refuses writes with `LIGHTNING_INSUFFICIENT_RESOURCES` while
+ * the disk is nearly full, shrinks the block cache on memory pressure and restarts
+ * background threads that died.
+ */
+int lightning_options_set_self_healing(struct lightning_options *opts, int enabled);
 
 #ifdef __cplusplus
 }  // extern "C"

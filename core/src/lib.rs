@@ -30,7 +30,8 @@
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
 //   leaves      checksum, error, config, events, recovery_state, clock (the Clock
-//               the operational layer runs on)
+//               the operational layer runs on), breaker (the circuit breaker's state
+//               machine: the engine guards its own I/O with it, `ops` re-exports it)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   audit       the tamper-evident audit log (`AuditLogger`) and a database's own trail of
 //               it, written through the storage layer's file system; below the engine so
@@ -51,6 +52,7 @@
 // Every module is private: the public API is what this file re-exports.
 mod audit;
 mod batch;
+mod breaker;
 mod bulk;
 mod checksum;
 mod clock;
@@ -137,7 +139,10 @@ pub use ops::{
 };
 pub use recovery_state::{RecoveryStageResult, RecoveryState};
 pub use snapshot::Snapshot;
-pub use stats::{CheckState, DbStats, HealthSummary, LevelStats, RecoveryReport, SelfCheck};
+pub use stats::{
+    BreakerSummary, CheckState, DbStats, HealingAction, HealingKind, HealthSummary, LevelStats,
+    RecoveryReport, SelfCheck, SelfHealingStats,
+};
 /// `std::time::Duration`, re-exported because the reference's examples build
 /// intervals and timeouts with `Duration` after `use lightning_db::*;` alone.
 pub use std::time::Duration;

@@ -41,6 +41,113 @@ pub struct RecoveryReport {
     pub recovery_time: Duration,
 }
 
+/// What a self-healing action did (see [`HealingAction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HealingKind {
+    /// A damaged table was rebuilt from what it still holds, online.
+    TableRepaired,
+    /// A damaged table was taken out of the database and set aside, online.
+    TableQuarantined,
+    /// The disk was nearly full: everything was compacted to reclaim space.
+    SpaceReclaimed,
+    /// The disk was nearly full: writes are refused with `InsufficientResources`.
+    WritesRefused,
+    /// Space came back: writes are accepted again.
+    WritesResumed,
+    /// Memory was over its threshold: the block cache was shrunk.
+    CacheShrunk,
+    /// A background thread had died: it was started again.
+    ThreadRestarted,
+}
+
+/// One action self-healing took, as the database recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealingAction {
+    /// What was done.
+    pub kind: HealingKind,
+    /// The health check whose finding triggered it (`"integrity"`, `"resources"`,
+    /// `"engine"`).
+    pub check: String,
+    /// What was found and done, with names and figures.
+    pub detail: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub unix_millis: u64,
+}
+
+/// What self-healing has done since the database opened, in [`DbStats::self_healing`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SelfHealingStats {
+    /// Actions taken (every kind).
+    pub actions: u64,
+    /// Damaged tables rebuilt online.
+    pub tables_repaired: u64,
+    /// Damaged tables set aside online.
+    pub tables_quarantined: u64,
+    /// Compactions run to reclaim disk space.
+    pub space_reclaims: u64,
+    /// Writes refused with `InsufficientResources` because the disk was nearly full.
+    pub writes_refused: u64,
+    /// Whether writes are being refused for want of disk space now.
+    pub refusing_writes: bool,
+    /// Times the block cache was shrunk.
+    pub cache_shrinks: u64,
+    /// Background threads started again after they died.
+    pub threads_restarted: u64,
+    /// The most recent actions, oldest first (at most 32).
+    pub recent: Vec<HealingAction>,
+}
+
+/// Where the database's own circuit breaker stands, in [`DbStats::circuit_breaker`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerSummary {
+    /// `"closed"`, `"open"` or `"half_open"`.
+    pub state: &'static str,
+    /// Consecutive I/O failures counted while closed.
+    pub consecutive_failures: usize,
+    /// While open: milliseconds until it lets a trial operation through.
+    pub retry_after_ms: Option<u64>,
+    /// Times it opened since the database opened.
+    pub times_opened: u64,
+    /// Operations it refused.
+    pub rejections: u64,
+    /// I/O failures it counted.
+    pub failures: u64,
+}
+
+impl BreakerSummary {
+    /// The summary of `breaker` now.
+    pub(crate) fn of(breaker: &crate::breaker::CircuitBreaker) -> Self {
+        use crate::breaker::CircuitState;
+        let stats = breaker.stats();
+        let (state, consecutive_failures) = match breaker.state() {
+            CircuitState::Closed { failure_count, .. } => ("closed", failure_count),
+            CircuitState::Open { .. } => ("open", 0),
+            CircuitState::HalfOpen { .. } => ("half_open", 0),
+        };
+        BreakerSummary {
+            state,
+            consecutive_failures,
+            retry_after_ms: breaker
+                .time_until_retry()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            times_opened: stats.times_opened,
+            rejections: stats.rejections,
+            failures: stats.failures,
+        }
+    }
+
+    /// 0 closed, 1 half-open, 2 open (the Prometheus gauge).
+    pub fn state_number(&self) -> u8 {
+        match self.state {
+            "open" => 2,
+            "half_open" => 1,
+            _ => 0,
+        }
+    }
+}
+
 /// A snapshot of an open database's sizes and counters, from [`crate::Database::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DbStats {
@@ -107,6 +214,16 @@ pub struct DbStats {
     pub transaction_conflicts: u64,
     /// Background flush or compaction failures.
     pub background_errors: u64,
+    /// Flushes and compactions tried again after a transient I/O failure
+    /// (`reliability.retry_max_attempts`).
+    pub background_retries: u64,
+    /// Background threads (`lightning-flush`, `lightning-compact`, `lightning-sync`) that
+    /// ended while the database is open and not poisoned: they panicked.
+    pub dead_background_threads: Vec<String>,
+    /// The database's own circuit breaker, with `circuit_breaker_enabled`.
+    pub circuit_breaker: Option<BreakerSummary>,
+    /// What self-healing did (`enable_self_healing`).
+    pub self_healing: SelfHealingStats,
     /// Large batches written straight into table files.
     pub ingested_batches: u64,
     /// Snapshots and transactions holding old versions.
@@ -205,6 +322,23 @@ impl DbStats {
             )
         } else {
             check("background_work", CheckState::Healthy, "no failures".into())
+        });
+        checks.push(if self.dead_background_threads.is_empty() {
+            check(
+                "background_threads",
+                CheckState::Healthy,
+                "every background thread runs".into(),
+            )
+        } else {
+            check(
+                "background_threads",
+                CheckState::Critical,
+                format!(
+                    "background threads died: {} (with enable_self_healing they are \
+                     restarted; else reopen the database)",
+                    self.dead_background_threads.join(", ")
+                ),
+            )
         });
         checks.push(if self.immutable_memtables >= 2 {
             check(
@@ -339,6 +473,41 @@ impl DbStats {
         ];
         for (name, help, value) in counters {
             metric(name, "counter", help, value as f64);
+        }
+        let h = &self.self_healing;
+        let more: [(&str, &str, u64); 3] = [
+            (
+                "background_retries_total",
+                "Flushes and compactions retried after a transient I/O failure.",
+                self.background_retries,
+            ),
+            (
+                "self_healing_actions_total",
+                "Actions self-healing took.",
+                h.actions,
+            ),
+            (
+                "writes_refused_for_space_total",
+                "Writes refused because the disk was nearly full.",
+                h.writes_refused,
+            ),
+        ];
+        for (name, help, value) in more {
+            metric(name, "counter", help, value as f64);
+        }
+        if let Some(b) = &self.circuit_breaker {
+            metric(
+                "circuit_breaker_state",
+                "gauge",
+                "The database's circuit breaker: 0 closed, 1 half-open, 2 open.",
+                f64::from(b.state_number()),
+            );
+            metric(
+                "circuit_breaker_rejections_total",
+                "counter",
+                "Operations the circuit breaker refused.",
+                b.rejections as f64,
+            );
         }
         let gauges: [(&str, &str, f64); 12] = [
             (
@@ -522,7 +691,7 @@ mod tests {
     fn health_takes_the_worst_check() {
         let healthy = DbStats::default().health();
         assert_eq!(healthy.state, CheckState::Healthy);
-        assert_eq!(healthy.checks.len(), 5);
+        assert_eq!(healthy.checks.len(), 6);
         let stats = DbStats {
             background_errors: 1,
             ..Default::default()

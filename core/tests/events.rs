@@ -225,7 +225,11 @@ fn a_failed_stage_is_reported_and_the_open_fails() {
 fn a_flush_that_cannot_write_is_a_poisoning_background_error() {
     let sim = SimFileSystem::new();
     let rec = Arc::new(Recorder::default());
-    let db = Database::open_with_fs_and_listeners("/db", small(), sim.handle(), vec![rec.clone()])
+    // No retries: a failed flush gives up at once (tests/engine_reliability.rs covers the
+    // retries).
+    let mut config = small();
+    config.reliability.retry_max_attempts = 0;
+    let db = Database::open_with_fs_and_listeners("/db", config, sim.handle(), vec![rec.clone()])
         .expect("open");
     db.put(b"k", b"v").expect("put");
     // The flush creates a log segment (in the caller), then its table (in the background).

@@ -18,6 +18,7 @@ const RANKS: &[(&str, u32)] = &[
     ("config", 1),
     ("events", 1),
     ("recovery_state", 2),
+    ("breaker", 2),
     ("storage", 2),
     ("stats", 3),
     ("audit", 3),

@@ -59,6 +59,7 @@ mod iter;
 mod migrate;
 
 mod audit;
+mod reliability;
 
 mod args;
 mod handle;

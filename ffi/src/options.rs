@@ -132,7 +132,7 @@ pub extern "C" fn lightning_options_free(opts: *mut lightning_options) {
 }
 
 /// Runs `f` on the configuration behind `opts`.
-fn with_config(
+pub(crate) fn with_config(
     opts: *const lightning_options,
     f: impl FnOnce(&mut LightningDbConfig) -> Result<(), Fail>,
 ) -> Result<c_int, Fail> {

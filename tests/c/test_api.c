@@ -1597,6 +1597,59 @@ static void test_audit(void) {
     if (report) lightning_free(report, report_len);
 }
 
+/* The database's own circuit breaker, retries and self-healing: the options turn them on,
+ * the breaker's state is readable, and the statistics report what they did. */
+static void test_reliability(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "reliability");
+    lightning_options *o = h_fast_options();
+    CHECK_OK(lightning_options_set_circuit_breaker(o, 1, 4, 30000));
+    CHECK_OK(lightning_options_set_retry_max_attempts(o, 2));
+    CHECK_OK(lightning_options_set_self_healing(o, 1));
+    char *json = NULL;
+    CHECK_OK(lightning_options_to_json(o, &json, NULL));
+    CHECK(contains(json, "\"circuit_breaker_enabled\": true"));
+    CHECK(contains(json, "\"circuit_breaker_failure_threshold\": 4"));
+    CHECK(contains(json, "\"retry_max_attempts\": 2"));
+    CHECK(contains(json, "\"self_healing_enabled\": true"));
+    lightning_free(json, 0);
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, o, &db));
+
+    lightning_circuit_state state = LIGHTNING_CIRCUIT_STATE_OPEN;
+    uint64_t retry_ms = 99;
+    CHECK_OK(lightning_db_circuit_breaker_state(db, &state, &retry_ms));
+    CHECK(state == LIGHTNING_CIRCUIT_STATE_CLOSED && retry_ms == 0);
+    CHECK_OK(lightning_db_circuit_breaker_state(db, &state, NULL));
+    CHECK_RC(lightning_db_circuit_breaker_state(db, NULL, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_db_circuit_breaker_state(NULL, &state, NULL), LIGHTNING_INVALID_ARGUMENT);
+
+    CHECK_OK(lightning_put(db, K("k"), K("v")));
+    CHECK_OK(lightning_db_stats_json(db, &json, NULL));
+    CHECK(contains(json, "\"circuit_breaker\": {"));
+    CHECK(contains(json, "\"state\": \"closed\""));
+    CHECK(contains(json, "\"background_retries\": 0"));
+    CHECK(contains(json, "\"self_healing\": {"));
+    lightning_free(json, 0);
+    CHECK_OK(lightning_db_health_json(db, &json, NULL));
+    CHECK(contains(json, "\"self_healing\": []"));
+    lightning_free(json, 0);
+    lightning_db_close(db);
+
+    /* Without the breaker its state says so; an enabled breaker needs a threshold. */
+    CHECK_OK(lightning_options_set_circuit_breaker(o, 0, 0, 30000));
+    CHECK_OK(lightning_db_open(path, o, &db));
+    CHECK_OK(lightning_db_circuit_breaker_state(db, &state, NULL));
+    CHECK(state == LIGHTNING_CIRCUIT_STATE_DISABLED);
+    lightning_db_close(db);
+    CHECK_OK(lightning_options_set_circuit_breaker(o, 1, 0, 30000));
+    CHECK_RC(lightning_options_validate(o), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK_OK(lightning_options_set_retry_max_attempts(o, 101));
+    CHECK_RC(lightning_options_validate(o), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK_RC(lightning_options_set_self_healing(NULL, 1), LIGHTNING_INVALID_ARGUMENT);
+    lightning_options_free(o);
+}
+
 int main(void) {
     g_dir = h_tempdir("api");
     test_version();
@@ -1620,6 +1673,7 @@ int main(void) {
     test_open_with_progress();
     test_migrate();
     test_audit();
+    test_reliability();
     h_rmtree(g_dir);
     free(g_dir);
     return h_finish("test_api");

@@ -36,6 +36,12 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "enable_health_monitoring",
     "health_check_interval",
     "health_check_timeout",
+    "circuit_breaker_enabled",
+    "circuit_breaker_failure_threshold",
+    "circuit_breaker_recovery_timeout",
+    "retry_max_attempts",
+    "enable_self_healing",
+    "auto_remediation_enabled",
 ];
 
 /// The interval used for `durability="periodic"` when `sync_interval_ms` is not given.
@@ -215,6 +221,26 @@ pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Lightn
             }
             "health_check_timeout" => {
                 config.reliability.health_check_timeout = want_seconds(&key, v)?
+            }
+            "circuit_breaker_enabled" => {
+                let on = want_bool(&key, v)?;
+                config.circuit_breaker_enabled = on;
+                config.reliability.circuit_breaker_enabled = on;
+            }
+            "circuit_breaker_failure_threshold" => {
+                config.reliability.circuit_breaker_failure_threshold = want_int(&key, v)?
+            }
+            "circuit_breaker_recovery_timeout" => {
+                config.reliability.circuit_breaker_recovery_timeout = want_seconds(&key, v)?
+            }
+            "retry_max_attempts" => config.reliability.retry_max_attempts = want_int(&key, v)?,
+            "enable_self_healing" => {
+                let on = want_bool(&key, v)?;
+                config.enable_self_healing = on;
+                config.reliability.self_healing_enabled = on;
+            }
+            "auto_remediation_enabled" => {
+                config.reliability.auto_remediation_enabled = want_bool(&key, v)?
             }
             _ => {
                 return Err(config_error(

@@ -156,6 +156,34 @@ def test_the_database_runs_its_own_checks(path):
         lightning_db.Database(path, health_check_interval="soon")
 
 
+def test_reliability_keywords(path):
+    with lightning_db.Database(
+        path,
+        circuit_breaker_enabled=True,
+        circuit_breaker_failure_threshold=4,
+        circuit_breaker_recovery_timeout=1.5,
+        retry_max_attempts=2,
+        enable_self_healing=True,
+        auto_remediation_enabled=True,
+    ) as db:
+        db.put(b"k", b"v")
+        stats = db.stats()
+        assert stats["circuit_breaker"]["state"] == "closed"
+        assert stats["circuit_breaker"]["times_opened"] == 0
+        assert stats["background_retries"] == 0
+        assert stats["self_healing"]["actions"] == 0
+        assert stats["self_healing"]["refusing_writes"] is False
+        assert db.health()["self_healing"] == []
+    with lightning_db.Database(path) as db:
+        assert db.stats()["circuit_breaker"] is None
+    with pytest.raises(lightning_db.ConfigurationError):
+        lightning_db.Database(path, circuit_breaker_enabled=True, circuit_breaker_failure_threshold=0)
+    with pytest.raises(lightning_db.ConfigurationError):
+        lightning_db.Database(path, retry_max_attempts=101)
+    with pytest.raises(lightning_db.ConfigurationError):
+        lightning_db.Database(path, enable_self_healing="yes")
+
+
 def test_check_levels(db):
     for i in range(500):
         db.put(b"%04d" % i, b"v" * 20)

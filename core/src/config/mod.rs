@@ -253,17 +253,15 @@ pub struct ReliabilityConfig {
     /// `DeadlockDetected` instead of waiting for its lock timeout; pairs with
     /// [`LightningDbConfig::deadlock_prevention_enabled`]. Default: `true`.
     pub deadlock_prevention: bool,
-    /// Guard background I/O with a circuit breaker; pairs with
-    /// [`LightningDbConfig::circuit_breaker_enabled`]. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// Guard the database's own I/O (writes, flushes, compactions, table reads) with a
+    /// circuit breaker that fails them at once with `CircuitBreakerOpen` after repeated I/O
+    /// failures; pairs with [`LightningDbConfig::circuit_breaker_enabled`]. Default: `false`.
     pub circuit_breaker_enabled: bool,
     /// Consecutive failures that open the circuit breaker; at least 1 when the breaker is
-    /// enabled. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: 5.
+    /// enabled. Default: 5.
     pub circuit_breaker_failure_threshold: usize,
     /// How long an open breaker waits before letting a trial call through; more than zero and
-    /// at most [`MAX_CONFIG_DURATION`]. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: 30 s.
+    /// at most [`MAX_CONFIG_DURATION`]. Default: 30 s.
     #[serde(with = "duration_serde")]
     pub circuit_breaker_recovery_timeout: Duration,
     /// Time between the rounds of health checks a database with
@@ -276,22 +274,21 @@ pub struct ReliabilityConfig {
     /// and at most `health_check_interval`. Default: 5 s.
     #[serde(with = "duration_serde")]
     pub health_check_timeout: Duration,
-    /// Let the health monitor act on what it finds (flush, compact, shed load) instead of only
-    /// reporting. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// Let the database act on what its health checks find instead of only reporting: the
+    /// same self-healing as [`Self::self_healing_enabled`] (repair or quarantine damaged
+    /// tables, reclaim disk space and refuse writes before the disk is full, shrink the
+    /// cache, restart dead background threads). Default: `false`.
     pub auto_remediation_enabled: bool,
     /// Repair or quarantine damaged data automatically when it is found; pairs with
-    /// [`LightningDbConfig::enable_self_healing`]. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// [`LightningDbConfig::enable_self_healing`]; see the README's self-healing section for
+    /// every action. Default: `false`.
     pub self_healing_enabled: bool,
-    /// Retries of a failed retryable operation, 0 (no retry) to [`MAX_RETRY_ATTEMPTS`].
-    /// **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: 3.
+    /// Retries of a background flush or compaction that met a transient I/O error, 0 (no
+    /// retry) to [`MAX_RETRY_ATTEMPTS`]; a failed fsync is never retried. Default: 3.
     pub retry_max_attempts: usize,
     /// Delay before each retry; its delays must be more than zero and at most
-    /// [`MAX_CONFIG_DURATION`], with the base at most the maximum. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: exponential from
-    /// 100 ms to 30 s.
+    /// [`MAX_CONFIG_DURATION`], with the base at most the maximum; waited on the database's
+    /// clock. Default: exponential from 100 ms to 30 s.
     pub retry_backoff_strategy: BackoffStrategy,
 }
 
@@ -368,15 +365,13 @@ pub struct LightningDbConfig {
     /// (without it, each call runs a round). Default: `false`.
     pub enable_health_monitoring: bool,
     /// Repair or quarantine damaged data automatically; pairs with
-    /// [`ReliabilityConfig::self_healing_enabled`]. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// [`ReliabilityConfig::self_healing_enabled`]. Default: `false`.
     pub enable_self_healing: bool,
     /// Detect deadlocks between pessimistic transactions; pairs with
     /// [`ReliabilityConfig::deadlock_prevention`]. Default: `true`.
     pub deadlock_prevention_enabled: bool,
-    /// Guard background I/O with a circuit breaker; pairs with
-    /// [`ReliabilityConfig::circuit_breaker_enabled`]. **Not active yet**: accepted and validated, with no effect
-    /// until the operational layer lands. Default: `false`.
+    /// Guard the database's own I/O with a circuit breaker; pairs with
+    /// [`ReliabilityConfig::circuit_breaker_enabled`]. Default: `false`.
     pub circuit_breaker_enabled: bool,
     /// Time operations into the latency histograms behind
     /// [`Database::metrics`](crate::Database::metrics) and the latency percentiles of

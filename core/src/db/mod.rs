@@ -8,6 +8,7 @@
 mod async_ops;
 #[cfg(feature = "async")]
 pub use async_ops::AsyncDatabase;
+mod healing;
 mod integrity;
 mod monitoring;
 
@@ -18,7 +19,9 @@ use std::sync::Arc;
 
 use crate::audit::AuditTrail;
 use crate::batch::{check_key, check_value, WriteBatch};
+use crate::breaker::{CircuitBreaker, CircuitBreakerStats, CircuitState};
 use crate::bulk::BulkLoad;
+use crate::clock::{Clock, SystemClock};
 use crate::config::LightningDbConfig;
 use crate::engine::{DbInner, WriteRequest};
 use crate::error::DatabaseError;
@@ -125,9 +128,33 @@ impl Database {
     /// Opens through a custom file-system layer with `listeners` registered from the start.
     pub fn open_with_fs_and_listeners(
         path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        listeners: Vec<Arc<dyn EventListener>>,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_full(path, config, fs, listeners, Arc::new(SystemClock))
+    }
+
+    /// Opens through a custom file-system layer with `clock` as the time of the
+    /// database's own reliability work: the circuit breaker's recovery timeout
+    /// (`circuit_breaker_enabled`), the backoff of retried background work
+    /// (`reliability.retry_backoff_strategy`) and the self-healing rounds. With a
+    /// [`ManualClock`](crate::ManualClock), a test drives all of them without sleeping.
+    pub fn open_with_fs_and_clock(
+        path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_full(path, config, fs, Vec::new(), clock)
+    }
+
+    fn open_full(
+        path: impl AsRef<Path>,
         mut config: LightningDbConfig,
         fs: Arc<dyn FileSystem>,
         listeners: Vec<Arc<dyn EventListener>>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Database, DatabaseError> {
         config.path = path.as_ref().to_path_buf();
         // The audit trail hears the open's own corruption events; its log is opened once
@@ -143,8 +170,13 @@ impl Database {
         }
         let listeners = Arc::new(Listeners::new(listeners));
         // Applies the configured corruption action to what opening meets.
-        let opened =
-            crate::integrity::monitor::open_with_actions(path.as_ref(), config, fs, &listeners)?;
+        let opened = crate::integrity::monitor::open_with_actions(
+            path.as_ref(),
+            config,
+            fs,
+            &listeners,
+            &clock,
+        )?;
         if let Some(trail) = audit {
             if let Err(e) = trail.attach(Arc::clone(&opened.inner.fs), &opened.inner.config) {
                 let _ = opened.inner.shutdown();
@@ -156,7 +188,7 @@ impl Database {
             let _ = opened.inner.audit.set(trail);
         }
         crate::monitor::register(&opened.inner);
-        let monitoring = match monitoring::Monitoring::start(&opened.inner) {
+        let monitoring = match monitoring::Monitoring::start(&opened.inner, &opened.monitor) {
             Ok(m) => m,
             Err(e) => {
                 // The monitoring thread could not start: close what was opened.
@@ -370,6 +402,20 @@ impl Database {
     /// Makes every acknowledged write durable now (useful with `Periodic` or `NoSync`).
     pub fn sync(&self) -> Result<(), DatabaseError> {
         self.inner.sync_wal()
+    }
+
+    /// Where the database's own circuit breaker stands, with `circuit_breaker_enabled`
+    /// (`None` without it): it counts the I/O failures of writes, flushes, compactions and
+    /// reads that go to table files, and while open those operations fail at once with
+    /// `CircuitBreakerOpen` (see the README's "Circuit breaker and retries").
+    pub fn circuit_breaker_state(&self) -> Option<CircuitState> {
+        self.inner.breaker.as_ref().map(CircuitBreaker::state)
+    }
+
+    /// The counts of the database's own circuit breaker (calls, failures, refusals,
+    /// openings), with `circuit_breaker_enabled`.
+    pub fn circuit_breaker_stats(&self) -> Option<CircuitBreakerStats> {
+        self.inner.breaker.as_ref().map(CircuitBreaker::stats)
     }
 
     /// Sizes, counters, latency percentiles, throughput over the last interval (see

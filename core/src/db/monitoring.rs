@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use super::Database;
 use crate::engine::DbInner;
 use crate::error::DatabaseError;
+use crate::integrity::CorruptionMonitor;
 use crate::monitor::{
     builtin_checks, DataIntegrityCheck, HealthMonitor, HealthReport, MetricsCollector,
     MonitorHandle, PerformanceCheck, PerformanceMetrics, ResourceCheck, SlaThresholds, Target,
@@ -29,10 +30,17 @@ impl Monitoring {
     /// Builds the database's monitor and, with `enable_health_monitoring`, starts it
     /// (every `reliability.health_check_interval`, each check bounded by
     /// `reliability.health_check_timeout`).
-    pub(super) fn start(inner: &Arc<DbInner>) -> Result<Self, DatabaseError> {
+    pub(super) fn start(
+        inner: &Arc<DbInner>,
+        corruption: &Arc<CorruptionMonitor>,
+    ) -> Result<Self, DatabaseError> {
         let rc = &inner.config.reliability;
-        let health =
-            HealthMonitor::new(builtin_checks(inner)).with_timeout(rc.health_check_timeout);
+        let mut health = HealthMonitor::new(builtin_checks(inner))
+            .with_timeout(rc.health_check_timeout)
+            .with_clock(Arc::clone(&inner.clock));
+        if inner.config.enable_self_healing || rc.auto_remediation_enabled {
+            health = health.after_each_round(super::healing::after_round(inner, corruption));
+        }
         let running = if inner.config.enable_health_monitoring {
             Some(health.start_monitoring(rc.health_check_interval)?)
         } else {
@@ -120,6 +128,7 @@ impl Database {
             self.monitoring.health.run_once()
         };
         report.engine = Some(self.inner.stats().health());
+        report.self_healing = self.inner.healing.stats().recent;
         report
     }
 }

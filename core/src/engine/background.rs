@@ -8,13 +8,19 @@ impl DbInner {
     pub fn flush(&self) -> Result<(), DatabaseError> {
         self.refuse_in_bulk_thread()?;
         self.check_writable()?;
-        {
-            let mut wal = self.wal.lock();
-            if !self.super_version.load().mem.is_empty() {
-                self.switch_memtable(&mut wal)?;
+        self.guarded(|| {
+            {
+                let mut wal = self.wal.lock();
+                if !self.super_version.load().mem.is_empty() {
+                    self.switch_memtable(&mut wal)?;
+                }
             }
-        }
-        self.wait_for_flushes(|| self.check_open())
+            // A flush being retried behind an open breaker is not waited for.
+            self.wait_for_flushes(|| {
+                self.check_open()?;
+                self.refuse_if_breaker_open()
+            })
+        })
     }
 
     /// Waits until every immutable memtable is flushed, failing when background work
@@ -43,6 +49,17 @@ impl DbInner {
     /// version and tombstone that no snapshot needs.
     pub fn compact_all(&self) -> Result<(), DatabaseError> {
         self.flush()?;
+        self.guarded(|| self.compact_all_now())
+    }
+
+    /// Merges every table into one level without flushing first (self-healing reclaiming
+    /// disk space: a flush would need room).
+    pub(crate) fn compact_tables(&self) -> Result<(), DatabaseError> {
+        self.check_writable()?;
+        self.guarded(|| self.compact_all_now())
+    }
+
+    fn compact_all_now(&self) -> Result<(), DatabaseError> {
         let _c = self.compaction_lock.lock();
         let version = self.versions.lock().current.clone();
         if let Some(job) = compaction::full(&version) {
@@ -141,7 +158,25 @@ impl DbInner {
                 }
                 Work::Flush => {}
             }
-            let flushed = self.flush_oldest();
+            let mut attempt = 0;
+            let flushed = loop {
+                let result = self.flush_oldest();
+                self.observe_background(&result);
+                match result {
+                    Err(e) if self.may_retry(&e, attempt) => {
+                        self.counters
+                            .background_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        if !self.back_off(BackgroundJob::Flush, &e, attempt) {
+                            // Closing: the log still holds the memtable.
+                            self.bg.lock().flush_running = false;
+                            return;
+                        }
+                        attempt += 1;
+                    }
+                    other => break other,
+                }
+            };
             self.bg.lock().flush_running = false;
             if let Err(e) = flushed {
                 self.counters
@@ -299,7 +334,8 @@ impl DbInner {
     }
 
     pub(super) fn compaction_loop(self: Arc<Self>) {
-        let mut failures = 0u32;
+        let mut failures = 0usize;
+        let mut give_ups = 0u64;
         loop {
             {
                 let mut bg = self.bg.lock();
@@ -323,9 +359,11 @@ impl DbInner {
                 } else {
                     self.run_compaction(&job, &version)
                 };
+                self.observe_background(&outcome);
                 match outcome {
                     Ok(outputs) => {
                         failures = 0;
+                        give_ups = 0;
                         drop(_c);
                         self.report_compaction(&job, outputs, started.elapsed());
                     }
@@ -333,18 +371,31 @@ impl DbInner {
                         self.counters
                             .background_errors
                             .fetch_add(1, Ordering::Relaxed);
-                        failures += 1;
+                        drop(_c);
+                        // A failed compaction loses nothing (its inputs stay live): a
+                        // transient failure is retried after a backoff (the job is picked
+                        // again, as the version may have moved on); once the retries are
+                        // spent, the next request tries again.
+                        if self.may_retry(&e, failures) {
+                            if !self.back_off(BackgroundJob::Compaction, &e, failures) {
+                                return;
+                            }
+                            failures += 1;
+                            continue;
+                        }
+                        failures = 0;
+                        give_ups += 1;
                         let poisoned = self.is_poisoned.load(Ordering::Acquire);
                         self.report_background_error(BackgroundJob::Compaction, &e, poisoned);
                         if poisoned {
                             return;
                         }
-                        // A failed compaction loses nothing (its inputs stay live); back
-                        // off and let the next request retry it.
-                        drop(_c);
-                        std::thread::sleep(Duration::from_millis(
-                            100 * u64::from(failures.min(50)),
-                        ));
+                        // Stalled writers request compactions often: a compaction that
+                        // keeps failing waits longer each time before the next request
+                        // is served.
+                        if !self.pause(Duration::from_millis(100 * give_ups.min(50))) {
+                            return;
+                        }
                         break;
                     }
                 }

@@ -16,6 +16,8 @@ impl DbInner {
             self.check_writable()?;
             return Ok(());
         }
+        // Refused before anything is written while the disk is nearly full (self-healing).
+        self.check_space(payload.len() as u64)?;
         let (wal, first) = self.begin_ingest()?;
         let last = first + count - 1;
         let (metas, bytes) = self.write_ops_run(
@@ -63,6 +65,7 @@ impl DbInner {
     ) -> Result<(parking_lot::MutexGuard<'_, WalWriter>, u64), DatabaseError> {
         self.refuse_in_bulk_thread()?;
         self.check_writable()?;
+        self.check_space(0)?;
         // Holding the log lock keeps every other writer out until the data is visible.
         let mut wal = self.wal.lock();
         self.check_writable()?;

@@ -12,6 +12,8 @@
 //! `report` (statistics).
 
 mod background;
+mod guard;
+mod healing;
 mod ingest;
 mod open;
 mod reads;
@@ -32,6 +34,8 @@ use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use crate::audit::{AuditTrail, OperationResult, RiskLevel, SecurityEventType};
+use crate::breaker::{CircuitBreaker, CircuitBreakerConfig};
+use crate::clock::Clock;
 use crate::config::{Durability, LightningDbConfig};
 use crate::error::DatabaseError;
 use crate::events::{
@@ -40,7 +44,7 @@ use crate::events::{
 };
 use crate::measure::OpRecorder;
 use crate::recovery_state::RecoveryState;
-use crate::stats::{DbStats, LevelStats, RecoveryReport};
+use crate::stats::{BreakerSummary, DbStats, LevelStats, RecoveryReport};
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::key_prefix;
 use crate::storage::compaction::{self, LevelTargets, RunContext, RunWriter, L0_STOP_WRITES};
@@ -128,6 +132,30 @@ impl SuperVersion {
                 }
             }
         }
+        self.version.get(key, snapshot, hash)
+    }
+
+    /// The newest version of `key` at or below `snapshot` in the memtables.
+    pub fn get_in_memory(&self, key: &[u8], snapshot: u64) -> Option<crate::storage::FoundVersion> {
+        let hash = crate::storage::table::bloom::key_hash(key);
+        if self.mem.may_contain(hash) {
+            if let Some(found) = self.mem.get(key, snapshot) {
+                return Some(found);
+            }
+        }
+        self.imms
+            .iter()
+            .filter(|imm| imm.may_contain(hash))
+            .find_map(|imm| imm.get(key, snapshot))
+    }
+
+    /// The newest version of `key` at or below `snapshot` in the tables alone.
+    pub fn get_from_tables(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
+        let hash = crate::storage::table::bloom::key_hash(key);
         self.version.get(key, snapshot, hash)
     }
 
@@ -245,6 +273,8 @@ pub(crate) struct Counters {
     pub stall_micros: AtomicU64,
     pub conflicts: AtomicU64,
     pub background_errors: AtomicU64,
+    /// Flushes and compactions tried again after a transient failure.
+    pub background_retries: AtomicU64,
     pub ingested_batches: AtomicU64,
 }
 
@@ -296,6 +326,14 @@ pub(crate) struct DbInner {
     /// The same trail when it records data access (`AuditLevel::Comprehensive`); unset
     /// otherwise, so the read and write paths pay one check.
     pub audit_access: std::sync::OnceLock<Arc<AuditTrail>>,
+    /// Where the engine's retries, breaker and self-healing read the time and wait (a
+    /// `ManualClock` in tests).
+    pub clock: Arc<dyn Clock>,
+    /// With `circuit_breaker_enabled`: the breaker guarding the database's own I/O (see
+    /// `guard`).
+    pub breaker: Option<CircuitBreaker>,
+    /// Self-healing state and the record of its actions (see `healing`).
+    pub healing: healing::Healing,
 }
 
 pub(super) fn build_options(config: &LightningDbConfig) -> BuildOptions {

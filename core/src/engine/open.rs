@@ -13,6 +13,7 @@ impl DbInner {
         corruption: Arc<dyn CorruptionListener>,
         verify_every_read: bool,
         listeners: Arc<Listeners>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<DbInner>, DatabaseError> {
         config.validate()?;
         let config = config.reconciled();
@@ -121,6 +122,15 @@ impl DbInner {
             recorder,
             audit: std::sync::OnceLock::new(),
             audit_access: std::sync::OnceLock::new(),
+            breaker: config.circuit_breaker_enabled.then(|| {
+                CircuitBreaker::with_clock(
+                    CircuitBreakerConfig::from(&config.reliability),
+                    Arc::clone(&clock),
+                )
+                .named(format!("database I/O at {}", path.display()))
+            }),
+            clock,
+            healing: super::healing::Healing::default(),
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));

@@ -10,8 +10,8 @@ impl DbInner {
         self.check_open()?;
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let sv = self.super_version.load();
-        Ok(sv
-            .get_entry(key, snapshot)?
+        Ok(self
+            .read_entry(&sv, key, snapshot)?
             .and_then(|(_, v)| v)
             .map(PinnedValue::into_vec))
     }
@@ -26,7 +26,28 @@ impl DbInner {
         self.check_open()?;
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let (sv, seq) = self.read_view();
-        Ok(sv.get_entry(key, seq)?.and_then(|(_, v)| v))
+        Ok(self.read_entry(&sv, key, seq)?.and_then(|(_, v)| v))
+    }
+
+    /// `sv.get_entry`, through the breaker when the database has one (a read the
+    /// memtables answer does not count for it: it did not touch the device).
+    fn read_entry(
+        &self,
+        sv: &SuperVersion,
+        key: &[u8],
+        snapshot: u64,
+    ) -> Result<Option<crate::storage::FoundVersion>, DatabaseError> {
+        if self.breaker.is_none() {
+            return sv.get_entry(key, snapshot);
+        }
+        self.guarded_with(
+            || match sv.get_in_memory(key, snapshot) {
+                Some(found) => Ok((Some(found), false)),
+                None => Ok((sv.get_from_tables(key, snapshot)?, true)),
+            },
+            |&(_, from_tables)| from_tables,
+        )
+        .map(|(found, _)| found)
     }
 
     /// The newest value of `key` if it can be read without waiting for the disk;

@@ -10,6 +10,11 @@ impl DbInner {
     pub fn submit(&self, req: WriteRequest) -> Result<WriteOutcome, DatabaseError> {
         self.refuse_in_bulk_thread()?;
         self.check_writable()?;
+        self.check_space(req.payload.len() as u64)?;
+        self.guarded(|| self.submit_now(req))
+    }
+
+    fn submit_now(&self, req: WriteRequest) -> Result<WriteOutcome, DatabaseError> {
         let req = Arc::new(req);
         let mut queue = self.queue.lock();
         queue.pending.push(Arc::clone(&req));

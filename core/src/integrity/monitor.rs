@@ -25,6 +25,7 @@ use serde::Serialize;
 use super::repair::{repair_impl, RepairReport, TablePolicy, QUARANTINE_DIR};
 use super::report::Component;
 use super::verify::{self, Checker, TableScope};
+use crate::clock::Clock;
 use crate::config::{CorruptionAction, LightningDbConfig, ValidationLevel};
 use crate::engine::DbInner;
 use crate::error::DatabaseError;
@@ -138,6 +139,95 @@ impl CorruptionMonitor {
     }
 }
 
+impl CorruptionMonitor {
+    /// The configured action.
+    pub(crate) fn action(&self) -> CorruptionAction {
+        self.action
+    }
+
+    /// The tables marked damaged (under `Quarantine` and `Repair`) and not handled yet.
+    pub(crate) fn damaged_tables(&self) -> Vec<u64> {
+        self.state.lock().damaged_tables.iter().copied().collect()
+    }
+
+    /// Takes table `n` off the damaged-tables list once self-healing handled it online,
+    /// so the next open does not handle it again (the list file goes when empty).
+    pub(crate) fn forget_damaged(&self, n: u64) {
+        let mut st = self.state.lock();
+        if !st.damaged_tables.remove(&n) {
+            return;
+        }
+        let marker = self.dir.join(DAMAGED_TABLES_FILE);
+        if st.damaged_tables.is_empty() {
+            let _ = self.fs.remove_file(&marker);
+            let _ = self.fs.sync_dir(&self.dir);
+        } else {
+            let list: Vec<u64> = st.damaged_tables.iter().copied().collect();
+            let text = serde_json::json!({ "tables": list }).to_string();
+            let _ = write_file_atomic(self.fs.as_ref(), &marker, text.as_bytes());
+        }
+    }
+}
+
+/// What [`heal_table_online`] did to a damaged table.
+pub(crate) struct OnlineHeal {
+    /// The rebuilt table's number, when it was rewritten (`Repair`) and kept data.
+    pub replaced_by: Option<u64>,
+    /// Where the damaged file went.
+    pub kept_at: String,
+    /// Unreadable blocks set aside (their entries are lost).
+    pub lost_blocks: usize,
+}
+
+/// Repairs (`rewrite`: rebuilt from its readable blocks) or quarantines damaged table `n`
+/// of the open database `inner` without closing it: the new table (if any) is written
+/// and synced, the damaged file moves to `quarantine/` with its JSON report, and one
+/// manifest edit swaps them, with compactions held off meanwhile. `None` when the table
+/// is no longer live (a compaction replaced it).
+pub(crate) fn heal_table_online(
+    inner: &Arc<DbInner>,
+    n: u64,
+    rewrite: bool,
+) -> Result<Option<OnlineHeal>, DatabaseError> {
+    let _compactions = inner.hold_compactions();
+    let Some(placed) = inner.live_table(n) else {
+        return Ok(None);
+    };
+    let mut next = inner.reserve_file_number();
+    let mut report = super::repair::RepairReport::default();
+    let level = inner
+        .config
+        .integrity_validation_level
+        .max(ValidationLevel::Standard);
+    let policy = if rewrite {
+        TablePolicy::Rewrite
+    } else {
+        TablePolicy::Quarantine
+    };
+    let new_meta = super::repair::repair_table(
+        &inner.fs,
+        &inner.path,
+        n,
+        level,
+        policy,
+        inner.table_build_options(),
+        &mut next,
+        Some(&placed),
+        &mut report,
+    )?;
+    let replaced_by = new_meta.as_ref().map(|m| m.number);
+    inner.replace_table(placed.0, n, new_meta)?;
+    Ok(Some(OnlineHeal {
+        replaced_by,
+        kept_at: report.quarantined.first().cloned().unwrap_or_default(),
+        lost_blocks: report
+            .set_aside
+            .iter()
+            .filter(|s| s.what == "data block")
+            .count(),
+    }))
+}
+
 impl CorruptionListener for CorruptionMonitor {
     fn on_error(&self, table: Option<u64>, err: &DatabaseError, source: &str) -> Verdict {
         if !is_corruption(err) {
@@ -210,6 +300,7 @@ fn open_once(
     config: LightningDbConfig,
     fs: Arc<dyn FileSystem>,
     listeners: &Arc<Listeners>,
+    clock: &Arc<dyn Clock>,
 ) -> Result<Opened, DatabaseError> {
     let rc = config.reconciled();
     let monitor = Arc::new(CorruptionMonitor::new(
@@ -220,12 +311,20 @@ fn open_once(
     ));
     let paranoid = rc.integrity_validation_level == ValidationLevel::Paranoid;
     let listener: Arc<dyn CorruptionListener> = monitor.clone();
-    let inner = DbInner::open(path, config, fs, listener, paranoid, Arc::clone(listeners))
-        .inspect_err(|e| {
-            if is_corruption(e) {
-                monitor.tell_listeners(None, e, "open");
-            }
-        })?;
+    let inner = DbInner::open(
+        path,
+        config,
+        fs,
+        listener,
+        paranoid,
+        Arc::clone(listeners),
+        Arc::clone(clock),
+    )
+    .inspect_err(|e| {
+        if is_corruption(e) {
+            monitor.tell_listeners(None, e, "open");
+        }
+    })?;
     if paranoid {
         let me = Arc::clone(&inner);
         let started = inner.spawn_background(
@@ -247,10 +346,11 @@ pub(crate) fn open_with_actions(
     config: LightningDbConfig,
     fs: Arc<dyn FileSystem>,
     listeners: &Arc<Listeners>,
+    clock: &Arc<dyn Clock>,
 ) -> Result<Opened, DatabaseError> {
     if config.validate().is_err() {
         // The open reports the configuration error.
-        return open_once(path, config, fs, listeners);
+        return open_once(path, config, fs, listeners, clock);
     }
     let rc = config.reconciled();
     let policy = match rc.security.corruption_action {
@@ -282,7 +382,7 @@ pub(crate) fn open_with_actions(
         }
     }
     if policy.is_none() {
-        return open_once(path, config, fs, listeners);
+        return open_once(path, config, fs, listeners, clock);
     }
     let marker = path.join(DAMAGED_TABLES_FILE);
     if fs.exists(&marker) {
@@ -290,10 +390,10 @@ pub(crate) fn open_with_actions(
         let _ = fs.remove_file(&marker);
         let _ = fs.sync_dir(path);
     }
-    match open_once(path, config.clone(), Arc::clone(&fs), listeners) {
+    match open_once(path, config.clone(), Arc::clone(&fs), listeners, clock) {
         Err(e) if is_corruption(&e) => {
             repair()?;
-            open_once(path, config, fs, listeners)
+            open_once(path, config, fs, listeners, clock)
         }
         other => other,
     }

@@ -475,7 +475,7 @@ fn repair_unaudited(
 /// Rewrites (or, under the quarantine policy, drops) damaged table `n`; returns the new
 /// table's metadata, `None` when nothing of it is kept.
 #[allow(clippy::too_many_arguments)]
-fn repair_table(
+pub(crate) fn repair_table(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     n: u64,

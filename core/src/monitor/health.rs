@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::stats::HealthSummary;
+use crate::stats::{HealingAction, HealthSummary};
 
 /// A health check: built in ([`DataIntegrityCheck`](crate::DataIntegrityCheck),
 /// [`ResourceCheck`](crate::ResourceCheck), [`PerformanceCheck`](crate::PerformanceCheck))
@@ -242,6 +242,10 @@ pub struct HealthReport {
     /// errors, backlogs, last recovery), in [`Database::health`](crate::Database::health)'s
     /// report; `None` in a monitor's.
     pub engine: Option<HealthSummary>,
+    /// The most recent actions the database's self-healing took (`enable_self_healing`),
+    /// oldest first, in [`Database::health`](crate::Database::health)'s report; empty in a
+    /// monitor's.
+    pub self_healing: Vec<HealingAction>,
 }
 
 impl HealthReport {
@@ -259,6 +263,7 @@ impl HealthReport {
             checks,
             rounds,
             engine: None,
+            self_healing: Vec::new(),
         }
     }
 

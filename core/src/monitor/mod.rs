@@ -18,7 +18,7 @@ mod runner;
 mod sample;
 mod wait;
 
-pub(crate) use checks::builtin_checks;
+pub(crate) use checks::{builtin_checks, system_memory};
 pub use checks::{
     DataIntegrityCheck, IntegrityProgress, PerformanceCheck, ResourceCheck,
     DEFAULT_BLOCKS_PER_ROUND, DISK_CRITICAL,
@@ -27,5 +27,6 @@ pub(crate) use collector::{register, Target};
 pub use collector::{CollectionHandle, MetricsCollector};
 pub use health::{CheckReport, Criticality, HealthCheck, HealthReport, HealthState, HealthStatus};
 pub use metrics::{BottleneckKind, PerformanceBottleneck, PerformanceMetrics, SlaThresholds};
+pub(crate) use runner::AfterRound;
 pub use runner::{HealthMonitor, MonitorHandle, DEFAULT_CHECK_TIMEOUT};
 pub(crate) use sample::Window;

@@ -33,7 +33,13 @@ struct Shared {
     rounds: AtomicU64,
     /// One round at a time.
     round: Mutex<()>,
+    /// Called with every round's results before the round counts as done (a database's
+    /// self-healing acts on them).
+    after_round: Option<AfterRound>,
 }
+
+/// What a monitor calls after each round (see [`HealthMonitor::after_each_round`]).
+pub(crate) type AfterRound = Arc<dyn Fn(&[CheckReport]) + Send + Sync>;
 
 /// Runs health checks and keeps each one's latest result.
 ///
@@ -137,6 +143,7 @@ impl HealthMonitor {
             checks.into_iter().map(Arc::from).collect(),
             Arc::new(SystemClock),
             DEFAULT_CHECK_TIMEOUT,
+            None,
         )
     }
 
@@ -144,6 +151,7 @@ impl HealthMonitor {
         checks: Vec<Arc<dyn HealthCheck>>,
         clock: Arc<dyn Clock>,
         timeout: Duration,
+        after_round: Option<AfterRound>,
     ) -> HealthMonitor {
         let entries = checks
             .into_iter()
@@ -160,19 +168,38 @@ impl HealthMonitor {
                 timeout,
                 rounds: AtomicU64::new(0),
                 round: Mutex::new(()),
+                after_round,
             }),
             thread: Mutex::new(None),
         }
     }
 
     fn rebuild(self, clock: Arc<dyn Clock>, timeout: Duration) -> HealthMonitor {
+        let after_round = self.shared.after_round.clone();
+        self.rebuild_with(clock, timeout, after_round)
+    }
+
+    fn rebuild_with(
+        self,
+        clock: Arc<dyn Clock>,
+        timeout: Duration,
+        after_round: Option<AfterRound>,
+    ) -> HealthMonitor {
         let checks = self
             .shared
             .entries
             .iter()
             .map(|e| Arc::clone(&e.check))
             .collect();
-        Self::build(checks, clock, timeout)
+        Self::build(checks, clock, timeout, after_round)
+    }
+
+    /// The same monitor calling `hook` with each round's results, on the thread that ran
+    /// the round, before the round counts as done. Call before monitoring starts.
+    pub(crate) fn after_each_round(self, hook: AfterRound) -> HealthMonitor {
+        let clock = Arc::clone(&self.shared.clock);
+        let timeout = self.shared.timeout;
+        self.rebuild_with(clock, timeout, Some(hook))
     }
 
     /// The same monitor bounding each check's run by `timeout` (a check still running
@@ -361,6 +388,15 @@ fn run_round(shared: &Shared, stop: Option<&Stopper>) {
             },
         };
         *entry.latest.lock() = report;
+    }
+    if let Some(hook) = &shared.after_round {
+        let reports: Vec<CheckReport> = shared
+            .entries
+            .iter()
+            .map(|e| e.latest.lock().clone())
+            .collect();
+        // A hook that panics must not stop the monitoring.
+        let _ = catch_unwind(AssertUnwindSafe(|| hook(&reports)));
     }
     shared.rounds.fetch_add(1, Ordering::AcqRel);
 }

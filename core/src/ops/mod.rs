@@ -35,10 +35,11 @@
 //! # Ok::<(), DatabaseError>(())
 //! ```
 
-mod breaker;
 mod retry;
 
-pub use breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState};
+// The breaker's state machine lives in a low layer (`crate::breaker`) so that the engine
+// can guard its own I/O with it; it is part of this layer's public surface all the same.
+pub use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStats, CircuitState};
 pub use retry::{
     AutoRecoveryManager, Jitter, RecoveryConfig, RecoveryOutcome, RecoveryRun, RecoveryStats,
 };

@@ -25,7 +25,8 @@ pub struct BlockCache {
     cache: Cache<(u64, u64), Arc<Block>, BlockWeighter>,
     hits: AtomicU64,
     misses: AtomicU64,
-    capacity: u64,
+    /// The bound in bytes: the configured one, lower after self-healing shrank it.
+    capacity: AtomicU64,
     /// Tables opened through this cache read their files through memory maps.
     maps_tables: bool,
     /// The database these tables belong to has closed (see [`Self::mark_closed`]).
@@ -47,7 +48,7 @@ impl BlockCache {
             cache: Cache::with_weighter(items, capacity, BlockWeighter),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            capacity,
+            capacity: AtomicU64::new(capacity),
             maps_tables: false,
             closed: AtomicBool::new(false),
             gate: ReadGate::default(),
@@ -126,8 +127,51 @@ impl BlockCache {
         self.cache.weight()
     }
 
-    /// The configured bound in bytes.
+    /// The bound in bytes: the configured one unless [`Self::shrink_to`] lowered it.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Lowers the bound to `bytes` (at least 1), evicting blocks until the cache fits:
+    /// how self-healing gives memory back. Never raises it. Returns the bound before.
+    pub fn shrink_to(&self, bytes: u64) -> u64 {
+        let bytes = bytes.max(1);
+        let before = self.capacity.fetch_min(bytes, Ordering::AcqRel);
+        if bytes < before {
+            self.cache.set_capacity(bytes);
+        }
+        before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::table::block::BlockBuilder;
+
+    fn block(i: u32) -> Arc<Block> {
+        let mut b = BlockBuilder::default();
+        for k in 0..20u32 {
+            b.add(format!("{i:04}-{k:04}").as_bytes(), 1, Some(&[7u8; 100]));
+        }
+        Arc::new(Block::decode(b.finish()).expect("block"))
+    }
+
+    #[test]
+    fn shrinking_evicts_until_the_cache_fits_and_never_grows_it() {
+        let cache = BlockCache::new(1 << 20);
+        for i in 0..200 {
+            cache.insert(u64::from(i), 0, block(i));
+        }
+        let full = cache.usage();
+        assert!(full > 256 << 10, "{full}");
+        assert_eq!(cache.shrink_to(128 << 10), 1 << 20);
+        assert_eq!(cache.capacity(), 128 << 10);
+        assert!(cache.usage() <= 128 << 10, "{}", cache.usage());
+        // A larger bound does not grow it back.
+        assert_eq!(cache.shrink_to(1 << 20), 128 << 10);
+        assert_eq!(cache.capacity(), 128 << 10);
+        cache.insert(9999, 0, block(9999));
+        assert!(cache.usage() <= 128 << 10);
     }
 }

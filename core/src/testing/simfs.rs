@@ -107,6 +107,9 @@ pub enum FaultError {
     Io,
     /// `ENOSPC` (`io::ErrorKind::StorageFull`).
     NoSpace,
+    /// The operation panics (a crashing driver): for tests of what the database does when
+    /// one of its background threads dies.
+    Panic,
 }
 
 /// Which operations fail: the Nth counted operation, once or from then on.
@@ -121,6 +124,10 @@ pub struct FaultPlan {
     /// When set, only operations of these kinds are counted for the plan and can fail;
     /// the others pass untouched.
     pub only: Option<Vec<OpKind>>,
+    /// When set, only operations on a file or directory whose path contains this text
+    /// (`".sst"`: the table files and their temporaries) are counted and can fail;
+    /// operations on no path (`disk_space` aside) pass untouched.
+    pub on_paths: Option<String>,
 }
 
 impl FaultPlan {
@@ -131,6 +138,7 @@ impl FaultPlan {
             persistent: false,
             error: FaultError::Io,
             only: None,
+            on_paths: None,
         }
     }
 
@@ -151,6 +159,12 @@ impl FaultPlan {
     /// The same plan counting and failing only operations of `kinds`.
     pub fn only(mut self, kinds: &[OpKind]) -> Self {
         self.only = Some(kinds.to_vec());
+        self
+    }
+
+    /// The same plan counting and failing only operations on paths containing `text`.
+    pub fn on_paths(mut self, text: &str) -> Self {
+        self.on_paths = Some(text.to_string());
         self
     }
 }
@@ -244,6 +258,15 @@ struct SimFile {
     pending: Vec<Pending>,
 }
 
+/// What an operation is on, for a [`FaultPlan::on_paths`] filter.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// A path the operation names.
+    Path(&'a Path),
+    /// An open file (its current name is looked up).
+    File(u64),
+}
+
 #[derive(Default)]
 struct World {
     boot: u64,
@@ -269,7 +292,7 @@ struct World {
 
 impl World {
     /// Counts an operation of `boot`, failing it when the boot ended or the fault plan says so.
-    fn begin(&mut self, boot: u64, kind: OpKind, what: &str) -> io::Result<()> {
+    fn begin(&mut self, boot: u64, kind: OpKind, what: &str, target: Target<'_>) -> io::Result<()> {
         if boot != self.boot {
             return Err(eio(
                 "the power was cut; this handle belongs to an earlier boot",
@@ -296,6 +319,19 @@ impl World {
         if plan.only.as_ref().is_some_and(|k| !k.contains(&kind)) {
             return Ok(());
         }
+        if let Some(text) = &plan.on_paths {
+            let path = match target {
+                Target::Path(p) => Some(p.to_path_buf()),
+                Target::File(id) => self
+                    .names
+                    .iter()
+                    .find(|(_, &f)| f == id)
+                    .map(|(p, _)| p.clone()),
+            };
+            if !path.is_some_and(|p| p.to_string_lossy().contains(text.as_str())) {
+                return Ok(());
+            }
+        }
         self.fault_ops += 1;
         let fire = if plan.persistent {
             self.fault_ops >= plan.fail_at
@@ -310,6 +346,7 @@ impl World {
         Err(match plan.error {
             FaultError::Io => eio(&msg),
             FaultError::NoSpace => enospc(&msg),
+            FaultError::Panic => panic!("{msg}"),
         })
     }
 
@@ -714,7 +751,7 @@ struct SimWritable {
 impl WritableFile for SimWritable {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Append, "append")?;
+        w.begin(self.boot, OpKind::Append, "append", Target::File(self.id))?;
         if let Some(limit) = w.space_limit {
             if w.used_bytes() + data.len() as u64 > limit {
                 return Err(enospc("the space limit is reached"));
@@ -733,7 +770,7 @@ impl WritableFile for SimWritable {
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Append, "write_at")?;
+        w.begin(self.boot, OpKind::Append, "write_at", Target::File(self.id))?;
         let end = offset + data.len() as u64;
         let size = w.file_mut(self.id)?.current.len() as u64;
         // Only growth takes space: overwriting bytes the file holds never runs out of it,
@@ -756,7 +793,7 @@ impl WritableFile for SimWritable {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::SetLen, "set_len")?;
+        w.begin(self.boot, OpKind::SetLen, "set_len", Target::File(self.id))?;
         let size = w.file_mut(self.id)?.current.len() as u64;
         if let Some(limit) = w.space_limit {
             if w.used_bytes() + len.saturating_sub(size) > limit {
@@ -773,7 +810,7 @@ impl WritableFile for SimWritable {
 
     fn sync_data(&mut self) -> io::Result<()> {
         let mut w = self.world.lock();
-        let result = w.begin(self.boot, OpKind::Sync, "sync_data");
+        let result = w.begin(self.boot, OpKind::Sync, "sync_data", Target::File(self.id));
         if self.boot != w.boot {
             return result;
         }
@@ -805,7 +842,12 @@ struct SimReadable {
 impl RandomAccessFile for SimReadable {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Read, "read_exact_at")?;
+        w.begin(
+            self.boot,
+            OpKind::Read,
+            "read_exact_at",
+            Target::File(self.id),
+        )?;
         let f = w.file_mut(self.id)?;
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         match start
@@ -825,7 +867,7 @@ impl RandomAccessFile for SimReadable {
 
     fn size(&self) -> io::Result<u64> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Metadata, "size")?;
+        w.begin(self.boot, OpKind::Metadata, "size", Target::File(self.id))?;
         Ok(w.file_mut(self.id)?.current.len() as u64)
     }
 
@@ -854,7 +896,12 @@ impl Drop for SimLock {
 impl FileSystem for SimHandle {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::CreateDir, "create_dir_all")?;
+        w.begin(
+            self.boot,
+            OpKind::CreateDir,
+            "create_dir_all",
+            Target::Path(path),
+        )?;
         for p in path.ancestors() {
             if !p.as_os_str().is_empty() {
                 w.dirs.insert(p.to_path_buf());
@@ -865,7 +912,7 @@ impl FileSystem for SimHandle {
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Create, "create")?;
+        w.begin(self.boot, OpKind::Create, "create", Target::Path(path))?;
         w.check_parent(path)?;
         let id = match w.names.get(path) {
             Some(&id) => {
@@ -890,7 +937,12 @@ impl FileSystem for SimHandle {
 
     fn reopen_truncated(&self, path: &Path, len: u64) -> io::Result<Box<dyn WritableFile>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Create, "reopen_truncated")?;
+        w.begin(
+            self.boot,
+            OpKind::Create,
+            "reopen_truncated",
+            Target::Path(path),
+        )?;
         let id = w.id_of(path)?;
         let f = w.file_mut(id)?;
         f.current.resize(len as usize, 0);
@@ -905,7 +957,7 @@ impl FileSystem for SimHandle {
 
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Read, "open_read")?;
+        w.begin(self.boot, OpKind::Read, "open_read", Target::Path(path))?;
         let id = w.id_of(path)?;
         Ok(Arc::new(SimReadable {
             world: Arc::clone(&self.world),
@@ -917,7 +969,12 @@ impl FileSystem for SimHandle {
 
     fn open_read_mapped(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Read, "open_read_mapped")?;
+        w.begin(
+            self.boot,
+            OpKind::Read,
+            "open_read_mapped",
+            Target::Path(path),
+        )?;
         let id = w.id_of(path)?;
         // As a real map: the bytes as they are now (the engine maps only finished table
         // files), read later without any file operation, so no fault reaches them.
@@ -937,14 +994,14 @@ impl FileSystem for SimHandle {
 
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Read, "read_all")?;
+        w.begin(self.boot, OpKind::Read, "read_all", Target::Path(path))?;
         let id = w.id_of(path)?;
         Ok(w.file_mut(id)?.current.clone())
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Rename, "rename")?;
+        w.begin(self.boot, OpKind::Rename, "rename", Target::Path(from))?;
         let id = w.id_of(from)?;
         w.check_parent(to)?;
         w.names.remove(from);
@@ -954,7 +1011,7 @@ impl FileSystem for SimHandle {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Remove, "remove_file")?;
+        w.begin(self.boot, OpKind::Remove, "remove_file", Target::Path(path))?;
         w.id_of(path)?;
         w.names.remove(path);
         Ok(())
@@ -962,7 +1019,7 @@ impl FileSystem for SimHandle {
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Metadata, "list_dir")?;
+        w.begin(self.boot, OpKind::Metadata, "list_dir", Target::Path(path))?;
         if !w.dirs.contains(path) {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -974,7 +1031,7 @@ impl FileSystem for SimHandle {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::SyncDir, "sync_dir")?;
+        w.begin(self.boot, OpKind::SyncDir, "sync_dir", Target::Path(path))?;
         if !w.dirs.contains(path) {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -1002,7 +1059,12 @@ impl FileSystem for SimHandle {
     /// space; `None` without a limit.
     fn disk_space(&self, _path: &Path) -> io::Result<Option<DiskSpace>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Metadata, "disk_space")?;
+        w.begin(
+            self.boot,
+            OpKind::Metadata,
+            "disk_space",
+            Target::Path(_path),
+        )?;
         Ok(w.space_limit.map(|total| DiskSpace {
             total,
             available: total.saturating_sub(w.used_bytes()),
@@ -1011,14 +1073,14 @@ impl FileSystem for SimHandle {
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Metadata, "file_size")?;
+        w.begin(self.boot, OpKind::Metadata, "file_size", Target::Path(path))?;
         let id = w.id_of(path)?;
         Ok(w.file_mut(id)?.current.len() as u64)
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
         let mut w = self.world.lock();
-        w.begin(self.boot, OpKind::Lock, "lock")?;
+        w.begin(self.boot, OpKind::Lock, "lock", Target::Path(path))?;
         w.check_parent(path)?;
         if w.locks.contains(path) {
             return Err(io::Error::new(

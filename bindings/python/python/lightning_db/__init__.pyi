@@ -128,6 +128,12 @@ class _Config(TypedDict, total=False):
     enable_health_monitoring: bool
     health_check_interval: float
     health_check_timeout: float
+    circuit_breaker_enabled: bool
+    circuit_breaker_failure_threshold: int
+    circuit_breaker_recovery_timeout: float
+    retry_max_attempts: int
+    enable_self_healing: bool
+    auto_remediation_enabled: bool
 
 class _Sla(TypedDict):
     max_read_latency_p99: float

@@ -92,28 +92,48 @@ impl std::fmt::Debug for Table {
     }
 }
 
+/// Damage to a table's index, filter or properties: a repair rebuilds them from the data
+/// blocks, so nothing is lost (`recovery_possible: true`).
 fn corruption(path: &std::path::Path, offset: u64, what: &str) -> DatabaseError {
+    damage(path, offset, what, true)
+}
+
+/// `recovery_possible` is true only where a repair restores everything without loss: a
+/// damaged data block's entries are lost (the repair sets the block aside), a damaged
+/// footer leaves the blocks unlocatable.
+fn damage(
+    path: &std::path::Path,
+    offset: u64,
+    what: &str,
+    recovery_possible: bool,
+) -> DatabaseError {
     DatabaseError::DataCorruption {
         component: "table".to_string(),
         details: format!("{} at offset {offset}: {what}", path.display()),
-        recovery_possible: true,
+        recovery_possible,
     }
 }
 
-fn block_error(path: &std::path::Path, offset: u64, e: BlockError) -> DatabaseError {
-    match e {
-        BlockError::Checksum { expected, actual } => corruption(
-            path,
-            offset,
-            &format!("block checksum mismatch (stored {expected:#018x}, computed {actual:#018x})"),
-        ),
-        BlockError::Malformed(m) => corruption(path, offset, &format!("malformed block: {m}")),
-    }
+/// A block that failed its checksum or decoding; `data` for a data block (its entries
+/// are lost), else a metadata block (rebuilt without loss).
+fn block_error(path: &std::path::Path, offset: u64, e: BlockError, data: bool) -> DatabaseError {
+    let what = match e {
+        BlockError::Checksum { expected, actual } => {
+            format!("block checksum mismatch (stored {expected:#018x}, computed {actual:#018x})")
+        }
+        BlockError::Malformed(m) => format!("malformed block: {m}"),
+    };
+    damage(path, offset, &what, !data)
 }
 
-fn sealed_error(path: &std::path::Path, offset: u64, e: SealedBlockError) -> DatabaseError {
+fn sealed_error(
+    path: &std::path::Path,
+    offset: u64,
+    e: SealedBlockError,
+    data: bool,
+) -> DatabaseError {
     match e {
-        SealedBlockError::Block(e) => block_error(path, offset, e),
+        SealedBlockError::Block(e) => block_error(path, offset, e, data),
         SealedBlockError::Security(e) => e,
     }
 }
@@ -136,7 +156,8 @@ struct Sealing<'a> {
     instance: u64,
 }
 
-/// Opens block `raw` read from `offset`: sealed with `keys` or plain.
+/// Opens block `raw` read from `offset`: sealed with `keys` or plain (`data`: a data
+/// block, whose damage loses pairs, rather than the index, filter or properties).
 fn decode_block(
     raw: Vec<u8>,
     checksum: ChecksumAlgorithm,
@@ -144,13 +165,16 @@ fn decode_block(
     path: &std::path::Path,
     number: u64,
     offset: u64,
+    data: bool,
 ) -> Result<Vec<u8>, DatabaseError> {
     match sealing {
-        None => decode_from_disk(raw, checksum, offset).map_err(|e| block_error(path, offset, e)),
+        None => {
+            decode_from_disk(raw, checksum, offset).map_err(|e| block_error(path, offset, e, data))
+        }
         Some(s) => {
             let place = table_place(number, s.instance, offset);
             decode_sealed(&raw, checksum, s.keys, path, place)
-                .map_err(|e| sealed_error(path, offset, e))
+                .map_err(|e| sealed_error(path, offset, e, data))
         }
     }
 }
@@ -174,7 +198,7 @@ impl Table {
             .size()
             .map_err(|e| DatabaseError::io("stat table", &path, &e))?;
         if file_size < FOOTER_LEN as u64 {
-            return Err(corruption(&path, 0, "file shorter than its footer"));
+            return Err(damage(&path, 0, "file shorter than its footer", false));
         }
         let footer_off = file_size - FOOTER_LEN as u64;
         let mut footer = [0u8; FOOTER_LEN];
@@ -186,7 +210,7 @@ impl Table {
                 found,
                 supported_max: NEWEST_TABLE_FORMAT_VERSION,
             },
-            problem => corruption(&path, footer_off + e.at, &problem.to_string()),
+            problem => damage(&path, footer_off + e.at, &problem.to_string(), false),
         })?;
         let checksum = footer.checksum;
         let keys = if footer.format_version == SEALED_TABLE_FORMAT_VERSION {
@@ -219,7 +243,7 @@ impl Table {
                     keys,
                     instance: footer.instance,
                 });
-                decode_block(raw, checksum, sealing, &path, number, off)
+                decode_block(raw, checksum, sealing, &path, number, off, false)
             };
         let index_raw = read_meta_block(footer.index.pair(), "index")?;
         let filter = read_meta_block(footer.filter.pair(), "filter")?;
@@ -331,7 +355,7 @@ impl Table {
         let entry = self
             .index
             .get(i)
-            .ok_or_else(|| corruption(&self.path, 0, "block index out of range"))?;
+            .ok_or_else(|| damage(&self.path, 0, "block index out of range", false))?;
         let payload = match self.mapped_frame(i) {
             Some(raw) => decode_from_slice(raw, self.checksum, entry.offset),
             None => {
@@ -342,8 +366,8 @@ impl Table {
                 return self.decode_read_block(raw, entry.offset);
             }
         }
-        .map_err(|e| block_error(&self.path, entry.offset, e))?;
-        Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e))
+        .map_err(|e| block_error(&self.path, entry.offset, e, true))?;
+        Block::decode(payload).map_err(|e| block_error(&self.path, entry.offset, e, true))
     }
 
     /// Opens (when sealed), checks and decodes block bytes read from `offset`.
@@ -358,8 +382,9 @@ impl Table {
             &self.path,
             self.number,
             offset,
+            true,
         )?;
-        Block::decode(payload).map_err(|e| block_error(&self.path, offset, e))
+        Block::decode(payload).map_err(|e| block_error(&self.path, offset, e, true))
     }
 
     /// Block `i`'s on-disk bytes (payload and trailer) in the mapped file, if it is mapped.
@@ -458,9 +483,9 @@ impl Table {
         let offset = self.index.get(i).map_or(0, |e| e.offset);
         let frame = self
             .mapped_frame(i)
-            .ok_or_else(|| corruption(&self.path, offset, "block outside the mapped file"))?;
+            .ok_or_else(|| damage(&self.path, offset, "block outside the mapped file", false))?;
         let (framing, stored) = verify_frame(frame, self.checksum, offset)
-            .map_err(|e| block_error(&self.path, offset, e))?;
+            .map_err(|e| block_error(&self.path, offset, e, true))?;
         Ok((framing, stored, offset))
     }
 
@@ -470,7 +495,7 @@ impl Table {
         match framing {
             Framing::Plain => BlockLayout::build(stored)
                 .map(MappedLayout::InPlace)
-                .map_err(|e| block_error(&self.path, offset, e)),
+                .map_err(|e| block_error(&self.path, offset, e, true)),
             Framing::Lz4 => Ok(MappedLayout::Compressed),
             // Tables in the sealed format are never mapped; a sealed block in a plain
             // table is damage.

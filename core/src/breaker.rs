@@ -185,8 +185,9 @@ struct Inner {
 }
 
 /// Admission of one call: finish it with [`Permit::finish`]; dropping it unfinished gives
-/// back a half-open trial slot and records nothing.
-struct Permit<'a> {
+/// back a half-open trial slot and records nothing (the engine drops it for an outcome
+/// that says nothing about the device, such as a caller's mistake).
+pub(crate) struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     generation: u64,
     trial: bool,
@@ -386,7 +387,9 @@ impl CircuitBreaker {
         );
     }
 
-    fn admit(&self) -> Result<Permit<'_>, ReliabilityError> {
+    /// Admits one call or refuses it (see [`call_blocking`](Self::call_blocking)): the
+    /// engine's own guard, which decides per outcome whether it counts.
+    pub(crate) fn admit(&self) -> Result<Permit<'_>, ReliabilityError> {
         let mut inner = self.inner.lock();
         let now = self.clock.now();
         self.refresh(&mut inner, now);
@@ -478,6 +481,25 @@ impl CircuitBreaker {
         }
     }
 
+    /// Records the outcome of work that was not admitted through the breaker (the
+    /// engine's background flushes and compactions, which are never refused): it moves
+    /// the state as an admitted call of the current period would. While open it only
+    /// counts.
+    pub(crate) fn observe(&self, failed: bool) {
+        let generation = {
+            let mut inner = self.inner.lock();
+            let now = self.clock.now();
+            self.refresh(&mut inner, now);
+            inner.stats.calls += 1;
+            if matches!(inner.state, CircuitState::HalfOpen { .. }) {
+                // Counts as a trial of its own: `record` gives the slot back.
+                inner.trials_in_flight += 1;
+            }
+            inner.generation
+        };
+        self.record(generation, failed);
+    }
+
     fn release_trial(&self, generation: u64) {
         let mut inner = self.inner.lock();
         if generation == inner.generation {
@@ -487,7 +509,8 @@ impl CircuitBreaker {
 }
 
 impl Permit<'_> {
-    fn finish(mut self, failed: bool) {
+    /// Records the call's outcome: `failed` counts against the breaker, else a success.
+    pub(crate) fn finish(mut self, failed: bool) {
         self.finished = true;
         self.breaker.record(self.generation, failed);
     }
