@@ -83,6 +83,10 @@ impl BlockCache {
     }
 
     /// Sets the data keys tables opened from now on read sealed blocks with.
+    #[allow(
+        dead_code,
+        reason = "only the sealed-table tests call it until the engine opens encrypted databases"
+    )]
     pub fn set_keys(&self, keys: Option<Arc<KeyRing>>) {
         self.keys.store(keys);
     }
