@@ -148,25 +148,21 @@
 
 /**
  * encryption failed (`ENCRYPTION_FAILED`).
- * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_ENCRYPTION_FAILED 201
 
 /**
  * decryption or authentication of stored data failed (`DECRYPTION_FAILED`).
- * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_DECRYPTION_FAILED 202
 
 /**
  * wrong encryption key (`WRONG_KEY`).
- * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_WRONG_KEY 203
 
 /**
  * encryption key rotation failed (`KEY_ROTATION_FAILED`).
- * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_KEY_ROTATION_FAILED 204
 
@@ -183,7 +179,6 @@
 
 /**
  * encryption key material is malformed (`INVALID_KEY_MATERIAL`).
- * Not produced by this version: reserved for encryption at rest.
  */
 #define LIGHTNING_INVALID_KEY_MATERIAL 207
 
@@ -216,7 +211,6 @@
 
 /**
  * automatic recovery gave up after its retries (`AUTO_RECOVERY_FAILED`).
- * Not produced by this version: reserved for self-healing; the auto-recovery manager returns the last attempt's own error.
  */
 #define LIGHTNING_AUTO_RECOVERY_FAILED 303
 
@@ -227,7 +221,7 @@
 
 /**
  * the database cannot be recovered automatically (`RECOVERY_IMPOSSIBLE`).
- * Not produced by this version: reserved for staged recovery.
+ * Not produced by this version: reserved; each failure an open meets names its damage with its own code, and `lightning repair` can act on every one.
  */
 #define LIGHTNING_RECOVERY_IMPOSSIBLE 401
 
@@ -238,7 +232,6 @@
 
 /**
  * recovery failed part-way through (`PARTIAL_RECOVERY_FAILURE`).
- * Not produced by this version: reserved for staged recovery.
  */
 #define LIGHTNING_PARTIAL_RECOVERY_FAILURE 403
 
@@ -269,7 +262,7 @@
 
 /**
  * replaying a write-ahead log segment failed (`WAL_REPLAY_FAILED`).
- * Not produced by this version: reserved for staged recovery.
+ * Not produced by this version: reserved; a damaged record is WAL_CORRUPTED, and an I/O failure while replaying is retried, then answered AUTO_RECOVERY_FAILED.
  */
 #define LIGHTNING_WAL_REPLAY_FAILED 409
 
@@ -291,7 +284,6 @@
 
 /**
  * a recovery stage timed out (`RECOVERY_TIMEOUT`).
- * Not produced by this version: reserved for staged recovery.
  */
 #define LIGHTNING_RECOVERY_TIMEOUT 413
 
@@ -556,7 +548,7 @@ typedef void (*lightning_event_fn)(void *user_data,
 /**
  * Called by `lightning_db_open_with_progress` as the open's recovery advances: `stage` is
  * the stage running (`"lock"`, `"manifest"`, `"log_replay"`, `"flush_recovered"`,
- * `"cleanup"`, `"start"`; between two stages the one just finished, and the failed one when
+ * `"verification"`, `"cleanup"`, `"start"`; between two stages the one just finished, and the failed one when
  * a stage failed), `progress` the percent done from 0 to 100, never falling (each stage
  * weighs its typical share of an open: the log replay 70%, advancing by bytes read), and
  * `eta_ms` the estimated milliseconds remaining, or -1 while unknown. `stage` belongs to the
@@ -789,6 +781,20 @@ int lightning_options_set_fail_on_corruption(struct lightning_options *opts, int
 int lightning_options_set_statistics(struct lightning_options *opts, int enabled);
 
 /**
+ * Turns encryption at rest on with `key`, the key-encryption key of `key_len` bytes (it
+ * must be 32: `LIGHTNING_INVALID_KEY_MATERIAL` otherwise, the options unchanged). The key
+ * is copied (the copy is wiped when the options are freed) and is never written to disk
+ * nor into `lightning_options_to_json`. A new database opened with it is encrypted; an
+ * encrypted database opens only with its own key (`LIGHTNING_WRONG_KEY`, nothing on disk
+ * changed), and a plain database opened with a key is refused
+ * (`LIGHTNING_CONFIGURATION_ERROR`). `key` NULL with `key_len` 0 turns encryption off
+ * again.
+ */
+int lightning_options_set_encryption_key(struct lightning_options *opts,
+                                         const uint8_t *key,
+                                         size_t key_len);
+
+/**
  * Checks every field as `lightning_db_open` will: `LIGHTNING_OK`, or
  * `LIGHTNING_CONFIGURATION_ERROR` with the offending field and its allowed range in
  * `lightning_last_error`.
@@ -830,8 +836,8 @@ int lightning_db_open_json(const char *path, const char *config_json, struct lig
  * defaults) and calls `callback(user_data, kind, json, json_len)` for each of the engine's
  * events (see `lightning_event_fn`): flushes and compactions completed, background errors,
  * corruption met, write stalls, and the recovery stages of this open itself (`"lock"`,
- * `"manifest"`, `"log_replay"` with progress in bytes, `"flush_recovered"`, `"cleanup"`,
- * `"start"`, each `"started"` then `"finished"`), which arrive on the calling thread before
+ * `"manifest"`, `"log_replay"` with progress in bytes and segments, `"flush_recovered"`,
+ * `"verification"`, `"cleanup"`, `"start"`, each `"started"` then `"finished"`), which arrive on the calling thread before
  * this function returns. `callback` may be NULL (no events; the same as
  * `lightning_db_open`); `user_data` is handed back untouched and may be NULL.
  *
@@ -938,6 +944,37 @@ int lightning_exists(struct lightning_db *db, const uint8_t *key, size_t key_len
 int lightning_delete(struct lightning_db *db, const uint8_t *key, size_t key_len);
 
 /**
+ * Rotates the data key of an encrypted database (see `Database::rotate_key`): a new
+ * random data key is written to its key file, wrapped by the key-encryption key, and
+ * seals everything written from then on; older files stay readable. Writes the new key
+ * generation to `*out_generation` (may be NULL). A plain database:
+ * `LIGHTNING_INVALID_ARGUMENT`; a failed key-file write: `LIGHTNING_KEY_ROTATION_FAILED`
+ * (the previous key stays current).
+ */
+int lightning_db_rotate_key(struct lightning_db *db, uint32_t *out_generation);
+
+/**
+ * Rotates the data key of an encrypted database and re-seals every file under the new
+ * one (see `Database::rotate_key_now`): the log and memtable move to it, every table is
+ * rewritten, the manifest is rolled, and the older keys are removed from the key file
+ * once nothing reads a file sealed with them. Writes the new generation to
+ * `*out_generation` and the number of older generations removed to `*out_retired` (each
+ * may be NULL; 0 retired means an iterator still read an older table, and the next call
+ * retires them). A plain database: `LIGHTNING_INVALID_ARGUMENT`.
+ */
+int lightning_db_rotate_key_now(struct lightning_db *db,
+                                uint32_t *out_generation,
+                                size_t *out_retired);
+
+/**
+ * Re-wraps an encrypted database's data keys under `key` (`key_len` must be 32:
+ * `LIGHTNING_INVALID_KEY_MATERIAL` otherwise), rewriting its key file alone (see
+ * `Database::rewrap_key`): from then on it opens with `key` only. A plain database:
+ * `LIGHTNING_INVALID_ARGUMENT`.
+ */
+int lightning_db_rewrap_key(struct lightning_db *db, const uint8_t *key, size_t key_len);
+
+/**
  * Writes every in-memory table to table files and waits for it.
  */
 int lightning_db_flush(struct lightning_db *db);
@@ -993,6 +1030,15 @@ int lightning_db_health_json(struct lightning_db *db, char **out_json, size_t *o
  * `kind`, `evidence`, `suggestion`).
  */
 int lightning_db_metrics_json(struct lightning_db *db, char **out_json, size_t *out_len);
+
+/**
+ * Writes how this handle's open recovered (`RecoveryState`) as a NUL-terminated JSON
+ * object to `*out_json`, freed with `lightning_free`: `stage` (the failed one, else
+ * `null`), `progress` (percent), `eta_ms`, `completed_stages` (in order), `complete`,
+ * `failed`, `can_rollback`, `elapsed_ms`, `replayed_segments` (`done`, `total`) and
+ * `failed_stages` (each `stage`, `error`, `attempts`, `duration_ms`).
+ */
+int lightning_db_recovery_state_json(struct lightning_db *db, char **out_json, size_t *out_len);
 
 /**
  * Writes the statistics in the Prometheus text exposition format (each metric named
@@ -1291,13 +1337,47 @@ int lightning_detect_version(const char *path, uint32_t *out_version);
  * On success writes a NUL-terminated JSON report (`from`, `to`, `steps`,
  * `bytes_rewritten`, `seconds`, `warnings`, `backup_dir`: `MigrationResult::to_json`) to
  * `*out_report_json` (free it with `lightning_free`) and its length without the NUL to
- * `*out_len` (`out_len` may be NULL).
+ * `*out_len` (`out_len` may be NULL). An encrypted database is refused
+ * (`LIGHTNING_INVALID_ARGUMENT`): it keeps its format until `lightning_migrate_decrypt`.
  * Blocking; thread-safe (a second migration of the same database is refused as locked).
  */
 int lightning_migrate(const char *path,
                       const char *target,
                       char **out_report_json,
                       size_t *out_len);
+
+/**
+ * Turns encryption at rest on for the closed, plain database in `path`, as `lightning
+ * migrate PATH --encrypt` does: every table, the log and the manifest are rewritten
+ * sealed under a new key file whose data keys are wrapped by the `key_len` (32) bytes at
+ * `key`, switched atomically (a crash leaves it plain or encrypted, never between). From
+ * then on it opens only with that key (`lightning_options_set_encryption_key`).
+ * A key of another length is `LIGHTNING_INVALID_KEY_MATERIAL`; an encrypted database
+ * `LIGHTNING_INVALID_ARGUMENT` ("encrypted already"); other failures as
+ * [`lightning_migrate`], the database then exactly as before. On success writes the JSON
+ * report (`encrypted_after` true, `to` 3) to `*out_report_json` (free it with
+ * `lightning_free`) and its length to `*out_len` (`out_len` may be NULL).
+ * Blocking; thread-safe.
+ */
+int lightning_migrate_encrypt(const char *path,
+                              const uint8_t *key,
+                              size_t key_len,
+                              char **out_report_json,
+                              size_t *out_len);
+
+/**
+ * Turns encryption at rest off for the closed, encrypted database in `path` whose key is
+ * the `key_len` (32) bytes at `key`, as `lightning migrate PATH --decrypt` does: every
+ * file is read with the key and rewritten in the clear, and the key file removed, in one
+ * atomic switch. A wrong key is `LIGHTNING_WRONG_KEY` and changes nothing; a plain
+ * database `LIGHTNING_INVALID_ARGUMENT` ("not encrypted"); the report and other failures
+ * as [`lightning_migrate_encrypt`]. Blocking; thread-safe.
+ */
+int lightning_migrate_decrypt(const char *path,
+                              const uint8_t *key,
+                              size_t key_len,
+                              char **out_report_json,
+                              size_t *out_len);
 
 /**
  * Verifies the audit log in `path` (an audit log folder, or a database folder keeping one

@@ -56,7 +56,16 @@ export interface DatabaseOptions {
   circuitBreakerEnabled?: boolean
   /** Counters are always kept; reserved. */
   enableStatistics?: boolean
-  /** The engine's `security` section, keys in camelCase (`corruptionAction: 'log' | 'halt' | 'repair' | 'quarantine'`, `validationLevel`, `checksumAlgorithm`, `auditLevel`, `enableEncryption`, `keyRotationDays`). */
+  /**
+   * Encryption at rest with this key-encryption key (a Buffer or Uint8Array of exactly 32
+   * bytes; other lengths throw `LIGHTNING_INVALID_KEY_MATERIAL`). A new database is created
+   * encrypted; an encrypted one opens only with its key (`LIGHTNING_CONFIGURATION_ERROR`
+   * naming `security.encryptionKey` without it, `LIGHTNING_WRONG_KEY` with another), and a
+   * plain one refuses a key (`LIGHTNING_CONFIGURATION_ERROR`). The key is copied and never
+   * written anywhere.
+   */
+  encryptionKey?: Buffer | Uint8Array
+  /** The engine's `security` section, keys in camelCase (`corruptionAction: 'log' | 'halt' | 'repair' | 'quarantine'`, `validationLevel`, `checksumAlgorithm`, `auditLevel`, `keyRotationDays`; encryption is turned on with `encryptionKey`). */
   security?: Record<string, unknown>
   /** The engine's `reliability` section, keys in camelCase (durations as strings such as `'30s'`). */
   reliability?: Record<string, unknown>
@@ -117,15 +126,37 @@ export interface CorruptionEvent {
 export interface RecoveryStageEvent {
   kind: 'recovery_stage'
   path: string
-  stage: 'lock' | 'manifest' | 'log_replay' | 'flush_recovered' | 'cleanup' | 'start'
+  stage: 'lock' | 'manifest' | 'log_replay' | 'flush_recovered' | 'verification' | 'cleanup' | 'start'
   phase: 'started' | 'progress' | 'finished' | 'failed'
   /** Work done in this stage, in `unit`s (log replay: bytes of log read). */
   done: number
   /** Work this stage has in all (0 when not known). */
   total: number
   unit: 'bytes' | 'tables' | 'steps'
+  /** Log replay: segments replayed so far, and in all (0 in the other stages). */
+  segmentsDone: number
+  segmentsTotal: number
+  /** Attempts of the stage so far: above 1 when a transient I/O failure made the open retry it. */
+  attempts: number
   elapsedMs: number
   error: string | null
+}
+
+/** How a database's open recovered (`db.recoveryState()`). */
+export interface RecoveryState {
+  /** The failed stage, else the running one, else null. */
+  stage: RecoveryStageEvent['stage'] | null
+  /** Percent done, 0 to 100. */
+  progress: number
+  etaMs: number | null
+  completedStages: Array<RecoveryStageEvent['stage']>
+  complete: boolean
+  failed: boolean
+  /** The open failed before it changed anything a later open depends on. */
+  canRollback: boolean
+  elapsedMs: number
+  replayedSegments: { done: number; total: number }
+  failedStages: Array<{ stage: RecoveryStageEvent['stage']; error: string; attempts: number; durationMs: number }>
 }
 
 /** A writer began (`ended: false`) or stopped waiting for background work to make room. */
@@ -302,6 +333,12 @@ export interface MigrateOptions {
   /** Copy the database into this (new) directory before the first step. */
   backup?: string
   /**
+   * An encrypted database's key (32 bytes): with it `checksum` and `compression` rewrite
+   * it and keep it encrypted (`to` must then be the newest). Without it an encrypted
+   * database is refused (`LIGHTNING_INVALID_ARGUMENT`).
+   */
+  key?: Uint8Array
+  /**
    * Called on the JS thread as the migration goes (queued from the thread pool without
    * blocking it; the last calls may arrive just after the promise settles). An exception
    * it throws is reported with `process.emitWarning`. `migrate()` only.
@@ -366,6 +403,10 @@ export interface MigrationReport {
   seconds?: number
   /** What did not stop the migration (a run). */
   warnings?: string[]
+  /** Whether the database was encrypted before the migration (a run). */
+  encryptedBefore?: boolean
+  /** Whether it is encrypted after it (a run). */
+  encryptedAfter?: boolean
   /** Bytes the plan reads and rewrites (a dry run). */
   estimatedBytes?: number
   /** About how long it should take (a dry run). */

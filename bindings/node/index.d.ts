@@ -56,7 +56,16 @@ export interface DatabaseOptions {
   circuitBreakerEnabled?: boolean
   /** Counters are always kept; reserved. */
   enableStatistics?: boolean
-  /** The engine's `security` section, keys in camelCase (`corruptionAction: 'log' | 'halt' | 'repair' | 'quarantine'`, `validationLevel`, `checksumAlgorithm`, `auditLevel`, `enableEncryption`, `keyRotationDays`). */
+  /**
+   * Encryption at rest with this key-encryption key (a Buffer or Uint8Array of exactly 32
+   * bytes; other lengths throw `LIGHTNING_INVALID_KEY_MATERIAL`). A new database is created
+   * encrypted; an encrypted one opens only with its key (`LIGHTNING_CONFIGURATION_ERROR`
+   * naming `security.encryptionKey` without it, `LIGHTNING_WRONG_KEY` with another), and a
+   * plain one refuses a key (`LIGHTNING_CONFIGURATION_ERROR`). The key is copied and never
+   * written anywhere.
+   */
+  encryptionKey?: Buffer | Uint8Array
+  /** The engine's `security` section, keys in camelCase (`corruptionAction: 'log' | 'halt' | 'repair' | 'quarantine'`, `validationLevel`, `checksumAlgorithm`, `auditLevel`, `keyRotationDays`; encryption is turned on with `encryptionKey`). */
   security?: Record<string, unknown>
   /** The engine's `reliability` section, keys in camelCase (durations as strings such as `'30s'`). */
   reliability?: Record<string, unknown>
@@ -117,15 +126,37 @@ export interface CorruptionEvent {
 export interface RecoveryStageEvent {
   kind: 'recovery_stage'
   path: string
-  stage: 'lock' | 'manifest' | 'log_replay' | 'flush_recovered' | 'cleanup' | 'start'
+  stage: 'lock' | 'manifest' | 'log_replay' | 'flush_recovered' | 'verification' | 'cleanup' | 'start'
   phase: 'started' | 'progress' | 'finished' | 'failed'
   /** Work done in this stage, in `unit`s (log replay: bytes of log read). */
   done: number
   /** Work this stage has in all (0 when not known). */
   total: number
   unit: 'bytes' | 'tables' | 'steps'
+  /** Log replay: segments replayed so far, and in all (0 in the other stages). */
+  segmentsDone: number
+  segmentsTotal: number
+  /** Attempts of the stage so far: above 1 when a transient I/O failure made the open retry it. */
+  attempts: number
   elapsedMs: number
   error: string | null
+}
+
+/** How a database's open recovered (`db.recoveryState()`). */
+export interface RecoveryState {
+  /** The failed stage, else the running one, else null. */
+  stage: RecoveryStageEvent['stage'] | null
+  /** Percent done, 0 to 100. */
+  progress: number
+  etaMs: number | null
+  completedStages: Array<RecoveryStageEvent['stage']>
+  complete: boolean
+  failed: boolean
+  /** The open failed before it changed anything a later open depends on. */
+  canRollback: boolean
+  elapsedMs: number
+  replayedSegments: { done: number; total: number }
+  failedStages: Array<{ stage: RecoveryStageEvent['stage']; error: string; attempts: number; durationMs: number }>
 }
 
 /** A writer began (`ended: false`) or stopped waiting for background work to make room. */
@@ -302,6 +333,12 @@ export interface MigrateOptions {
   /** Copy the database into this (new) directory before the first step. */
   backup?: string
   /**
+   * An encrypted database's key (32 bytes): with it `checksum` and `compression` rewrite
+   * it and keep it encrypted (`to` must then be the newest). Without it an encrypted
+   * database is refused (`LIGHTNING_INVALID_ARGUMENT`).
+   */
+  key?: Uint8Array
+  /**
    * Called on the JS thread as the migration goes (queued from the thread pool without
    * blocking it; the last calls may arrive just after the promise settles). An exception
    * it throws is reported with `process.emitWarning`. `migrate()` only.
@@ -366,6 +403,10 @@ export interface MigrationReport {
   seconds?: number
   /** What did not stop the migration (a run). */
   warnings?: string[]
+  /** Whether the database was encrypted before the migration (a run). */
+  encryptedBefore?: boolean
+  /** Whether it is encrypted after it (a run). */
+  encryptedAfter?: boolean
   /** Bytes the plan reads and rewrites (a dry run). */
   estimatedBytes?: number
   /** About how long it should take (a dry run). */
@@ -396,6 +437,13 @@ export declare class Database {
    * database keeps its format unless opened with `upgradeFormatOnOpen` or migrated.
    */
   get formatVersion(): FormatVersion
+  /** True when the database is encrypted at rest (opened with `encryptionKey`). */
+  get encrypted(): boolean
+  /**
+   * The generation of the data key new files are sealed with (1 for a new encrypted
+   * database), or `null` for a plain one.
+   */
+  get keyGeneration(): number | null
   /** False once `close()` has run. */
   get isOpen(): boolean
   /**
@@ -457,6 +505,13 @@ export declare class Database {
    * (wrapped by the JS layer into a sync and async iterable).
    */
   _rawIterator(gt?: Key, gte?: Key, lt?: Key, lte?: Key, prefix?: Key, reverse?: boolean, limit?: number): NativeIterator
+  /**
+   * Points `raw`, a native iterator of this database that its JS iterator has finished
+   * with, at a new range over the database as of now, as `_rawIterator` would make. The JS
+   * layer keeps one finished iterator per database for this, so a loop of short ranges
+   * does not create (and later finalize and collect) a native object per range.
+   */
+  _reuseIterator(raw: NativeIterator, gt?: Key, gte?: Key, lt?: Key, lte?: Key, prefix?: Key, reverse?: boolean, limit?: number): void
   /** A consistent read-only view as of now. */
   snapshot(): Snapshot
   /** Starts a transaction: optimistic (conflicts found at commit) unless `pessimistic`. */
@@ -467,6 +522,27 @@ export declare class Database {
   compact(): Promise<void>
   /** Makes every acknowledged write durable now (on the thread pool). */
   sync(): Promise<void>
+  /**
+   * Rotates the data key of an encrypted database and returns the new key generation:
+   * the new key is written to the key file first, then seals everything written from
+   * then on; older files stay readable. A plain database throws
+   * `LIGHTNING_INVALID_ARGUMENT`. Blocking (it writes and syncs one small file).
+   */
+  rotateKeySync(): number
+  /**
+   * `rotateKeySync()`, then every file re-sealed under the new key (the log and
+   * memtable move to it, every table is rewritten, the manifest is rolled) and the
+   * older keys removed from the key file once nothing reads a file sealed with them.
+   * Blocking (it rewrites every table).
+   */
+  rotateKeyNowSync(): { generation: number; tablesRewritten: number; retiredGenerations: number[] }
+  /**
+   * Re-wraps the data keys of an encrypted database under `newKey` (a Buffer or
+   * Uint8Array of 32 bytes; `LIGHTNING_INVALID_KEY_MATERIAL` otherwise): only the key
+   * file is rewritten, and the database opens with `newKey` only from then on.
+   * Blocking.
+   */
+  rewrapKeySync(newKey: Uint8Array): void
   /** `flush()`, blocking. */
   flushSync(): void
   /** `compact()`, blocking. */
@@ -487,6 +563,12 @@ export declare class Database {
   _testPanicAsync(): Promise<void>
   /** Sizes, levels, counters and what recovery did, as a plain object (keys in camelCase). */
   stats(): Record<string, unknown>
+  /**
+   * How this handle's open recovered (`RecoveryState`): `stage`, `progress`, `etaMs`,
+   * `completedStages`, `complete`, `failed`, `canRollback`, `elapsedMs`,
+   * `replayedSegments` (`done`, `total`) and `failedStages`.
+   */
+  recoveryState(): RecoveryState
   /**
    * The database's health report (`HealthReport`), on the thread pool: `state`, each
    * built-in check (`integrity`, `resources`, `performance`) with its `criticality`,
@@ -588,10 +670,32 @@ export declare function _testPanic(): void
 export declare function auditVerify(path: string, key?: Buffer): AuditReport
 
 /**
+ * Turns encryption at rest off for the closed, encrypted database in `path` whose key is
+ * `key`, on the thread pool, as `lightning migrate PATH --decrypt` does. A wrong key
+ * rejects with `LIGHTNING_WRONG_KEY` and changes nothing. Resolves to the report
+ * (`encryptedAfter` false).
+ */
+export declare function decryptDatabase(path: string, key: Uint8Array): Promise<MigrationReport>
+
+/** `decryptDatabase`, blocking the JS thread until it is done. */
+export declare function decryptDatabaseSync(path: string, key: Uint8Array): MigrationReport
+
+/**
  * The format version of the database in `path` (`'v1'`, `'v2'`), read from its files
  * without opening it (no lock, nothing written).
  */
 export declare function detectVersion(path: string): FormatVersion
+
+/**
+ * Turns encryption at rest on for the closed, plain database in `path` on the thread
+ * pool, as `lightning migrate PATH --encrypt` does: every file rewritten sealed under a
+ * new key file wrapped by `key` (32 bytes), switched atomically; from then on it opens
+ * only with `encryptionKey: key`. Resolves to the report (`encryptedAfter` true).
+ */
+export declare function encryptDatabase(path: string, key: Uint8Array): Promise<MigrationReport>
+
+/** `encryptDatabase`, blocking the JS thread until it is done. */
+export declare function encryptDatabaseSync(path: string, key: Uint8Array): MigrationReport
 
 /** One row of the core's error table, as exported to JavaScript by `errorTable()`. */
 export interface ErrorCodeEntry {

@@ -17,8 +17,11 @@ const MAX_CHUNK = 1024
 const END_MARK = 0xffffffff
 
 class RangeIterator {
-  constructor(raw, mode) {
+  // `owner`: the Database whose spare native iterator `raw` becomes once this iterator has
+  // ended (null for snapshots and transactions, whose ranges are not pooled).
+  constructor(raw, mode, owner = null) {
     this._raw = raw
+    this._owner = owner
     this._mode = mode
     this._chunk = null // from nextChunk: [u32 LE length][bytes] per key and/or value, END_MARK last
     this._pos = 0
@@ -44,6 +47,7 @@ class RangeIterator {
     if (this._chunk.readUInt32LE(this._pos) === END_MARK) {
       this._done = true
       this._chunk = null
+      this._release()
       return { value: undefined, done: true }
     }
     if (this._mode === MODE_ENTRIES) {
@@ -61,7 +65,20 @@ class RangeIterator {
   close() {
     this._done = true
     this._chunk = null
-    this._raw.close()
+    if (this._raw !== null) {
+      this._raw.close()
+      this._release()
+    }
+  }
+
+  // Hands the finished native iterator (its view already released) to the database for its
+  // next range, so a loop of short ranges does not create, finalize and collect a native
+  // object per range. This iterator no longer touches it.
+  _release() {
+    if (this._owner !== null && this._owner._spareIterator == null) {
+      this._owner._spareIterator = this._raw
+      this._raw = null
+    }
   }
 
   [Symbol.iterator]() {
@@ -99,20 +116,38 @@ function raw(self, o) {
   return self._rawIterator(o.gt, o.gte, o.lt, o.lte, o.prefix, o.reverse, o.limit)
 }
 
-function addRanges(Class) {
+// A database's ranges reuse its spare native iterator when it has one (see `_release`).
+function pooledRaw(self, o) {
+  const spare = self._spareIterator
+  if (spare == null) return raw(self, o)
+  self._spareIterator = null
+  try {
+    if (o === undefined || o === null) self._reuseIterator(spare)
+    else self._reuseIterator(spare, o.gt, o.gte, o.lt, o.lte, o.prefix, o.reverse, o.limit)
+  } catch (err) {
+    // Bad options or a closed database: the spare is unchanged and stays spare.
+    self._spareIterator = spare
+    throw err
+  }
+  return spare
+}
+
+function addRanges(Class, pooled) {
+  const make = pooled ? pooledRaw : raw
+  const owner = (self) => (pooled ? self : null)
   Class.prototype.iterator = function iterator(options) {
-    return new RangeIterator(raw(this, options), MODE_ENTRIES)
+    return new RangeIterator(make(this, options), MODE_ENTRIES, owner(this))
   }
   Class.prototype.keys = function keys(options) {
-    return new RangeIterator(raw(this, options), MODE_KEYS)
+    return new RangeIterator(make(this, options), MODE_KEYS, owner(this))
   }
   Class.prototype.values = function values(options) {
-    return new RangeIterator(raw(this, options), MODE_VALUES)
+    return new RangeIterator(make(this, options), MODE_VALUES, owner(this))
   }
 }
-addRanges(Database)
-addRanges(Snapshot)
-addRanges(Transaction)
+addRanges(Database, true)
+addRanges(Snapshot, false)
+addRanges(Transaction, false)
 
 // getSync copies the value into a shared scratch buffer and returns a pooled copy of it, as
 // lmdb-js does: cheaper than a native Buffer allocation per read. Values larger than the
@@ -260,6 +295,23 @@ function migrate(path, options) {
   }
 }
 
+// Bad arguments (a key of the wrong length) reject too, as migrate's do.
+function encryptDatabase(path, key) {
+  try {
+    return native.encryptDatabase(path, key)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
+function decryptDatabase(path, key) {
+  try {
+    return native.decryptDatabase(path, key)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
 const errorTable = Object.freeze(native.errorTable().map((row) => Object.freeze(row)))
 // Both spellings map to the number: errorCodes.LIGHTNING_TRANSACTION_CONFLICT and
 // errorCodes.TRANSACTION_CONFLICT are 105.
@@ -280,4 +332,8 @@ module.exports = {
   needsMigration: native.needsMigration,
   migrate,
   migrateSync: native.migrateSync,
+  encryptDatabase,
+  encryptDatabaseSync: native.encryptDatabaseSync,
+  decryptDatabase,
+  decryptDatabaseSync: native.decryptDatabaseSync,
 }

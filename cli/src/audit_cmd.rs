@@ -1,9 +1,9 @@
 //! `lightning audit verify PATH` and `lightning audit tail PATH [-n N]`.
 //!
 //! PATH is an audit log folder or a database folder that keeps one (its `audit/`). A sealed
-//! log (`encrypt_logs`) is authenticated with the key in `--key-file FILE` or
-//! `$LIGHTNING_AUDIT_KEY` (64 hexadecimal digits); without one `verify` checks only the hash
-//! chain and `tail` refuses.
+//! log (`encrypt_logs`) is authenticated with the key in `--key-file FILE` (the global
+//! option, here naming the audit log's key) or `$LIGHTNING_AUDIT_KEY` (64 hexadecimal
+//! digits); without one `verify` checks only the hash chain and `tail` refuses.
 //!
 //! | exit code | `verify` | `tail` |
 //! |---|---|---|
@@ -43,9 +43,6 @@ pub enum AuditAction {
 pub struct VerifyArgs {
     /// Audit log folder, or a database folder keeping one in `audit/`.
     pub path: PathBuf,
-    /// File holding the key of a sealed log (32 bytes, or 64 hexadecimal digits).
-    #[arg(long)]
-    pub key_file: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -59,9 +56,6 @@ pub struct TailArgs {
     /// How many entries.
     #[arg(short = 'n', default_value_t = 10)]
     pub n: usize,
-    /// File holding the key of a sealed log (32 bytes, or 64 hexadecimal digits).
-    #[arg(long)]
-    pub key_file: Option<PathBuf>,
 }
 
 /// The log folder PATH names, if any.
@@ -102,15 +96,16 @@ fn fail(what: &str, e: &DatabaseError) -> i32 {
     }
 }
 
-/// Runs `lightning audit ...`; returns the exit code.
-pub fn run(args: &AuditArgs) -> i32 {
+/// Runs `lightning audit ...` with the global `--key-file` (the sealed log's key file);
+/// returns the exit code.
+pub fn run(args: &AuditArgs, key_file: Option<&Path>) -> i32 {
     match &args.action {
-        AuditAction::Verify(a) => verify(a),
-        AuditAction::Tail(a) => tail(a),
+        AuditAction::Verify(a) => verify(a, key_file),
+        AuditAction::Tail(a) => tail(a, key_file),
     }
 }
 
-fn verify(args: &VerifyArgs) -> i32 {
+fn verify(args: &VerifyArgs, key_file: Option<&Path>) -> i32 {
     let Some(dir) = log_dir(&args.path) else {
         eprintln!(
             "lightning audit verify: no audit log at {}",
@@ -118,7 +113,7 @@ fn verify(args: &VerifyArgs) -> i32 {
         );
         return EXIT_USAGE;
     };
-    let key = match key(args.key_file.as_deref()) {
+    let key = match key(key_file) {
         Ok(k) => k,
         Err(e) => return fail("verify", &e),
     };
@@ -161,7 +156,7 @@ fn verify(args: &VerifyArgs) -> i32 {
     }
 }
 
-fn tail(args: &TailArgs) -> i32 {
+fn tail(args: &TailArgs, key_file: Option<&Path>) -> i32 {
     let Some(dir) = log_dir(&args.path) else {
         eprintln!(
             "lightning audit tail: no audit log at {}",
@@ -169,7 +164,7 @@ fn tail(args: &TailArgs) -> i32 {
         );
         return EXIT_USAGE;
     };
-    let key = match key(args.key_file.as_deref()) {
+    let key = match key(key_file) {
         Ok(k) => k,
         Err(e) => return fail("tail", &e),
     };

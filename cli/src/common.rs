@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lightning_db::{
-    Database, DatabaseError, EventListener, LightningDbConfig, RecoveryStage, RecoveryStageInfo,
-    StagePhase,
+    Database, DatabaseError, EncryptionKey, EventListener, LightningDbConfig, RecoveryStage,
+    RecoveryStageInfo, StagePhase,
 };
 
 use crate::error::CliError;
@@ -40,21 +40,53 @@ pub struct GlobalOpts {
     /// `{"cache_size": 268435456, "durability": "NoSync"}`.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// The key of an encrypted database: a file holding its 32 raw bytes or 64 hexadecimal
+    /// digits. Without it, the LIGHTNING_KEY environment variable (64 hexadecimal digits)
+    /// is used when set. A database created with a key is encrypted; an encrypted one
+    /// opens only with its key. For `migrate --encrypt`: the key the database will open
+    /// with. For `audit verify` and `audit tail`: the sealed audit log's key (else
+    /// $LIGHTNING_AUDIT_KEY).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
+
+/// The environment variable holding an encrypted database's key (64 hexadecimal digits)
+/// when `--key-file` is not given.
+pub const KEY_ENV: &str = "LIGHTNING_KEY";
 
 impl GlobalOpts {
     /// The configuration to open databases with: the `--config` file, or the defaults.
+    /// With a key (`--key-file` or `LIGHTNING_KEY`), encryption at rest is on.
     pub fn db_config(&self) -> Result<LightningDbConfig, CliError> {
-        let Some(file) = &self.config else {
-            return Ok(LightningDbConfig::default());
+        let mut config = match &self.config {
+            None => LightningDbConfig::default(),
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    CliError::Usage(format!(
+                        "cannot read the --config file '{}': {e}",
+                        file.display()
+                    ))
+                })?;
+                LightningDbConfig::from_json(&text)?
+            }
         };
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            CliError::Usage(format!(
-                "cannot read the --config file '{}': {e}",
-                file.display()
-            ))
-        })?;
-        Ok(LightningDbConfig::from_json(&text)?)
+        if let Some(key) = self.encryption_key()? {
+            config.security.enable_encryption = true;
+            config.security.encryption_key = Some(key);
+        }
+        Ok(config)
+    }
+
+    /// The key of an encrypted database: `--key-file`, else `LIGHTNING_KEY`, else none.
+    pub fn encryption_key(&self) -> Result<Option<EncryptionKey>, CliError> {
+        if let Some(file) = &self.key_file {
+            return Ok(Some(EncryptionKey::from_file(file)?));
+        }
+        if std::env::var_os(KEY_ENV).is_some() {
+            return Ok(Some(EncryptionKey::from_env(KEY_ENV)?));
+        }
+        Ok(None)
     }
 
     /// A key or value argument as bytes: hex-decoded with `--hex`, else its UTF-8 bytes.

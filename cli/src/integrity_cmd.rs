@@ -19,7 +19,7 @@ use std::path::Path;
 use lightning_db::{
     repair_database, IntegrityReport, IntegrityValidator, RepairReport, ValidationConfig,
 };
-use lightning_db::{DatabaseError, LightningDbConfig, ValidationLevel};
+use lightning_db::{DatabaseError, EncryptionKey, LightningDbConfig, ValidationLevel};
 
 /// Databases larger than this (bytes of files) get a progress bar.
 pub const PROGRESS_THRESHOLD: u64 = 64 << 20;
@@ -203,10 +203,16 @@ fn emit(text: &str) {
 }
 
 /// `lightning check PATH [--level LEVEL] [--json]`: validates the closed database at
-/// `path` at `level`, prints what was verified and every problem found (as JSON with
+/// `path` at `level` (an encrypted one with `key`, its key from `--key-file` or
+/// `LIGHTNING_KEY`), prints what was verified and every problem found (as JSON with
 /// `json`), and returns the exit code: 0 clean, 4 corruption found, 2 no database, 3 the
 /// check could not run.
-pub fn run_check(path: &Path, level: ValidationLevel, json: bool) -> i32 {
+pub fn run_check(
+    path: &Path,
+    level: ValidationLevel,
+    json: bool,
+    key: Option<&EncryptionKey>,
+) -> i32 {
     let bar = progress_bar(path);
     let mut validator = IntegrityValidator::for_path(
         ValidationConfig {
@@ -215,6 +221,9 @@ pub fn run_check(path: &Path, level: ValidationLevel, json: bool) -> i32 {
         },
         path,
     );
+    if let Some(key) = key {
+        validator = validator.with_key(key.clone());
+    }
     if let Some(bar) = &bar {
         let bar = bar.clone();
         validator = validator.with_progress(move |bytes| bar.set_position(bytes));
@@ -247,18 +256,20 @@ pub fn run_check(path: &Path, level: ValidationLevel, json: bool) -> i32 {
 /// `lightning_db::repair_database`) and prints what it found, did and set aside.
 /// Returns 0 when it validates clean afterwards (or needed nothing), 4 when something could
 /// not be repaired, 2 when there is no database, 3 when the repair could not run.
-pub fn run_repair(path: &Path) -> i32 {
-    run_repair_opts(path, false)
-}
-
-/// [`run_repair`], printing the report as JSON with `json`.
-pub fn run_repair_opts(path: &Path, json: bool) -> i32 {
+/// Prints the report as JSON with `json`; an encrypted database is repaired with `key`
+/// (what repair rewrites is sealed with its data keys).
+pub fn run_repair_opts(path: &Path, json: bool, key: Option<&EncryptionKey>) -> i32 {
     let bar = progress_bar(path);
     if let Some(bar) = &bar {
         bar.set_message("repairing");
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
     }
-    let result = repair_database(path, &LightningDbConfig::default());
+    let mut config = LightningDbConfig::default();
+    if let Some(key) = key {
+        config.security.enable_encryption = true;
+        config.security.encryption_key = Some(key.clone());
+    }
+    let result = repair_database(path, &config);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -300,8 +311,11 @@ mod tests {
     fn check_and_repair_exit_codes() {
         let dir = tempfile::tempdir().expect("tempdir");
         build(dir.path());
-        assert_eq!(run_check(dir.path(), ValidationLevel::Paranoid, false), 0);
-        assert_eq!(run_check(dir.path(), ValidationLevel::Basic, true), 0);
+        assert_eq!(
+            run_check(dir.path(), ValidationLevel::Paranoid, false, None),
+            0
+        );
+        assert_eq!(run_check(dir.path(), ValidationLevel::Basic, true, None), 0);
         let table = std::fs::read_dir(dir.path())
             .expect("dir")
             .map(|e| e.expect("e").path())
@@ -311,20 +325,28 @@ mod tests {
         let n = data.len();
         data[n - 30] ^= 1; // the footer
         std::fs::write(&table, data).expect("write");
-        assert_eq!(run_check(dir.path(), ValidationLevel::Basic, false), 4);
-        assert_eq!(run_repair(dir.path()), 0);
         assert_eq!(
-            run_check(dir.path(), ValidationLevel::Comprehensive, false),
+            run_check(dir.path(), ValidationLevel::Basic, false, None),
+            4
+        );
+        assert_eq!(run_repair_opts(dir.path(), false, None), 0);
+        assert_eq!(
+            run_check(dir.path(), ValidationLevel::Comprehensive, false, None),
             0
         );
         assert_eq!(
-            run_check(&dir.path().join("nope"), ValidationLevel::Basic, false),
+            run_check(
+                &dir.path().join("nope"),
+                ValidationLevel::Basic,
+                false,
+                None
+            ),
             2
         );
         let db =
             lightning_db::Database::open(dir.path(), LightningDbConfig::default()).expect("open");
         assert_eq!(
-            run_check(dir.path(), ValidationLevel::Basic, false),
+            run_check(dir.path(), ValidationLevel::Basic, false, None),
             3,
             "locked"
         );

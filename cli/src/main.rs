@@ -72,12 +72,17 @@ pub enum Command {
     /// Print a database's format version, checksum algorithms, compression, encryption and
     /// files per level, without opening it for writing.
     Inspect(migrate_cmd::InspectArgs),
-    /// Migrate a closed database to another format (default: the newest): print the plan,
-    /// the estimated time and the safety check, then run it (unless --dry-run).
+    /// Migrate a closed database to another format (default: the newest), or turn its
+    /// encryption on or off (--encrypt, --decrypt, with --key-file or LIGHTNING_KEY):
+    /// print the plan, the estimated time and the safety check, then run it (unless
+    /// --dry-run).
     Migrate(migrate_cmd::MigrateArgs),
     /// Verify an audit log (`audit verify PATH`, exit code 4 on tampering) or print its
     /// last entries (`audit tail PATH [-n N]`).
     Audit(audit_cmd::AuditArgs),
+    /// Rotate an encrypted database's data key (its key from --key-file or LIGHTNING_KEY);
+    /// with --new-key-file, re-wrap its data keys under that key instead.
+    RotateKey(commands::RotateKeyArgs),
 }
 
 /// Arguments of `lightning check`.
@@ -115,6 +120,7 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Delete(args) => commands::delete(global, args),
         Command::Scan(args) => commands::scan(global, args),
         Command::Stats(args) => commands::stats(global, args),
+        Command::RotateKey(args) => commands::rotate_key(global, args),
         Command::Check(_)
         | Command::Repair(_)
         | Command::Health(_)
@@ -136,19 +142,40 @@ fn main() -> ExitCode {
             }
         }
         Command::Check(args) => {
-            return exit_code(integrity_cmd::run_check(&args.path, args.level, args.json))
+            return match cli.global.encryption_key() {
+                Ok(key) => exit_code(integrity_cmd::run_check(
+                    &args.path,
+                    args.level,
+                    args.json,
+                    key.as_ref(),
+                )),
+                Err(err) => err.report(),
+            }
         }
         Command::Repair(args) => {
-            return exit_code(if args.json {
-                integrity_cmd::run_repair_opts(&args.path, true)
-            } else {
-                integrity_cmd::run_repair(&args.path)
-            })
+            return match cli.global.encryption_key() {
+                Ok(key) => exit_code(integrity_cmd::run_repair_opts(
+                    &args.path,
+                    args.json,
+                    key.as_ref(),
+                )),
+                Err(err) => err.report(),
+            }
         }
-        Command::Inspect(args) => return exit_code(migrate_cmd::run_inspect(args)),
-        Command::Audit(args) => return exit_code(audit_cmd::run(args)),
+        Command::Inspect(args) => {
+            return match cli.global.encryption_key() {
+                Ok(key) => exit_code(migrate_cmd::run_inspect(args, key.as_ref())),
+                Err(err) => err.report(),
+            }
+        }
+        Command::Audit(args) => {
+            return exit_code(audit_cmd::run(args, cli.global.key_file.as_deref()))
+        }
         Command::Migrate(args) => {
-            return exit_code(migrate_cmd::run_migrate(args, cli.global.quiet))
+            return match cli.global.encryption_key() {
+                Ok(key) => exit_code(migrate_cmd::run_migrate(args, cli.global.quiet, key)),
+                Err(err) => err.report(),
+            }
         }
         _ => {}
     }

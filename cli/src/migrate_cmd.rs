@@ -1,9 +1,13 @@
-//! `lightning inspect PATH` and `lightning migrate PATH [--to VERSION] [--dry-run]`.
+//! `lightning inspect PATH` and `lightning migrate PATH [--to VERSION] [--encrypt |
+//! --decrypt] [--dry-run]`.
 //!
 //! `inspect` reads the database's files without taking its lock or writing anything:
 //! format version, checksum algorithms, compression, encryption, files per level and
 //! sizes. `migrate` prints the plan, the estimated time and the safety check, then (unless
 //! `--dry-run`) runs it on the closed database, with a progress bar on a terminal.
+//! `--encrypt` and `--decrypt` turn encryption at rest on or off; they, and any migration
+//! of an encrypted database, take its key from the global `--key-file FILE` or
+//! `LIGHTNING_KEY`.
 //!
 //! Exit codes: 0 done (or nothing to do), 2 no database at PATH or a bad argument, 3 the
 //! migration was refused or failed (the database is then as it was, unless the message
@@ -14,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use lightning_db::{
-    ChecksumAlgorithm, DatabaseError, DatabaseInfo, DatabaseVersion, MigrationError,
+    ChecksumAlgorithm, DatabaseError, DatabaseInfo, DatabaseVersion, EncryptionKey, MigrationError,
     MigrationManager, MigrationPhase,
 };
 
@@ -46,6 +50,15 @@ pub struct MigrateArgs {
     /// Copy the database into this (new) directory before the first step.
     #[arg(long)]
     pub backup: Option<PathBuf>,
+    /// Turn encryption at rest on: every file is rewritten sealed, under a new key file
+    /// wrapped by the key from --key-file FILE or LIGHTNING_KEY (the database then opens
+    /// only with that key).
+    #[arg(long, conflicts_with = "decrypt")]
+    pub encrypt: bool,
+    /// Turn encryption at rest off: every file is read with the key from --key-file FILE
+    /// or LIGHTNING_KEY and rewritten in the clear, and the key file is removed.
+    #[arg(long)]
+    pub decrypt: bool,
     /// Print the plan, the estimate and the safety check, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -111,10 +124,17 @@ fn print_info(info: &DatabaseInfo) {
     let algos: Vec<String> = info.checksum_algorithms().into_iter().collect();
     println!("checksum:        {}", algos.join(", "));
     println!("compression:     {}", info.compression());
-    println!(
-        "encryption:      {}",
-        if info.encrypted { "on" } else { "off" }
-    );
+    match (info.encrypted, info.key_generation) {
+        (false, _) => println!("encryption:      off"),
+        (true, Some(g)) => println!("encryption:      on (XChaCha20-Poly1305, key generation {g})"),
+        (true, None) => println!("encryption:      on (key file unreadable)"),
+    }
+    if info.tables_hidden {
+        println!(
+            "tables:          not listed: the manifest is sealed (give the key with \
+             --key-file FILE or LIGHTNING_KEY)"
+        );
+    }
     if let Some(m) = &info.manifest {
         println!(
             "manifest:        {} ({}, format {}, {:?})",
@@ -156,9 +176,15 @@ fn print_info(info: &DatabaseInfo) {
     println!("total:           {}", human_bytes(info.total_bytes()));
 }
 
-/// Runs `lightning inspect`; returns the exit code.
-pub fn run_inspect(args: &InspectArgs) -> i32 {
-    match MigrationManager::new().inspect(&args.path) {
+/// Runs `lightning inspect`; returns the exit code. With `key` (`--key-file` or
+/// `LIGHTNING_KEY`) an encrypted database's tables are listed too.
+pub fn run_inspect(args: &InspectArgs, key: Option<&lightning_db::EncryptionKey>) -> i32 {
+    let manager = MigrationManager::new();
+    let inspected = match key {
+        Some(k) => manager.inspect_with_key(&args.path, k),
+        None => manager.inspect(&args.path),
+    };
+    match inspected {
         Ok(info) => {
             print_info(&info);
             EXIT_OK
@@ -189,8 +215,10 @@ fn migration_error(e: MigrationError) -> i32 {
     exit_for(&e)
 }
 
-/// Runs `lightning migrate`; returns the exit code.
-pub fn run_migrate(args: &MigrateArgs, quiet: bool) -> i32 {
+/// Runs `lightning migrate`; returns the exit code. `key` (`--key-file` or
+/// `LIGHTNING_KEY`) is an encrypted database's key, or the key `--encrypt` wraps the new
+/// data keys with.
+pub fn run_migrate(args: &MigrateArgs, quiet: bool, key: Option<EncryptionKey>) -> i32 {
     let bar: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
     let shown = Arc::clone(&bar);
     let terminal = !quiet && std::io::stderr().is_terminal();
@@ -225,10 +253,40 @@ pub fn run_migrate(args: &MigrateArgs, quiet: bool) -> i32 {
             *slot = None;
         }
     });
-    let mut plan = match manager.create_migration_plan_for(&args.path, args.to) {
+    if (args.encrypt || args.decrypt) && key.is_none() {
+        eprintln!(
+            "lightning migrate: --{} needs the database's key: --key-file FILE or \
+             LIGHTNING_KEY (64 hexadecimal digits)",
+            if args.encrypt { "encrypt" } else { "decrypt" }
+        );
+        return EXIT_USAGE;
+    }
+    let encrypted = match manager.inspect(&args.path) {
+        Ok(info) => info.encrypted,
+        Err(e) => {
+            print_error("migrate", &e);
+            return exit_for(&e);
+        }
+    };
+    // With a key the plan carries it (an encrypted database is migrated only with it,
+    // and stays at its layout unless decrypted); without, an encrypted database is
+    // refused by the safety check below, naming the key options.
+    let planned = match key {
+        Some(k) => manager.create_migration_plan_with_key(&args.path, args.to, k),
+        None if encrypted => manager
+            .create_migration_plan(DatabaseVersion::Latest, DatabaseVersion::Latest)
+            .map(|p| p.with_path(&args.path)),
+        None => manager.create_migration_plan_for(&args.path, args.to),
+    };
+    let mut plan = match planned {
         Ok(p) => p,
         Err(e) => return migration_error(e),
     };
+    // Decrypting comes first and encrypting last, so the other steps rewrite plain files
+    // (and the log is read once either way).
+    if args.decrypt {
+        plan = plan.with_encryption(false);
+    }
     if let Some(name) = &args.checksum {
         let Some(algo) = checksum_of(name) else {
             eprintln!(
@@ -241,6 +299,9 @@ pub fn run_migrate(args: &MigrateArgs, quiet: bool) -> i32 {
     if let Some(c) = args.compression {
         plan = plan.with_compression(matches!(c, OnOff::On));
     }
+    if args.encrypt {
+        plan = plan.with_encryption(true);
+    }
     if let Some(b) = &args.backup {
         plan = plan.with_backup(b);
     }
@@ -249,6 +310,16 @@ pub fn run_migrate(args: &MigrateArgs, quiet: bool) -> i32 {
         "plan:       {} -> {}",
         plan.from_version(),
         plan.to_version().resolve()
+    );
+    let encrypted_after = (encrypted || args.encrypt) && !args.decrypt;
+    println!(
+        "encryption: {} -> {}",
+        if encrypted { "on (format 3)" } else { "off" },
+        if encrypted_after {
+            "on (format 3)"
+        } else {
+            "off"
+        }
     );
     if plan.steps().is_empty() {
         println!("steps:      none (already in that format)");
@@ -308,6 +379,17 @@ pub fn run_migrate(args: &MigrateArgs, quiet: bool) -> i32 {
                 human_bytes(r.bytes_rewritten),
                 r.duration.as_secs_f64()
             );
+            if r.encrypted_before != r.encrypted_after {
+                println!(
+                    "encryption: {}",
+                    if r.encrypted_after {
+                        "on: the database now opens only with its key (--key-file FILE or \
+                         LIGHTNING_KEY)"
+                    } else {
+                        "off: the key file is removed; the database opens without a key"
+                    }
+                );
+            }
             EXIT_OK
         }
         Err(e) => migration_error(e),

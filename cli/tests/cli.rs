@@ -480,3 +480,105 @@ fn progress_reports_the_log_replay_of_an_open_when_asked() {
     let both = lightning(&["--progress", "-q", "get", db, "replay00000042"]);
     assert_code(&both, 2);
 }
+
+fn lightning_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightning"));
+    cmd.args(args).env_remove("LIGHTNING_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the lightning binary")
+}
+
+#[test]
+fn key_file_and_lightning_key_open_an_encrypted_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let db = path_str(&db);
+    let key_file = dir.path().join("key");
+    let hex = "2a".repeat(32);
+    std::fs::write(&key_file, format!("{hex}\n")).expect("write key");
+    let key_file = path_str(&key_file);
+
+    let put = lightning_env(&["put", db, "k", "secret", "--key-file", key_file], &[]);
+    assert_code(&put, 0);
+    // Without a key: a database error naming the missing key.
+    let refused = lightning_env(&["get", db, "k"], &[]);
+    assert_code(&refused, 3);
+    assert!(
+        stderr(&refused).contains("encryption_key"),
+        "{}",
+        stderr(&refused)
+    );
+    // The wrong key.
+    let wrong = lightning_env(&["get", db, "k"], &[("LIGHTNING_KEY", &"11".repeat(32))]);
+    assert_code(&wrong, 3);
+    assert!(
+        stderr(&wrong).to_lowercase().contains("wrong"),
+        "{}",
+        stderr(&wrong)
+    );
+    // The key from the environment.
+    let got = lightning_env(&["get", db, "k"], &[("LIGHTNING_KEY", &hex)]);
+    assert_code(&got, 0);
+    assert_eq!(stdout(&got).trim(), "secret");
+
+    let stats = lightning_env(&["stats", db, "--key-file", key_file], &[]);
+    assert_code(&stats, 0);
+    assert!(
+        stdout(&stats).contains("key generation 1"),
+        "{}",
+        stdout(&stats)
+    );
+    let inspect = lightning_env(&["inspect", db], &[]);
+    assert_code(&inspect, 0);
+    let text = stdout(&inspect);
+    assert!(
+        text.contains("encryption:      on") && text.contains("key generation 1"),
+        "{text}"
+    );
+    assert!(text.contains("manifest is sealed"), "{text}");
+    let inspect = lightning_env(&["inspect", db, "--key-file", key_file], &[]);
+    assert_code(&inspect, 0);
+    assert!(
+        !stdout(&inspect).contains("manifest is sealed"),
+        "{}",
+        stdout(&inspect)
+    );
+    // Rotation, then re-wrapping under a new key.
+    let rotated = lightning_env(&["rotate-key", db, "--key-file", key_file], &[]);
+    assert_code(&rotated, 0);
+    assert!(
+        stdout(&rotated).contains("key generation 2"),
+        "{}",
+        stdout(&rotated)
+    );
+    let new_key = dir.path().join("new-key");
+    std::fs::write(&new_key, "3b".repeat(32)).expect("write key");
+    let rewrapped = lightning_env(
+        &[
+            "rotate-key",
+            db,
+            "--key-file",
+            key_file,
+            "--new-key-file",
+            path_str(&new_key),
+        ],
+        &[],
+    );
+    assert_code(&rewrapped, 0);
+    let old = lightning_env(&["get", db, "k", "--key-file", key_file], &[]);
+    assert_code(&old, 3);
+    let got = lightning_env(&["get", db, "k", "--key-file", path_str(&new_key)], &[]);
+    assert_code(&got, 0);
+    assert_eq!(stdout(&got).trim(), "secret");
+    // Offline check refuses clearly.
+    let check = lightning_env(&["check", db], &[]);
+    assert!(
+        stderr(&check).contains("encrypted database")
+            || stdout(&check).contains("encrypted database"),
+        "stdout {} stderr {}",
+        stdout(&check),
+        stderr(&check)
+    );
+}

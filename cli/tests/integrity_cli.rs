@@ -136,3 +136,46 @@ fn health_of_a_missing_database_is_an_error() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(!missing.exists(), "nothing is created");
 }
+
+#[test]
+fn check_and_repair_take_the_key_of_an_encrypted_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let db_str = db.to_str().expect("utf-8 path");
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "5c".repeat(32)).expect("write key");
+    let key = key_file.to_str().expect("utf-8 path");
+    let demo = lightning(&["-q", "demo", db_str, "--records", "3000", "--key-file", key]);
+    assert_eq!(demo.status.code(), Some(0), "{}", text(&demo));
+
+    let clean = lightning(&["check", db_str, "--level", "paranoid", "--key-file", key]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    // Without the key: the check cannot run, and says which key it needs.
+    let refused = lightning(&["check", db_str]);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("encryption_key"),
+        "{}",
+        text(&refused)
+    );
+
+    let table = biggest_table(&db);
+    let mut bytes = std::fs::read(&table).expect("read table");
+    bytes[100] ^= 0x40;
+    std::fs::write(&table, &bytes).expect("write table");
+    let damaged = lightning(&["check", db_str, "--key-file", key]);
+    assert_eq!(damaged.status.code(), Some(4), "{}", text(&damaged));
+    let refused = lightning(&["repair", db_str]);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    let repaired = lightning(&["repair", db_str, "--key-file", key]);
+    assert_eq!(repaired.status.code(), Some(0), "{}", text(&repaired));
+    let after = lightning(&[
+        "check",
+        db_str,
+        "--level",
+        "comprehensive",
+        "--key-file",
+        key,
+    ]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+}

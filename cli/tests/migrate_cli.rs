@@ -4,10 +4,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn lightning(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lightning"))
-        .args(args)
-        .output()
-        .expect("run lightning")
+    lightning_env(args, &[])
+}
+
+/// `lightning` with `env` set and no `LIGHTNING_KEY` inherited.
+fn lightning_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightning"));
+    cmd.args(args).env_remove("LIGHTNING_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run lightning")
 }
 
 fn text(out: &Output) -> String {
@@ -160,4 +167,111 @@ fn a_format_too_old_to_read_names_the_migration_command() {
         );
     }
     assert!(data_files(dir.path()) == before, "a refusal changed files");
+}
+
+#[test]
+fn encrypt_and_decrypt_turn_encryption_on_and_off_with_the_key() {
+    let dir = v1_copy();
+    let path = dir.path().to_str().expect("utf-8");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_file = keys.path().join("key");
+    let hex = "5c".repeat(32);
+    std::fs::write(&key_file, format!("{hex}\n")).expect("write key");
+    let key_file = key_file.to_str().expect("utf-8");
+    let scan_before = lightning(&["scan", path]);
+    assert_eq!(scan_before.status.code(), Some(0), "{}", text(&scan_before));
+    let before = data_files(dir.path());
+
+    // Without a key: a usage error, nothing changed.
+    let no_key = lightning(&["migrate", path, "--encrypt"]);
+    assert_eq!(no_key.status.code(), Some(2), "{}", text(&no_key));
+    assert!(text(&no_key).contains("--key-file"), "{}", text(&no_key));
+    let dry = lightning(&[
+        "migrate",
+        path,
+        "--encrypt",
+        "--key-file",
+        key_file,
+        "--dry-run",
+    ]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert!(
+        text(&dry).contains("encryption: off -> on"),
+        "{}",
+        text(&dry)
+    );
+    assert!(
+        data_files(dir.path()) == before,
+        "a refusal or dry run changed files"
+    );
+
+    let run = lightning(&["-q", "migrate", path, "--encrypt", "--key-file", key_file]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(
+        text(&run).contains("now opens only with its key"),
+        "{}",
+        text(&run)
+    );
+    let inspect = lightning(&["inspect", path]);
+    assert!(
+        text(&inspect).contains("encryption:      on"),
+        "{}",
+        text(&inspect)
+    );
+    let refused = lightning(&["scan", path]);
+    assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
+    let scan = lightning_env(&["scan", path], &[("LIGHTNING_KEY", &hex)]);
+    assert_eq!(scan.status.code(), Some(0), "{}", text(&scan));
+    assert_eq!(scan.stdout, scan_before.stdout);
+
+    // Other steps run with the key and keep it encrypted; without it they are refused.
+    let refused = lightning(&["migrate", path, "--checksum", "crc32"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("--key-file"), "{}", text(&refused));
+    let crc = lightning(&[
+        "-q",
+        "migrate",
+        path,
+        "--checksum",
+        "crc32",
+        "--key-file",
+        key_file,
+    ]);
+    assert_eq!(crc.status.code(), Some(0), "{}", text(&crc));
+    let inspect = lightning(&["inspect", path, "--key-file", key_file]);
+    assert!(
+        text(&inspect).contains("Crc32") && text(&inspect).contains("encryption:      on"),
+        "{}",
+        text(&inspect)
+    );
+
+    // Encrypting again is refused; decrypting with another key is WRONG_KEY.
+    let again = lightning(&["migrate", path, "--encrypt", "--key-file", key_file]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(
+        text(&again).contains("encrypted already"),
+        "{}",
+        text(&again)
+    );
+    let encrypted_files = data_files(dir.path());
+    let wrong = lightning_env(
+        &["migrate", path, "--decrypt"],
+        &[("LIGHTNING_KEY", &"11".repeat(32))],
+    );
+    assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+    assert!(text(&wrong).contains("WRONG_KEY"), "{}", text(&wrong));
+    assert!(
+        data_files(dir.path()) == encrypted_files,
+        "a wrong key changed files"
+    );
+
+    let back = lightning_env(
+        &["-q", "migrate", path, "--decrypt"],
+        &[("LIGHTNING_KEY", &hex)],
+    );
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back));
+    assert!(!dir.path().join("KEYS").exists());
+    let scan = lightning(&["scan", path]);
+    assert_eq!(scan.status.code(), Some(0), "{}", text(&scan));
+    assert_eq!(scan.stdout, scan_before.stdout);
 }

@@ -130,12 +130,15 @@ impl<'a> BulkLoad<'a> {
         let metas = self.write_chunk(false)?;
         for meta in &metas {
             // Read back once, in order, by the merge: through a small cache of its own,
-            // without a memory map, so the merge's pages do not pile up in memory.
+            // without a memory map, so the merge's pages do not pile up in memory. An
+            // encrypted database's runs are sealed like every table: the cache gets the keys.
+            let cache = Arc::new(BlockCache::new(MERGE_CACHE_BYTES));
+            cache.set_keys(self.inner.cache.keys());
             let table = Table::open(
                 Arc::clone(&self.inner.fs),
                 &self.inner.path,
                 meta.number,
-                Arc::new(BlockCache::new(MERGE_CACHE_BYTES)),
+                cache,
             )?;
             self.spilled.push(Arc::new(table));
         }

@@ -173,6 +173,10 @@ pub enum RecoveryStage {
     LogReplay,
     /// Writing what the log held into level-0 tables.
     FlushRecovered,
+    /// Checking the recovered state before it is made durable: each live table's own
+    /// properties against what the manifest says of it, no overlap in levels 1 and
+    /// deeper, no table newer than the recovered sequence number.
+    Verification,
     /// Writing a fresh manifest and log segment, removing obsolete files.
     Cleanup,
     /// Starting the background threads; the database is open once this ends.
@@ -181,11 +185,12 @@ pub enum RecoveryStage {
 
 impl RecoveryStage {
     /// Every stage, in order.
-    pub const ALL: [RecoveryStage; 6] = [
+    pub const ALL: [RecoveryStage; 7] = [
         RecoveryStage::Lock,
         RecoveryStage::Manifest,
         RecoveryStage::LogReplay,
         RecoveryStage::FlushRecovered,
+        RecoveryStage::Verification,
         RecoveryStage::Cleanup,
         RecoveryStage::Start,
     ];
@@ -197,6 +202,7 @@ impl RecoveryStage {
             RecoveryStage::Manifest => "manifest",
             RecoveryStage::LogReplay => "log_replay",
             RecoveryStage::FlushRecovered => "flush_recovered",
+            RecoveryStage::Verification => "verification",
             RecoveryStage::Cleanup => "cleanup",
             RecoveryStage::Start => "start",
         }
@@ -231,6 +237,13 @@ pub struct RecoveryStageInfo {
     pub total: u64,
     /// What `done` and `total` count: `"bytes"`, `"tables"` or `"steps"`.
     pub unit: &'static str,
+    /// Log replay: the segments replayed so far (0 in the other stages).
+    pub segments_done: u64,
+    /// Log replay: the segments to replay in all (0 in the other stages).
+    pub segments_total: u64,
+    /// How many times the stage has been attempted, this one included: above 1 when a
+    /// transient I/O failure made the open retry it (see `reliability.retry_max_attempts`).
+    pub attempts: usize,
     /// Time since the open began.
     pub elapsed: Duration,
     /// For [`StagePhase::Failed`]: the error.
@@ -355,6 +368,9 @@ impl Event {
                 "done": r.done,
                 "total": r.total,
                 "unit": r.unit,
+                "segments_done": r.segments_done,
+                "segments_total": r.segments_total,
+                "attempts": r.attempts,
                 "elapsed_ms": millis(r.elapsed),
                 "error": r.error,
             }),
@@ -585,6 +601,9 @@ mod tests {
             done: 1,
             total: 2,
             unit: "bytes",
+            segments_done: 0,
+            segments_total: 1,
+            attempts: 1,
             elapsed: Duration::ZERO,
             error: Some("bad".into()),
         });
@@ -603,6 +622,9 @@ mod tests {
             done: 50,
             total: 200,
             unit: "bytes",
+            segments_done: 0,
+            segments_total: 1,
+            attempts: 1,
             elapsed: Duration::ZERO,
             error: None,
         };

@@ -241,6 +241,99 @@ impl DbIterator {
         }
     }
 
+    /// Moves the iterator to the first pair whose key is at or after `key`, as if it had
+    /// just been made with that lower bound: the same view (its snapshot), the same upper
+    /// bound, and a target below the iterator's own lower bound starts at that bound.
+    /// A reverse walk already begun starts again from the upper end.
+    ///
+    /// This is the reuse form of short range reads: seeking one iterator costs a seek of
+    /// its cursors, where a new iterator also takes the current view and sets up a cursor
+    /// per memtable and table (LMDB's `MDB_SET_RANGE` on a kept cursor is the same idea).
+    /// A failed seek (an I/O or corruption error) ends the iterator.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// for k in [&b"a"[..], b"b", b"c", b"d"] {
+    ///     db.put(k, b"v")?;
+    /// }
+    /// let mut it = db.iter();
+    /// it.seek(b"c")?;
+    /// assert_eq!(it.next().transpose()?.map(|(k, _)| k), Some(b"c".to_vec()));
+    /// it.seek(b"a")?;
+    /// assert_eq!(it.next().transpose()?.map(|(k, _)| k), Some(b"a".to_vec()));
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        self.back = None;
+        self.back_decided = false;
+        self.back_pos.clear();
+        self.front_pos = None;
+        self.front_pending = false;
+        self.done = bounds_are_empty(&self.lower, &self.upper);
+        if self.done {
+            return Ok(());
+        }
+        let from = match &self.lower {
+            Bound::Included(l) | Bound::Excluded(l) if key < l.as_slice() => l.as_slice(),
+            _ => key,
+        };
+        let front = match &mut self.front {
+            Some(front) => front,
+            None => self
+                .front
+                .insert(MergingCursor::new(self.sv.cursors(), false)),
+        };
+        if let Err(e) = front.start(Some(from)) {
+            self.done = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The reverse twin of [`Self::seek`]: moves the iterator's back walk to the last pair
+    /// whose key is at or before `key` (a target above the iterator's own upper bound starts
+    /// at that bound), on the same view; a forward walk already begun starts again from the
+    /// lower end. A failed seek ends the iterator.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Database::open(dir.path(), Default::default()).unwrap();
+    /// for k in [&b"a"[..], b"b", b"d"] {
+    ///     db.put(k, b"v")?;
+    /// }
+    /// let mut it = db.iter();
+    /// it.seek_for_prev(b"c")?;
+    /// assert_eq!(it.next_back().transpose()?.map(|(k, _)| k), Some(b"b".to_vec()));
+    /// # Ok::<(), lightning_db::DatabaseError>(())
+    /// ```
+    pub fn seek_for_prev(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
+        self.front = None;
+        self.front_pos = None;
+        self.front_pending = false;
+        self.back_decided = false;
+        self.back_pos.clear();
+        self.done = bounds_are_empty(&self.lower, &self.upper);
+        if self.done {
+            return Ok(());
+        }
+        let from = match &self.upper {
+            Bound::Included(u) | Bound::Excluded(u) if key > u.as_slice() => u.as_slice(),
+            _ => key,
+        };
+        let back = match &mut self.back {
+            Some(back) => back,
+            None => self
+                .back
+                .insert(MergingCursor::new(self.sv.cursors(), true)),
+        };
+        if let Err(e) = back.start(Some(from)) {
+            self.done = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Moves the back walk onto the previous visible pair and copies it into
     /// `back_key`/`back_value`; false at the end.
     fn seek_back_visible(&mut self) -> Result<bool, DatabaseError> {

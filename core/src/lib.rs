@@ -104,6 +104,7 @@ pub use config::{
 #[cfg(feature = "async")]
 pub use db::AsyncDatabase;
 pub use db::{CachedRead, Database};
+pub use engine::KeyRotation;
 pub use error::{
     codes, describe_code, reserved_for, DatabaseError, ErrorCodeInfo, ReliabilityError,
     RetryableError, SecurityError, ERROR_TABLE, RESERVED_CODES,

@@ -16,9 +16,10 @@ use crate::events::{EventListener, RecoveryStage, RecoveryStageInfo, StagePhase}
 fn weight(stage: RecoveryStage) -> f64 {
     match stage {
         RecoveryStage::Lock => 1.0,
-        RecoveryStage::Manifest => 9.0,
+        RecoveryStage::Manifest => 8.0,
         RecoveryStage::LogReplay => 70.0,
-        RecoveryStage::FlushRecovered => 15.0,
+        RecoveryStage::FlushRecovered => 14.0,
+        RecoveryStage::Verification => 2.0,
         RecoveryStage::Cleanup => 4.0,
         RecoveryStage::Start => 1.0,
     }
@@ -31,8 +32,8 @@ pub struct RecoveryStageResult {
     pub stage: RecoveryStage,
     /// What went wrong.
     pub error: String,
-    /// How often the stage was tried (the engine does not retry a stage of its own open:
-    /// 1).
+    /// How often the stage was tried: above 1 when the open retried it after transient
+    /// I/O failures (`reliability.retry_max_attempts`).
     pub attempts: usize,
     /// How long the stage ran before it failed.
     pub duration: Duration,
@@ -66,11 +67,13 @@ pub struct RecoveryState {
     stage_began: Duration,
     /// The current stage's fraction done.
     stage_fraction: f64,
+    /// Log segments replayed, and to replay in all.
+    segments: (u64, u64),
 }
 
 impl RecoveryState {
     /// Percent done, 0.0 to 100.0: each stage weighs its typical share of the open (log
-    /// replay 70%, writing what it held 15%, reading the manifest 9%, the rest 6%), and log
+    /// replay 70%, writing what it held 14%, reading the manifest 8%, the rest 8%), and log
     /// replay advances by bytes read.
     pub fn progress(&self) -> f64 {
         self.progress_percentage
@@ -125,6 +128,51 @@ impl RecoveryState {
         self.elapsed
     }
 
+    /// Log segments replayed so far and to replay in all (`(0, 0)` before log replay, and
+    /// when there was no log to replay).
+    pub fn replayed_segments(&self) -> (u64, u64) {
+        self.segments
+    }
+
+    /// The state as a JSON object: `stage` (the failed stage, else the running one, else
+    /// `null`), `progress`, `eta_ms` (or `null`), `completed_stages`, `complete`, `failed`,
+    /// `can_rollback`, `elapsed_ms`, `replayed_segments` (`done`, `total`) and
+    /// `failed_stages` (each `stage`, `error`, `attempts`, `duration_ms`). The bindings and
+    /// the C ABI hand this out.
+    pub fn to_json(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let stage = self
+            .failed_stages
+            .last()
+            .map(|f| f.stage)
+            .or(self.current_stage);
+        let failed: Vec<serde_json::Value> = self
+            .failed_stages
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "stage": f.stage.name(),
+                    "error": f.error,
+                    "attempts": f.attempts,
+                    "duration_ms": ms(f.duration),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "stage": stage.map(RecoveryStage::name),
+            "progress": self.progress_percentage,
+            "eta_ms": self.estimated_time_remaining.map(ms),
+            "completed_stages": self.completed_stages.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "complete": self.is_complete(),
+            "failed": self.has_failed(),
+            "can_rollback": self.can_rollback(),
+            "elapsed_ms": ms(self.elapsed),
+            "replayed_segments": { "done": self.segments.0, "total": self.segments.1 },
+            "failed_stages": failed,
+        })
+        .to_string()
+    }
+
     /// Folds one stage event into the state.
     pub(crate) fn apply(&mut self, info: &RecoveryStageInfo) {
         self.elapsed = info.elapsed;
@@ -137,6 +185,9 @@ impl RecoveryState {
             StagePhase::Progress => {
                 self.current_stage = Some(info.stage);
                 self.stage_fraction = info.stage_fraction();
+                if info.stage == RecoveryStage::LogReplay {
+                    self.segments = (info.segments_done, info.segments_total);
+                }
             }
             StagePhase::Finished => {
                 self.current_stage = None;
@@ -150,7 +201,7 @@ impl RecoveryState {
                 self.failed_stages.push(RecoveryStageResult {
                     stage: info.stage,
                     error: info.error.clone().unwrap_or_default(),
-                    attempts: 1,
+                    attempts: info.attempts.max(1),
                     duration: info.elapsed.saturating_sub(self.stage_began),
                 });
             }
@@ -229,6 +280,9 @@ mod tests {
             done,
             total,
             unit: "bytes",
+            segments_done: 0,
+            segments_total: 0,
+            attempts: 1,
             elapsed: Duration::from_millis(ms),
             error: (phase == StagePhase::Failed).then(|| "disk on fire".to_string()),
         }
@@ -265,6 +319,13 @@ mod tests {
         assert_eq!(s.completed_stages(), &RecoveryStage::ALL);
         assert_eq!(s.estimated_time_remaining(), None);
         assert_eq!(s.elapsed(), Duration::from_millis(t));
+        let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(json["complete"], true);
+        assert_eq!(json["progress"], 100.0);
+        assert_eq!(json["stage"], serde_json::Value::Null);
+        assert_eq!(json["completed_stages"].as_array().unwrap().len(), 7);
+        assert_eq!(json["completed_stages"][4], "verification");
+        assert_eq!(json["failed_stages"], serde_json::json!([]));
     }
 
     #[test]
@@ -290,12 +351,12 @@ mod tests {
             StagePhase::Progress,
             50,
             100,
-            450,
+            440,
         ));
-        assert_eq!(s.progress(), 45.0);
-        // 45% in 450 ms: about 550 ms to go.
+        assert_eq!(s.progress(), 44.0);
+        // 44% in 440 ms: about 560 ms to go.
         let left = s.estimated_time_remaining().expect("estimate");
-        assert!((left.as_millis() as i64 - 550).abs() <= 1, "{left:?}");
+        assert!((left.as_millis() as i64 - 560).abs() <= 1, "{left:?}");
     }
 
     #[test]
@@ -315,9 +376,15 @@ mod tests {
         assert_eq!(s.failed_stages()[0].error, "disk on fire");
         assert_eq!(s.failed_stages()[0].duration, Duration::from_millis(5));
         assert_eq!(s.estimated_time_remaining(), None);
+        let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(json["stage"], "manifest");
+        assert_eq!(json["can_rollback"], true);
+        assert_eq!(json["failed_stages"][0]["error"], "disk on fire");
+        assert_eq!(json["failed_stages"][0]["attempts"], 1);
+        assert_eq!(json["failed_stages"][0]["duration_ms"], 5.0);
 
         let mut s = RecoveryState::default();
-        for stage in &RecoveryStage::ALL[..4] {
+        for stage in &RecoveryStage::ALL[..5] {
             s.apply(&event(*stage, StagePhase::Finished, 1, 1, 1));
         }
         s.apply(&event(RecoveryStage::Cleanup, StagePhase::Started, 0, 0, 2));

@@ -153,6 +153,11 @@ impl BreakerSummary {
 pub struct DbStats {
     /// Database directory.
     pub path: String,
+    /// Whether the database is encrypted at rest.
+    pub encrypted: bool,
+    /// For an encrypted database, the generation of the data key new files are sealed
+    /// with (1 for a new one); `None` for a plain database.
+    pub key_generation: Option<u32>,
     /// Sequence number of the newest write.
     pub last_sequence: u64,
     /// Bytes held by the active memtable.

@@ -325,7 +325,8 @@ fn a_newer_format_is_refused_naming_both_versions_never_as_corruption() {
         .close()
         .expect("close");
     let before: Vec<(String, Vec<u8>)> = {
-        write_format_version(dir.path(), 3);
+        // Format 3 is an encrypted database's; 4 is the first this build does not know.
+        write_format_version(dir.path(), 4);
         let mut v: Vec<_> = std::fs::read_dir(dir.path())
             .expect("list")
             .map(|e| {
@@ -347,16 +348,26 @@ fn a_newer_format_is_refused_naming_both_versions_never_as_corruption() {
         match Database::open(dir.path(), config) {
             Err(
                 e @ DatabaseError::UnsupportedFormatVersion {
-                    found: 3,
-                    supported_max: 2,
+                    found: 4,
+                    supported_max: 3,
                     ..
                 },
             ) => {
                 let text = e.to_string();
-                assert!(text.contains('3') && text.contains('2'), "{text}");
+                assert!(text.contains('4') && text.contains('3'), "{text}");
             }
             other => panic!("upgrade {upgrade}: {other:?}"),
         }
+    }
+    // The offline tools refuse it too: validation would take its records for damage,
+    // and repair would set them aside.
+    match lightning_db::verify_database(dir.path(), lightning_db::ValidationLevel::Paranoid) {
+        Err(DatabaseError::UnsupportedFormatVersion { found: 4, .. }) => {}
+        other => panic!("check: {other:?}"),
+    }
+    match lightning_db::repair_database(dir.path(), &LightningDbConfig::default()) {
+        Err(DatabaseError::UnsupportedFormatVersion { found: 4, .. }) => {}
+        other => panic!("repair: {other:?}"),
     }
     // Refused before anything was written.
     let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
@@ -380,7 +391,7 @@ fn a_newer_format_is_refused_naming_both_versions_never_as_corruption() {
         .find(|p| p.extension().is_some_and(|e| e == "log"))
         .expect("a log");
     let mut data = std::fs::read(&log).expect("read");
-    data[4] = 3;
+    data[4] = 4;
     let sum = lightning_db::testing::format::checksum64(
         lightning_db::ChecksumAlgorithm::from_id(data[6]).expect("algo"),
         &data[..16],
@@ -389,8 +400,8 @@ fn a_newer_format_is_refused_naming_both_versions_never_as_corruption() {
     std::fs::write(&log, data).expect("write");
     match Database::open(dir.path(), LightningDbConfig::default()) {
         Err(DatabaseError::UnsupportedFormatVersion {
-            found: 3,
-            supported_max: 2,
+            found: 4,
+            supported_max: 3,
             ..
         }) => {}
         other => panic!("{other:?}"),

@@ -17,6 +17,8 @@
 //! rollback, and the conflict a concurrent write must cause). Values larger than the
 //! whole write buffer are written too.
 //!
+//! Every case runs twice over: once plain, once with encryption at rest on.
+//!
 //! `LIGHTNING_PROPTEST_CASES` raises the number of cases (default 64).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -24,7 +26,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use lightning_db::{
-    Database, DatabaseError, DbIterator, Durability, LightningDbConfig, Snapshot,
+    Database, DatabaseError, DbIterator, Durability, EncryptionKey, LightningDbConfig, Snapshot,
     TransactionOptions,
 };
 use proptest::prelude::*;
@@ -200,6 +202,8 @@ struct Setup {
     compression: bool,
     bloom_bits: u32,
     mmap_reads: bool,
+    /// Encryption at rest on: every table, log and manifest record sealed.
+    encrypted: bool,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -214,11 +218,20 @@ fn setup() -> impl Strategy<Value = Setup> {
             compression,
             bloom_bits,
             mmap_reads,
+            encrypted: false,
         })
 }
 
+/// The same setups with encryption at rest on.
+fn encrypted_setup() -> impl Strategy<Value = Setup> {
+    setup().prop_map(|s| Setup {
+        encrypted: true,
+        ..s
+    })
+}
+
 fn config(s: &Setup) -> LightningDbConfig {
-    LightningDbConfig {
+    let mut c = LightningDbConfig {
         write_buffer_size: 64 * 1024,
         cache_size: 256 * 1024,
         block_size: s.block_size,
@@ -231,7 +244,12 @@ fn config(s: &Setup) -> LightningDbConfig {
         // Close syncs the log; nothing here depends on a sync per write.
         durability: Durability::NoSync,
         ..LightningDbConfig::default()
+    };
+    if s.encrypted {
+        c.security.enable_encryption = true;
+        c.security.encryption_key = Some(EncryptionKey::from_bytes(&[0x5a; 32]));
     }
+    c
 }
 
 fn in_bounds(lo: &Bound<Key>, hi: &Bound<Key>, k: &[u8]) -> bool {
@@ -756,6 +774,15 @@ proptest! {
     ) {
         run_case(&setup, &ops)?;
     }
+
+    /// The same, with encryption at rest on: sealing changes no answer.
+    #[test]
+    fn operations_match_a_btreemap_model_encrypted(
+        setup in encrypted_setup(),
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
+        run_case(&setup, &ops)?;
+    }
 }
 
 /// A fixed sequence that needs every part at once: versions of one key spread over the
@@ -768,6 +795,7 @@ fn layered_versions_and_ff_prefixes() {
         compression: true,
         bloom_bits: 10,
         mmap_reads: true,
+        encrypted: false,
     };
     let ops = vec![
         Op::Put(vec![0xFF], b"one".to_vec()),
@@ -816,12 +844,15 @@ fn layered_versions_and_ff_prefixes() {
             pattern: vec![Side::Back, Side::Front, Side::Back, Side::Front],
         }),
     ];
-    // Both read paths: table files through memory maps, and through `pread`.
-    for mmap_reads in [true, false] {
+    // Both read paths: table files through memory maps, and through `pread`; and an
+    // encrypted database (whose tables are read through the cache whatever mmap_reads
+    // says).
+    for (mmap_reads, encrypted) in [(true, false), (false, false), (true, true)] {
         setup.mmap_reads = mmap_reads;
+        setup.encrypted = encrypted;
         match run_case(&setup, &ops) {
             Ok(ingested) => assert!(ingested > 0, "the big batch must take the ingestion path"),
-            Err(e) => panic!("mmap_reads {mmap_reads}: {e}"),
+            Err(e) => panic!("mmap_reads {mmap_reads}, encrypted {encrypted}: {e}"),
         }
     }
 }

@@ -8,24 +8,32 @@
 //! nothing, the survivors are a prefix of history and every value is exact.
 //!
 //! Each test runs with table files read through `pread` and through maps (the default
-//! on a real disk; the simulated disk hands out a copy of the finished file as its map).
+//! on a real disk; the simulated disk hands out a copy of the finished file as its map),
+//! and on a plain and an encrypted database.
 
 mod sim_support;
 
 use lightning_db::testing::{CutMode, PowerCutPolicy, SimFileSystem};
-use lightning_db::{Database, DatabaseError, Durability, LightningDbConfig};
+use lightning_db::{Database, DatabaseError, Durability, EncryptionKey, LightningDbConfig};
 use sim_support::{check_writer, commit};
 
 const DB: &str = "/sim/db";
 
-fn config(durability: Durability) -> LightningDbConfig {
-    LightningDbConfig {
+/// The configuration of every scenario; with `encrypted`, encryption at rest is on (every
+/// scenario runs both ways, see the bottom of the file).
+fn config(durability: Durability, encrypted: bool) -> LightningDbConfig {
+    let mut c = LightningDbConfig {
         write_buffer_size: 64 * 1024,
         block_size: 1024,
         cache_size: 256 * 1024,
         durability,
         ..Default::default()
+    };
+    if encrypted {
+        c.security.enable_encryption = true;
+        c.security.encryption_key = Some(EncryptionKey::from_bytes(&[0x42; 32]));
     }
+    c
 }
 
 /// What one session managed before the power went.
@@ -150,9 +158,8 @@ fn count_ops(cfg: &LightningDbConfig, batches: u64, mapped: bool) -> u64 {
     sim.op_count()
 }
 
-#[test]
-fn sync_commits_survive_a_power_cut_at_any_operation() {
-    let cfg = config(Durability::Sync);
+fn sync_commits_survive_a_power_cut_at_any_operation(encrypted: bool) {
+    let cfg = config(Durability::Sync, encrypted);
     let batches = 250;
     for mapped in [false, true] {
         let total = count_ops(&cfg, batches, mapped);
@@ -176,9 +183,8 @@ fn sync_commits_survive_a_power_cut_at_any_operation() {
     }
 }
 
-#[test]
-fn concurrent_sync_writers_survive_power_cuts() {
-    let cfg = config(Durability::Sync);
+fn concurrent_sync_writers_survive_power_cuts(encrypted: bool) {
+    let cfg = config(Durability::Sync, encrypted);
     let writers = 4;
     let batches = 150;
     for round in 0..40u64 {
@@ -225,13 +231,12 @@ fn concurrent_sync_writers_survive_power_cuts() {
     }
 }
 
-#[test]
-fn unsynced_modes_keep_a_prefix_of_history() {
+fn unsynced_modes_keep_a_prefix_of_history(encrypted: bool) {
     for (durability, tag) in [
         (Durability::NoSync, "nosync"),
         (Durability::Periodic(2), "periodic"),
     ] {
-        let cfg = config(durability);
+        let cfg = config(durability, encrypted);
         let batches = 300;
         // Reads through maps are no file operations: each mode has its own count.
         let totals = [false, true].map(|mapped| count_ops(&cfg, batches, mapped));
@@ -268,9 +273,8 @@ fn unsynced_modes_keep_a_prefix_of_history() {
     }
 }
 
-#[test]
-fn a_power_cut_during_recovery_loses_nothing_acknowledged() {
-    let cfg = config(Durability::Sync);
+fn a_power_cut_during_recovery_loses_nothing_acknowledged(encrypted: bool) {
+    let cfg = config(Durability::Sync, encrypted);
     let batches = 120; // stays in the memtable: recovery must write it to a table
     for mapped in [false, true] {
         recovery_cuts(&cfg, batches, mapped);
@@ -315,13 +319,12 @@ fn recovery_cuts(cfg: &LightningDbConfig, batches: u64, mapped: bool) {
     }
 }
 
-#[test]
-fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data() {
+fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data(encrypted: bool) {
     // With several unsynced log writes a disk may keep a later one and lose an earlier one.
     // Recovery may then refuse with a typed log-corruption error (the hole looks like damage
     // before intact records; under the default Halt action that is reported, not cut); what
     // it must never do is open with a history that is not a prefix, or with wrong values.
-    let cfg = config(Durability::NoSync);
+    let cfg = config(Durability::NoSync, encrypted);
     let batches = 240;
     let totals = [false, true].map(|mapped| count_ops(&cfg, batches, mapped));
     let policy = PowerCutPolicy {
@@ -346,11 +349,12 @@ fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data() {
                 assert!(details.contains(".log at offset"), "{details}");
                 refused += 1;
                 // Under CorruptionAction::Repair the open keeps the records before the hole
-                // (the rest goes to quarantine/): a prefix of history.
+                // (the rest goes to quarantine/): a prefix of history. An encrypted database
+                // is repaired with its key the same way.
                 let repair = LightningDbConfig {
                     security: lightning_db::SecurityConfig {
                         corruption_action: lightning_db::CorruptionAction::Repair,
-                        ..Default::default()
+                        ..cfg.security.clone()
                     },
                     ..cfg.clone()
                 };
@@ -365,3 +369,30 @@ fn a_subset_cut_of_an_unsynced_log_never_returns_wrong_data() {
     }
     println!("{refused} of {rounds} subset cuts were refused as log corruption");
 }
+
+/// Every scenario runs on a plain database and on an encrypted one (sealed log records,
+/// manifest records and table blocks, and the key file written at creation).
+macro_rules! plain_and_encrypted {
+    ($($name:ident),* $(,)?) => {
+        mod plain {
+            $(#[test]
+            fn $name() {
+                super::$name(false)
+            })*
+        }
+        mod encrypted {
+            $(#[test]
+            fn $name() {
+                super::$name(true)
+            })*
+        }
+    };
+}
+
+plain_and_encrypted!(
+    sync_commits_survive_a_power_cut_at_any_operation,
+    concurrent_sync_writers_survive_power_cuts,
+    unsynced_modes_keep_a_prefix_of_history,
+    a_power_cut_during_recovery_loses_nothing_acknowledged,
+    a_subset_cut_of_an_unsynced_log_never_returns_wrong_data,
+);

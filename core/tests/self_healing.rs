@@ -71,8 +71,14 @@ fn damage_first_block(sim: &SimFileSystem) -> String {
 }
 
 fn damaged_table_is_healed_online(action: CorruptionAction) -> (Database, SimFileSystem) {
+    damaged_table_is_healed_online_with(action, config())
+}
+
+fn damaged_table_is_healed_online_with(
+    action: CorruptionAction,
+    mut c: LightningDbConfig,
+) -> (Database, SimFileSystem) {
     let sim = SimFileSystem::new();
-    let mut c = config();
     c.security.corruption_action = action;
     let db = open(&sim, c);
     fill(&db, 300);
@@ -151,6 +157,59 @@ fn a_damaged_table_is_repaired_online_from_its_readable_blocks() {
     db.close().unwrap();
     let db = open(&sim, config());
     assert_eq!(db.get(&key(299)).unwrap(), Some(value(299)));
+}
+
+fn encrypted_config() -> LightningDbConfig {
+    let mut c = config();
+    c.security.enable_encryption = true;
+    c.security.encryption_key = Some(lightning_db::EncryptionKey::from_bytes(&[7; 32]));
+    c
+}
+
+/// No file under the database (quarantine and its reports included) holds a key in the
+/// clear.
+fn assert_no_plaintext_keys(sim: &SimFileSystem) {
+    let mut dirs = vec![DB.to_string()];
+    while let Some(d) = dirs.pop() {
+        for name in sim.list(&d) {
+            let path = format!("{d}/{name}");
+            match sim.read_file(&path) {
+                Some(bytes) => assert!(
+                    !bytes.windows(5).any(|w| w == b"key00"),
+                    "{path} holds a plaintext key"
+                ),
+                None => dirs.push(path),
+            }
+        }
+    }
+}
+
+#[test]
+fn an_encrypted_damaged_table_is_repaired_online_and_stays_sealed() {
+    let (db, sim) =
+        damaged_table_is_healed_online_with(CorruptionAction::Repair, encrypted_config());
+    assert_eq!(db.stats().self_healing.tables_repaired, 1);
+    assert_eq!(db.get(&key(0)).unwrap(), None);
+    for i in 100..300 {
+        assert_eq!(db.get(&key(i)).unwrap(), Some(value(i)), "key {i}");
+    }
+    assert_no_plaintext_keys(&sim);
+    db.close().unwrap();
+    let db = open(&sim, encrypted_config());
+    assert_eq!(db.get(&key(299)).unwrap(), Some(value(299)));
+    let report = db
+        .verify_integrity(lightning_db::ValidationLevel::Paranoid)
+        .unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
+
+#[test]
+fn an_encrypted_damaged_table_is_quarantined_online() {
+    let (db, sim) =
+        damaged_table_is_healed_online_with(CorruptionAction::Quarantine, encrypted_config());
+    assert_eq!(db.stats().self_healing.tables_quarantined, 1);
+    assert_eq!(db.get(&key(0)).unwrap(), None);
+    assert_no_plaintext_keys(&sim);
 }
 
 #[test]

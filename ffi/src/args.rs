@@ -123,6 +123,11 @@ pub(crate) fn out_buffer(ptr: *mut u8, cap: usize, name: &str) -> Result<OutBuff
 }
 
 impl OutBuffer {
+    /// The buffer's size in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// Copies `data` to the start of the buffer, then a NUL byte when `nul` is set.
     /// The caller has checked that it fits.
     pub(crate) fn write_prefix(&self, data: &[u8], nul: bool) {

@@ -66,19 +66,15 @@ pub const LIGHTNING_INTERNAL: c_int = 112;
 pub const LIGHTNING_STORAGE_FULL: c_int = 113;
 
 /// encryption failed (`ENCRYPTION_FAILED`).
-/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_ENCRYPTION_FAILED: c_int = 201;
 
 /// decryption or authentication of stored data failed (`DECRYPTION_FAILED`).
-/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_DECRYPTION_FAILED: c_int = 202;
 
 /// wrong encryption key (`WRONG_KEY`).
-/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_WRONG_KEY: c_int = 203;
 
 /// encryption key rotation failed (`KEY_ROTATION_FAILED`).
-/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_KEY_ROTATION_FAILED: c_int = 204;
 
 /// access denied (`ACCESS_DENIED`).
@@ -89,7 +85,6 @@ pub const LIGHTNING_ACCESS_DENIED: c_int = 205;
 pub const LIGHTNING_AUDIT_LOG_TAMPERED: c_int = 206;
 
 /// encryption key material is malformed (`INVALID_KEY_MATERIAL`).
-/// Not produced by this version: reserved for encryption at rest.
 pub const LIGHTNING_INVALID_KEY_MATERIAL: c_int = 207;
 
 /// stored data is corrupted (`DATA_CORRUPTION`).
@@ -110,21 +105,19 @@ pub const LIGHTNING_DEADLOCK_DETECTED: c_int = 301;
 pub const LIGHTNING_CIRCUIT_BREAKER_OPEN: c_int = 302;
 
 /// automatic recovery gave up after its retries (`AUTO_RECOVERY_FAILED`).
-/// Not produced by this version: reserved for self-healing; the auto-recovery manager returns the last attempt's own error.
 pub const LIGHTNING_AUTO_RECOVERY_FAILED: c_int = 303;
 
 /// operation timed out (`TIMEOUT`).
 pub const LIGHTNING_TIMEOUT: c_int = 304;
 
 /// the database cannot be recovered automatically (`RECOVERY_IMPOSSIBLE`).
-/// Not produced by this version: reserved for staged recovery.
+/// Not produced by this version: reserved; each failure an open meets names its damage with its own code, and `lightning repair` can act on every one.
 pub const LIGHTNING_RECOVERY_IMPOSSIBLE: c_int = 401;
 
 /// write-ahead log is corrupted (`WAL_CORRUPTED`).
 pub const LIGHTNING_WAL_CORRUPTED: c_int = 402;
 
 /// recovery failed part-way through (`PARTIAL_RECOVERY_FAILURE`).
-/// Not produced by this version: reserved for staged recovery.
 pub const LIGHTNING_PARTIAL_RECOVERY_FAILURE: c_int = 403;
 
 /// manifest is corrupted (`MANIFEST_CORRUPTED`).
@@ -143,7 +136,7 @@ pub const LIGHTNING_UNSUPPORTED_FORMAT_VERSION: c_int = 407;
 pub const LIGHTNING_SEQUENCE_GAP: c_int = 408;
 
 /// replaying a write-ahead log segment failed (`WAL_REPLAY_FAILED`).
-/// Not produced by this version: reserved for staged recovery.
+/// Not produced by this version: reserved; a damaged record is WAL_CORRUPTED, and an I/O failure while replaying is retried, then answered AUTO_RECOVERY_FAILED.
 pub const LIGHTNING_WAL_REPLAY_FAILED: c_int = 409;
 
 /// repair failed (`REPAIR_FAILED`).
@@ -157,7 +150,6 @@ pub const LIGHTNING_QUARANTINE_FAILED: c_int = 411;
 pub const LIGHTNING_ROLLBACK_FAILED: c_int = 412;
 
 /// a recovery stage timed out (`RECOVERY_TIMEOUT`).
-/// Not produced by this version: reserved for staged recovery.
 pub const LIGHTNING_RECOVERY_TIMEOUT: c_int = 413;
 
 /// files on disk disagree with the manifest (`INCONSISTENT_STATE`).

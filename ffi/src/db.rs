@@ -78,26 +78,48 @@ pub(crate) fn answer_alloc(
     Ok(LIGHTNING_OK)
 }
 
-/// Answers a lookup by copying the value into the caller's buffer: `LIGHTNING_OK`,
-/// `LIGHTNING_BUFFER_TOO_SMALL` (length reported, buffer untouched) or `LIGHTNING_NOT_FOUND`.
-pub(crate) fn answer_into(
-    value: Option<impl AsRef<[u8]>>,
+/// The arguments of every `*_get_into` call, checked: the key, the caller's buffer and
+/// the length output. Built first so each call only differs in how it looks the key up.
+pub(crate) struct ReadInto<'a> {
+    /// The key to look up.
+    pub(crate) key: &'a [u8],
     buf: OutBuffer,
-    cap: usize,
     out_len: OutPtr<usize>,
-) -> Result<c_int, Fail> {
-    let Some(value) = value else {
-        return Ok(LIGHTNING_NOT_FOUND);
-    };
-    let value = value.as_ref();
-    let len = value.len();
-    if len > cap {
-        out_len.write(len);
-        return Ok(LIGHTNING_BUFFER_TOO_SMALL);
+}
+
+impl<'a> ReadInto<'a> {
+    /// Checks `key`/`key_len`, the buffer `buf` of `cap` bytes and `out_len`.
+    pub(crate) fn new(
+        key: *const u8,
+        key_len: usize,
+        buf: *mut u8,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> Result<Self, Fail> {
+        Ok(ReadInto {
+            key: args::bytes(key, key_len, "key")?,
+            buf: args::out_buffer(buf, cap, "buf")?,
+            out_len: OutPtr::required(out_len, "out_len")?,
+        })
     }
-    buf.write_prefix(value, false);
-    out_len.write(len);
-    Ok(LIGHTNING_OK)
+
+    /// Answers the lookup by copying the value into the caller's buffer: `LIGHTNING_OK`,
+    /// `LIGHTNING_BUFFER_TOO_SMALL` (length reported, buffer untouched) or
+    /// `LIGHTNING_NOT_FOUND`.
+    pub(crate) fn answer(self, value: Option<impl AsRef<[u8]>>) -> Result<c_int, Fail> {
+        let Some(value) = value else {
+            return Ok(LIGHTNING_NOT_FOUND);
+        };
+        let value = value.as_ref();
+        let len = value.len();
+        if len > self.buf.capacity() {
+            self.out_len.write(len);
+            return Ok(LIGHTNING_BUFFER_TOO_SMALL);
+        }
+        self.buf.write_prefix(value, false);
+        self.out_len.write(len);
+        Ok(LIGHTNING_OK)
+    }
 }
 
 pub(crate) fn path_arg(path: *const c_char) -> Result<PathBuf, Fail> {
@@ -202,8 +224,8 @@ pub extern "C" fn lightning_db_open_json(
 /// defaults) and calls `callback(user_data, kind, json, json_len)` for each of the engine's
 /// events (see `lightning_event_fn`): flushes and compactions completed, background errors,
 /// corruption met, write stalls, and the recovery stages of this open itself (`"lock"`,
-/// `"manifest"`, `"log_replay"` with progress in bytes, `"flush_recovered"`, `"cleanup"`,
-/// `"start"`, each `"started"` then `"finished"`), which arrive on the calling thread before
+/// `"manifest"`, `"log_replay"` with progress in bytes and segments, `"flush_recovered"`,
+/// `"verification"`, `"cleanup"`, `"start"`, each `"started"` then `"finished"`), which arrive on the calling thread before
 /// this function returns. `callback` may be NULL (no events; the same as
 /// `lightning_db_open`); `user_data` is handed back untouched and may be NULL.
 ///
@@ -233,7 +255,7 @@ pub extern "C" fn lightning_db_open_with_events(
 
 /// Called by `lightning_db_open_with_progress` as the open's recovery advances: `stage` is
 /// the stage running (`"lock"`, `"manifest"`, `"log_replay"`, `"flush_recovered"`,
-/// `"cleanup"`, `"start"`; between two stages the one just finished, and the failed one when
+/// `"verification"`, `"cleanup"`, `"start"`; between two stages the one just finished, and the failed one when
 /// a stage failed), `progress` the percent done from 0 to 100, never falling (each stage
 /// weighs its typical share of an open: the log replay 70%, advancing by bytes read), and
 /// `eta_ms` the estimated milliseconds remaining, or -1 while unknown. `stage` belongs to the
@@ -398,11 +420,9 @@ pub extern "C" fn lightning_get_into(
 ) -> c_int {
     ffi_call("lightning_get_into", |call| {
         let h = resolve(call, db)?;
-        let key = args::bytes(key, key_len, "key")?;
-        let dest = args::out_buffer(buf, cap, "buf")?;
-        let out_len = OutPtr::required(out_len, "out_len")?;
-        let value = h.with(|d| d.get(key))?;
-        answer_into(value, dest, cap, out_len)
+        let read = ReadInto::new(key, key_len, buf, cap, out_len)?;
+        let value = h.with(|d| d.get(read.key))?;
+        read.answer(value)
     })
 }
 
@@ -422,15 +442,13 @@ pub extern "C" fn lightning_get_if_cached(
 ) -> c_int {
     ffi_call("lightning_get_if_cached", |call| {
         let h = resolve(call, db)?;
-        let key = args::bytes(key, key_len, "key")?;
-        let dest = args::out_buffer(buf, cap, "buf")?;
-        let out_len = OutPtr::required(out_len, "out_len")?;
-        let value = match h.with(|d| d.get_if_cached(key))? {
+        let read = ReadInto::new(key, key_len, buf, cap, out_len)?;
+        let value = match h.with(|d| d.get_if_cached(read.key))? {
             CachedRead::Found(v) => Some(v),
             CachedRead::Missing => None,
             CachedRead::NeedsIo => return Ok(LIGHTNING_NEEDS_IO),
         };
-        answer_into(value, dest, cap, out_len)
+        read.answer(value)
     })
 }
 
@@ -462,6 +480,65 @@ pub extern "C" fn lightning_delete(db: *mut lightning_db, key: *const u8, key_le
         } else {
             LIGHTNING_NOT_FOUND
         })
+    })
+}
+
+/// Rotates the data key of an encrypted database (see `Database::rotate_key`): a new
+/// random data key is written to its key file, wrapped by the key-encryption key, and
+/// seals everything written from then on; older files stay readable. Writes the new key
+/// generation to `*out_generation` (may be NULL). A plain database:
+/// `LIGHTNING_INVALID_ARGUMENT`; a failed key-file write: `LIGHTNING_KEY_ROTATION_FAILED`
+/// (the previous key stays current).
+#[no_mangle]
+pub extern "C" fn lightning_db_rotate_key(
+    db: *mut lightning_db,
+    out_generation: *mut u32,
+) -> c_int {
+    ffi_call("lightning_db_rotate_key", |call| {
+        let out = OutPtr::optional(out_generation);
+        let generation = resolve(call, db)?.with(|d| d.rotate_key())?;
+        out.write(generation);
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Rotates the data key of an encrypted database and re-seals every file under the new
+/// one (see `Database::rotate_key_now`): the log and memtable move to it, every table is
+/// rewritten, the manifest is rolled, and the older keys are removed from the key file
+/// once nothing reads a file sealed with them. Writes the new generation to
+/// `*out_generation` and the number of older generations removed to `*out_retired` (each
+/// may be NULL; 0 retired means an iterator still read an older table, and the next call
+/// retires them). A plain database: `LIGHTNING_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn lightning_db_rotate_key_now(
+    db: *mut lightning_db,
+    out_generation: *mut u32,
+    out_retired: *mut usize,
+) -> c_int {
+    ffi_call("lightning_db_rotate_key_now", |call| {
+        let out = OutPtr::optional(out_generation);
+        let retired = OutPtr::optional(out_retired);
+        let rotation = resolve(call, db)?.with(|d| d.rotate_key_now())?;
+        out.write(rotation.generation);
+        retired.write(rotation.retired_generations.len());
+        Ok(LIGHTNING_OK)
+    })
+}
+
+/// Re-wraps an encrypted database's data keys under `key` (`key_len` must be 32:
+/// `LIGHTNING_INVALID_KEY_MATERIAL` otherwise), rewriting its key file alone (see
+/// `Database::rewrap_key`): from then on it opens with `key` only. A plain database:
+/// `LIGHTNING_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn lightning_db_rewrap_key(
+    db: *mut lightning_db,
+    key: *const u8,
+    key_len: usize,
+) -> c_int {
+    ffi_call("lightning_db_rewrap_key", |call| {
+        let key = ::lightning_db::EncryptionKey::from_slice(args::bytes(key, key_len, "key")?)?;
+        resolve(call, db)?.with(|d| d.rewrap_key(key))?;
+        Ok(LIGHTNING_OK)
     })
 }
 
@@ -585,6 +662,26 @@ pub extern "C" fn lightning_db_metrics_json(
         (out_json, "out_json"),
         out_len,
         |d| d.metrics().to_json(),
+    )
+}
+
+/// Writes how this handle's open recovered (`RecoveryState`) as a NUL-terminated JSON
+/// object to `*out_json`, freed with `lightning_free`: `stage` (the failed one, else
+/// `null`), `progress` (percent), `eta_ms`, `completed_stages` (in order), `complete`,
+/// `failed`, `can_rollback`, `elapsed_ms`, `replayed_segments` (`done`, `total`) and
+/// `failed_stages` (each `stage`, `error`, `attempts`, `duration_ms`).
+#[no_mangle]
+pub extern "C" fn lightning_db_recovery_state_json(
+    db: *mut lightning_db,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    give_text(
+        "lightning_db_recovery_state_json",
+        db,
+        (out_json, "out_json"),
+        out_len,
+        |d| d.recovery_state().to_json(),
     )
 }
 

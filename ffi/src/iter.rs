@@ -61,22 +61,15 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    /// Moves one pair on and leaves it in `current`, reusing its buffers: a database or
-    /// snapshot iterator lends its pairs, so a step allocates nothing. False at the end.
+    /// Moves one pair on and leaves it in `current`, reusing its buffers: every iterator
+    /// (database, snapshot, transaction) lends its pairs, so a step allocates nothing.
+    /// False at the end.
     fn step_into(&mut self, reverse: bool, current: &mut KvPair) -> Result<bool, DatabaseError> {
         let lent = match (self, reverse) {
             (Source::Db(it), false) => it.next_borrowed(),
             (Source::Db(it), true) => it.next_back_borrowed(),
-            (Source::Txn(it), reverse) => {
-                let step = if reverse { it.next_back() } else { it.next() };
-                return match step {
-                    None => Ok(false),
-                    Some(pair) => {
-                        *current = pair?;
-                        Ok(true)
-                    }
-                };
-            }
+            (Source::Txn(it), false) => it.next_borrowed(),
+            (Source::Txn(it), true) => it.next_back_borrowed(),
         };
         match lent {
             None => Ok(false),

@@ -1,8 +1,13 @@
-//! Format versions and migration: `lightning_detect_version` and `lightning_migrate`.
+//! Format versions and migration: `lightning_detect_version`, `lightning_migrate`, and
+//! encryption at rest turned on or off: `lightning_migrate_encrypt`,
+//! `lightning_migrate_decrypt`.
 
 use std::ffi::{c_char, c_int};
 
-use lightning_db::{DatabaseError, DatabaseVersion, MigrationManager};
+use lightning_db::{
+    DatabaseError, DatabaseVersion, EncryptionKey, MigrationError, MigrationManager,
+    MigrationResult,
+};
 
 use crate::args::{self, OutPtr};
 use crate::codes::LIGHTNING_OK;
@@ -35,7 +40,8 @@ pub extern "C" fn lightning_detect_version(path: *const c_char, out_version: *mu
 /// On success writes a NUL-terminated JSON report (`from`, `to`, `steps`,
 /// `bytes_rewritten`, `seconds`, `warnings`, `backup_dir`: `MigrationResult::to_json`) to
 /// `*out_report_json` (free it with `lightning_free`) and its length without the NUL to
-/// `*out_len` (`out_len` may be NULL).
+/// `*out_len` (`out_len` may be NULL). An encrypted database is refused
+/// (`LIGHTNING_INVALID_ARGUMENT`): it keeps its format until `lightning_migrate_decrypt`.
 /// Blocking; thread-safe (a second migration of the same database is refused as locked).
 #[no_mangle]
 pub extern "C" fn lightning_migrate(
@@ -66,5 +72,77 @@ pub extern "C" fn lightning_migrate(
         out.write(ptr.cast::<c_char>());
         out_len.write(len);
         Ok(LIGHTNING_OK)
+    })
+}
+
+/// Runs `migrate` on the database in `path` with the key `key`/`key_len`, writing its
+/// report as [`lightning_migrate`] does.
+fn migrate_with_key(
+    path: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out_report_json: *mut *mut c_char,
+    out_len: *mut usize,
+    migrate: fn(
+        &MigrationManager,
+        &std::path::Path,
+        &EncryptionKey,
+    ) -> Result<MigrationResult, MigrationError>,
+) -> Result<c_int, Fail> {
+    let out = OutPtr::required(out_report_json, "out_report_json")?;
+    let out_len = OutPtr::optional(out_len);
+    let path = path_arg(path)?;
+    let key = EncryptionKey::from_slice(args::bytes(key, key_len, "key")?)?;
+    let result = migrate(&MigrationManager::new(), &path, &key).map_err(DatabaseError::from)?;
+    let (ptr, len) = mem::give(result.to_json().into_bytes())?;
+    out.write(ptr.cast::<c_char>());
+    out_len.write(len);
+    Ok(LIGHTNING_OK)
+}
+
+/// Turns encryption at rest on for the closed, plain database in `path`, as `lightning
+/// migrate PATH --encrypt` does: every table, the log and the manifest are rewritten
+/// sealed under a new key file whose data keys are wrapped by the `key_len` (32) bytes at
+/// `key`, switched atomically (a crash leaves it plain or encrypted, never between). From
+/// then on it opens only with that key (`lightning_options_set_encryption_key`).
+/// A key of another length is `LIGHTNING_INVALID_KEY_MATERIAL`; an encrypted database
+/// `LIGHTNING_INVALID_ARGUMENT` ("encrypted already"); other failures as
+/// [`lightning_migrate`], the database then exactly as before. On success writes the JSON
+/// report (`encrypted_after` true, `to` 3) to `*out_report_json` (free it with
+/// `lightning_free`) and its length to `*out_len` (`out_len` may be NULL).
+/// Blocking; thread-safe.
+#[no_mangle]
+pub extern "C" fn lightning_migrate_encrypt(
+    path: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out_report_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_migrate_encrypt", |_| {
+        migrate_with_key(path, key, key_len, out_report_json, out_len, |m, p, k| {
+            m.encrypt_database(p, k)
+        })
+    })
+}
+
+/// Turns encryption at rest off for the closed, encrypted database in `path` whose key is
+/// the `key_len` (32) bytes at `key`, as `lightning migrate PATH --decrypt` does: every
+/// file is read with the key and rewritten in the clear, and the key file removed, in one
+/// atomic switch. A wrong key is `LIGHTNING_WRONG_KEY` and changes nothing; a plain
+/// database `LIGHTNING_INVALID_ARGUMENT` ("not encrypted"); the report and other failures
+/// as [`lightning_migrate_encrypt`]. Blocking; thread-safe.
+#[no_mangle]
+pub extern "C" fn lightning_migrate_decrypt(
+    path: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out_report_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    ffi_call("lightning_migrate_decrypt", |_| {
+        migrate_with_key(path, key, key_len, out_report_json, out_len, |m, p, k| {
+            m.decrypt_database(p, k)
+        })
     })
 }

@@ -3,7 +3,9 @@
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
 
-use ::lightning_db::{ChecksumAlgorithm, Durability, IntegrityLevel, LightningDbConfig};
+use ::lightning_db::{
+    ChecksumAlgorithm, Durability, EncryptionKey, IntegrityLevel, LightningDbConfig,
+};
 use parking_lot::Mutex;
 
 use crate::args::{self, OutPtr};
@@ -437,6 +439,36 @@ pub extern "C" fn lightning_options_set_statistics(
     ffi_call("lightning_options_set_statistics", |_| {
         with_config(opts, |c| {
             c.enable_statistics = args::flag(enabled);
+            Ok(())
+        })
+    })
+}
+
+/// Turns encryption at rest on with `key`, the key-encryption key of `key_len` bytes (it
+/// must be 32: `LIGHTNING_INVALID_KEY_MATERIAL` otherwise, the options unchanged). The key
+/// is copied (the copy is wiped when the options are freed) and is never written to disk
+/// nor into `lightning_options_to_json`. A new database opened with it is encrypted; an
+/// encrypted database opens only with its own key (`LIGHTNING_WRONG_KEY`, nothing on disk
+/// changed), and a plain database opened with a key is refused
+/// (`LIGHTNING_CONFIGURATION_ERROR`). `key` NULL with `key_len` 0 turns encryption off
+/// again.
+#[no_mangle]
+pub extern "C" fn lightning_options_set_encryption_key(
+    opts: *mut lightning_options,
+    key: *const u8,
+    key_len: usize,
+) -> c_int {
+    ffi_call("lightning_options_set_encryption_key", |_| {
+        let key = if key.is_null() && key_len == 0 {
+            None
+        } else {
+            Some(EncryptionKey::from_slice(args::bytes(
+                key, key_len, "key",
+            )?)?)
+        };
+        with_config(opts, |c| {
+            c.security.enable_encryption = key.is_some();
+            c.security.encryption_key = key;
             Ok(())
         })
     })

@@ -7,7 +7,7 @@ use ::lightning_db::Snapshot;
 
 use crate::args::{self, OutPtr};
 use crate::codes::LIGHTNING_OK;
-use crate::db::{self, answer_alloc, answer_into, lightning_db};
+use crate::db::{self, answer_alloc, lightning_db, ReadInto};
 use crate::error::{ffi_call, Call, ErrorSlot, Fail};
 use crate::handle::{self, Handle, Kind};
 use crate::iter::{self, lightning_iter, lightning_range, Source};
@@ -88,11 +88,9 @@ pub extern "C" fn lightning_snapshot_get_into(
 ) -> c_int {
     ffi_call("lightning_snapshot_get_into", |call| {
         let h = resolve(call, snap)?;
-        let key = args::bytes(key, key_len, "key")?;
-        let dest = args::out_buffer(buf, cap, "buf")?;
-        let out_len = OutPtr::required(out_len, "out_len")?;
-        let value = h.snapshot.get(key)?;
-        answer_into(value, dest, cap, out_len)
+        let read = ReadInto::new(key, key_len, buf, cap, out_len)?;
+        let value = h.snapshot.get(read.key)?;
+        read.answer(value)
     })
 }
 

@@ -351,3 +351,117 @@ fn events_reach_the_c_callback_until_close() {
         LIGHTNING_INVALID_ARGUMENT
     );
 }
+
+#[test]
+fn the_encryption_key_option_opens_only_with_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = std::ffi::CString::new(dir.path().join("db").to_str().expect("utf-8 path"))
+        .expect("no NUL");
+    let open = |key: Option<&[u8]>| {
+        let mut opts = ptr::null_mut();
+        assert_eq!(lightning_options_new(&mut opts), LIGHTNING_OK);
+        if let Some(k) = key {
+            assert_eq!(
+                lightning_options_set_encryption_key(opts, k.as_ptr(), k.len()),
+                LIGHTNING_OK
+            );
+        }
+        let mut db = ptr::null_mut();
+        let rc = lightning_db_open(path.as_ptr(), opts, &mut db);
+        lightning_options_free(opts);
+        (rc, db)
+    };
+    // Bad key material is refused by the setter.
+    let mut opts = ptr::null_mut();
+    assert_eq!(lightning_options_new(&mut opts), LIGHTNING_OK);
+    assert_eq!(
+        lightning_options_set_encryption_key(opts, [1u8; 31].as_ptr(), 31),
+        LIGHTNING_INVALID_KEY_MATERIAL
+    );
+    assert_eq!(
+        lightning_options_set_encryption_key(opts, ptr::null(), 32),
+        LIGHTNING_INVALID_ARGUMENT
+    );
+    // The key never shows in the options' JSON.
+    assert_eq!(
+        lightning_options_set_encryption_key(opts, [0xabu8; 32].as_ptr(), 32),
+        LIGHTNING_OK
+    );
+    let mut json: *mut c_char = ptr::null_mut();
+    let mut len = 0usize;
+    assert_eq!(
+        lightning_options_to_json(opts, &mut json, &mut len),
+        LIGHTNING_OK
+    );
+    // SAFETY: the library returned a NUL-terminated string.
+    let text = unsafe { CStr::from_ptr(json) }
+        .to_string_lossy()
+        .into_owned();
+    lightning_free(json.cast(), len);
+    assert!(text.contains("\"enable_encryption\": true"), "{text}");
+    assert!(!text.contains("171"), "{text}");
+    lightning_options_free(opts);
+
+    let (rc, db) = open(Some(&[7u8; 32]));
+    assert_eq!(rc, LIGHTNING_OK, "{}", last_error());
+    assert_eq!(
+        lightning_put(db, b"k".as_ptr(), 1, b"secret".as_ptr(), 6),
+        LIGHTNING_OK
+    );
+    lightning_db_close(db);
+    let (rc, _) = open(None);
+    assert_eq!(rc, LIGHTNING_CONFIGURATION_ERROR);
+    assert!(
+        last_error().contains("security.encryption_key"),
+        "{}",
+        last_error()
+    );
+    let (rc, _) = open(Some(&[8u8; 32]));
+    assert_eq!(rc, LIGHTNING_WRONG_KEY);
+    let (rc, db) = open(Some(&[7u8; 32]));
+    assert_eq!(rc, LIGHTNING_OK, "{}", last_error());
+    let mut out: *mut u8 = ptr::null_mut();
+    assert_eq!(
+        lightning_get(db, b"k".as_ptr(), 1, &mut out, &mut len),
+        LIGHTNING_OK
+    );
+    // SAFETY: the library returned `len` readable bytes at `out`.
+    assert_eq!(unsafe { std::slice::from_raw_parts(out, len) }, b"secret");
+    lightning_free(out.cast(), len);
+
+    // Rotation and re-wrapping.
+    let mut generation = 0u32;
+    assert_eq!(lightning_db_rotate_key(db, &mut generation), LIGHTNING_OK);
+    assert_eq!(generation, 2);
+    let mut retired = usize::MAX;
+    assert_eq!(
+        lightning_db_rotate_key_now(db, &mut generation, &mut retired),
+        LIGHTNING_OK
+    );
+    assert_eq!((generation, retired), (3, 2));
+    assert_eq!(
+        lightning_db_rotate_key_now(db, ptr::null_mut(), ptr::null_mut()),
+        LIGHTNING_OK
+    );
+    assert_eq!(lightning_db_rotate_key(db, &mut generation), LIGHTNING_OK);
+    assert_eq!(generation, 5);
+    assert_eq!(
+        lightning_db_rewrap_key(db, [1u8; 5].as_ptr(), 5),
+        LIGHTNING_INVALID_KEY_MATERIAL
+    );
+    assert_eq!(
+        lightning_db_rewrap_key(db, [9u8; 32].as_ptr(), 32),
+        LIGHTNING_OK
+    );
+    lightning_db_close(db);
+    let (rc, _) = open(Some(&[7u8; 32]));
+    assert_eq!(rc, LIGHTNING_WRONG_KEY);
+    let (rc, db) = open(Some(&[9u8; 32]));
+    assert_eq!(rc, LIGHTNING_OK, "{}", last_error());
+    assert_eq!(
+        lightning_get(db, b"k".as_ptr(), 1, &mut out, &mut len),
+        LIGHTNING_OK
+    );
+    lightning_free(out.cast(), len);
+    lightning_db_close(db);
+}

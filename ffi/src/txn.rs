@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use crate::args::{self, OutPtr};
 use crate::codes::LIGHTNING_OK;
-use crate::db::{self, answer_alloc, answer_into, lightning_db};
+use crate::db::{self, answer_alloc, lightning_db, ReadInto};
 use crate::error::{ffi_call, Call, ErrorSlot, Fail};
 use crate::handle::{self, Handle, Kind};
 use crate::iter::{self, lightning_iter, lightning_range, Source};
@@ -164,11 +164,9 @@ pub extern "C" fn lightning_txn_get_into(
 ) -> c_int {
     ffi_call("lightning_txn_get_into", |call| {
         let h = resolve(call, txn)?;
-        let key = args::bytes(key, key_len, "key")?;
-        let dest = args::out_buffer(buf, cap, "buf")?;
-        let out_len = OutPtr::required(out_len, "out_len")?;
-        let value = h.with(|t| t.get(key))?;
-        answer_into(value, dest, cap, out_len)
+        let read = ReadInto::new(key, key_len, buf, cap, out_len)?;
+        let value = h.with(|t| t.get(read.key))?;
+        read.answer(value)
     })
 }
 

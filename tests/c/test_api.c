@@ -1128,6 +1128,63 @@ static void test_persistence(void) {
     lightning_db_close(db);
 }
 
+/* Encryption at rest: a database made with a key opens only with that key; bad key
+ * material is refused by the setter. */
+static void test_encryption(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "encrypted");
+    uint8_t key[32], other[32];
+    memset(key, 7, sizeof key);
+    memset(other, 8, sizeof other);
+    lightning_options *opts = NULL;
+    CHECK_OK(lightning_options_new(&opts));
+    CHECK_RC(lightning_options_set_encryption_key(opts, key, 31), LIGHTNING_INVALID_KEY_MATERIAL);
+    CHECK_RC(lightning_options_set_encryption_key(opts, NULL, 32), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_options_set_encryption_key(opts, key, sizeof key));
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, opts, &db));
+    CHECK_OK(lightning_put(db, K("k"), K("secret")));
+    lightning_db_close(db);
+    db = NULL;
+    /* No key, then the wrong key: refused. */
+    CHECK_RC(lightning_db_open(path, NULL, &db), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK_OK(lightning_options_set_encryption_key(opts, other, sizeof other));
+    CHECK_RC(lightning_db_open(path, opts, &db), LIGHTNING_WRONG_KEY);
+    CHECK_OK(lightning_options_set_encryption_key(opts, key, sizeof key));
+    CHECK_OK(lightning_db_open(path, opts, &db));
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    CHECK_OK(lightning_get(db, K("k"), &v, &vl));
+    CHECK(vl == 6 && memcmp(v, "secret", 6) == 0);
+    lightning_free(v, vl);
+    /* Rotation, then re-wrapping under `other`: the old key no longer opens it. */
+    uint32_t generation = 0;
+    CHECK_OK(lightning_db_rotate_key(db, &generation));
+    CHECK(generation == 2);
+    /* Every file re-sealed under a newer key, the older keys retired. */
+    size_t retired = 0;
+    CHECK_OK(lightning_db_rotate_key_now(db, &generation, &retired));
+    CHECK(generation == 3 && retired == 2);
+    CHECK_RC(lightning_db_rotate_key_now(NULL, &generation, NULL), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_OK(lightning_get(db, K("k"), &v, &vl));
+    CHECK(vl == 6 && memcmp(v, "secret", 6) == 0);
+    lightning_free(v, vl);
+    /* The integrity check opens and authenticates the re-sealed files. */
+    char *report = NULL;
+    CHECK_OK(lightning_db_check(db, LIGHTNING_INTEGRITY_LEVEL_PARANOID, &report));
+    CHECK(contains(report, "\"problems\": []"));
+    CHECK(contains(report, "\"tables_checked\": 1"));
+    lightning_free(report, 0);
+    CHECK_OK(lightning_db_rewrap_key(db, other, sizeof other));
+    lightning_db_close(db);
+    db = NULL;
+    CHECK_RC(lightning_db_open(path, opts, &db), LIGHTNING_WRONG_KEY);
+    CHECK_OK(lightning_options_set_encryption_key(opts, other, sizeof other));
+    CHECK_OK(lightning_db_open(path, opts, &db));
+    lightning_db_close(db);
+    lightning_options_free(opts);
+}
+
 /* Flips a byte in the middle of the first table file of `dir`; false when there is none. */
 static bool corrupt_a_table(const char *dir) {
     DIR *d = opendir(dir);
@@ -1298,8 +1355,8 @@ static void test_events(void) {
     CHECK(strcmp(h.stages,
                  "lock:started,lock:finished,manifest:started,manifest:finished,"
                  "log_replay:started,log_replay:finished,flush_recovered:started,"
-                 "flush_recovered:finished,cleanup:started,cleanup:finished,start:started,"
-                 "start:finished,") == 0);
+                 "flush_recovered:finished,verification:started,verification:finished,"
+                 "cleanup:started,cleanup:finished,start:started,start:finished,") == 0);
     if (strncmp(h.stages, "lock:started", 12) != 0) fprintf(stderr, "stages heard: %s\n", h.stages);
     /* The log replay reported its progress in bytes, rising to the whole log. */
     CHECK(h.replay_progress >= 10);
@@ -1398,8 +1455,8 @@ static void test_open_with_progress(void) {
     CHECK(db != NULL);
     /* Every stage in order, progress never falling and ending at 100%, the log replay
      * reported as it went, with an estimate of the time left once one was known. */
-    CHECK(strcmp(p.stages, "lock,manifest,log_replay,flush_recovered,cleanup,start,") == 0);
-    if (strcmp(p.stages, "lock,manifest,log_replay,flush_recovered,cleanup,start,") != 0)
+    CHECK(strcmp(p.stages, "lock,manifest,log_replay,flush_recovered,verification,cleanup,start,") == 0);
+    if (strcmp(p.stages, "lock,manifest,log_replay,flush_recovered,verification,cleanup,start,") != 0)
         fprintf(stderr, "stages heard: %s\n", p.stages);
     CHECK(p.rising);
     CHECK(p.last == 100.0);
@@ -1411,6 +1468,17 @@ static void test_open_with_progress(void) {
     CHECK_OK(lightning_get(db, K("key019999"), &v, &vlen));
     CHECK(vlen == sizeof val);
     lightning_free(v, vlen);
+    /* The final state, as JSON: complete, every stage, the replayed segments. */
+    char *state = NULL;
+    size_t slen = 0;
+    CHECK_OK(lightning_db_recovery_state_json(db, &state, &slen));
+    CHECK(state != NULL && strlen(state) == slen);
+    CHECK(strstr(state, "\"complete\":true") != NULL);
+    CHECK(strstr(state, "\"failed_stages\":[]") != NULL);
+    CHECK(strstr(state, "\"verification\"") != NULL);
+    CHECK(strstr(state, "\"replayed_segments\":{\"done\":") != NULL);
+    lightning_free(state, slen);
+    CHECK_RC(lightning_db_recovery_state_json(NULL, &state, NULL), LIGHTNING_INVALID_ARGUMENT);
     int calls = p.calls;
 
     /* A second open of the locked directory hears the lock stage fail, and returns why. */
@@ -1522,6 +1590,66 @@ static void test_migrate(void) {
     h_join(empty, sizeof empty, g_dir, "no-database");
     CHECK(mkdir(empty, 0700) == 0);
     CHECK_RC(lightning_detect_version(empty, &version), LIGHTNING_INVALID_ARGUMENT);
+}
+
+/* Encryption turned on, then off, on a closed database: the key decides who opens it. */
+static void test_migrate_encryption(void) {
+    char path[1024];
+    h_join(path, sizeof path, g_dir, "to-encrypt");
+    uint8_t key[32], other[32];
+    memset(key, 0x31, sizeof key);
+    memset(other, 0x32, sizeof other);
+    lightning_db *db = NULL;
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    CHECK_OK(lightning_put(db, K("flushed"), K("in a table")));
+    CHECK_OK(lightning_db_flush(db));
+    CHECK_OK(lightning_put(db, K("logged"), K("only in the log")));
+    lightning_db_close(db);
+    db = NULL;
+
+    char *report = NULL;
+    size_t report_len = 0;
+    CHECK_RC(lightning_migrate_encrypt(path, key, 31, &report, &report_len), LIGHTNING_INVALID_KEY_MATERIAL);
+    CHECK_RC(lightning_migrate_encrypt(path, NULL, 32, &report, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_migrate_encrypt(NULL, key, 32, &report, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_migrate_encrypt(path, key, 32, NULL, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK_RC(lightning_migrate_decrypt(path, key, 32, &report, &report_len), LIGHTNING_INVALID_ARGUMENT);
+    CHECK(report == NULL);
+
+    CHECK_OK(lightning_migrate_encrypt(path, key, sizeof key, &report, &report_len));
+    CHECK(report != NULL && strlen(report) == report_len);
+    CHECK(report && strstr(report, "\"encrypted_after\":true") && strstr(report, "\"to\":3"));
+    lightning_free(report, report_len);
+    report = NULL;
+    CHECK_RC(lightning_migrate_encrypt(path, key, sizeof key, &report, NULL), LIGHTNING_INVALID_ARGUMENT);
+
+    /* Now it opens with the key only. */
+    CHECK_RC(lightning_db_open(path, NULL, &db), LIGHTNING_CONFIGURATION_ERROR);
+    lightning_options *opts = NULL;
+    CHECK_OK(lightning_options_new(&opts));
+    CHECK_OK(lightning_options_set_encryption_key(opts, key, sizeof key));
+    CHECK_OK(lightning_db_open(path, opts, &db));
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    CHECK_OK(lightning_get(db, K("logged"), &v, &vl));
+    CHECK(vl == strlen("only in the log") && memcmp(v, "only in the log", vl) == 0);
+    lightning_free(v, vl);
+    lightning_db_close(db);
+    db = NULL;
+
+    /* A wrong key changes nothing; the right one decrypts. */
+    CHECK_RC(lightning_migrate_decrypt(path, other, sizeof other, &report, NULL), LIGHTNING_WRONG_KEY);
+    CHECK(report == NULL);
+    CHECK_OK(lightning_migrate_decrypt(path, key, sizeof key, &report, NULL));
+    CHECK(report && strstr(report, "\"encrypted_after\":false"));
+    if (report) lightning_free(report, strlen(report));
+    CHECK_RC(lightning_db_open(path, opts, &db), LIGHTNING_CONFIGURATION_ERROR);
+    CHECK_OK(lightning_db_open(path, NULL, &db));
+    CHECK_OK(lightning_get(db, K("flushed"), &v, &vl));
+    CHECK(vl == strlen("in a table") && memcmp(v, "in a table", vl) == 0);
+    lightning_free(v, vl);
+    lightning_db_close(db);
+    lightning_options_free(opts);
 }
 
 /* Reads the whole file at `path` into a new NUL-terminated buffer (free it). */
@@ -1668,10 +1796,12 @@ int main(void) {
     test_get_if_cached();
     test_null_everywhere();
     test_persistence();
+    test_encryption();
     test_check();
     test_events();
     test_open_with_progress();
     test_migrate();
+    test_migrate_encryption();
     test_audit();
     test_reliability();
     h_rmtree(g_dir);

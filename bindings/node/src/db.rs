@@ -58,34 +58,100 @@ fn read_options(options: Option<Unknown<'_>>) -> Options<'_> {
         field: "options".into(),
         reason,
     };
-    let (json, on_event) = match options {
-        None => (Ok(None), Ok(None)),
+    let (json, on_event, key) = match options {
+        None => (Ok(None), Ok(None), Ok(None)),
         Some(o) => match o.get_type() {
-            Err(e) => (Err(refuse(e.reason.clone())), Ok(None)),
-            Ok(ValueType::Undefined | ValueType::Null) => (Ok(None), Ok(None)),
+            Err(e) => (Err(refuse(e.reason.clone())), Ok(None), Ok(None)),
+            Ok(ValueType::Undefined | ValueType::Null) => (Ok(None), Ok(None), Ok(None)),
             Ok(ValueType::Object) => match options_json(o) {
-                Ok((json, on_event)) => (Ok(Some(json)), on_event),
-                Err(e) => (Err(refuse(e.reason.clone())), Ok(None)),
+                Ok((json, on_event, key)) => (Ok(Some(json)), on_event, key),
+                Err(e) => (Err(refuse(e.reason.clone())), Ok(None), Ok(None)),
             },
             Ok(other) => (
                 Err(refuse(format!("must be an object, got {other:?}"))),
+                Ok(None),
                 Ok(None),
             ),
         },
     };
     Options {
-        config: json.and_then(config_from_options),
+        config: json
+            .and_then(config_from_options)
+            .and_then(|config| with_encryption_key(config, key)),
         on_event,
     }
 }
 
-/// The options object as JSON without `onEvent` (a function, which JSON cannot hold), and
-/// `onEvent` itself (`undefined` and `null` mean none).
-fn options_json(o: Unknown<'_>) -> Result<(serde_json::Value, OnEventOption<'_>)> {
+/// `options.encryptionKey`: its bytes, none, or the `ConfigurationError` refusing it.
+type KeyOption = std::result::Result<Option<Vec<u8>>, DatabaseError>;
+
+/// Turns encryption at rest on with `key` (32 bytes: `InvalidKeyMaterial` otherwise). The
+/// key never goes through the JSON the other options take.
+fn with_encryption_key(
+    mut config: lightning_db::LightningDbConfig,
+    key: KeyOption,
+) -> std::result::Result<lightning_db::LightningDbConfig, DatabaseError> {
+    if let Some(bytes) = key? {
+        let key = lightning_db::EncryptionKey::from_slice(&bytes);
+        // The copy of the key held here is wiped before it is dropped.
+        let mut bytes = bytes;
+        bytes.iter_mut().for_each(|b| *b = 0);
+        config.security.enable_encryption = true;
+        config.security.encryption_key = Some(key?);
+    }
+    Ok(config)
+}
+
+/// Reads `options.encryptionKey`: a Buffer or Uint8Array (`undefined` and `null`: none).
+fn encryption_key_option(obj: &Object<'_>) -> Result<KeyOption> {
+    let refuse = |reason: String| {
+        Err(DatabaseError::ConfigurationError {
+            field: "encryptionKey".into(),
+            reason,
+        })
+    };
+    if !obj.has_named_property("encryptionKey")? {
+        return Ok(Ok(None));
+    }
+    Ok(
+        match obj
+            .get_named_property::<Unknown>("encryptionKey")?
+            .get_type()?
+        {
+            ValueType::Undefined | ValueType::Null => Ok(None),
+            ValueType::Object => match obj.get_named_property::<Uint8Array>("encryptionKey") {
+                Ok(a) => Ok(Some(a.to_vec())),
+                Err(_) => refuse("must be a Buffer or Uint8Array of 32 bytes".into()),
+            },
+            other => refuse(format!(
+                "must be a Buffer or Uint8Array of 32 bytes, got {}",
+                format!("{other:?}").to_lowercase()
+            )),
+        },
+    )
+}
+
+/// The options object as JSON without `onEvent` (a function, which JSON cannot hold) and
+/// `encryptionKey` (bytes, kept out of JSON), `onEvent` itself (`undefined` and `null` mean
+/// none) and the key.
+fn options_json(o: Unknown<'_>) -> Result<(serde_json::Value, OnEventOption<'_>, KeyOption)> {
     let env = Env::from(o.value().env);
     let obj = o.coerce_to_object()?;
+    let key = encryption_key_option(&obj)?;
+    if !obj.has_named_property("onEvent")? && !obj.has_named_property("encryptionKey")? {
+        return Ok((env.from_js_value(o)?, Ok(None), key));
+    }
     if !obj.has_named_property("onEvent")? {
-        return Ok((env.from_js_value(o)?, Ok(None)));
+        let names = obj.get_property_names()?;
+        let mut map = serde_json::Map::new();
+        for i in 0..names.get_array_length()? {
+            let name: String = names.get_element(i)?;
+            if name != "encryptionKey" {
+                let value: Unknown = obj.get_named_property(&name)?;
+                map.insert(name, env.from_js_value(value)?);
+            }
+        }
+        return Ok((serde_json::Value::Object(map), Ok(None), key));
     }
     let on_event = match obj.get_named_property::<Unknown>("onEvent")?.get_type()? {
         ValueType::Undefined | ValueType::Null => Ok(None),
@@ -99,12 +165,12 @@ fn options_json(o: Unknown<'_>) -> Result<(serde_json::Value, OnEventOption<'_>)
     let mut map = serde_json::Map::new();
     for i in 0..names.get_array_length()? {
         let name: String = names.get_element(i)?;
-        if name != "onEvent" {
+        if name != "onEvent" && name != "encryptionKey" {
             let value: Unknown = obj.get_named_property(&name)?;
             map.insert(name, env.from_js_value(value)?);
         }
     }
-    Ok((serde_json::Value::Object(map), on_event))
+    Ok((serde_json::Value::Object(map), on_event, key))
 }
 
 /// The listener for `onEvent` (on the JS thread).
@@ -367,6 +433,19 @@ impl Database {
         })
     }
 
+    /// True when the database is encrypted at rest (opened with `encryptionKey`).
+    #[napi(getter)]
+    pub fn encrypted(&self, env: Env) -> Result<bool> {
+        run(&env, || self.shared.with(|db| Ok(db.is_encrypted())))
+    }
+
+    /// The generation of the data key new files are sealed with (1 for a new encrypted
+    /// database), or `null` for a plain one.
+    #[napi(getter)]
+    pub fn key_generation(&self, env: Env) -> Result<Option<u32>> {
+        run(&env, || self.shared.with(|db| Ok(db.key_generation())))
+    }
+
     /// False once `close()` has run.
     #[napi(getter)]
     pub fn is_open(&self) -> bool {
@@ -624,6 +703,35 @@ impl Database {
         Ok(NativeIterator::new(self.shared.clone(), Source::Db(it), &r))
     }
 
+    /// Points `raw`, a native iterator of this database that its JS iterator has finished
+    /// with, at a new range over the database as of now, as `_rawIterator` would make. The JS
+    /// layer keeps one finished iterator per database for this, so a loop of short ranges
+    /// does not create (and later finalize and collect) a native object per range.
+    #[napi(
+        js_name = "_reuseIterator",
+        ts_args_type = "raw: NativeIterator, gt?: Key, gte?: Key, lt?: Key, lte?: Key, prefix?: Key, reverse?: boolean, limit?: number"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    pub fn reuse_iterator(
+        &self,
+        env: Env,
+        raw: &mut NativeIterator,
+        gt: Option<BytesArg<'_>>,
+        gte: Option<BytesArg<'_>>,
+        lt: Option<BytesArg<'_>>,
+        lte: Option<BytesArg<'_>>,
+        prefix: Option<BytesArg<'_>>,
+        reverse: Option<bool>,
+        limit: Option<Either<f64, Unknown<'_>>>,
+    ) -> Result<()> {
+        if !raw.belongs_to(&self.shared) {
+            return Err(type_error(&env, "the iterator belongs to another database"));
+        }
+        let fresh = self.raw_iterator(env, gt, gte, lt, lte, prefix, reverse, limit)?;
+        raw.replace_with(fresh);
+        Ok(())
+    }
+
     /// A consistent read-only view as of now.
     #[napi]
     pub fn snapshot(&self, env: Env) -> Result<Snapshot> {
@@ -669,6 +777,45 @@ impl Database {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn sync(&self) -> AsyncTask<DbTask<()>> {
         DbTask::new(self.shared.clone(), |db| db.sync())
+    }
+
+    /// Rotates the data key of an encrypted database and returns the new key generation:
+    /// the new key is written to the key file first, then seals everything written from
+    /// then on; older files stay readable. A plain database throws
+    /// `LIGHTNING_INVALID_ARGUMENT`. Blocking (it writes and syncs one small file).
+    #[napi]
+    pub fn rotate_key_sync(&self, env: Env) -> Result<u32> {
+        run(&env, || self.shared.with(|db| db.rotate_key()))
+    }
+
+    /// `rotateKeySync()`, then every file re-sealed under the new key (the log and
+    /// memtable move to it, every table is rewritten, the manifest is rolled) and the
+    /// older keys removed from the key file once nothing reads a file sealed with them.
+    /// Blocking (it rewrites every table).
+    #[napi(
+        ts_return_type = "{ generation: number; tablesRewritten: number; retiredGenerations: number[] }"
+    )]
+    pub fn rotate_key_now_sync<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        let r = run(env, || self.shared.with(|db| db.rotate_key_now()))?;
+        let json = serde_json::json!({
+            "generation": r.generation,
+            "tables_rewritten": r.tables_rewritten,
+            "retired_generations": r.retired_generations,
+        })
+        .to_string();
+        crate::convert::report_to_js(env, &json)
+    }
+
+    /// Re-wraps the data keys of an encrypted database under `newKey` (a Buffer or
+    /// Uint8Array of 32 bytes; `LIGHTNING_INVALID_KEY_MATERIAL` otherwise): only the key
+    /// file is rewritten, and the database opens with `newKey` only from then on.
+    /// Blocking.
+    #[napi]
+    pub fn rewrap_key_sync(&self, env: Env, new_key: Uint8Array) -> Result<()> {
+        run(&env, || {
+            let key = lightning_db::EncryptionKey::from_slice(&new_key)?;
+            self.shared.with(|db| db.rewrap_key(key))
+        })
     }
 
     /// `flush()`, blocking.
@@ -729,6 +876,17 @@ impl Database {
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn stats<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
         let json = run(env, || self.shared.with(|db| Ok(db.stats().to_json())))?;
+        crate::convert::report_to_js(env, &json)
+    }
+
+    /// How this handle's open recovered (`RecoveryState`): `stage`, `progress`, `etaMs`,
+    /// `completedStages`, `complete`, `failed`, `canRollback`, `elapsedMs`,
+    /// `replayedSegments` (`done`, `total`) and `failedStages`.
+    #[napi(ts_return_type = "RecoveryState")]
+    pub fn recovery_state<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        let json = run(env, || {
+            self.shared.with(|db| Ok(db.recovery_state().to_json()))
+        })?;
         crate::convert::report_to_js(env, &json)
     }
 

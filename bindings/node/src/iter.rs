@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lightning_db::{DatabaseError, DbIterator, KvPair, TransactionIterator};
+use lightning_db::{DatabaseError, DbIterator, TransactionIterator};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -41,14 +41,15 @@ impl NativeIterator {
             remaining: range.limit,
         }
     }
-}
 
-fn step(source: &mut Source, reverse: bool) -> Option<std::result::Result<KvPair, DatabaseError>> {
-    match (source, reverse) {
-        (Source::Db(it), false) => it.next(),
-        (Source::Db(it), true) => it.next_back(),
-        (Source::Txn(it), false) => it.next(),
-        (Source::Txn(it), true) => it.next_back(),
+    /// True when this iterator reads the database `shared` (so it may be reused for it).
+    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    /// Takes over `fresh`'s range, view and limit (the old view is released).
+    pub(crate) fn replace_with(&mut self, fresh: NativeIterator) {
+        *self = fresh;
     }
 }
 
@@ -102,7 +103,7 @@ impl NativeIterator {
         let mut ended = false;
         let walked = guard(|| {
             while got < want && out.len() < CHUNK_BYTES {
-                // Walks over the database lend each pair, skipping two copies per pair.
+                // Every source lends its pairs, skipping two copies per pair.
                 let item = match (&mut *source, reverse) {
                     (Source::Db(it), false) => it
                         .next_borrowed()
@@ -110,9 +111,12 @@ impl NativeIterator {
                     (Source::Db(it), true) => it
                         .next_back_borrowed()
                         .map(|r| r.map(|(k, v)| append(&mut out, mode, k, v))),
-                    (src, rev) => {
-                        step(src, rev).map(|r| r.map(|(k, v)| append(&mut out, mode, &k, &v)))
-                    }
+                    (Source::Txn(it), false) => it
+                        .next_borrowed()
+                        .map(|r| r.map(|(k, v)| append(&mut out, mode, k, v))),
+                    (Source::Txn(it), true) => it
+                        .next_back_borrowed()
+                        .map(|r| r.map(|(k, v)| append(&mut out, mode, k, v))),
                 };
                 match item {
                     None => {

@@ -20,4 +20,7 @@ mod txn;
 pub use audit::audit_verify;
 pub use db::Database;
 pub use errors::{error_table, test_panic, ErrorCodeEntry};
-pub use migrate::{detect_version, migrate, migrate_sync, needs_migration, MigrateTask};
+pub use migrate::{
+    decrypt_database, decrypt_database_sync, detect_version, encrypt_database,
+    encrypt_database_sync, migrate, migrate_sync, needs_migration, EncryptionTask, MigrateTask,
+};

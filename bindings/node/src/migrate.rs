@@ -1,6 +1,8 @@
 //! Format versions and migration: `detectVersion(path)`, `needsMigration(path)`,
-//! `migrate(path, options)` (a Promise, on the libuv thread pool) and `migrateSync`, over
-//! the engine's `MigrationManager` as `lightning migrate` uses it.
+//! `migrate(path, options)` (a Promise, on the libuv thread pool) and `migrateSync`, and
+//! encryption at rest turned on or off: `encryptDatabase(path, key)` /
+//! `decryptDatabase(path, key)` (Promises) and their `*Sync` twins, over the engine's
+//! `MigrationManager` as `lightning migrate` uses it.
 //!
 //! Versions are strings as the engine prints and parses them (`'v1'`, `'v2'`; `to` also
 //! takes `'latest'` or a number). Reports are plain objects with camelCase keys, built
@@ -11,8 +13,8 @@
 use std::path::PathBuf;
 
 use lightning_db::{
-    ChecksumAlgorithm, DatabaseError, DatabaseVersion, MigrationManager, MigrationPhase,
-    MigrationProgress,
+    ChecksumAlgorithm, DatabaseError, DatabaseVersion, EncryptionKey, MigrationManager,
+    MigrationPhase, MigrationProgress, MigrationResult,
 };
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -31,6 +33,7 @@ const OPTIONS: &[&str] = &[
     "checksum",
     "compression",
     "backup",
+    "key",
     "onProgress",
 ];
 
@@ -66,6 +69,8 @@ struct Plan {
     checksum: Option<ChecksumAlgorithm>,
     compression: Option<bool>,
     backup: Option<PathBuf>,
+    /// An encrypted database's key (`options.key`).
+    key: Option<EncryptionKey>,
 }
 
 /// The options object, or a `TypeError` / `LIGHTNING_INVALID_ARGUMENT` naming what is
@@ -80,6 +85,7 @@ fn read_options<'a>(
         checksum: None,
         compression: None,
         backup: None,
+        key: None,
     };
     let Some(options) = options else {
         return Ok((plan, None));
@@ -162,6 +168,15 @@ fn read_options<'a>(
                 let text = value.coerce_to_string()?.into_utf8()?.into_owned()?;
                 plan.backup = Some(PathBuf::from(text));
             }
+            "key" => {
+                let bytes = match kind {
+                    ValueType::Object => obj
+                        .get_named_property::<Uint8Array>("key")
+                        .map_err(|_| wrong("a Buffer or Uint8Array of 32 bytes"))?,
+                    _ => return Err(wrong("a Buffer or Uint8Array of 32 bytes")),
+                };
+                plan.key = Some(key_arg(env, &bytes)?);
+            }
             "onProgress" => {
                 if kind != ValueType::Function {
                     return Err(wrong("a function"));
@@ -219,7 +234,10 @@ fn run_plan(
     path: &str,
     plan: &Plan,
 ) -> std::result::Result<String, DatabaseError> {
-    let mut p = manager.create_migration_plan_for(path, plan.to)?;
+    let mut p = match &plan.key {
+        Some(k) => manager.create_migration_plan_with_key(path, plan.to, k.clone())?,
+        None => manager.create_migration_plan_for(path, plan.to)?,
+    };
     if let Some(a) = plan.checksum {
         p = p.with_checksum(a);
     }
@@ -253,6 +271,11 @@ fn run_plan(
         .to_string());
     }
     let result = manager.execute_migration_blocking(p)?;
+    report_json(&result)
+}
+
+/// The report of a finished migration as JSON, versions as names.
+fn report_json(result: &MigrationResult) -> std::result::Result<String, DatabaseError> {
     let mut report: serde_json::Value =
         serde_json::from_str(&result.to_json()).map_err(|e| DatabaseError::Internal {
             message: format!("migration report is not JSON: {e}"),
@@ -261,6 +284,128 @@ fn run_plan(
     report["to"] = version_name(result.to).into();
     report["dry_run"] = false.into();
     Ok(report.to_string())
+}
+
+/// Encrypts (`encrypt`) or decrypts the database in `path` with `key`; the report as JSON.
+fn switch_encryption(
+    path: &str,
+    key: &EncryptionKey,
+    encrypt: bool,
+) -> std::result::Result<String, DatabaseError> {
+    let manager = MigrationManager::new();
+    let result = if encrypt {
+        manager.encrypt_database(path, key)
+    } else {
+        manager.decrypt_database(path, key)
+    };
+    report_json(&result?)
+}
+
+/// The key argument: 32 bytes (`LIGHTNING_INVALID_KEY_MATERIAL` otherwise), copied into a
+/// zeroized-on-drop key.
+fn key_arg(env: &Env, key: &Uint8Array) -> Result<EncryptionKey> {
+    EncryptionKey::from_slice(key).map_err(|e| to_js(env, &e))
+}
+
+/// `encryptDatabase`, blocking the JS thread until it is done.
+#[napi(
+    ts_args_type = "path: string, key: Uint8Array",
+    ts_return_type = "MigrationReport"
+)]
+pub fn encrypt_database_sync<'e>(
+    env: &'e Env,
+    path: PathArg<'_>,
+    key: Uint8Array,
+) -> Result<Unknown<'e>> {
+    let path = path_arg(env, path)?;
+    let key = key_arg(env, &key)?;
+    let json = run(env, || switch_encryption(&path, &key, true))?;
+    report_to_js(env, &json)
+}
+
+/// `decryptDatabase`, blocking the JS thread until it is done.
+#[napi(
+    ts_args_type = "path: string, key: Uint8Array",
+    ts_return_type = "MigrationReport"
+)]
+pub fn decrypt_database_sync<'e>(
+    env: &'e Env,
+    path: PathArg<'_>,
+    key: Uint8Array,
+) -> Result<Unknown<'e>> {
+    let path = path_arg(env, path)?;
+    let key = key_arg(env, &key)?;
+    let json = run(env, || switch_encryption(&path, &key, false))?;
+    report_to_js(env, &json)
+}
+
+/// Turns encryption at rest on for the closed, plain database in `path` on the thread
+/// pool, as `lightning migrate PATH --encrypt` does: every file rewritten sealed under a
+/// new key file wrapped by `key` (32 bytes), switched atomically; from then on it opens
+/// only with `encryptionKey: key`. Resolves to the report (`encryptedAfter` true).
+#[napi(
+    ts_args_type = "path: string, key: Uint8Array",
+    ts_return_type = "Promise<MigrationReport>"
+)]
+pub fn encrypt_database(
+    env: Env,
+    path: PathArg<'_>,
+    key: Uint8Array,
+) -> Result<AsyncTask<EncryptionTask>> {
+    let path = path_arg(&env, path)?;
+    let key = key_arg(&env, &key)?;
+    Ok(AsyncTask::new(EncryptionTask {
+        path,
+        key,
+        encrypt: true,
+    }))
+}
+
+/// Turns encryption at rest off for the closed, encrypted database in `path` whose key is
+/// `key`, on the thread pool, as `lightning migrate PATH --decrypt` does. A wrong key
+/// rejects with `LIGHTNING_WRONG_KEY` and changes nothing. Resolves to the report
+/// (`encryptedAfter` false).
+#[napi(
+    ts_args_type = "path: string, key: Uint8Array",
+    ts_return_type = "Promise<MigrationReport>"
+)]
+pub fn decrypt_database(
+    env: Env,
+    path: PathArg<'_>,
+    key: Uint8Array,
+) -> Result<AsyncTask<EncryptionTask>> {
+    let path = path_arg(&env, path)?;
+    let key = key_arg(&env, &key)?;
+    Ok(AsyncTask::new(EncryptionTask {
+        path,
+        key,
+        encrypt: false,
+    }))
+}
+
+/// An encryption migration on the thread pool.
+pub struct EncryptionTask {
+    path: String,
+    key: EncryptionKey,
+    encrypt: bool,
+}
+
+impl<'t> ScopedTask<'t> for EncryptionTask {
+    type Output = std::result::Result<String, DatabaseError>;
+    type JsValue = Unknown<'t>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(guard(|| {
+            switch_encryption(&self.path, &self.key, self.encrypt)
+        }))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Unknown<'t>> {
+        match output {
+            Ok(json) => report_to_js(env, &json),
+            Err(e) => Err(to_js(env, &e)),
+        }
+    }
 }
 
 /// The format version of the database in `path` (`'v1'`, `'v2'`), read from its files

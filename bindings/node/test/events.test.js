@@ -33,7 +33,7 @@ function fillLog(dir) {
 function checkRecovery(events, dir) {
   const stages = events.filter((e) => e.kind === 'recovery_stage')
   const bounds = stages.filter((e) => e.phase !== 'progress').map((e) => `${e.stage}:${e.phase}`)
-  const names = ['lock', 'manifest', 'log_replay', 'flush_recovered', 'cleanup', 'start']
+  const names = ['lock', 'manifest', 'log_replay', 'flush_recovered', 'verification', 'cleanup', 'start']
   assert.deepEqual(bounds, names.flatMap((n) => [`${n}:started`, `${n}:finished`]))
   const progress = stages.filter((e) => e.phase === 'progress')
   assert.ok(progress.length >= 10, `${progress.length} progress events`)
@@ -42,6 +42,9 @@ function checkRecovery(events, dir) {
   const last = progress[progress.length - 1]
   assert.ok(last.total > 2000000)
   assert.equal(last.done, last.total)
+  assert.ok(last.segmentsTotal >= 1)
+  assert.equal(last.segmentsDone, last.segmentsTotal)
+  assert.ok(stages.filter((e) => e.phase === 'finished').every((e) => e.attempts === 1))
   assert.equal(stages[0].path, dir)
   assert.equal(typeof stages[0].elapsedMs, 'number')
 }
@@ -167,4 +170,23 @@ test('onEvent never keeps the process alive, closed or not', () => {
     assert.equal(r.status, 0, `child (close: ${close}) failed: ${r.error || r.stderr}`)
     assert.equal(r.stdout.trim(), 'done')
   }
+})
+
+test('recoveryState tells how the open recovered', async (t) => {
+  const dir = tmpdir(t)
+  fillLog(dir)
+  const db = new Database(dir, { durability: 'none' })
+  const state = db.recoveryState()
+  assert.equal(state.complete, true)
+  assert.equal(state.failed, false)
+  assert.equal(state.canRollback, false)
+  assert.equal(state.progress, 100)
+  assert.equal(state.stage, null)
+  assert.deepEqual(state.completedStages, ['lock', 'manifest', 'log_replay', 'flush_recovered', 'verification', 'cleanup', 'start'])
+  assert.ok(state.replayedSegments.total >= 1)
+  assert.equal(state.replayedSegments.done, state.replayedSegments.total)
+  assert.deepEqual(state.failedStages, [])
+  assert.ok(state.elapsedMs > 0)
+  db.close()
+  assert.throws(() => db.recoveryState(), { code: 'LIGHTNING_DATABASE_CLOSED' })
 })

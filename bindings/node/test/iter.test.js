@@ -136,3 +136,33 @@ test('snapshots read at one point in time', (t) => {
   assert.throws(() => snap.get(key(0)), { code: 'LIGHTNING_DATABASE_CLOSED' })
   db.close()
 })
+
+test('a finished iterator leaves nothing shared with the ranges made after it', (t) => {
+  // The database reuses a finished iterator's native half for its next range: the old JS
+  // iterator must not reach it (close() or next() on it), and each range reads its own view.
+  const db = filled(t, 30)
+  const first = db.iterator({ gte: key(5), limit: 3 })
+  assert.deepEqual(keysOf(first), range(5, 8))
+  const second = db.keys({ gte: key(10), lt: key(14) })
+  first.close() // must not end `second`
+  assert.deepEqual(first.next(), { value: undefined, done: true })
+  assert.deepEqual(Array.from(second, (k) => k.toString()), range(10, 14))
+  db.putSync(key(40), 'new')
+  assert.deepEqual(keysOf(db.iterator({ gte: key(29) })), [key(29), key(40)])
+  // An early break (return() and close()) hands it back too; reverse, prefix, values.
+  for (const _ of db.iterator()) break
+  assert.deepEqual(keysOf(db.iterator({ reverse: true, limit: 2 })), [key(40), key(29)])
+  assert.deepEqual(keysOf(db.iterator({ prefix: 'k02' })), range(20, 30))
+  assert.deepEqual(Array.from(db.values({ gte: key(3), limit: 1 }), String), ['v3'])
+  // Bad options throw and leave the next range working.
+  assert.throws(() => db.iterator({ gte: 12 }), TypeError)
+  assert.throws(() => db.iterator({ limit: 'x' }), TypeError)
+  assert.deepEqual(keysOf(db.iterator({ lt: key(2) })), range(0, 2))
+  // Two iterators alive at once each keep their own native half.
+  const a = db.keys({ gte: key(0), limit: 2 })
+  const b = db.keys({ gte: key(20), limit: 2 })
+  assert.deepEqual([a.next().value.toString(), b.next().value.toString()], [key(0), key(20)])
+  assert.deepEqual([a.next().value.toString(), b.next().value.toString()], [key(1), key(21)])
+  db.close()
+  assert.throws(() => db.iterator(), (e) => e.code === 'LIGHTNING_DATABASE_CLOSED')
+})

@@ -4,12 +4,13 @@
 //! engine (`LightningDbConfig::validate`, run by `Database::open`), which names the field.
 
 use lightning_db::{
-    AuditLevel, ChecksumAlgorithm, CorruptionAction, Durability, LightningDbConfig, ValidationLevel,
+    AuditLevel, ChecksumAlgorithm, CorruptionAction, Durability, EncryptionKey, LightningDbConfig,
+    ValidationLevel,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 
-use crate::errors::config_error;
+use crate::errors::{config_error, raise};
 
 /// The keyword arguments `Database` accepts, in the order the README documents them.
 pub(crate) const KEYWORDS: &[&str] = &[
@@ -42,6 +43,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "retry_max_attempts",
     "enable_self_healing",
     "auto_remediation_enabled",
+    "encryption_key",
 ];
 
 /// The interval used for `durability="periodic"` when `sync_interval_ms` is not given.
@@ -241,6 +243,25 @@ pub(crate) fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Lightn
             }
             "auto_remediation_enabled" => {
                 config.reliability.auto_remediation_enabled = want_bool(&key, v)?
+            }
+            // Encryption at rest: the key-encryption key, 32 bytes (None: off). The key
+            // is copied into a zeroized-on-drop `EncryptionKey`; wrong lengths raise
+            // `InvalidKeyMaterial`.
+            "encryption_key" => {
+                if v.is_none() {
+                    config.security.enable_encryption = false;
+                    config.security.encryption_key = None;
+                } else {
+                    let bytes = v.cast::<PyBytes>().map_err(|_| {
+                        config_error(
+                            &key,
+                            format!("expected bytes (32 of them), got {}", type_name(v)),
+                        )
+                    })?;
+                    let k = EncryptionKey::from_slice(bytes.as_bytes()).map_err(raise)?;
+                    config.security.enable_encryption = true;
+                    config.security.encryption_key = Some(k);
+                }
             }
             _ => {
                 return Err(config_error(

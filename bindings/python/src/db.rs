@@ -249,6 +249,28 @@ impl PyDatabase {
         self.with_db(|db| Ok(crate::migrate::format_version_of(db)))
     }
 
+    /// True when the database is encrypted at rest (opened with `encryption_key=`).
+    #[getter]
+    fn encrypted(&self) -> PyResult<bool> {
+        self.with_db(|db| Ok(db.is_encrypted()))
+    }
+
+    /// The generation of the data key new files are sealed with (1 for a new encrypted
+    /// database), or `None` for a plain one.
+    #[getter]
+    fn key_generation(&self) -> PyResult<Option<u32>> {
+        self.with_db(|db| Ok(db.key_generation()))
+    }
+
+    /// How this handle's open recovered, as a dict (the same keys `on_progress` gets):
+    /// every stage completed, the log segments replayed, how long it took.
+    fn recovery_state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let state = self.with_db(|db| Ok(db.recovery_state()))?;
+        Ok(crate::events::recovery_state_dict(py, &state)?
+            .into_any()
+            .unbind())
+    }
+
     /// True once `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
@@ -479,6 +501,35 @@ impl PyDatabase {
         let value: serde_json::Value = serde_json::from_str(&json)
             .map_err(|e| errors::invalid(format!("configuration could not be converted: {e}")))?;
         json_to_py(py, &value)
+    }
+
+    /// Rotates the data key of an encrypted database and returns the new key generation:
+    /// the new key is written to the key file first, then seals everything written from
+    /// then on; older files stay readable. A plain database raises `InvalidArgument`.
+    fn rotate_key(&self, py: Python<'_>) -> PyResult<u32> {
+        self.with_db(|db| engine(py, || db.rotate_key()))
+    }
+
+    /// `rotate_key()`, then every file re-sealed under the new key (the log and memtable
+    /// move to it, every table is rewritten, the manifest is rolled) and the older keys
+    /// removed from the key file once nothing reads a file sealed with them; returns a dict
+    /// with `generation`, `tables_rewritten` and `retired_generations`.
+    fn rotate_key_now(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let r = self.with_db(|db| engine(py, || db.rotate_key_now()))?;
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("generation", r.generation)?;
+        d.set_item("tables_rewritten", r.tables_rewritten)?;
+        d.set_item("retired_generations", r.retired_generations)?;
+        Ok(d.into_any().unbind())
+    }
+
+    /// Re-wraps the data keys of an encrypted database under `new_key` (bytes of 32;
+    /// `InvalidKeyMaterial` otherwise): only the key file is rewritten, and the database
+    /// opens with `new_key` only from then on.
+    fn rewrap_key(&self, py: Python<'_>, new_key: &Bound<'_, PyBytes>) -> PyResult<()> {
+        let key =
+            lightning_db::EncryptionKey::from_slice(new_key.as_bytes()).map_err(errors::raise)?;
+        self.with_db(|db| engine(py, || db.rewrap_key(key)))
     }
 
     /// Writes every memtable to table files.

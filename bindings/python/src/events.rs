@@ -132,6 +132,47 @@ impl EventSink {
     }
 }
 
+/// A recovery state as the dict `on_progress` and `Database.recovery_state()` give:
+/// `stage` (the failed one, else the running one, else `None`), `progress` (percent),
+/// `eta_seconds`, `completed_stages`, `complete`, `failed`, `can_rollback`,
+/// `elapsed_seconds`, `replayed_segments` (done, total) and `failed_stages` (each a dict of
+/// `stage`, `error`, `attempts`, `duration_seconds`).
+pub(crate) fn recovery_state_dict<'py>(
+    py: Python<'py>,
+    state: &lightning_db::RecoveryState,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let info = pyo3::types::PyDict::new(py);
+    let stage = state
+        .failed_stages()
+        .last()
+        .map(|f| f.stage)
+        .or_else(|| state.current_stage().copied());
+    info.set_item("stage", stage.map(|s| s.name()))?;
+    info.set_item("progress", state.progress())?;
+    info.set_item(
+        "eta_seconds",
+        state.estimated_time_remaining().map(|d| d.as_secs_f64()),
+    )?;
+    let completed: Vec<&str> = state.completed_stages().iter().map(|s| s.name()).collect();
+    info.set_item("completed_stages", completed)?;
+    info.set_item("complete", state.is_complete())?;
+    info.set_item("failed", state.has_failed())?;
+    info.set_item("can_rollback", state.can_rollback())?;
+    info.set_item("elapsed_seconds", state.elapsed().as_secs_f64())?;
+    info.set_item("replayed_segments", state.replayed_segments())?;
+    let failed = pyo3::types::PyList::empty(py);
+    for f in state.failed_stages() {
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("stage", f.stage.name())?;
+        d.set_item("error", &f.error)?;
+        d.set_item("attempts", f.attempts)?;
+        d.set_item("duration_seconds", f.duration.as_secs_f64())?;
+        failed.append(d)?;
+    }
+    info.set_item("failed_stages", failed)?;
+    Ok(info)
+}
+
 /// `Database(path, on_progress=callable)`: the open's recovery handed to `on_progress(info)`
 /// at every step, on the opening thread (it attaches to the interpreter for each call; the
 /// open itself runs with the GIL released). The callable is dropped once the open returns,
@@ -170,26 +211,8 @@ impl RecoveryProgress {
                 let Some(callback) = guard.as_ref() else {
                     return;
                 };
-                let result = (|| {
-                    let info = pyo3::types::PyDict::new(py);
-                    let stage = state
-                        .failed_stages()
-                        .last()
-                        .map(|f| f.stage)
-                        .or_else(|| state.current_stage().copied());
-                    info.set_item("stage", stage.map(|s| s.name()))?;
-                    info.set_item("progress", state.progress())?;
-                    info.set_item(
-                        "eta_seconds",
-                        state.estimated_time_remaining().map(|d| d.as_secs_f64()),
-                    )?;
-                    let completed: Vec<&str> =
-                        state.completed_stages().iter().map(|s| s.name()).collect();
-                    info.set_item("completed_stages", completed)?;
-                    info.set_item("complete", state.is_complete())?;
-                    info.set_item("failed", state.has_failed())?;
-                    callback.call1(py, (info,))
-                })();
+                let result =
+                    recovery_state_dict(py, state).and_then(|info| callback.call1(py, (info,)));
                 if let Err(err) = result {
                     err.write_unraisable(py, Some(callback.bind(py)));
                 }

@@ -5,14 +5,21 @@
 //! pair); each `__next__` then makes the Python objects of one pair, so pairs fetched but
 //! never consumed cost no Python allocation. The chunk starts small (16), so a short range
 //! read fetches little more than it needs, and grows (x4, up to 512) for long scans.
+//!
+//! `seek(key)` re-positions an iterator over the database or a snapshot (the engine's
+//! `DbIterator::seek`), so short range reads can reuse one iterator as py-lmdb's users
+//! reuse one cursor. After a seek the first refill fetches as many pairs as were taken
+//! after the previous seek (at least one): a loop of equal short reads then copies exactly
+//! what it uses, and a longer read grows the chunk as before.
 
 use lightning_db::{DatabaseError, DbIterator, TransactionIterator};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::db::PyDatabase;
+use crate::errors;
 use crate::fork;
-use crate::util::engine;
+use crate::util::{bytes_arg, engine};
 
 /// Pairs fetched by the first refill.
 const FIRST_CHUNK: usize = 16;
@@ -68,30 +75,17 @@ fn pull(
         });
     };
     for _ in 0..n {
-        let step = match (source as &mut Source, reverse) {
-            (Source::Db(it), false) => match it.next_borrowed() {
-                Some(pair) => {
-                    let (k, v) = pair?;
-                    push(k, v);
-                    continue;
-                }
-                None => None,
-            },
-            (Source::Db(it), true) => match it.next_back_borrowed() {
-                Some(pair) => {
-                    let (k, v) = pair?;
-                    push(k, v);
-                    continue;
-                }
-                None => None,
-            },
-            (Source::Txn(it), false) => it.next(),
-            (Source::Txn(it), true) => it.next_back(),
+        // Every source lends its pairs: each is copied once, into `buf`.
+        let lent = match (source as &mut Source, reverse) {
+            (Source::Db(it), false) => it.next_borrowed(),
+            (Source::Db(it), true) => it.next_back_borrowed(),
+            (Source::Txn(it), false) => it.next_borrowed(),
+            (Source::Txn(it), true) => it.next_back_borrowed(),
         };
-        match step {
+        match lent {
             Some(pair) => {
                 let (k, v) = pair?;
-                push(&k, &v);
+                push(k, v);
             }
             None => return Ok(true),
         }
@@ -105,6 +99,11 @@ fn pull(
 #[pyclass(module = "lightning_db", name = "RangeIterator")]
 pub(crate) struct PyIterator {
     source: Option<Source>,
+    /// The source has no more pairs (it is kept for `seek`).
+    exhausted: bool,
+    /// Pairs handed out since the iterator was made or last sought (the next seek's
+    /// first chunk).
+    taken: usize,
     what: Yield,
     reverse: bool,
     chunk: usize,
@@ -130,6 +129,8 @@ impl PyIterator {
     ) -> Self {
         Self {
             source: Some(source),
+            exhausted: false,
+            taken: 0,
             what,
             reverse,
             chunk: FIRST_CHUNK,
@@ -143,7 +144,7 @@ impl PyIterator {
 
     /// Fetches the next chunk of pairs with the GIL released.
     fn refill(&mut self, py: Python<'_>) -> PyResult<()> {
-        let Some(source) = self.source.as_mut() else {
+        let Some(source) = self.source.as_mut().filter(|_| !self.exhausted) else {
             return Ok(());
         };
         let n = self.chunk;
@@ -159,13 +160,12 @@ impl PyIterator {
         buf.reserve(n * 256);
         match engine(py, || pull(source, n, what, reverse, buf, spans)) {
             Ok(exhausted) => {
-                if exhausted {
-                    self.source = None;
-                }
+                self.exhausted = exhausted;
                 Ok(())
             }
             Err(e) => {
-                self.source = None;
+                // The engine's iterator ends after an error; a later `seek` may try again.
+                self.exhausted = true;
                 spans.clear();
                 Err(e)
             }
@@ -178,6 +178,7 @@ impl PyIterator {
             return Ok(None);
         };
         self.pos += 1;
+        self.taken += 1;
         let key = &self.buf[span.start..span.start + span.key_len];
         let value_start = span.start + span.key_len;
         let value = &self.buf[value_start..value_start + span.value_len];
@@ -202,12 +203,45 @@ impl PyIterator {
         if let Some(item) = self.take(py)? {
             return Ok(Some(item));
         }
-        if self.source.is_none() {
+        if self.source.is_none() || self.exhausted {
             return Ok(None);
         }
         self.db.get().check_open()?;
         self.refill(py)?;
         self.take(py)
+    }
+
+    /// Moves the iterator to the first key at or after `key` (for a `reverse=True` iterator:
+    /// the last key at or before `key`), within its own bounds, reading the same view as
+    /// before; what was fetched and not yet taken is dropped. Iterators of a transaction
+    /// cannot seek (`InvalidArgument`).
+    fn seek(&mut self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        fork::check(self.gen)?;
+        let key = bytes_arg(key, "key")?;
+        self.db.get().check_open()?;
+        let reverse = self.reverse;
+        let it =
+            match self.source.as_mut() {
+                Some(Source::Db(it)) => it,
+                Some(Source::Txn(_)) => return Err(errors::invalid(
+                    "a transaction's iterator cannot seek; make a new one with the bounds wanted",
+                )),
+                None => return Err(errors::invalid("the iterator can no longer be used")),
+            };
+        self.buf.clear();
+        self.spans.clear();
+        self.pos = 0;
+        self.chunk = self.taken.clamp(1, MAX_CHUNK);
+        self.taken = 0;
+        let result = engine(py, || {
+            if reverse {
+                it.seek_for_prev(&key)
+            } else {
+                it.seek(&key)
+            }
+        });
+        self.exhausted = result.is_err();
+        result
     }
 }
 

@@ -1,6 +1,7 @@
-//! Format versions and migration: `detect_version(path)`, `needs_migration(path)` and
-//! `migrate(path, to, ...)` over the engine's `MigrationManager`, as `lightning migrate`
-//! and the C API's `lightning_migrate` use it.
+//! Format versions and migration: `detect_version(path)`, `needs_migration(path)`,
+//! `migrate(path, to, ...)`, and `encrypt_database(path, key)` / `decrypt_database(path,
+//! key)` (encryption at rest turned on or off) over the engine's `MigrationManager`, as
+//! `lightning migrate` and the C API's `lightning_migrate` use it.
 //!
 //! Versions are strings as the engine prints and parses them (`"v1"`, `"v2"`; `to` also
 //! takes `"latest"` or a number). Every engine call runs with the GIL released; errors
@@ -11,12 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use lightning_db::{
-    ChecksumAlgorithm, DatabaseError, DatabaseVersion, MigrationManager, MigrationPhase,
-    MigrationProgress,
+    ChecksumAlgorithm, DatabaseError, DatabaseVersion, EncryptionKey, MigrationError,
+    MigrationManager, MigrationPhase, MigrationProgress, MigrationResult,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 
 use crate::db::json_to_py;
 use crate::errors;
@@ -107,10 +108,27 @@ fn needs_migration(py: Python<'_>, path: PathBuf) -> PyResult<bool> {
     engine(py, || MigrationManager::new().needs_migration(&path))
 }
 
+/// The key argument: bytes of 32 (`InvalidKeyMaterial` otherwise, `TypeError` for
+/// another type), copied into a zeroized-on-drop key.
+fn key_arg(key: &Bound<'_, PyAny>) -> PyResult<EncryptionKey> {
+    let bytes = key.cast::<PyBytes>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "key must be bytes (32 of them), not {}",
+            key.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    EncryptionKey::from_slice(bytes.as_bytes()).map_err(errors::raise)
+}
+
 /// Migrates the closed database in `path` to format `to` (default the newest), as
-/// `lightning migrate` does; returns the report as a dict.
+/// `lightning migrate` does; returns the report as a dict. `key` (bytes of 32) is an
+/// encrypted database's key: with it the checksum and compression steps rewrite it
+/// encrypted (it stays at its layout, so `to` must be the newest).
 #[pyfunction]
-#[pyo3(signature = (path, to = None, *, dry_run = false, checksum = None, compression = None, backup = None, on_progress = None))]
+#[pyo3(signature = (path, to = None, *, dry_run = false, checksum = None, compression = None, backup = None, on_progress = None, key = None))]
 #[allow(clippy::too_many_arguments)]
 fn migrate(
     py: Python<'_>,
@@ -121,8 +139,10 @@ fn migrate(
     compression: Option<bool>,
     backup: Option<PathBuf>,
     on_progress: Option<&Bound<'_, PyAny>>,
+    key: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let to = target(to)?;
+    let key = key.filter(|k| !k.is_none()).map(key_arg).transpose()?;
     let algorithm = checksum.as_deref().map(self::checksum).transpose()?;
     let mut manager = MigrationManager::new();
     if let Some(callback) = on_progress.filter(|c| !c.is_none()) {
@@ -135,7 +155,10 @@ fn migrate(
         manager = manager.on_progress(progress_caller(callback.clone().unbind()));
     }
     let json = engine(py, move || -> Result<serde_json::Value, DatabaseError> {
-        let mut plan = manager.create_migration_plan_for(&path, to)?;
+        let mut plan = match key {
+            Some(k) => manager.create_migration_plan_with_key(&path, to, k)?,
+            None => manager.create_migration_plan_for(&path, to)?,
+        };
         if let Some(a) = algorithm {
             plan = plan.with_checksum(a);
         }
@@ -168,16 +191,58 @@ fn migrate(
             }));
         }
         let result = manager.execute_migration_blocking(plan)?;
-        let mut report: serde_json::Value =
-            serde_json::from_str(&result.to_json()).map_err(|e| DatabaseError::Internal {
-                message: format!("migration report is not JSON: {e}"),
-            })?;
-        report["from"] = version_name(result.from).into();
-        report["to"] = version_name(result.to).into();
-        report["dry_run"] = false.into();
-        Ok(report)
+        report_of(&result)
     })?;
     json_to_py(py, &json)
+}
+
+/// The report of a finished migration as `migrate` returns it (versions as names).
+fn report_of(result: &MigrationResult) -> Result<serde_json::Value, DatabaseError> {
+    let mut report: serde_json::Value =
+        serde_json::from_str(&result.to_json()).map_err(|e| DatabaseError::Internal {
+            message: format!("migration report is not JSON: {e}"),
+        })?;
+    report["from"] = version_name(result.from).into();
+    report["to"] = version_name(result.to).into();
+    report["dry_run"] = false.into();
+    Ok(report)
+}
+
+/// Runs `switch` (encrypt or decrypt) on the database in `path` with the 32 bytes of
+/// `key` (`InvalidKeyMaterial` otherwise), the GIL released; returns the report.
+fn switch_encryption(
+    py: Python<'_>,
+    path: PathBuf,
+    key: &Bound<'_, PyAny>,
+    switch: fn(
+        &MigrationManager,
+        &std::path::Path,
+        &EncryptionKey,
+    ) -> Result<MigrationResult, MigrationError>,
+) -> PyResult<Py<PyAny>> {
+    let key = key_arg(key)?;
+    let json = engine(py, move || {
+        let result = switch(&MigrationManager::new(), &path, &key)?;
+        report_of(&result)
+    })?;
+    json_to_py(py, &json)
+}
+
+/// Turns encryption at rest on for the closed, plain database in `path`, as `lightning
+/// migrate PATH --encrypt` does: every file rewritten sealed under a new key file wrapped
+/// by `key` (bytes of 32), switched atomically. From then on it opens only with
+/// `encryption_key=key`. Returns the report (`encrypted_after` true).
+#[pyfunction]
+fn encrypt_database(py: Python<'_>, path: PathBuf, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    switch_encryption(py, path, key, |m, p, k| m.encrypt_database(p, k))
+}
+
+/// Turns encryption at rest off for the closed, encrypted database in `path` whose key is
+/// `key`, as `lightning migrate PATH --decrypt` does. A wrong key raises `WrongKey` and
+/// changes nothing. Returns the report (`encrypted_after` false).
+#[pyfunction]
+fn decrypt_database(py: Python<'_>, path: PathBuf, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    switch_encryption(py, path, key, |m, p, k| m.decrypt_database(p, k))
 }
 
 /// Adds the functions to the module.
@@ -185,6 +250,8 @@ pub(crate) fn install(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(detect_version, m)?)?;
     m.add_function(wrap_pyfunction!(needs_migration, m)?)?;
     m.add_function(wrap_pyfunction!(migrate, m)?)?;
+    m.add_function(wrap_pyfunction!(encrypt_database, m)?)?;
+    m.add_function(wrap_pyfunction!(decrypt_database, m)?)?;
     Ok(())
 }
 

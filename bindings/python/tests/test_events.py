@@ -45,7 +45,7 @@ def test_recovery_stages_arrive_during_open(path):
         # Delivered before the constructor returned.
         stages = rec.of("recovery_stage")
         bounds = [(s["stage"], s["phase"]) for s in stages if s["phase"] != "progress"]
-        names = ["lock", "manifest", "log_replay", "flush_recovered", "cleanup", "start"]
+        names = ["lock", "manifest", "log_replay", "flush_recovered", "verification", "cleanup", "start"]
         assert bounds == [(n, p) for n in names for p in ("started", "finished")]
         progress = [s for s in stages if s["phase"] == "progress"]
         assert len(progress) >= 10
@@ -223,7 +223,7 @@ def test_on_progress_hears_the_recovery_of_the_open(path):
         last = seen[-1]
         assert last["complete"] and not last["failed"] and last["eta_seconds"] is None
         assert last["completed_stages"] == [
-            "lock", "manifest", "log_replay", "flush_recovered", "cleanup", "start"
+            "lock", "manifest", "log_replay", "flush_recovered", "verification", "cleanup", "start"
         ]
         assert db.get(b"key019999") == b"v" * 100
         db.put(b"after", b"open")
@@ -262,3 +262,20 @@ def test_on_progress_must_be_callable(path):
         lightning_db.Database(path, on_progress=42)
     with lightning_db.Database(path, on_progress=None) as db:
         db.put(b"k", b"v")
+
+
+def test_recovery_state_tells_how_the_open_recovered(path):
+    fill_log(path, n=2_000)
+    with lightning_db.Database(path) as db:
+        state = db.recovery_state()
+        assert state["complete"] and not state["failed"] and not state["can_rollback"]
+        assert state["progress"] == 100.0 and state["stage"] is None
+        assert state["completed_stages"] == [
+            "lock", "manifest", "log_replay", "flush_recovered", "verification", "cleanup", "start"
+        ]
+        done, total = state["replayed_segments"]
+        assert total >= 1 and done == total
+        assert state["failed_stages"] == []
+        assert state["elapsed_seconds"] > 0
+    with pytest.raises(lightning_db.DatabaseClosed):
+        db.recovery_state()

@@ -112,3 +112,61 @@ def test_iterator_protocol(db):
     with pytest.raises(StopIteration):
         next(it)
     assert isinstance(it, lightning_db.RangeIterator)
+
+
+@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_seek_matches_a_new_iterator(filled, bounds, reverse):
+    # Targets present, absent, below and above every key; each read a different length,
+    # so the first refill after a seek (sized by the previous read) is both too small and
+    # larger than needed.
+    targets = [b"ab", b"aa", b"", b"\xff\xff\xff", b"b", b"abc", b"c", b"0"]
+    it = filled.items(reverse=reverse, **bounds)
+    for n, target in enumerate(targets):
+        it.seek(target)
+        got = [pair for _, pair in zip(range(n), it)]
+        if reverse:
+            want = [k for k in expect(**bounds)[::-1] if k <= target][:n]
+        else:
+            want = [k for k in expect(**bounds) if k >= target][:n]
+        assert got == [(k, b"v:" + k) for k in want], (target, n)
+
+
+def test_seek_reads_the_iterators_view_and_restarts_after_the_end(db):
+    for i in range(300):
+        db.put(b"%03d" % i, b"old")
+    it = db.keys()
+    assert len(list(it)) == 300
+    db.put(b"150x", b"new")
+    db.delete(b"151")
+    it.seek(b"150")
+    assert list(it) == [b"%03d" % i for i in range(150, 300)]
+    snap_view = db.snapshot()
+    db.put(b"000a", b"later")
+    with snap_view as snap:
+        sit = snap.items(start=b"150x")
+        # Below the iterator's lower bound: starts at the bound.
+        sit.seek(b"000")
+        assert [next(sit), next(sit)] == [(b"150x", b"new"), (b"152", b"old")]
+        sit.seek(b"299")
+        assert list(sit) == [(b"299", b"old")]
+
+
+def test_seek_bad_input_and_closed(db, path):
+    db.put(b"k", b"v")
+    it = db.keys()
+    with pytest.raises(TypeError):
+        it.seek("k")
+    with pytest.raises(TypeError):
+        it.seek(None)
+    it.seek(bytearray(b"k"))
+    assert list(it) == [b"k"]
+    it.seek(memoryview(b"a"))
+    assert list(it) == [b"k"]
+    with db.transaction() as tx:
+        tit = tx.keys()
+        with pytest.raises(lightning_db.InvalidArgument):
+            tit.seek(b"k")
+    db.close()
+    with pytest.raises(lightning_db.Error):
+        it.seek(b"k")

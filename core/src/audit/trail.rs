@@ -34,6 +34,9 @@ pub(crate) struct AuditTrail {
     /// Events met while the database was opening (corruption), before the log was opened.
     held: Mutex<Vec<AuditEvent>>,
     closed: AtomicBool,
+    /// The database is encrypted at rest: data-access entries name no key (the log is
+    /// plain JSON, and an encrypted database writes no user key in the clear).
+    hide_keys: AtomicBool,
 }
 
 impl std::fmt::Debug for AuditTrail {
@@ -96,6 +99,7 @@ impl AuditTrail {
             logger: OnceLock::new(),
             held: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            hide_keys: AtomicBool::new(false),
         })
     }
 
@@ -123,6 +127,8 @@ impl AuditTrail {
                 ..AuditOptions::default()
             },
         )?;
+        self.hide_keys
+            .store(config.security.enable_encryption, Ordering::Relaxed);
         let held = std::mem::take(&mut *self.held.lock());
         let _ = self.logger.set(logger);
         let mut meta = security_fields(config);
@@ -169,16 +175,22 @@ impl AuditTrail {
     }
 
     /// Records a data access (`read`, `write`, `delete`, `write_batch`) of `key` (shown in
-    /// hex, at most 32 bytes of it), held for a batched write.
+    /// hex, at most 32 bytes of it; in an encrypted database only its length), held for a
+    /// batched write.
     pub fn access(&self, operation: &str, key: &[u8], ok: bool) {
         let Some(l) = self.logger.get() else { return };
         let shown = &key[..key.len().min(32)];
         let mut resource = if key.is_empty() {
             "batch".to_string()
+        } else if self.hide_keys.load(Ordering::Relaxed) {
+            format!(
+                "a key of {} bytes (not shown: the database is encrypted)",
+                key.len()
+            )
         } else {
             format::hex(shown)
         };
-        if key.len() > 32 {
+        if key.len() > 32 && !self.hide_keys.load(Ordering::Relaxed) {
             resource.push_str("...");
         }
         let (event_type, result) = match (operation, ok) {

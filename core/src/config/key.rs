@@ -60,7 +60,6 @@ impl EncryptionKey {
     }
 
     /// The key's bytes, for the cipher that wraps data keys.
-    #[allow(dead_code)] // used by storage::crypto, which the engine does not call yet
     pub(crate) fn bytes(&self) -> &[u8; ENCRYPTION_KEY_LEN] {
         &self.bytes
     }

@@ -216,18 +216,21 @@ pub struct SecurityConfig {
     /// with [`LightningDbConfig::enable_audit_logging`] (a value other than the default
     /// turns it on too). See `AuditLogger` for the log. Default: [`AuditLevel::Standard`].
     pub audit_level: AuditLevel,
-    /// Encryption at rest. Not available in this version: `true` is rejected by
-    /// [`validate`](LightningDbConfig::validate) rather than ignored, so that nobody stores
-    /// plaintext believing it encrypted. Default: `false`.
+    /// Encryption at rest (XChaCha20-Poly1305): every log record, manifest record and
+    /// table block is sealed with a random data key, itself wrapped by
+    /// [`encryption_key`](Self::encryption_key), which `true` requires. Chosen when the
+    /// database is created: opening a plain database with it, or an encrypted one without
+    /// it, is refused and changes nothing on disk. Default: `false`.
     pub enable_encryption: bool,
     /// The key-encryption key of an encrypted database (see [`EncryptionKey`]): it wraps
     /// the database's data keys and is never written anywhere, nor serialized with the
     /// configuration. Setting it requires `enable_encryption`. Default: `None`.
     #[serde(skip)]
     pub encryption_key: Option<EncryptionKey>,
-    /// Days between encryption key rotations, 1 to [`MAX_KEY_ROTATION_DAYS`]; checked only
-    /// when encryption is enabled. **Not active yet** (there is no encryption to rotate).
-    /// Default: 90.
+    /// Days between data key rotations of an encrypted database, 1 to
+    /// [`MAX_KEY_ROTATION_DAYS`]; checked only when encryption is enabled. When the current
+    /// data key is older, the database rotates it (`Database::rotate_key`) as it opens and
+    /// after each `flush()` or `compact()` the program calls. Default: 90.
     pub key_rotation_days: u32,
 }
 

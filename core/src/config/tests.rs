@@ -163,7 +163,7 @@ fn each_invalid_field_is_named() {
         ),
         (
             |c| c.security.enable_encryption = true,
-            "security.enable_encryption",
+            "security.encryption_key",
         ),
         (
             |c| c.security.encryption_key = Some(crate::EncryptionKey::from_bytes(&[7; 32])),

@@ -163,12 +163,15 @@ impl LightningDbConfig {
                 ),
             ));
         }
-        Err(invalid(
-            "security.enable_encryption",
-            "encryption at rest is not available in this version of Lightning DB; set it to \
-             false (it is rejected rather than ignored so that data is never stored unencrypted \
-             by surprise)",
-        ))
+        if security.encryption_key.is_none() {
+            return Err(invalid(
+                "security.encryption_key",
+                "is required when enable_encryption is true: the key-encryption key (32 bytes) \
+                 that wraps the database's data keys; give it with EncryptionKey::from_bytes, \
+                 from_file or from_env",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_reliability(&self) -> Result<(), DatabaseError> {

@@ -138,7 +138,8 @@ impl Database {
     /// Opens through a custom file-system layer with `clock` as the time of the
     /// database's own reliability work: the circuit breaker's recovery timeout
     /// (`circuit_breaker_enabled`), the backoff of retried background work
-    /// (`reliability.retry_backoff_strategy`) and the self-healing rounds. With a
+    /// (`reliability.retry_backoff_strategy`), including the retries of the open's own
+    /// recovery stages, and the self-healing rounds. With a
     /// [`ManualClock`](crate::ManualClock), a test drives all of them without sleeping.
     pub fn open_with_fs_and_clock(
         path: impl AsRef<Path>,
@@ -147,6 +148,18 @@ impl Database {
         clock: Arc<dyn Clock>,
     ) -> Result<Database, DatabaseError> {
         Self::open_full(path, config, fs, Vec::new(), clock)
+    }
+
+    /// [`Self::open_with_fs_and_clock`] with `listeners` registered from the start, so they
+    /// hear the open's recovery stages (and their retries on `clock`).
+    pub fn open_with_fs_clock_and_listeners(
+        path: impl AsRef<Path>,
+        config: LightningDbConfig,
+        fs: Arc<dyn FileSystem>,
+        clock: Arc<dyn Clock>,
+        listeners: Vec<Arc<dyn EventListener>>,
+    ) -> Result<Database, DatabaseError> {
+        Self::open_full(path, config, fs, listeners, clock)
     }
 
     fn open_full(
@@ -224,8 +237,53 @@ impl Database {
     /// The database's format version: the format its new files are written in, which is
     /// an older one for a database made by an earlier release until it is migrated (or
     /// opened with `upgrade_format_on_open`).
+    /// (An encrypted database reports the plain format whose layout its sealed files
+    /// use; its `FORMAT` file records `ENCRYPTED_FORMAT_NUMBER`.)
     pub fn format_version(&self) -> crate::storage::format::DatabaseVersion {
         self.inner.format_version
+    }
+
+    /// Rotates the data key of an encrypted database: a new random data key (the next
+    /// generation) is added to the key file, wrapped by the key-encryption key, before
+    /// anything is sealed with it; from then on the log, the manifest and new tables use
+    /// it. Files sealed with older keys stay readable (their keys are kept) and are
+    /// re-sealed when compaction rewrites them. A crash at any instant leaves a database
+    /// that opens with the same key-encryption key and all its data. Returns the new
+    /// generation. A plain database: `InvalidArgument`; a failure to write the key file:
+    /// `SecurityError::KeyRotationFailed` (the previous key stays current).
+    pub fn rotate_key(&self) -> Result<u32, DatabaseError> {
+        self.inner.rotate_key()
+    }
+
+    /// Replaces the key-encryption key of an encrypted database by `new_kek`: the data
+    /// keys are re-wrapped and the key file rewritten (temporary name, sync, rename), and
+    /// no data file changes. Before the rename the database opens with the old key only,
+    /// after it with `new_kek` only; a crash leaves one or the other. A plain database:
+    /// `InvalidArgument`.
+    pub fn rewrap_key(&self, new_kek: crate::config::EncryptionKey) -> Result<(), DatabaseError> {
+        self.inner.rewrap_key(new_kek)
+    }
+
+    /// [`Self::rotate_key`], then every file re-sealed under the new key: the log and the
+    /// memtable move to it (a flush), every table is rewritten, the manifest is rolled, and
+    /// the older generations are removed from the key file once nothing reads a file
+    /// sealed with them (an iterator still reading older tables defers that to the next
+    /// call; see [`KeyRotation::retired_generations`](crate::KeyRotation)). A crash at any
+    /// instant leaves a database that opens with its key and holds every acknowledged
+    /// write. `InvalidArgument` for a plain database.
+    pub fn rotate_key_now(&self) -> Result<crate::KeyRotation, DatabaseError> {
+        self.inner.rotate_key_now()
+    }
+
+    /// Whether the database is encrypted at rest (`security.enable_encryption`).
+    pub fn is_encrypted(&self) -> bool {
+        self.inner.cache.keys().is_some()
+    }
+
+    /// The generation of the data key new files are sealed with; `None` for a plain
+    /// database. A new encrypted database starts at generation 1.
+    pub fn key_generation(&self) -> Option<u32> {
+        self.inner.cache.keys().map(|k| k.current_generation())
     }
 
     /// Stores `value` under `key`, durably per the configured `Durability`.
@@ -390,13 +448,17 @@ impl Database {
 
     /// Writes every memtable to table files and waits for it.
     pub fn flush(&self) -> Result<(), DatabaseError> {
-        self.inner.flush()
+        self.inner.flush()?;
+        self.inner.rotate_key_if_due();
+        Ok(())
     }
 
     /// Flushes, then compacts every table into one level, dropping overwritten versions
     /// and tombstones no snapshot needs. Returns when done.
     pub fn compact(&self) -> Result<(), DatabaseError> {
-        self.inner.compact_all()
+        self.inner.compact_all()?;
+        self.inner.rotate_key_if_due();
+        Ok(())
     }
 
     /// Makes every acknowledged write durable now (useful with `Periodic` or `NoSync`).

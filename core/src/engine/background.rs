@@ -66,8 +66,9 @@ impl DbInner {
             let started = Instant::now();
             match self.run_compaction(&job, &version) {
                 Ok(outputs) => {
-                    drop(_c);
-                    self.report_compaction(&job, outputs, started.elapsed());
+                    let info = compaction_info(&job, outputs, started.elapsed());
+                    drop((job, version, _c));
+                    self.report_compaction(info);
                 }
                 Err(e) => {
                     let poisoned = self.is_poisoned.load(Ordering::Acquire);
@@ -206,7 +207,7 @@ impl DbInner {
         let ctx = RunContext {
             fs: self.fs.as_ref(),
             dir: &self.path,
-            build: build_options(&self.config),
+            build: build_options(&self.config, &self.cache),
             target_file_bytes: u64::MAX,
             smallest_snapshot,
             next_file_number: &new_number,
@@ -364,8 +365,9 @@ impl DbInner {
                     Ok(outputs) => {
                         failures = 0;
                         give_ups = 0;
-                        drop(_c);
-                        self.report_compaction(&job, outputs, started.elapsed());
+                        let info = compaction_info(&job, outputs, started.elapsed());
+                        drop((job, version, _c));
+                        self.report_compaction(info);
                     }
                     Err(e) => {
                         self.counters
@@ -417,31 +419,11 @@ impl DbInner {
         }));
     }
 
-    /// Carries out a trivial-move job: the manifest relabels the input files to the output
-    /// level, and no byte of table data is rewritten.
-    /// Tells the listeners a compaction was installed; `outputs` are its new tables
-    /// (`None` for a move, whose outputs are its inputs).
-    fn report_compaction(
-        &self,
-        job: &compaction::CompactionJob,
-        outputs: Option<Vec<TableMeta>>,
-        duration: Duration,
-    ) {
-        let trivial_move = outputs.is_none();
-        self.listeners.emit(|l| {
-            l.on_compaction_completed(&CompactionInfo {
-                inputs: job.inputs.iter().map(|(lv, t)| (*lv, t.number)).collect(),
-                output_level: job.output_level,
-                outputs: match &outputs {
-                    Some(metas) => metas.iter().map(|m| m.number).collect(),
-                    None => job.inputs.iter().map(|(_, t)| t.number).collect(),
-                },
-                bytes_read: job.inputs.iter().map(|(_, t)| t.file_size).sum(),
-                bytes_written: outputs.iter().flatten().map(|m| m.file_size).sum(),
-                trivial_move,
-                duration,
-            })
-        });
+    /// Tells the listeners a compaction was installed. Callers have dropped the job and
+    /// the version it was picked from first: those hold the replaced tables, whose files
+    /// are removed only when the last holder lets go, and a listener may take its time.
+    pub(super) fn report_compaction(&self, info: CompactionInfo) {
+        self.listeners.emit(|l| l.on_compaction_completed(&info));
     }
 
     /// Counts nothing (callers do) and tells the listeners that background work failed.
@@ -461,6 +443,8 @@ impl DbInner {
         });
     }
 
+    /// Carries out a trivial-move job: the manifest relabels the input files to the output
+    /// level, and no byte of table data is rewritten.
     pub(super) fn move_tables(
         &self,
         job: &compaction::CompactionJob,
@@ -493,7 +477,7 @@ impl DbInner {
         let ctx = RunContext {
             fs: self.fs.as_ref(),
             dir: &self.path,
-            build: build_options(&self.config),
+            build: build_options(&self.config, &self.cache),
             target_file_bytes: self.targets.target_file_bytes,
             smallest_snapshot: self.smallest_snapshot(),
             next_file_number: &new_number,
@@ -541,5 +525,26 @@ impl DbInner {
                 return;
             }
         }
+    }
+}
+
+/// What the listeners hear of an installed compaction; `outputs` are its new tables
+/// (`None` for a move, whose outputs are its inputs).
+pub(super) fn compaction_info(
+    job: &compaction::CompactionJob,
+    outputs: Option<Vec<TableMeta>>,
+    duration: Duration,
+) -> CompactionInfo {
+    CompactionInfo {
+        inputs: job.inputs.iter().map(|(lv, t)| (*lv, t.number)).collect(),
+        output_level: job.output_level,
+        outputs: match &outputs {
+            Some(metas) => metas.iter().map(|m| m.number).collect(),
+            None => job.inputs.iter().map(|(_, t)| t.number).collect(),
+        },
+        bytes_read: job.inputs.iter().map(|(_, t)| t.file_size).sum(),
+        bytes_written: outputs.iter().flatten().map(|m| m.file_size).sum(),
+        trivial_move: outputs.is_none(),
+        duration,
     }
 }

@@ -61,7 +61,7 @@ impl DbInner {
 
     /// How this database writes tables.
     pub(crate) fn table_build_options(&self) -> BuildOptions {
-        build_options(&self.config)
+        build_options(&self.config, &self.cache)
     }
 
     /// Swaps live table `old` at `level` for `new` (already written and synced; `None`

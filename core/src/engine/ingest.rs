@@ -99,7 +99,7 @@ impl DbInner {
             dir: &self.path,
             build: BuildOptions {
                 durable,
-                ..build_options(&self.config)
+                ..build_options(&self.config, &self.cache)
             },
             target_file_bytes: self.targets.target_file_bytes.max(64 << 20),
             smallest_snapshot: 0,

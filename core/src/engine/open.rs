@@ -1,7 +1,9 @@
 //! Opening: taking the lock, reading the manifest, replaying the log, and starting the
 //! background threads.
 
+use super::stages::{verify_recovered, StageReporter};
 use super::*;
+use crate::storage::crypto::{self, KeyRing};
 
 impl DbInner {
     /// Opens (or creates) the database at `path`, recovering from its log: the steps
@@ -20,7 +22,7 @@ impl DbInner {
         let recorder = Arc::new(OpRecorder::new(config.enable_statistics));
         listeners.add(Arc::clone(&recorder) as Arc<dyn crate::events::EventListener>);
         let heard = Arc::clone(&listeners);
-        let stages = StageReporter::new(&heard, path);
+        let stages = StageReporter::new(&heard, path, &config, Arc::clone(&clock));
         let lock = stages.run(RecoveryStage::Lock, || lock_directory(fs.as_ref(), path))?;
         let cache =
             Arc::new(BlockCache::new(config.cache_size).with_mapped_tables(config.mmap_reads));
@@ -29,21 +31,43 @@ impl DbInner {
         // 1. The manifest says which tables are live.
         let (names, mut state, mut version, format_version) =
             stages.run(RecoveryStage::Manifest, || {
-                // The database's format first: it decides how the files are written from now
-                // on, and a format this build does not know must stop the open before any
-                // file is touched.
-                let format_version = settle_format(fs.as_ref(), path, &config)?;
+                // A format switch a crash interrupted is settled first: an encryption
+                // migration moves the key file with its switch, so which way it went
+                // decides whether the database is encrypted (the outcome does not depend
+                // on the key given).
+                format::settle_pending_switch(fs.as_ref(), path)?;
+                // Then encryption: a missing or wrong key, or a key for a plain database,
+                // must stop the open before any other file is touched (not even `FORMAT`).
+                let keys = settle_encryption(fs.as_ref(), path, &config)
+                    .inspect_err(|e| audit_failed_key_check(&fs, path, e))?;
+                cache.set_keys(keys.clone());
+                // Then the database's format: it decides how the files are written from
+                // now on, and a format this build does not know must stop the open before
+                // any file is touched.
+                let format_version = settle_format(fs.as_ref(), path, &config, keys.is_some())?;
                 let names = fs
                     .list_dir(path)
                     .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
-                let state = read_manifest_state(fs.as_ref(), path, &names)?;
+                let state = read_manifest_state(fs.as_ref(), path, &names, keys.as_deref())?;
                 let version = open_live_tables(&fs, path, &state.levels, &cache)?;
                 Ok((names, state, version, format_version))
             })?;
-        // 2. Replay the log segments the tables do not cover yet.
-        let mut report = RecoveryReport::default();
-        let recovered = stages.run(RecoveryStage::LogReplay, || {
-            replay_logs(fs.as_ref(), path, &names, &mut state, &mut report, &stages)
+        // 2. Replay the log segments the tables do not cover yet (each attempt from the
+        // manifest's state, so a retried replay counts nothing twice).
+        let replayed_from = state.last_seq;
+        let (recovered, mut report) = stages.run(RecoveryStage::LogReplay, || {
+            let mut report = RecoveryReport::default();
+            state.last_seq = replayed_from;
+            let recovered = replay_logs(
+                fs.as_ref(),
+                path,
+                &names,
+                &mut state,
+                &mut report,
+                &stages,
+                cache.keys().as_deref(),
+            )?;
+            Ok((recovered, report))
         })?;
         let next_file = AtomicU64::new(state.next_file);
         let new_number = || next_file.fetch_add(1, Ordering::SeqCst);
@@ -57,14 +81,23 @@ impl DbInner {
             new_number: &new_number,
             log_version: format_version.log_format_version(),
         };
-        stages.run(RecoveryStage::FlushRecovered, || {
-            flush_recovered(&recovery, &recovered, &mut version)
+        version = stages.run(RecoveryStage::FlushRecovered, || {
+            let mut with_recovered = version.clone();
+            flush_recovered(&recovery, &recovered, &mut with_recovered)?;
+            Ok(with_recovered)
         })?;
         drop(recovered);
+        stages.run(RecoveryStage::Verification, || {
+            verify_recovered(&state.levels, &version, state.last_seq)
+        })?;
         // 4. A fresh manifest holding the whole state, then a fresh log segment; 5. the
         // files nothing refers to any more go.
-        let (manifest_writer, wal_writer, wal_extent, manifest_extent) = stages
-            .run(RecoveryStage::Cleanup, || {
+        let (manifest_writer, wal_writer, wal_extent, manifest_extent) =
+            stages.run(RecoveryStage::Cleanup, || {
+                // Listed again: tables a failed attempt of an earlier stage left go too.
+                let names = fs
+                    .list_dir(path)
+                    .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
                 start_fresh_files(&recovery, &next_file, &version, &names, &mut report)
             })?;
         report.recovery_time = stages.started.elapsed();
@@ -72,6 +105,8 @@ impl DbInner {
         let version = Arc::new(version);
         let targets = LevelTargets::from_write_buffer(config.write_buffer_size);
         let wal_number = wal_writer.number;
+        // The key-encryption key, kept for rotations and re-wraps (encrypted databases).
+        let kek = cache.keys().and(config.security.encryption_key.clone());
         let inner = Arc::new(DbInner {
             path: path.to_path_buf(),
             fs,
@@ -131,6 +166,8 @@ impl DbInner {
             }),
             clock,
             healing: super::healing::Healing::default(),
+            kek: Mutex::new(kek),
+            key_change: Mutex::new(()),
             config,
         });
         let _ = inner.weak_self.set(Arc::downgrade(&inner));
@@ -141,6 +178,7 @@ impl DbInner {
             .set_index_waker(inner.index_waker());
         stages.run(RecoveryStage::Start, || inner.start_background_threads())?;
         *inner.recovery_state.lock() = stages.state();
+        inner.rotate_key_if_due();
         Ok(inner)
     }
 
@@ -232,21 +270,23 @@ fn start_fresh_files(
         deleted: Vec::new(),
         added: version.all_tables().map(|(l, t)| (l, meta_of(t))).collect(),
     };
-    let mut manifest_writer = ManifestWriter::create(
+    let mut manifest_writer = ManifestWriter::create_keyed(
         fs,
         path,
         manifest_number,
         ctx.config.checksum_algorithm,
         &snapshot,
+        ctx.cache.keys(),
     )?;
     let manifest_extent = Arc::new(FinishedExtent::default());
     manifest_writer.publish_to(Arc::clone(&manifest_extent));
-    let mut wal_writer = WalWriter::create_with_version(
+    let mut wal_writer = WalWriter::create_keyed(
         fs,
         path,
         wal_number,
         ctx.config.checksum_algorithm,
         ctx.log_version,
+        ctx.cache.keys(),
     )?;
     let wal_extent = Arc::new(FinishedExtent::default());
     wal_writer.publish_to(Arc::clone(&wal_extent));
@@ -255,87 +295,6 @@ fn start_fresh_files(
     fs.sync_dir(path)
         .map_err(|e| DatabaseError::io("sync directory", path, &e))?;
     Ok((manifest_writer, wal_writer, wal_extent, manifest_extent))
-}
-
-/// Tells the listeners how the open advances: each stage's start, end or failure, and
-/// log replay's progress at least every half percent of the log's bytes.
-pub(super) struct StageReporter<'a> {
-    listeners: &'a Listeners,
-    path: &'a Path,
-    pub started: Instant,
-    /// The events so far, folded.
-    state: Mutex<RecoveryState>,
-}
-
-impl<'a> StageReporter<'a> {
-    fn new(listeners: &'a Listeners, path: &'a Path) -> Self {
-        Self {
-            listeners,
-            path,
-            started: Instant::now(),
-            state: Mutex::new(RecoveryState::default()),
-        }
-    }
-
-    /// The recovery state after every event so far.
-    fn state(&self) -> RecoveryState {
-        self.state.lock().clone()
-    }
-
-    fn emit(
-        &self,
-        stage: RecoveryStage,
-        phase: StagePhase,
-        (done, total, unit): (u64, u64, &'static str),
-        error: Option<String>,
-    ) {
-        let info = RecoveryStageInfo {
-            path: self.path.to_path_buf(),
-            stage,
-            phase,
-            done,
-            total,
-            unit,
-            elapsed: self.started.elapsed(),
-            error,
-        };
-        self.state.lock().apply(&info);
-        self.listeners.emit(|l| l.on_recovery_stage(&info));
-    }
-
-    /// Runs one stage between its start and end (or failure) events.
-    fn run<T>(
-        &self,
-        stage: RecoveryStage,
-        work: impl FnOnce() -> Result<T, DatabaseError>,
-    ) -> Result<T, DatabaseError> {
-        self.emit(stage, StagePhase::Started, (0, 0, "steps"), None);
-        match work() {
-            Ok(v) => {
-                self.emit(stage, StagePhase::Finished, (1, 1, "steps"), None);
-                Ok(v)
-            }
-            Err(e) => {
-                self.emit(
-                    stage,
-                    StagePhase::Failed,
-                    (0, 0, "steps"),
-                    Some(e.to_string()),
-                );
-                Err(e)
-            }
-        }
-    }
-
-    /// Log replay has read `done` of `total` bytes.
-    fn replay_progress(&self, done: u64, total: u64) {
-        self.emit(
-            RecoveryStage::LogReplay,
-            StagePhase::Progress,
-            (done, total, "bytes"),
-            None,
-        );
-    }
 }
 
 /// Creates the directory and takes its lock; another holder answers `DatabaseLocked`.
@@ -363,22 +322,42 @@ pub(crate) fn lock_existing_directory(
     })
 }
 
-/// Settles the database's format before anything else reads its files: finishes or
-/// undoes a format switch a crash interrupted, refuses a format newer than this build
+/// Settles the database's format before anything else reads its files (a format switch
+/// a crash interrupted was finished or undone just before): refuses a format newer than this build
 /// knows (`UnsupportedFormatVersion`) or older than it reads (`MigrationRequired`), and
 /// records the format in `FORMAT` when the database has none yet (a new one
 /// at the newest format; one made before `FORMAT` existed at the format its files are
 /// in). An older format stays as it is unless `upgrade_format_on_open` asks otherwise.
+///
+/// An encrypted database (`encrypted`, settled by [`settle_encryption`]) records
+/// [`format::ENCRYPTED_FORMAT_NUMBER`] instead: its files are laid out as in the newest
+/// plain format, sealed, and builds that predate encryption refuse the number rather
+/// than read sealed bytes as garbage.
 fn settle_format(
     fs: &dyn FileSystem,
     path: &Path,
     config: &LightningDbConfig,
+    encrypted: bool,
 ) -> Result<DatabaseVersion, DatabaseError> {
-    format::settle_pending_switch(fs, path)?;
     let names = fs
         .list_dir(path)
         .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
     let found = format::detect_from_files(fs, path, &names)?;
+    if encrypted {
+        if found.source != VersionSource::FormatFile
+            || found.version != format::ENCRYPTED_FORMAT_NUMBER
+        {
+            format::write_format(
+                fs,
+                path,
+                &FormatRecord {
+                    version: format::ENCRYPTED_FORMAT_NUMBER,
+                    switch_manifest: 0,
+                },
+            )?;
+        }
+        return Ok(format::ENCRYPTED_LAYOUT);
+    }
     let Some(version) = DatabaseVersion::from_number(found.version) else {
         return Err(format::unreadable(path, found.version));
     };
@@ -393,6 +372,94 @@ fn settle_format(
     Ok(wanted)
 }
 
+/// Decides whether the database at `path` is encrypted and, when it is, unwraps its data
+/// keys with the configured key. Reads only; nothing is written unless a new database
+/// is created with encryption (its `KEYS` file, before any other file):
+///
+/// - a key file present: the configured key must unwrap it (`WrongKey` otherwise); no
+///   key configured is a `ConfigurationError` naming `security.encryption_key`;
+/// - no key file but a database recorded as encrypted: the key file was lost
+///   (`DataCorruption`, nothing can be read without it);
+/// - no key file, an existing plain database, `enable_encryption` set: a
+///   `ConfigurationError` naming `security.enable_encryption` (encryption is chosen at
+///   creation, or turned on later by a migration);
+/// - no database yet and `enable_encryption` set: a new key ring, written wrapped by
+///   the key.
+fn settle_encryption(
+    fs: &dyn FileSystem,
+    path: &Path,
+    config: &LightningDbConfig,
+) -> Result<Option<Arc<KeyRing>>, DatabaseError> {
+    let security = &config.security;
+    let kek = security
+        .encryption_key
+        .as_ref()
+        .filter(|_| security.enable_encryption);
+    if crypto::is_encrypted(fs, path) {
+        let Some(kek) = kek else {
+            return Err(crypto::key_needed(path));
+        };
+        return Ok(KeyRing::read(fs, path, kek)?.map(Arc::new));
+    }
+    let names = fs
+        .list_dir(path)
+        .map_err(|e| DatabaseError::io("list database directory", path, &e))?;
+    let found = format::detect_from_files(fs, path, &names)?;
+    if found.version == format::ENCRYPTED_FORMAT_NUMBER {
+        return Err(crypto::key_file_missing(path));
+    }
+    let Some(kek) = kek else {
+        return Ok(None);
+    };
+    if found.source != VersionSource::Empty {
+        return Err(DatabaseError::ConfigurationError {
+            field: "security.enable_encryption".to_string(),
+            reason: format!(
+                "{} is a database that is not encrypted; open it without \
+                 enable_encryption and encryption_key, or encrypt it first with a \
+                 migration (`lightning migrate {} --encrypt`, \
+                 MigrationManager::encrypt_database)",
+                path.display(),
+                path.display()
+            ),
+        });
+    }
+    // Wall-clock time: the rotation schedule counts days from it across restarts.
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ring = KeyRing::create(now_secs)?;
+    ring.write(fs, path, kek)?;
+    Ok(Some(Arc::new(ring)))
+}
+
+/// Records a refused open of an encrypted database (no key, or a wrong one) in the
+/// audit log the database keeps, if it keeps one: one `KeyCheckFailed` entry, which names
+/// nothing secret. The database's own files stay byte-identical; a failure to record is
+/// not the caller's error (the open's refusal is).
+fn audit_failed_key_check(fs: &Arc<dyn FileSystem>, path: &Path, e: &DatabaseError) {
+    use crate::audit::{OperationResult, SecurityEventType};
+    let reason = match e {
+        DatabaseError::SecurityError(crate::error::SecurityError::WrongKey) => "wrong key",
+        DatabaseError::ConfigurationError { field, .. } if field == "security.encryption_key" => {
+            "no key"
+        }
+        _ => return,
+    };
+    let metadata = std::collections::HashMap::from([
+        ("reason".to_string(), reason.to_string()),
+        ("code".to_string(), e.error_code().to_string()),
+    ]);
+    let _ = crate::audit::record_offline(
+        Arc::clone(fs),
+        path,
+        SecurityEventType::KeyCheckFailed,
+        "open",
+        OperationResult::Denied,
+        metadata,
+    );
+}
+
 /// Reads `CURRENT` and the manifest it names; a directory with tables but no `CURRENT`
 /// is refused. File numbers found on disk are never reused, whatever the manifest last
 /// recorded.
@@ -400,6 +467,7 @@ fn read_manifest_state(
     fs: &dyn FileSystem,
     path: &Path,
     names: &[String],
+    keys: Option<&KeyRing>,
 ) -> Result<ManifestState, DatabaseError> {
     let mut state = ManifestState {
         levels: vec![Vec::new(); NUM_LEVELS],
@@ -411,7 +479,7 @@ fn read_manifest_state(
     match manifest::read_current(fs, path)? {
         Some(number) => {
             state.has_manifest = true;
-            for edit in manifest::read_manifest(fs, path, number)? {
+            for edit in manifest::read_manifest_keyed(fs, path, number, keys)? {
                 apply_edit_meta(&mut state.levels, &edit)?;
                 if let Some(n) = edit.log_number {
                     state.log_number = n;
@@ -478,6 +546,7 @@ fn replay_logs(
     state: &mut ManifestState,
     report: &mut RecoveryReport,
     stages: &StageReporter<'_>,
+    keys: Option<&KeyRing>,
 ) -> Result<MemTable, DatabaseError> {
     let log_number = state.log_number;
     let mut segments: Vec<u64> = names
@@ -510,36 +579,38 @@ fn replay_logs(
         .map(|&n| fs.file_size(&path.join(wal::wal_file_name(n))).unwrap_or(0))
         .collect();
     let total: u64 = sizes.iter().sum();
+    let segment_count = segments.len() as u64;
     let step = (total / 200).max(1);
     let mut before = 0u64;
     let mut reported = 0u64;
     for (i, &segment) in segments.iter().enumerate() {
         let seg_path = path.join(wal::wal_file_name(segment));
         let is_last = i + 1 == segments.len();
-        let replay = wal::replay_segment_at(fs, &seg_path, is_last, |first_seq, ops, end| {
-            let done = before + end;
-            if done >= reported + step {
-                reported = done;
-                stages.replay_progress(done.min(total), total);
-            }
-            // Sequence numbers are handed out without holes, and everything before
-            // the log is in the tables: a jump means history went missing (such as
-            // an ingested batch whose manifest edit was lost).
-            if first_seq > last_seq + 1 {
-                return Err(DatabaseError::SequenceGap {
-                    expected: last_seq + 1,
-                    found: first_seq,
-                });
-            }
-            for (j, op) in ops.iter().enumerate() {
-                recovered.insert(op.key, first_seq + j as u64, op.value);
-            }
-            let end = first_seq + ops.len() as u64;
-            last_seq = last_seq.max(end.saturating_sub(1));
-            Ok(())
-        })?;
+        let replay =
+            wal::replay_segment_keyed(fs, &seg_path, is_last, keys, |first_seq, ops, end| {
+                let done = before + end;
+                if done >= reported + step {
+                    reported = done;
+                    stages.replay_progress(done.min(total), total, (i as u64, segment_count));
+                }
+                // Sequence numbers are handed out without holes, and everything before
+                // the log is in the tables: a jump means history went missing (such as
+                // an ingested batch whose manifest edit was lost).
+                if first_seq > last_seq + 1 {
+                    return Err(DatabaseError::SequenceGap {
+                        expected: last_seq + 1,
+                        found: first_seq,
+                    });
+                }
+                for (j, op) in ops.iter().enumerate() {
+                    recovered.insert(op.key, first_seq + j as u64, op.value);
+                }
+                let end = first_seq + ops.len() as u64;
+                last_seq = last_seq.max(end.saturating_sub(1));
+                Ok(())
+            })?;
         before += sizes[i];
-        stages.replay_progress(before.min(total), total);
+        stages.replay_progress(before.min(total), total, (i as u64 + 1, segment_count));
         report.wal_segments_replayed += 1;
         report.wal_records_replayed += replay.records;
         if replay.torn_tail_bytes > 0 {
@@ -565,7 +636,7 @@ fn flush_recovered(
     let run = RunContext {
         fs: ctx.fs.as_ref(),
         dir: ctx.path,
-        build: build_options(ctx.config),
+        build: build_options(ctx.config, ctx.cache),
         target_file_bytes: u64::MAX,
         smallest_snapshot: ctx.last_seq,
         next_file_number: ctx.new_number,

@@ -23,8 +23,11 @@ impl DbInner {
         let wal_bytes = self.wal.try_lock().map_or(0, |w| w.len());
         let (cache_hits, cache_misses) = self.cache.hit_miss();
         let c = &self.counters;
+        let keys = self.cache.keys();
         DbStats {
             path: self.path.display().to_string(),
+            encrypted: keys.is_some(),
+            key_generation: keys.map(|k| k.current_generation()),
             last_sequence: self.last_sequence(),
             memtable_bytes: sv.mem.approximate_bytes() as u64,
             immutable_memtables: sv.imms.len(),

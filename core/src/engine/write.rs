@@ -95,7 +95,11 @@ impl DbInner {
                 continue;
             }
             let first = seq + 1;
-            wal.frame_batch(&mut framed, &req.payload, first);
+            // Sealing (an encrypted database) can fail before anything is written: the
+            // whole group fails, as none of it reached the log.
+            if let Err(e) = wal.frame_batch(&mut framed, &req.payload, first) {
+                return fail_all(e);
+            }
             seq += count;
             if track_keys {
                 for (i, op) in req.ops().enumerate() {
@@ -241,12 +245,13 @@ impl DbInner {
         let number = self.new_file_number();
         // Creating a segment syncs its header and the directory: a failure there is a
         // failed fsync like any other, so it poisons (never retried and trusted).
-        let mut new_wal = WalWriter::create_with_version(
+        let mut new_wal = WalWriter::create_keyed(
             self.fs.as_ref(),
             &self.path,
             number,
             self.config.checksum_algorithm,
             self.format_version.log_format_version(),
+            self.cache.keys(),
         )
         .inspect_err(|e| self.poison(format!("creating a log segment failed: {e}")))?;
         new_wal.publish_to(Arc::clone(&self.wal_extent));

@@ -123,6 +123,21 @@ impl DatabaseError {
         name_of(self.error_code())
     }
 
+    /// The error under any wrapping: the last attempt's error of an
+    /// [`AutoRecoveryFailed`](Self::AutoRecoveryFailed), the cause of a
+    /// [`PartialRecoveryFailure`](Self::PartialRecoveryFailure) or
+    /// [`WalReplayFailed`](Self::WalReplayFailed) (followed down), and the error itself
+    /// for every other variant.
+    pub fn root_cause(&self) -> &DatabaseError {
+        match self {
+            Self::AutoRecoveryFailed { last_error, .. } => last_error.root_cause(),
+            Self::PartialRecoveryFailure { cause, .. } | Self::WalReplayFailed { cause, .. } => {
+                cause.root_cause()
+            }
+            other => other,
+        }
+    }
+
     /// Whether this is an [`Io`](Self::Io) error caused by a full disk or an exhausted quota.
     pub fn is_storage_full(&self) -> bool {
         matches!(

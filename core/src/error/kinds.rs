@@ -50,31 +50,30 @@ pub trait RetryableError {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SecurityError {
-    /// Encrypting a block or record failed before anything was written.
-    ///
-    /// **Reserved**: not produced by this version; kept for encryption at rest.
+    /// Encrypting a block or record failed before anything was written (in practice: the
+    /// operating system's random number generator failed).
     #[error("encryption failed: {reason}")]
     EncryptionFailed {
         /// What the cipher or key store reported.
         reason: String,
     },
-    /// Stored data failed to decrypt or authenticate: it was tampered with, moved between files
-    /// or offsets, rolled back, or damaged.
-    ///
-    /// **Reserved**: not produced by this version; kept for encryption at rest.
+    /// Stored data of an encrypted database failed to authenticate: it was tampered with,
+    /// moved between files or offsets, rolled back, or forged with a recomputed checksum
+    /// (plain damage fails the checksum first and is reported as corruption). The reason
+    /// names the file and offset. Never retried, never read as data; at open it stops the
+    /// open whatever `corruption_action` says.
     #[error("decryption failed (data tampered with or damaged): {reason}")]
     DecryptionFailed {
         /// Which block or record failed, and how.
         reason: String,
     },
-    /// The supplied key is not the key the database was encrypted with.
-    ///
-    /// **Reserved**: not produced by this version; kept for encryption at rest.
+    /// The supplied key is not the key the database was encrypted with: its data keys do
+    /// not unwrap. The open stops before any file is touched.
     #[error("wrong encryption key: it does not match the key this database was encrypted with")]
     WrongKey,
-    /// Re-wrapping data keys under a new key-encryption key failed; the old key remains valid.
-    ///
-    /// **Reserved**: not produced by this version; kept for encryption at rest.
+    /// A key rotation (`Database::rotate_key`) or re-wrap (`Database::rewrap_key`) could
+    /// not write the key file; the previous key stays current (for a re-wrap, try the old
+    /// key-encryption key first).
     #[error("encryption key rotation failed: {reason}")]
     KeyRotationFailed {
         /// Why the rotation stopped.
@@ -98,9 +97,8 @@ pub enum SecurityError {
         /// found, as `kind at entry N (file line L): what`.
         details: String,
     },
-    /// Key material has the wrong length or format.
-    ///
-    /// **Reserved**: not produced by this version; kept for encryption at rest.
+    /// Key material has the wrong length or format (`EncryptionKey::from_slice`,
+    /// `from_file`, `from_env`, and the bindings' key options).
     #[error("invalid encryption key material: {reason}")]
     InvalidKeyMaterial {
         /// What is wrong with it.
@@ -286,10 +284,11 @@ pub enum DatabaseError {
     },
     /// Automatic recovery exhausted its retries.
     ///
-    /// **Reserved**: not produced by this version; kept for self-healing. The
-    /// [`AutoRecoveryManager`](crate::AutoRecoveryManager) returns the last attempt's own error
-    /// when its retries are exhausted, as the API reference specifies, and counts the attempts
-    /// in its [`stats`](crate::AutoRecoveryManager::stats).
+    /// Answered by an open whose recovery stage (manifest, log replay, writing what the log
+    /// held, cleanup) kept failing with I/O errors after `reliability.retry_max_attempts`
+    /// retries; `stage` is the stage's name and `last_error` the last attempt's error. (The
+    /// [`AutoRecoveryManager`](crate::AutoRecoveryManager) itself returns the last attempt's
+    /// own error when its retries are exhausted, as the API reference specifies.)
     #[error("automatic recovery failed at '{stage}' after {attempts} attempts: {last_error}")]
     AutoRecoveryFailed {
         /// The operation or stage being retried.
@@ -317,7 +316,9 @@ pub enum DatabaseError {
     /// Opening found damage that no automatic step can repair without losing acknowledged data
     /// (for example both the manifest and its backup are unreadable).
     ///
-    /// **Reserved**: not produced by this version; kept for staged recovery.
+    /// **Reserved**: not produced by this version. Each failure an open meets names its
+    /// damage with its own code (`ManifestCorrupted`, `TableFileMissing`,
+    /// `InconsistentState`, ...), and `lightning repair` can act on every one of them.
     #[error("recovery impossible: {reason}")]
     RecoveryImpossible {
         /// Why recovery cannot proceed.
@@ -337,7 +338,11 @@ pub enum DatabaseError {
     },
     /// Recovery completed some stages and then failed in another.
     ///
-    /// **Reserved**: not produced by this version; kept for staged recovery.
+    /// Answered by an open whose log was replayed and which then met an I/O error it does
+    /// not retry (a failed sync, or retries turned off) while writing what the log held,
+    /// verifying, cleaning up or starting. `rollback_available` is true when the failure
+    /// came before the cleanup stage wrote anything a later open depends on: the next
+    /// open starts from the same files.
     #[error(
         "recovery failed at stage '{failed_stage}' (completed: [{}]): {cause}",
         .completed_stages.join(", ")
@@ -402,7 +407,8 @@ pub enum DatabaseError {
     },
     /// Applying a write-ahead log segment during recovery failed.
     ///
-    /// **Reserved**: not produced by this version; kept for staged recovery.
+    /// **Reserved**: not produced by this version. A damaged record is `WalCorrupted`; an
+    /// I/O failure while replaying is retried, then answered `AutoRecoveryFailed`.
     #[error("replay of log segment '{segment}' failed at offset {offset}: {cause}")]
     WalReplayFailed {
         /// The segment file.
@@ -444,9 +450,11 @@ pub enum DatabaseError {
     },
     /// A crash-recovery stage exceeded its time limit.
     ///
-    /// **Reserved**: not produced by this version; kept for staged recovery. (An attempt of the
-    /// auto-recovery manager that exceeds `timeout_per_stage` fails with
-    /// [`Timeout`](Self::Timeout), which is retryable.)
+    /// Answered by an open when a stage kept failing with retryable I/O errors and its next
+    /// retry could not start within 60 seconds of the stage's start (the stage's failure
+    /// is in the open's failed `recovery_stage` event). (An attempt of the auto-recovery
+    /// manager that exceeds `timeout_per_stage` fails with [`Timeout`](Self::Timeout),
+    /// which is retryable.)
     #[error("recovery stage '{stage}' timed out after {elapsed:?}")]
     RecoveryTimeout {
         /// The stage that timed out.

@@ -266,33 +266,20 @@ pub const RESERVED_CODES: &[(i32, &str)] = &[
          MANIFEST_CORRUPTED naming the file and offset",
     ),
     (
-        codes::AUTO_RECOVERY_FAILED,
-        "reserved for self-healing; the auto-recovery manager returns the last attempt's own \
-         error",
+        codes::RECOVERY_IMPOSSIBLE,
+        "reserved; each failure an open meets names its damage with its own code, and \
+         `lightning repair` can act on every one",
     ),
-    (codes::RECOVERY_IMPOSSIBLE, "reserved for staged recovery"),
     (
-        codes::PARTIAL_RECOVERY_FAILURE,
-        "reserved for staged recovery",
+        codes::WAL_REPLAY_FAILED,
+        "reserved; a damaged record is WAL_CORRUPTED, and an I/O failure while replaying is \
+         retried, then answered AUTO_RECOVERY_FAILED",
     ),
-    (codes::WAL_REPLAY_FAILED, "reserved for staged recovery"),
     (
         codes::REPAIR_FAILED,
         "reserved; repair reports what it could not do in its RepairReport",
     ),
-    (codes::RECOVERY_TIMEOUT, "reserved for staged recovery"),
-    (codes::ENCRYPTION_FAILED, "reserved for encryption at rest"),
-    (codes::DECRYPTION_FAILED, "reserved for encryption at rest"),
-    (codes::WRONG_KEY, "reserved for encryption at rest"),
-    (
-        codes::KEY_ROTATION_FAILED,
-        "reserved for encryption at rest",
-    ),
     (codes::ACCESS_DENIED, "reserved for access control"),
-    (
-        codes::INVALID_KEY_MATERIAL,
-        "reserved for encryption at rest",
-    ),
 ];
 
 /// What `code` is reserved for, when this version defines it but never produces it.

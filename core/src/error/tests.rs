@@ -798,10 +798,17 @@ fn timeout_errors_of_the_retryable_types() {
 }
 
 #[test]
-fn the_breaker_and_timeout_codes_are_produced_now() {
-    assert_eq!(reserved_for(codes::CIRCUIT_BREAKER_OPEN), None);
-    assert_eq!(reserved_for(codes::TIMEOUT), None);
-    assert!(reserved_for(codes::AUTO_RECOVERY_FAILED).is_some());
+fn the_breaker_timeout_and_staged_recovery_codes_are_produced_now() {
+    for code in [
+        codes::CIRCUIT_BREAKER_OPEN,
+        codes::TIMEOUT,
+        codes::AUTO_RECOVERY_FAILED,
+        codes::PARTIAL_RECOVERY_FAILURE,
+        codes::RECOVERY_TIMEOUT,
+    ] {
+        assert_eq!(reserved_for(code), None, "{code}");
+    }
+    assert!(reserved_for(codes::RECOVERY_IMPOSSIBLE).is_some());
 }
 
 #[test]

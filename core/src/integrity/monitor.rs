@@ -210,6 +210,7 @@ pub(crate) fn heal_table_online(
         n,
         level,
         policy,
+        super::repair::Tampered::Refuse,
         inner.table_build_options(),
         &mut next,
         Some(&placed),
@@ -230,14 +231,31 @@ pub(crate) fn heal_table_online(
 
 impl CorruptionListener for CorruptionMonitor {
     fn on_error(&self, table: Option<u64>, err: &DatabaseError, source: &str) -> Verdict {
+        if is_tampering(err) {
+            // Told (the listeners, the audit log, the health report) but answered only by
+            // the error the reader gets: no corruption action acts on tampering.
+            self.tell_listeners(table, err, source, TAMPERING_ACTION.to_string());
+            return Verdict::Continue;
+        }
         if !is_corruption(err) {
             return Verdict::Continue;
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         let verdict = self.record(table, err, source);
-        self.tell_listeners(table, err, source);
+        self.tell_listeners(table, err, source, format!("{:?}", self.action));
         verdict
     }
+}
+
+/// What the listeners hear was done about tampering.
+const TAMPERING_ACTION: &str = "none: tampering is not repaired automatically";
+
+/// Whether `e` is sealed data failing authentication (tampering, not damage).
+fn is_tampering(e: &DatabaseError) -> bool {
+    matches!(
+        e,
+        DatabaseError::SecurityError(crate::error::SecurityError::DecryptionFailed { .. })
+    )
 }
 
 impl CorruptionMonitor {
@@ -273,13 +291,19 @@ impl CorruptionMonitor {
     }
 
     /// Tells the database's listeners (with no lock of the monitor's held).
-    fn tell_listeners(&self, table: Option<u64>, err: &DatabaseError, source: &str) {
+    fn tell_listeners(
+        &self,
+        table: Option<u64>,
+        err: &DatabaseError,
+        source: &str,
+        action: String,
+    ) {
         self.listeners.emit(|l| {
             l.on_corruption(&CorruptionInfo {
                 table,
                 source: source.to_string(),
                 details: err.to_string(),
-                action: format!("{:?}", self.action),
+                action: action.clone(),
             })
         });
     }
@@ -321,8 +345,10 @@ fn open_once(
         Arc::clone(clock),
     )
     .inspect_err(|e| {
-        if is_corruption(e) {
-            monitor.tell_listeners(None, e, "open");
+        if is_tampering(e) {
+            monitor.tell_listeners(None, e, "open", TAMPERING_ACTION.to_string());
+        } else if is_corruption(e) {
+            monitor.tell_listeners(None, e, "open", format!("{:?}", monitor.action));
         }
     })?;
     if paranoid {
@@ -353,23 +379,54 @@ pub(crate) fn open_with_actions(
         return open_once(path, config, fs, listeners, clock);
     }
     let rc = config.reconciled();
+    // An encrypted database is checked and repaired with its keys.
+    let kek = rc
+        .security
+        .encryption_key
+        .as_ref()
+        .filter(|_| rc.security.enable_encryption);
+    // A format this build does not read, or a missing or wrong key: nothing is checked
+    // here, and the open itself refuses with the right error.
+    let readable = crate::storage::format::check_readable(fs.as_ref(), path);
+    let keys = match readable
+        .and_then(|()| crate::storage::crypto::offline_ring(fs.as_ref(), path, kek))
+    {
+        Ok(keys) => keys,
+        Err(_) => return open_once(path, config, fs, listeners, clock),
+    };
     let policy = match rc.security.corruption_action {
         CorruptionAction::Repair => Some(TablePolicy::Rewrite),
         CorruptionAction::Quarantine => Some(TablePolicy::Quarantine),
         CorruptionAction::Log | CorruptionAction::Halt => None,
     };
-    let repair = || -> Result<(), DatabaseError> {
+    // `cross_check`: the damage is a table the manifest misdescribes, which only the
+    // Comprehensive validation (comparing the two) finds for the repair to act on.
+    let repair_at = |cross_check: bool| -> Result<(), DatabaseError> {
         let Some(policy) = policy else {
             return Ok(());
         };
-        let report = repair_impl(path, Arc::clone(&fs), &config, Component::All, policy)?;
+        let mut config = config.clone();
+        if cross_check {
+            config.integrity_validation_level = config
+                .integrity_validation_level
+                .max(ValidationLevel::Comprehensive);
+        }
+        let report = repair_impl(
+            path,
+            Arc::clone(&fs),
+            &config,
+            Component::All,
+            policy,
+            super::repair::Tampered::Refuse,
+        )?;
         save_report(fs.as_ref(), path, &report);
         Ok(())
     };
+    let repair = || repair_at(false);
     // Comprehensive and Paranoid: the manifest against the tables' own properties, before
     // the open rewrites the manifest from what it loads.
     if rc.integrity_validation_level >= ValidationLevel::Comprehensive {
-        if let Some(problem) = open_time_check(path, &fs) {
+        if let Some(problem) = open_time_check(path, &fs, &keys) {
             if policy.is_none() {
                 return Err(DatabaseError::InconsistentState {
                     details: problem,
@@ -392,7 +449,7 @@ pub(crate) fn open_with_actions(
     }
     match open_once(path, config.clone(), Arc::clone(&fs), listeners, clock) {
         Err(e) if is_corruption(&e) => {
-            repair()?;
+            repair_at(matches!(e, DatabaseError::InconsistentState { .. }))?;
             open_once(path, config, fs, listeners, clock)
         }
         other => other,
@@ -403,13 +460,17 @@ pub(crate) fn open_with_actions(
 /// footer and properties against what the manifest says of it (size, key and sequence
 /// ranges, counts), sequence numbers, and no overlap in levels 1 and deeper. Damage the
 /// open itself detects (checksums, a missing file) is left to it, with its own error.
-fn open_time_check(path: &Path, fs: &Arc<dyn FileSystem>) -> Option<String> {
+fn open_time_check(
+    path: &Path,
+    fs: &Arc<dyn FileSystem>,
+    keys: &Option<Arc<crate::storage::crypto::KeyRing>>,
+) -> Option<String> {
     if !fs.exists(&path.join(crate::storage::manifest::CURRENT_FILE)) {
         return None;
     }
     // Held while reading; an open handle elsewhere makes the open answer DatabaseLocked.
     let _lock = super::validator::lock_dir(fs.as_ref(), path).ok()?;
-    let mut ck = Checker::new(Arc::clone(fs), path, ValidationLevel::Basic);
+    let mut ck = Checker::new(Arc::clone(fs), path, ValidationLevel::Basic).with_keys(keys.clone());
     let m = verify::scan_manifest(&mut ck, true, None)?;
     if m.damaged {
         return None;
@@ -484,7 +545,10 @@ pub(crate) fn background_verifier(inner: Arc<DbInner>) {
             else {
                 continue;
             };
-            let mut ck = Checker::new(Arc::clone(&inner.fs), &inner.path, ValidationLevel::Basic);
+            // The keys of the moment: a rotation retires a generation only once no live
+            // table is sealed with it.
+            let mut ck = Checker::new(Arc::clone(&inner.fs), &inner.path, ValidationLevel::Basic)
+                .with_keys(inner.cache.keys());
             let scan = verify::scan_table(
                 &mut ck,
                 n,
@@ -498,9 +562,12 @@ pub(crate) fn background_verifier(inner: Arc<DbInner>) {
             let damage = ck.report.problems.iter().find(|p| {
                 matches!(
                     p.check,
-                    super::report::CheckKind::Checksum | super::report::CheckKind::Structure
+                    super::report::CheckKind::Checksum
+                        | super::report::CheckKind::Structure
+                        | super::report::CheckKind::Authentication
                 )
             });
+            // Tampering goes through the gate too: it is told, never acted on.
             if let Some(p) = damage {
                 inner
                     .cache

@@ -33,10 +33,11 @@ use serde::Serialize;
 
 use super::report::{CheckKind, Component, IntegrityReport};
 use super::validator::{lock_dir, run_validation, RepairResult, Resolved};
-use super::verify::{self, show_key, Checker, TableScope};
-use crate::config::{LightningDbConfig, ValidationLevel};
+use super::verify::{self, show_key_sealed, Checker, TableScope};
+use crate::config::{EncryptionKey, LightningDbConfig, ValidationLevel};
 use crate::error::DatabaseError;
 use crate::storage::cache::BlockCache;
+use crate::storage::crypto::KeyRing;
 use crate::storage::fs::{write_file_atomic, FileSystem, StdFileSystem};
 use crate::storage::manifest::{self, ManifestWriter, VersionEdit};
 use crate::storage::table::builder::{BuildOptions, TableBuilder, TableMeta};
@@ -171,6 +172,7 @@ pub fn repair_database_with_fs(
         config,
         Component::All,
         TablePolicy::Rewrite,
+        Tampered::SetAside,
     )
 }
 
@@ -181,15 +183,24 @@ pub fn repair_with_fs(
     fs: Arc<dyn FileSystem>,
     component: Component,
     level: ValidationLevel,
+    key: Option<EncryptionKey>,
 ) -> Result<RepairReport, DatabaseError> {
-    let config = LightningDbConfig {
+    let mut config = LightningDbConfig {
         integrity_validation_level: level,
         ..Default::default()
     };
-    repair_impl(path, fs, &config, component, TablePolicy::Rewrite)
+    config.security.encryption_key = key;
+    repair_impl(
+        path,
+        fs,
+        &config,
+        component,
+        TablePolicy::Rewrite,
+        Tampered::SetAside,
+    )
 }
 
-fn resolved(fs: &Arc<dyn FileSystem>, dir: &Path) -> Resolved {
+fn resolved(fs: &Arc<dyn FileSystem>, dir: &Path, keys: &Option<Arc<KeyRing>>) -> Resolved {
     Resolved {
         fs: Arc::clone(fs),
         dir: dir.to_path_buf(),
@@ -200,6 +211,7 @@ fn resolved(fs: &Arc<dyn FileSystem>, dir: &Path) -> Resolved {
         manifest_extent: None,
         _lock: None,
         progress: None,
+        keys: keys.clone(),
     }
 }
 
@@ -275,14 +287,36 @@ pub(crate) fn quarantine_file(
     Ok(target)
 }
 
+/// What a repair does with sealed data that fails authentication: tampering, not damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tampered {
+    /// Refuse to repair anything (`DecryptionFailed`): what the automatic repairs do (the
+    /// corruption actions at open, the online heal), so tampering is never answered by
+    /// setting data aside behind the caller's back.
+    Refuse,
+    /// Set it aside like damage and list it: what a repair the caller asked for does.
+    SetAside,
+}
+
+/// The error an automatic repair answers tampering with.
+fn tampering_refused(what: &str) -> DatabaseError {
+    DatabaseError::SecurityError(crate::error::SecurityError::DecryptionFailed {
+        reason: format!(
+            "{what}; an automatic repair does not act on tampering: run `lightning repair` \
+             (with the key) to set it aside, or restore from a backup"
+        ),
+    })
+}
+
 pub(crate) fn repair_impl(
     dir: &Path,
     fs: Arc<dyn FileSystem>,
     config: &LightningDbConfig,
     component: Component,
     policy: TablePolicy,
+    tampered: Tampered,
 ) -> Result<RepairReport, DatabaseError> {
-    let mut rep = repair_unaudited(dir, Arc::clone(&fs), config, component, policy)?;
+    let mut rep = repair_unaudited(dir, Arc::clone(&fs), config, component, policy, tampered)?;
     if !rep.nothing_to_do() {
         audit_repair(fs, dir, &mut rep);
     }
@@ -327,17 +361,37 @@ fn repair_unaudited(
     config: &LightningDbConfig,
     component: Component,
     policy: TablePolicy,
+    tampered: Tampered,
 ) -> Result<RepairReport, DatabaseError> {
     let cfg = config.reconciled();
     let _lock = lock_dir(fs.as_ref(), dir)?;
+    crate::storage::format::check_readable(fs.as_ref(), dir)?;
+    // An encrypted database is repaired with its keys: what validation and salvage read
+    // is opened and authenticated, and what repair writes is sealed. Without the key (or
+    // with a wrong one) nothing is touched.
+    let keys = crate::storage::crypto::offline_ring(
+        fs.as_ref(),
+        dir,
+        cfg.security.encryption_key.as_ref(),
+    )?;
     let level = cfg
         .integrity_validation_level
         .max(ValidationLevel::Standard);
     let mut rep = RepairReport {
         path: dir.display().to_string(),
-        before: run_validation(resolved(&fs, dir), level, component, false),
+        before: run_validation(resolved(&fs, dir, &keys), level, component, false),
         ..Default::default()
     };
+    if tampered == Tampered::Refuse {
+        if let Some(p) = rep
+            .before
+            .problems
+            .iter()
+            .find(|p| p.check == CheckKind::Authentication)
+        {
+            return Err(tampering_refused(&p.to_string()));
+        }
+    }
     if rep.before.is_clean() {
         rep.actions
             .push("nothing to repair: validation found no problem".into());
@@ -345,7 +399,7 @@ fn repair_unaudited(
         return Ok(rep);
     }
     let mut next = next_free_number(fs.as_ref(), dir);
-    let mut ck = Checker::new(Arc::clone(&fs), dir, level);
+    let mut ck = Checker::new(Arc::clone(&fs), dir, level).with_keys(keys.clone());
     let manifest = verify::scan_manifest(&mut ck, false, None);
     if let Some(m) = &manifest {
         next = next.max(m.next_file);
@@ -361,6 +415,7 @@ fn repair_unaudited(
         bloom_bits_per_key: cfg.bloom_bits_per_key,
         checksum: cfg.checksum_algorithm,
         durable: true,
+        keys: keys.clone(),
     };
 
     // 1. Tables.
@@ -395,7 +450,10 @@ fn repair_unaudited(
             offset: None,
             bytes: meta.map_or(0, |m| m.file_size),
             what: "table".into(),
-            keys: meta.map(|m| format!("{} ..= {}", show_key(&m.smallest), show_key(&m.largest))),
+            keys: meta.map(|m| {
+                let show = |k: &[u8]| show_key_sealed(k, keys.is_some());
+                format!("{} ..= {}", show(&m.smallest), show(&m.largest))
+            }),
             sequences: meta.map(|m| (m.min_seq, m.max_seq)),
             reason: "the file is missing".into(),
             kept_at: None,
@@ -409,7 +467,8 @@ fn repair_unaudited(
             n,
             level,
             policy,
-            build,
+            tampered,
+            build.clone(),
             &mut next,
             metas.get(&n),
             &mut rep,
@@ -433,7 +492,7 @@ fn repair_unaudited(
             .as_ref()
             .filter(|m| !m.damaged)
             .map_or(0, |m| m.log_number);
-        if let Err(e) = repair_wal(&fs, dir, floor, level, &mut rep) {
+        if let Err(e) = repair_wal(&fs, dir, floor, level, &keys, &mut rep) {
             rep.failed.push(format!("log: {e}"));
         }
     }
@@ -449,6 +508,7 @@ fn repair_unaudited(
             &fs,
             dir,
             &cfg,
+            &keys,
             manifest.as_ref(),
             &replaced,
             &mut next,
@@ -458,7 +518,7 @@ fn repair_unaudited(
         }
     }
 
-    let after = run_validation(resolved(&fs, dir), level, component, false);
+    let after = run_validation(resolved(&fs, dir, &keys), level, component, false);
     for p in &after.problems {
         rep.failed.push(format!("still damaged: {p}"));
     }
@@ -481,13 +541,17 @@ pub(crate) fn repair_table(
     n: u64,
     level: ValidationLevel,
     policy: TablePolicy,
+    tampered: Tampered,
     build: BuildOptions,
     next: &mut u64,
     meta: Option<&(usize, TableMeta)>,
     rep: &mut RepairReport,
 ) -> Result<Option<TableMeta>, DatabaseError> {
     let path = dir.join(table_file_name(n));
-    let mut ck = Checker::new(Arc::clone(fs), dir, level);
+    // The same keys the rewritten table is sealed with open the damaged one's blocks
+    // (an encrypted database; `build.keys` is `None` for a plain one).
+    let mut ck = Checker::new(Arc::clone(fs), dir, level).with_keys(build.keys.clone());
+    let sealed = ck.keys.is_some();
     let mut new_meta = None;
     let mut new_name = None;
     let scan = if policy == TablePolicy::Rewrite {
@@ -519,6 +583,17 @@ pub(crate) fn repair_table(
         if let Some(e) = failure {
             return Err(e);
         }
+        let tampering = ck
+            .report
+            .problems
+            .iter()
+            .find(|p| p.check == CheckKind::Authentication);
+        if let (Tampered::Refuse, Some(p)) = (tampered, tampering) {
+            if let Some(b) = builder.take() {
+                b.abandon(fs.as_ref());
+            }
+            return Err(tampering_refused(&p.to_string()));
+        }
         if let Some(b) = builder.take() {
             new_meta = b.finish(fs.as_ref())?;
             fs.sync_dir(dir)
@@ -539,6 +614,20 @@ pub(crate) fn repair_table(
             &mut |_| {},
         )
     };
+    if tampered == Tampered::Refuse {
+        // (A rewrite found it above, before keeping its table.)
+        if let Some(p) = ck
+            .report
+            .problems
+            .iter()
+            .find(|p| p.check == CheckKind::Authentication)
+        {
+            return Err(tampering_refused(&p.to_string()));
+        }
+    }
+    // The reports are written beside the data in the clear: an encrypted database's
+    // keys are shown by length only.
+    let show_key = |k: &[u8]| show_key_sealed(k, sealed);
     let keys = |smallest: &[u8], largest: &[u8]| {
         format!("{} ..= {}", show_key(smallest), show_key(largest))
     };
@@ -558,8 +647,8 @@ pub(crate) fn repair_table(
             serde_json::json!({
                 "offset": b.offset,
                 "bytes": b.len,
-                "keys_after": b.after_key.as_deref().map(show_key),
-                "keys_up_to": b.up_to_key.as_deref().map(show_key),
+                "keys_after": b.after_key.as_deref().map(&show_key),
+                "keys_up_to": b.up_to_key.as_deref().map(&show_key),
                 "reason": b.reason,
             })
         })
@@ -646,13 +735,15 @@ fn repair_wal(
     dir: &Path,
     floor: u64,
     level: ValidationLevel,
+    keys: &Option<Arc<KeyRing>>,
     rep: &mut RepairReport,
 ) -> Result<(), DatabaseError> {
     let segments: Vec<u64> = verify::wal_numbers_on_disk(fs.as_ref(), dir)
         .into_iter()
         .filter(|&n| n >= floor)
         .collect();
-    let mut ck = Checker::new(Arc::clone(fs), dir, level.min(ValidationLevel::Standard));
+    let mut ck = Checker::new(Arc::clone(fs), dir, level.min(ValidationLevel::Standard))
+        .with_keys(keys.clone());
     let mut next_seq = None;
     let mut cut_from: Option<usize> = None;
     for (i, &n) in segments.iter().enumerate() {
@@ -712,7 +803,8 @@ fn repair_wal(
         for &n in &segments[from..] {
             let path = dir.join(wal::wal_file_name(n));
             let mut seqs = None;
-            let mut c2 = Checker::new(Arc::clone(fs), dir, ValidationLevel::Basic);
+            let mut c2 =
+                Checker::new(Arc::clone(fs), dir, ValidationLevel::Basic).with_keys(keys.clone());
             verify::scan_wal(&mut c2, &path, true, &mut seqs, None);
             let report = serde_json::json!({
                 "file": path.display().to_string(),
@@ -749,16 +841,19 @@ fn repair_wal(
 }
 
 /// Writes a new manifest (and `CURRENT`) describing the repaired set of tables.
+#[allow(clippy::too_many_arguments)]
 fn rewrite_manifest(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     cfg: &LightningDbConfig,
+    keys: &Option<Arc<KeyRing>>,
     manifest: Option<&verify::ManifestState>,
     replaced: &BTreeMap<u64, Option<TableMeta>>,
     next: &mut u64,
     rep: &mut RepairReport,
 ) -> Result<(), DatabaseError> {
     let cache = Arc::new(BlockCache::new(1 << 20));
+    cache.set_keys(keys.clone());
     let disk_meta = |n: u64| -> Option<TableMeta> {
         let t = Table::open(Arc::clone(fs), dir, n, Arc::clone(&cache)).ok()?;
         Some(TableMeta {
@@ -773,8 +868,9 @@ fn rewrite_manifest(
         })
     };
     // A manifest that lost an edit no longer describes the tables: rebuild from them.
-    let usable = manifest
-        .filter(|m| !m.damaged && verify::lost_manifest_edit(fs.as_ref(), dir, m).is_none());
+    let usable = manifest.filter(|m| {
+        !m.damaged && verify::lost_manifest_edit(fs.as_ref(), dir, m, keys.as_deref()).is_none()
+    });
     let mut live: Vec<(usize, TableMeta)> = Vec::new();
     match usable {
         Some(m) => {
@@ -838,7 +934,7 @@ fn rewrite_manifest(
     let first_logged = verify::wal_numbers_on_disk(fs.as_ref(), dir)
         .into_iter()
         .filter(|&n| n >= log_number)
-        .find_map(|n| first_batch_seq(fs.as_ref(), &dir.join(wal::wal_file_name(n))));
+        .find_map(|n| first_batch_seq(fs.as_ref(), dir, n, keys.as_deref()));
     let last_sequence = live
         .iter()
         .map(|(_, t)| t.max_seq)
@@ -860,7 +956,14 @@ fn rewrite_manifest(
         deleted: Vec::new(),
         added: live.clone(),
     };
-    ManifestWriter::create(fs.as_ref(), dir, number, cfg.checksum_algorithm, &snapshot)?;
+    ManifestWriter::create_keyed(
+        fs.as_ref(),
+        dir,
+        number,
+        cfg.checksum_algorithm,
+        &snapshot,
+        keys.clone(),
+    )?;
     rep.actions.push(format!(
         "wrote {} with {} tables and pointed CURRENT at it",
         manifest::manifest_file_name(number),
@@ -883,13 +986,26 @@ fn rewrite_manifest(
     Ok(())
 }
 
-/// The first sequence number of the first intact batch of log segment `path`.
-fn first_batch_seq(fs: &dyn FileSystem, path: &Path) -> Option<u64> {
+/// The first sequence number of the first intact batch of log segment `number` (opened
+/// with `keys` when sealed).
+fn first_batch_seq(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    number: u64,
+    keys: Option<&KeyRing>,
+) -> Option<u64> {
     use crate::storage::record::{decode_file_header, read_record, RecordRead, FILE_HEADER_LEN};
-    let data = fs.read_all(path).ok()?;
+    let path = dir.join(wal::wal_file_name(number));
+    let data = fs.read_all(&path).ok()?;
     let header = decode_file_header(&data, wal::WAL_MAGIC).ok()?;
-    match read_record(&data, FILE_HEADER_LEN, header.checksum) {
-        RecordRead::Ok(payload, _) => wal::decode_batch(payload).map(|(seq, _)| seq),
-        _ => None,
+    let RecordRead::Ok(payload, _) = read_record(&data, FILE_HEADER_LEN, header.checksum) else {
+        return None;
+    };
+    if header.version == wal::WAL_SEALED_VERSION {
+        let place = wal::log_place(number, FILE_HEADER_LEN as u64);
+        let opened = keys?.open(&path, place, payload).ok()?;
+        wal::decode_batch(&opened).map(|(seq, _)| seq)
+    } else {
+        wal::decode_batch(payload).map(|(seq, _)| seq)
     }
 }

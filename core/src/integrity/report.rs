@@ -88,6 +88,9 @@ pub enum CheckKind {
     Missing,
     /// The file could not be read.
     Io,
+    /// A sealed block or record of an encrypted database whose checksum holds but which
+    /// fails authentication: tampered with, moved, swapped, or sealed for another place.
+    Authentication,
 }
 
 /// One problem found, with where it is.

@@ -56,9 +56,10 @@ use serde::Serialize;
 
 use super::report::{Component, IntegrityReport};
 use super::verify::{self, Checker, TableScan, TableScope};
-use crate::config::{ChecksumAlgorithm, LightningDbConfig, ValidationLevel};
+use crate::config::{ChecksumAlgorithm, EncryptionKey, LightningDbConfig, ValidationLevel};
 use crate::engine::DbInner;
 use crate::error::DatabaseError;
+use crate::storage::crypto::KeyRing;
 use crate::storage::fs::{DirLock, FileSystem, StdFileSystem};
 use crate::storage::record::FinishedExtent;
 use crate::storage::version::Version;
@@ -216,6 +217,8 @@ enum Target {
     Dir {
         path: PathBuf,
         fs: Arc<dyn FileSystem>,
+        /// The key-encryption key of an encrypted database.
+        key: Option<EncryptionKey>,
     },
 }
 
@@ -257,6 +260,8 @@ pub(crate) struct Resolved {
     pub manifest_extent: Option<Arc<FinishedExtent>>,
     pub _lock: Option<Box<dyn DirLock>>,
     pub progress: Option<ProgressFn>,
+    /// The data keys of an encrypted database.
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 impl IntegrityValidator {
@@ -293,9 +298,25 @@ impl IntegrityValidator {
             target: Target::Dir {
                 path: path.as_ref().to_path_buf(),
                 fs,
+                key: None,
             },
             progress: None,
         }
+    }
+
+    /// The same validator, opening the closed encrypted database it was made for (with
+    /// [`for_path`](Self::for_path)) with `key`, its key-encryption key: every sealed
+    /// block and record is then opened and authenticated, and a block or record that fails
+    /// authentication is an [`Authentication`](super::CheckKind::Authentication) finding.
+    /// A plain database ignores the key; without it an encrypted database is refused
+    /// (`ConfigurationError` naming `security.encryption_key`), a wrong one is
+    /// `SecurityError::WrongKey`. A validator attached to an open database uses the keys it
+    /// was opened with.
+    pub fn with_key(mut self, key: EncryptionKey) -> Self {
+        if let Target::Dir { key: k, .. } = &mut self.target {
+            *k = Some(key);
+        }
+        self
     }
 
     /// The same validator, calling `progress` with the bytes checked so far after each file
@@ -397,12 +418,13 @@ impl IntegrityValidator {
                     inner.path.display()
                 ),
             }),
-            Target::Dir { path, fs } => {
+            Target::Dir { path, fs, key } => {
                 let report = super::repair::repair_with_fs(
                     path,
                     Arc::clone(fs),
                     component,
                     self.config.validation_level,
+                    key.clone(),
                 )?;
                 Ok(report.as_result())
             }
@@ -436,19 +458,26 @@ impl IntegrityValidator {
                     manifest_extent: Some(Arc::clone(&inner.manifest_extent)),
                     _lock: None,
                     progress: None,
+                    keys: inner.cache.keys(),
                 })
             }
-            Target::Dir { path, fs } => Ok(Resolved {
-                _lock: Some(lock_dir(fs.as_ref(), path)?),
-                fs: Arc::clone(fs),
-                dir: path.clone(),
-                pinned: None,
-                live_last_seq: None,
-                wal_floor: None,
-                wal_extent: None,
-                manifest_extent: None,
-                progress: None,
-            }),
+            Target::Dir { path, fs, key } => {
+                let lock = lock_dir(fs.as_ref(), path)?;
+                // A format this build does not know is refused, never reported as damage.
+                crate::storage::format::check_readable(fs.as_ref(), path)?;
+                Ok(Resolved {
+                    _lock: Some(lock),
+                    keys: crate::storage::crypto::offline_ring(fs.as_ref(), path, key.as_ref())?,
+                    fs: Arc::clone(fs),
+                    dir: path.clone(),
+                    pinned: None,
+                    live_last_seq: None,
+                    wal_floor: None,
+                    wal_extent: None,
+                    manifest_extent: None,
+                    progress: None,
+                })
+            }
         }
     }
 }
@@ -483,7 +512,7 @@ pub(crate) fn run_validation(
     fail_fast: bool,
 ) -> IntegrityReport {
     let started = Instant::now();
-    let mut ck = Checker::new(Arc::clone(&r.fs), &r.dir, level);
+    let mut ck = Checker::new(Arc::clone(&r.fs), &r.dir, level).with_keys(r.keys.clone());
     ck.fail_fast = fail_fast;
     ck.report.components = vec![component];
     let manifest = verify::scan_manifest(
@@ -524,7 +553,8 @@ pub(crate) fn run_validation(
         && level >= ValidationLevel::Comprehensive
     {
         if let Some(m) = manifest.as_ref().filter(|m| !m.damaged) {
-            let mut meta = Checker::new(Arc::clone(&r.fs), &r.dir, ValidationLevel::Basic);
+            let mut meta = Checker::new(Arc::clone(&r.fs), &r.dir, ValidationLevel::Basic)
+                .with_keys(r.keys.clone());
             let scope = TableScope {
                 data: false,
                 component: Component::Index,
@@ -561,7 +591,8 @@ pub(crate) fn run_validation(
     // Offline, the manifest and the log must fit together as recovery requires.
     if let (Some(m), None) = (&manifest, &r.pinned) {
         if !m.damaged && component.covers(Component::Manifest) {
-            if let Some((file, offset, what)) = verify::lost_manifest_edit(r.fs.as_ref(), &r.dir, m)
+            if let Some((file, offset, what)) =
+                verify::lost_manifest_edit(r.fs.as_ref(), &r.dir, m, r.keys.as_deref())
             {
                 ck.problem(
                     Component::Manifest,

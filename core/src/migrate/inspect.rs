@@ -3,6 +3,8 @@
 //! so it also works on a database another process has open (the picture is then as of
 //! the moment each file was read).
 
+use crate::config::EncryptionKey;
+use crate::storage::crypto::{self, KeyRing};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,7 +64,8 @@ pub struct TableInfo {
     /// Data blocks.
     pub blocks: usize,
     /// Data blocks stored LZ4-compressed (a block that does not shrink is stored plain
-    /// even with compression on).
+    /// even with compression on). An encrypted table's blocks are sealed, which hides
+    /// whether they are compressed: 0.
     pub compressed_blocks: usize,
 }
 
@@ -85,8 +88,15 @@ pub struct DatabaseInfo {
     pub logs: Vec<FileInfo>,
     /// The live tables per level (index = level).
     pub levels: Vec<Vec<TableInfo>>,
-    /// Encryption at rest (not in any format yet: always false).
+    /// Encryption at rest: the database has a key file (`KEYS`) and records format
+    /// number 3 (`ENCRYPTED_FORMAT_NUMBER`).
     pub encrypted: bool,
+    /// For an encrypted database, the generation of its current data key as its key file
+    /// records it (read without the key; for display). `None` for a plain database.
+    pub key_generation: Option<u32>,
+    /// For an encrypted database inspected without its key: the tables could not be
+    /// listed (the manifest is sealed), so `levels` is empty.
+    pub tables_hidden: bool,
 }
 
 impl DatabaseInfo {
@@ -181,7 +191,8 @@ pub(super) fn table_info(
             entry.offset + entry.len - BLOCK_TRAILER_LEN as u64,
         )
         .map_err(|e| DatabaseError::io("read block trailer", &path, &e))?;
-        compressed_blocks += usize::from(kind[0] != 0);
+        // A sealed block (2) hides whether it is compressed: not counted.
+        compressed_blocks += usize::from(kind[0] == 1);
     }
     Ok(TableInfo {
         name: table_file_name(number),
@@ -214,6 +225,53 @@ pub(super) fn live_tables(
     levels
 }
 
+/// The record of a format switch that reached its commit point (`CURRENT` names its
+/// manifest) but not its end: the next open completes it. `None` without one.
+fn committed_switch(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Option<format::FormatRecord>, DatabaseError> {
+    let path = dir.join(format::FORMAT_NEXT_FILE);
+    if !fs.exists(&path) {
+        return Ok(None);
+    }
+    let next = format::FormatRecord::decode(
+        &fs.read_all(&path)
+            .map_err(|e| DatabaseError::io("read format switch record", dir, &e))?,
+    )
+    .map_err(|why| DatabaseError::DataCorruption {
+        component: path.display().to_string(),
+        details: why,
+        recovery_possible: false,
+    })?;
+    Ok((next.switch_manifest != 0
+        && manifest::read_current(fs, dir)? == Some(next.switch_manifest))
+    .then_some(next))
+}
+
+/// Whether the database is encrypted as the next open will find it (an interrupted
+/// encryption switch settled), and the key file that holds its data keys then: `KEYS`,
+/// or the `KEYS.next` a committed encrypting switch staged (`None` when it is lost).
+fn settled_encryption(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<(bool, Option<PathBuf>), DatabaseError> {
+    let keys = dir.join(crypto::KEY_FILE);
+    let staged = dir.join(crypto::KEY_FILE_NEXT);
+    match committed_switch(fs, dir)? {
+        Some(next) if next.version == format::ENCRYPTED_FORMAT_NUMBER => {
+            let file = [staged, keys].into_iter().find(|p| fs.exists(p));
+            Ok((true, file))
+        }
+        // Completing a switch to a plain format removes `KEYS`.
+        Some(_) => Ok((false, None)),
+        None => {
+            let encrypted = fs.exists(&keys);
+            Ok((encrypted, encrypted.then_some(keys)))
+        }
+    }
+}
+
 /// The database's format: a committed pending switch counts (the next open installs
 /// it), then `FORMAT`, then the log headers. An empty directory is no database.
 pub(super) fn detect(
@@ -224,19 +282,8 @@ pub(super) fn detect(
         .list_dir(dir)
         .map_err(|e| DatabaseError::io("list database directory", dir, &e))?;
     let pending = names.iter().any(|n| n == format::FORMAT_NEXT_FILE);
-    if pending {
-        let next = format::FormatRecord::decode(
-            &fs.read_all(&dir.join(format::FORMAT_NEXT_FILE))
-                .map_err(|e| DatabaseError::io("read format switch record", dir, &e))?,
-        )
-        .map_err(|why| DatabaseError::DataCorruption {
-            component: dir.join(format::FORMAT_NEXT_FILE).display().to_string(),
-            details: why,
-            recovery_possible: false,
-        })?;
-        if manifest::read_current(fs, dir)? == Some(next.switch_manifest) {
-            return Ok((next.version, FormatSource::FormatFile, true));
-        }
+    if let Some(next) = committed_switch(fs, dir)? {
+        return Ok((next.version, FormatSource::FormatFile, true));
     }
     let found = format::detect_from_files(fs, dir, &names)?;
     let source = match found.source {
@@ -253,8 +300,25 @@ pub(super) fn detect(
 }
 
 /// Reads what [`DatabaseInfo`] reports.
-pub(super) fn inspect(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<DatabaseInfo, DatabaseError> {
+/// With `key`, an encrypted database's manifest and tables are read too.
+pub(super) fn inspect(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    key: Option<&EncryptionKey>,
+) -> Result<DatabaseInfo, DatabaseError> {
     let (format_version, format_source, pending_switch) = detect(fs.as_ref(), dir)?;
+    // As the next open will find it: an interrupted encryption switch counts.
+    let (encrypted, key_file) = settled_encryption(fs.as_ref(), dir)?;
+    let keys = match (key.filter(|_| encrypted), &key_file) {
+        (Some(k), Some(path)) => {
+            let data = fs
+                .read_all(path)
+                .map_err(|e| DatabaseError::io("read key file", path, &e))?;
+            Some(Arc::new(KeyRing::decode(path, &data, k)?))
+        }
+        _ => None,
+    };
+    let tables_hidden = encrypted && keys.is_none();
     let names = fs
         .list_dir(dir)
         .map_err(|e| DatabaseError::io("list database directory", dir, &e))?;
@@ -275,8 +339,13 @@ pub(super) fn inspect(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<DatabaseIn
     if let Some(number) = manifest::read_current(fs.as_ref(), dir)? {
         let name = manifest::manifest_file_name(number);
         manifest_info = Some(header_info(fs.as_ref(), dir, &name, MANIFEST_MAGIC)?);
-        let edits = manifest::read_manifest(fs.as_ref(), dir, number)?;
+        let edits = if tables_hidden {
+            Vec::new()
+        } else {
+            manifest::read_manifest_keyed(fs.as_ref(), dir, number, keys.as_deref())?
+        };
         let cache = Arc::new(BlockCache::new(1 << 20));
+        cache.set_keys(keys.clone());
         for (level, metas) in live_tables(&edits).into_iter().enumerate() {
             for meta in metas {
                 levels[level].push(table_info(fs, dir, meta.number, &cache)?);
@@ -295,6 +364,13 @@ pub(super) fn inspect(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<DatabaseIn
         manifest: manifest_info,
         logs,
         levels,
-        encrypted: false,
+        encrypted,
+        key_generation: match &keys {
+            Some(ring) => Some(ring.current_generation()),
+            // Read without the key, from `KEYS` (for display; a staged file is not read).
+            None if encrypted => crypto::recorded_generation(fs.as_ref(), dir),
+            None => None,
+        },
+        tables_hidden,
     })
 }

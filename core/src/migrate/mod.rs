@@ -9,6 +9,13 @@
 //! and switches to them atomically, and any failure of which puts the database back as
 //! it was.
 //!
+//! Encryption at rest is turned on or off the same way
+//! ([`MigrationStep::EnableEncryption`], [`MigrationStep::DisableEncryption`], or
+//! [`MigrationManager::encrypt_database`] and [`MigrationManager::decrypt_database`]):
+//! every file is rewritten sealed or in the clear, and the key file `KEYS` appears or
+//! goes in the same atomic switch. The other steps run on an encrypted database when the
+//! plan carries its key ([`MigrationPlan::with_encryption_key`]), and keep it encrypted.
+//!
 //! ```
 //! use lightning_db::{Database, DatabaseVersion, LightningDbConfig, MigrationManager};
 //! # let dir = tempfile::tempdir().unwrap();
@@ -33,6 +40,8 @@ mod inspect;
 mod plan;
 mod rewrite;
 
+use crate::config::EncryptionKey;
+use crate::storage::crypto::{self, KeyRing};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -124,7 +133,11 @@ impl MigrationManager {
 
     /// Whether the database in `path` is in a format older than the newest: it opens as
     /// it is, and a migration moves it to the newest.
+    /// An encrypted database is at the newest layout (format steps do not apply to it): `false`.
     pub fn needs_migration(&self, path: impl AsRef<Path>) -> Result<bool, DatabaseError> {
+        if crypto::is_encrypted(self.fs.as_ref(), path.as_ref()) {
+            return Ok(false);
+        }
         Ok(self.detect_version(path)? < DatabaseVersion::Latest)
     }
 
@@ -132,8 +145,25 @@ impl MigrationManager {
     /// format newer than this build knows is `UnsupportedFormatVersion`; one older than it
     /// reads is `MigrationRequired`. Remembers `path` for
     /// [`create_migration_plan`](Self::create_migration_plan).
+    ///
+    /// An encrypted database (format number 3, `ENCRYPTED_FORMAT_NUMBER`) has no
+    /// [`DatabaseVersion`] of its own: `InvalidArgument` saying so. It is migrated by
+    /// [`decrypt_database`](Self::decrypt_database), or by a plan carrying its key (see
+    /// [`MigrationPlan::with_encryption_key`]).
     pub fn detect_version(&self, path: impl AsRef<Path>) -> Result<DatabaseVersion, DatabaseError> {
         let path = path.as_ref();
+        if crypto::is_encrypted(self.fs.as_ref(), path) {
+            return Err(DatabaseError::InvalidArgument {
+                message: format!(
+                    "{} is an encrypted database (format {}): it has no plain format \
+                     version; decrypt it (MigrationManager::decrypt_database, `lightning \
+                     migrate PATH --decrypt`), or give a plan its key to rewrite it \
+                     encrypted",
+                    path.display(),
+                    format::ENCRYPTED_FORMAT_NUMBER
+                ),
+            });
+        }
         let (number, _, _) = inspect::detect(self.fs.as_ref(), path)?;
         let version =
             DatabaseVersion::from_number(number).ok_or_else(|| format::unreadable(path, number))?;
@@ -143,8 +173,22 @@ impl MigrationManager {
 
     /// What the database's files are: format, checksum algorithms, compression, files
     /// per level. Reads only; takes no lock.
+    ///
+    /// An encrypted database is reported as such (with its key generation), its log and
+    /// manifest headers, but no tables: the manifest that lists them is sealed. Use
+    /// [`inspect_with_key`](Self::inspect_with_key) to see them.
     pub fn inspect(&self, path: impl AsRef<Path>) -> Result<DatabaseInfo, DatabaseError> {
-        inspect::inspect(&self.fs, path.as_ref())
+        inspect::inspect(&self.fs, path.as_ref(), None)
+    }
+
+    /// [`inspect`](Self::inspect) of an encrypted database with its key, tables included.
+    /// A wrong key is `SecurityError::WrongKey`; a plain database ignores the key.
+    pub fn inspect_with_key(
+        &self,
+        path: impl AsRef<Path>,
+        key: &crate::config::EncryptionKey,
+    ) -> Result<DatabaseInfo, DatabaseError> {
+        inspect::inspect(&self.fs, path.as_ref(), Some(key))
     }
 
     /// A plan from format `from` to `to`, for the database of the last
@@ -162,6 +206,7 @@ impl MigrationManager {
             to: to.resolve(),
             steps: self.list_required_migrations(from, to),
             backup_dir: None,
+            key: None,
         })
     }
 
@@ -173,6 +218,48 @@ impl MigrationManager {
     ) -> Result<MigrationPlan, MigrationError> {
         let from = self.detect_version(path.as_ref())?;
         Ok(self.create_migration_plan(from, to)?.with_path(path))
+    }
+
+    /// A plan for the database in `path` that carries its key: for a plain database the
+    /// format steps to `to` (as [`create_migration_plan_for`](Self::create_migration_plan_for)),
+    /// for an encrypted one none (it keeps format 3, laid out as
+    /// [`DatabaseVersion::Latest`]; `to` must be that: a format change needs it decrypted
+    /// first, `InvalidArgument` otherwise). Add steps to it ([`MigrationPlan::with_checksum`],
+    /// [`with_compression`](MigrationPlan::with_compression),
+    /// [`with_encryption`](MigrationPlan::with_encryption)); the key opens an encrypted
+    /// database's files and wraps the data keys of one being encrypted.
+    pub fn create_migration_plan_with_key(
+        &self,
+        path: impl AsRef<Path>,
+        to: DatabaseVersion,
+        key: EncryptionKey,
+    ) -> Result<MigrationPlan, MigrationError> {
+        let path = path.as_ref();
+        if !crypto::is_encrypted(self.fs.as_ref(), path) {
+            return Ok(self
+                .create_migration_plan_for(path, to)?
+                .with_encryption_key(key));
+        }
+        let layout = format::ENCRYPTED_LAYOUT;
+        if to.resolve() != layout {
+            return Err(MigrationError::Database(DatabaseError::InvalidArgument {
+                message: format!(
+                    "{} is an encrypted database (format {}, laid out as {layout}): it \
+                     cannot move to format {}; decrypt it first",
+                    path.display(),
+                    format::ENCRYPTED_FORMAT_NUMBER,
+                    to.resolve()
+                ),
+            }));
+        }
+        Ok(MigrationPlan {
+            path: Some(path.to_path_buf()),
+            from: layout,
+            to: layout,
+            steps: Vec::new(),
+            backup_dir: None,
+            key: Some(key),
+        })
     }
 
     /// How a database of format `db_version` stands with a library of format
@@ -219,6 +306,10 @@ impl MigrationManager {
         &self,
         path: impl AsRef<Path>,
     ) -> Result<CompatibilityResult, DatabaseError> {
+        if crypto::is_encrypted(self.fs.as_ref(), path.as_ref()) {
+            // This build reads it as it is; only a decrypt changes its format.
+            return Ok(CompatibilityResult::FullyCompatible);
+        }
         let (number, _, _) = inspect::detect(self.fs.as_ref(), path.as_ref())?;
         Ok(match DatabaseVersion::from_number(number) {
             Some(v) => self.check_compatibility(v, DatabaseVersion::Latest),
@@ -258,12 +349,16 @@ impl MigrationManager {
     }
 
     /// Bytes the plan reads and rewrites, step by step (the log for every step, every
-    /// table for the steps that rewrite tables); 0 for a plan without a path.
+    /// table for the steps that rewrite tables); 0 for a plan without a path (or for an
+    /// encrypted database without its key).
     pub fn estimate_migration_bytes(&self, plan: &MigrationPlan) -> u64 {
         let Some(path) = plan.path() else {
             return 0;
         };
-        let Ok(state) = rewrite::read_state(self.fs.as_ref(), path) else {
+        let Ok(keys) = self.key_ring(path, plan) else {
+            return 0;
+        };
+        let Ok(state) = rewrite::read_state(self.fs.as_ref(), path, keys.as_deref()) else {
             return 0;
         };
         let mut total = 0;
@@ -321,6 +416,8 @@ impl MigrationManager {
             bloom_bits_per_key: 10,
             checksum: ChecksumAlgorithm::Xxh64,
             durable: true,
+            // The probe holds no user data and is removed at once.
+            keys: None,
         };
         let started = Instant::now();
         let mut builder = TableBuilder::create(self.fs.as_ref(), &path, 0, opts)?;
@@ -344,11 +441,29 @@ impl MigrationManager {
     /// it writes (and the backup, when it asks for one), with a margin; and the rollback
     /// point is sound (no format switch half done: the next open settles one). The old
     /// files themselves are the rollback point: they are kept until each step's switch.
+    ///
+    /// For encryption: an encrypted database needs the plan's key, which must open its
+    /// key file (`SecurityError::WrongKey` otherwise, read before anything is written);
+    /// a step turning encryption on needs the key too and a database not encrypted at
+    /// that step ([`MigrationError::AlreadyEncrypted`]); one turning it off, a database
+    /// encrypted at that step ([`MigrationError::NotEncrypted`]); a format change, a
+    /// plain one (an encrypted database stays at format 3).
     pub fn validate_migration_safety(&self, plan: &MigrationPlan) -> Result<(), MigrationError> {
         let path = plan.path().ok_or(MigrationError::NoDatabasePath)?;
         let (number, _, pending) = inspect::detect(self.fs.as_ref(), path)?;
-        let found = DatabaseVersion::from_number(number)
-            .ok_or_else(|| MigrationError::Database(format::unreadable(path, number)))?;
+        if pending {
+            // First: until it is settled, the files do not say what the database is
+            // (its format, whether it is encrypted).
+            return Err(interrupted_switch(path));
+        }
+        let encrypted = crypto::is_encrypted(self.fs.as_ref(), path);
+        self.check_encryption_steps(plan, path, encrypted)?;
+        let found = if encrypted {
+            format::ENCRYPTED_LAYOUT
+        } else {
+            DatabaseVersion::from_number(number)
+                .ok_or_else(|| MigrationError::Database(format::unreadable(path, number)))?
+        };
         if found != plan.from {
             return Err(MigrationError::VersionMismatch {
                 path: path.to_path_buf(),
@@ -358,18 +473,6 @@ impl MigrationManager {
         }
         let lock = self.lock(path)?;
         drop(lock);
-        if pending {
-            return Err(MigrationError::Database(DatabaseError::InconsistentState {
-                details: format!(
-                    "{} holds an interrupted format switch ({})",
-                    path.display(),
-                    format::FORMAT_NEXT_FILE
-                ),
-                suggested_action: "open the database once (the open finishes or undoes the \
-                                   switch), close it, then migrate"
-                    .to_string(),
-            }));
-        }
         let mut required = self.estimate_migration_bytes(plan);
         if let Some(backup) = plan.backup_dir() {
             if self.fs.exists(backup) {
@@ -393,6 +496,80 @@ impl MigrationManager {
             }
         }
         Ok(())
+    }
+
+    /// The encryption checks of [`validate_migration_safety`](Self::validate_migration_safety):
+    /// the steps against the database's encryption as it goes, and the key against its
+    /// key file.
+    fn check_encryption_steps(
+        &self,
+        plan: &MigrationPlan,
+        path: &Path,
+        encrypted: bool,
+    ) -> Result<(), MigrationError> {
+        let need_key = |reason: &str| MigrationError::EncryptionKeyRequired {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        if encrypted && plan.key.is_none() {
+            return Err(need_key(
+                "is an encrypted database: a migration reads its sealed files and seals \
+                 what it writes with its key",
+            ));
+        }
+        let mut now_encrypted = encrypted;
+        for step in plan.steps() {
+            match step {
+                MigrationStep::EnableEncryption if now_encrypted => {
+                    return Err(MigrationError::AlreadyEncrypted {
+                        path: path.to_path_buf(),
+                    })
+                }
+                MigrationStep::EnableEncryption if plan.key.is_none() => {
+                    return Err(need_key(
+                        "turning encryption on needs the key that will wrap the new data keys",
+                    ))
+                }
+                MigrationStep::EnableEncryption => now_encrypted = true,
+                MigrationStep::DisableEncryption if !now_encrypted => {
+                    return Err(MigrationError::NotEncrypted {
+                        path: path.to_path_buf(),
+                    })
+                }
+                MigrationStep::DisableEncryption => now_encrypted = false,
+                MigrationStep::ChangeFormat { to, .. } if now_encrypted => {
+                    return Err(MigrationError::Database(DatabaseError::InvalidArgument {
+                        message: format!(
+                            "{} is an encrypted database at that step: it keeps format {} \
+                             (laid out as {}); decrypt it before changing its format to {}",
+                            path.display(),
+                            format::ENCRYPTED_FORMAT_NUMBER,
+                            format::ENCRYPTED_LAYOUT,
+                            to.resolve()
+                        ),
+                    }))
+                }
+                _ => {}
+            }
+        }
+        if encrypted {
+            // A wrong key stops here, before the lock or any write.
+            self.key_ring(path, plan)?;
+        }
+        Ok(())
+    }
+
+    /// The data keys of the database in `path` unwrapped with the plan's key; `None` for
+    /// a plain database (or a plan without a key).
+    fn key_ring(
+        &self,
+        path: &Path,
+        plan: &MigrationPlan,
+    ) -> Result<Option<Arc<KeyRing>>, DatabaseError> {
+        match &plan.key {
+            Some(key) => Ok(KeyRing::read(self.fs.as_ref(), path, key)?.map(Arc::new)),
+            None => Ok(None),
+        }
     }
 
     fn database_bytes(&self, path: &Path) -> u64 {
@@ -484,6 +661,9 @@ impl MigrationManager {
             .ok_or(MigrationError::NoDatabasePath)?
             .to_path_buf();
         let _lock = self.lock(&path)?;
+        // Read again under the lock: the key file the steps start from.
+        let mut keys = self.key_ring(&path, &plan)?;
+        let encrypted_before = keys.is_some();
         let step_count = plan.steps().len();
         if let Some(backup) = plan.backup_dir() {
             self.report(MigrationProgress {
@@ -501,24 +681,48 @@ impl MigrationManager {
         let mut warnings = Vec::new();
         for (i, step) in plan.steps().iter().enumerate() {
             let step_started = Instant::now();
+            let keep = StepTarget {
+                version,
+                checksum: None,
+                compress: None,
+                rewrite_tables: true,
+                read_keys: keys.clone(),
+                write_keys: keys.clone(),
+                new_key_file: None,
+            };
             let target = match step {
                 MigrationStep::ChangeFormat { to, .. } => StepTarget {
                     version: to.resolve(),
-                    checksum: None,
-                    compress: None,
                     rewrite_tables: false,
+                    ..keep
                 },
                 MigrationStep::ChangeChecksum { to } => StepTarget {
-                    version,
                     checksum: Some(*to),
-                    compress: None,
-                    rewrite_tables: true,
+                    ..keep
                 },
                 MigrationStep::SetCompression { enabled } => StepTarget {
-                    version,
-                    checksum: None,
                     compress: Some(*enabled),
-                    rewrite_tables: true,
+                    ..keep
+                },
+                MigrationStep::EnableEncryption => {
+                    let key =
+                        plan.key
+                            .clone()
+                            .ok_or_else(|| MigrationError::EncryptionKeyRequired {
+                                path: path.clone(),
+                                reason: "turning encryption on needs a key".to_string(),
+                            })?;
+                    StepTarget {
+                        version: format::ENCRYPTED_LAYOUT,
+                        write_keys: Some(Arc::new(KeyRing::create(now_secs())?)),
+                        new_key_file: Some(key),
+                        ..keep
+                    }
+                }
+                MigrationStep::DisableEncryption => StepTarget {
+                    version: DatabaseVersion::Latest.resolve(),
+                    write_keys: None,
+                    ..keep
                 },
             };
             let label = step.to_string();
@@ -532,10 +736,11 @@ impl MigrationManager {
                     bytes_total: total,
                 });
             };
-            match rewrite::run_step(&self.fs, &path, target, &mut on_progress) {
+            match rewrite::run_step(&self.fs, &path, &target, &mut on_progress) {
                 Ok(outcome) => {
                     on_progress(MigrationPhase::Done, 0, 0);
                     version = target.version;
+                    keys = target.write_keys;
                     warnings.extend(outcome.warnings);
                     reports.push(StepReport {
                         step: step.clone(),
@@ -569,6 +774,8 @@ impl MigrationManager {
             path,
             from: plan.from,
             to: version,
+            encrypted_before,
+            encrypted_after: keys.is_some(),
             steps: reports,
             bytes_rewritten,
             duration,
@@ -636,6 +843,106 @@ impl MigrationManager {
             })),
         }
     }
+}
+
+impl MigrationManager {
+    /// Turns encryption at rest on for the closed, plain database in `path`: a plan of one
+    /// [`MigrationStep::EnableEncryption`] step with `key` as its key-encryption key, run
+    /// at once. From then on the database opens only with `key` (`enable_encryption` and
+    /// `encryption_key`). An encrypted database is [`MigrationError::AlreadyEncrypted`];
+    /// any failure leaves it plain and as it was.
+    ///
+    /// ```
+    /// use lightning_db::{Database, EncryptionKey, LightningDbConfig, MigrationManager};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = Database::open(dir.path(), LightningDbConfig::default())?;
+    /// # db.put(b"k", b"v")?;
+    /// # db.close()?;
+    /// let key = EncryptionKey::from_bytes(&[7; 32]); // or from_file / from_env
+    /// MigrationManager::new().encrypt_database(dir.path(), &key)?;
+    ///
+    /// let mut config = LightningDbConfig::default();
+    /// config.security.enable_encryption = true;
+    /// config.security.encryption_key = Some(key.clone());
+    /// let db = Database::open(dir.path(), config)?;
+    /// assert!(db.is_encrypted());
+    /// assert_eq!(db.get(b"k")?, Some(b"v".to_vec()));
+    /// db.close()?;
+    ///
+    /// // And back: plain again, the key file gone.
+    /// MigrationManager::new().decrypt_database(dir.path(), &key)?;
+    /// assert!(!Database::open(dir.path(), LightningDbConfig::default())?.is_encrypted());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encrypt_database(
+        &self,
+        path: impl AsRef<Path>,
+        key: &EncryptionKey,
+    ) -> Result<MigrationResult, MigrationError> {
+        let path = path.as_ref();
+        if inspect::detect(self.fs.as_ref(), path)?.2 {
+            return Err(interrupted_switch(path));
+        }
+        if crypto::is_encrypted(self.fs.as_ref(), path) {
+            return Err(MigrationError::AlreadyEncrypted {
+                path: path.to_path_buf(),
+            });
+        }
+        // No format step first: an encrypted database is laid out in the newest format
+        // whatever it was, and the encrypting step writes the log into a table anyway.
+        let now = self.detect_version(path)?;
+        let plan = self
+            .create_migration_plan_with_key(path, now, key.clone())?
+            .with_encryption(true);
+        self.execute_migration_blocking(plan)
+    }
+
+    /// Turns encryption at rest off for the closed, encrypted database in `path`, whose
+    /// key is `key`: a plan of one [`MigrationStep::DisableEncryption`] step, run at once.
+    /// A wrong key is `SecurityError::WrongKey` (inside [`MigrationError::Database`]) and
+    /// changes nothing; a plain database is [`MigrationError::NotEncrypted`].
+    pub fn decrypt_database(
+        &self,
+        path: impl AsRef<Path>,
+        key: &EncryptionKey,
+    ) -> Result<MigrationResult, MigrationError> {
+        let path = path.as_ref();
+        // No database at all is `detect`'s error.
+        if inspect::detect(self.fs.as_ref(), path)?.2 {
+            return Err(interrupted_switch(path));
+        }
+        if !crypto::is_encrypted(self.fs.as_ref(), path) {
+            return Err(MigrationError::NotEncrypted {
+                path: path.to_path_buf(),
+            });
+        }
+        let plan = self
+            .create_migration_plan_with_key(path, DatabaseVersion::Latest, key.clone())?
+            .with_encryption(false);
+        self.execute_migration_blocking(plan)
+    }
+}
+
+/// The refusal of a database holding an interrupted format switch (`FORMAT.next`).
+fn interrupted_switch(path: &Path) -> MigrationError {
+    MigrationError::Database(DatabaseError::InconsistentState {
+        details: format!(
+            "{} holds an interrupted format switch ({})",
+            path.display(),
+            format::FORMAT_NEXT_FILE
+        ),
+        suggested_action: "open the database once (the open finishes or undoes the switch), \
+                           close it, then migrate"
+            .to_string(),
+    })
+}
+
+/// Wall-clock seconds: a new key ring records when its first data key was made (the
+/// rotation schedule counts days from it).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The outcome of work on another thread, and the task to wake when it is there.

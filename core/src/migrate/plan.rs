@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checksum::ChecksumAlgorithm;
+use crate::config::EncryptionKey;
 use crate::error::DatabaseError;
 use crate::storage::format::DatabaseVersion;
 
@@ -37,6 +38,16 @@ pub enum MigrationStep {
         /// Whether the rewritten tables compress their blocks.
         enabled: bool,
     },
+    /// Turns encryption at rest on: a new key file (`KEYS`) of random data keys wrapped by
+    /// the plan's key ([`MigrationPlan::with_encryption_key`]), every table rewritten with
+    /// its blocks sealed, the log written into a sealed table, the manifest rewritten
+    /// sealed, and the database recorded as format 3 (`ENCRYPTED_FORMAT_NUMBER`). The key
+    /// file appears in the same atomic switch as the sealed manifest.
+    EnableEncryption,
+    /// Turns encryption at rest off: every table, the log (into a table) and the manifest
+    /// read with the plan's key and rewritten in the clear, the database recorded at the
+    /// newest plain format, and its key file removed in the same atomic switch.
+    DisableEncryption,
 }
 
 impl MigrationStep {
@@ -68,6 +79,17 @@ impl fmt::Display for MigrationStep {
                 "rewrite every table with compression {}",
                 if *enabled { "on (LZ4)" } else { "off" }
             ),
+            Self::EnableEncryption => write!(
+                f,
+                "encrypt: rewrite every table, the log and the manifest sealed under a new \
+                 key file (format 3)"
+            ),
+            Self::DisableEncryption => write!(
+                f,
+                "decrypt: rewrite every table, the log and the manifest in the clear and \
+                 remove the key file (format {})",
+                DatabaseVersion::Latest.number()
+            ),
         }
     }
 }
@@ -82,6 +104,9 @@ pub struct MigrationPlan {
     pub(super) to: DatabaseVersion,
     pub(super) steps: Vec<MigrationStep>,
     pub(super) backup_dir: Option<PathBuf>,
+    /// The key-encryption key: an encrypted database's files are read (and rewritten)
+    /// with it, and [`MigrationStep::EnableEncryption`] wraps the new data keys with it.
+    pub(super) key: Option<EncryptionKey>,
 }
 
 impl MigrationPlan {
@@ -134,6 +159,31 @@ impl MigrationPlan {
     /// Adds a step rewriting the existing tables with compression on or off.
     pub fn with_compression(mut self, enabled: bool) -> Self {
         self.steps.push(MigrationStep::SetCompression { enabled });
+        self
+    }
+
+    /// The database's key-encryption key. An encrypted database is migrated only with
+    /// it (every step reads its sealed files, and the rewritten ones are sealed again),
+    /// and [`with_encryption(true)`](Self::with_encryption) wraps the new data keys with
+    /// it. The plan keeps it until dropped (zeroized then); its `Debug` shows nothing.
+    pub fn with_encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Whether the plan carries a key ([`with_encryption_key`](Self::with_encryption_key)).
+    pub fn has_encryption_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Adds a step turning encryption at rest on ([`MigrationStep::EnableEncryption`])
+    /// or off ([`MigrationStep::DisableEncryption`]); both need the plan's key.
+    pub fn with_encryption(mut self, enabled: bool) -> Self {
+        self.steps.push(if enabled {
+            MigrationStep::EnableEncryption
+        } else {
+            MigrationStep::DisableEncryption
+        });
         self
     }
 }
@@ -198,8 +248,13 @@ pub struct MigrationResult {
     pub path: PathBuf,
     /// Its format before.
     pub from: DatabaseVersion,
-    /// Its format after.
+    /// Its format after. An encrypted database reports the plain format its files are
+    /// laid out in (`V2`); it records format number 3 (see `encrypted_after`).
     pub to: DatabaseVersion,
+    /// Whether the database was encrypted before the migration.
+    pub encrypted_before: bool,
+    /// Whether it is encrypted after it.
+    pub encrypted_after: bool,
     /// Each step's report, in order.
     pub steps: Vec<StepReport>,
     /// Bytes of new files written by all steps.
@@ -215,7 +270,8 @@ pub struct MigrationResult {
 
 impl MigrationResult {
     /// The result as one line of JSON, the report the C API and the bindings hand out:
-    /// `path`, `from` and `to` (format numbers), `steps` (each `step` described,
+    /// `path`, `from` and `to` (format numbers as recorded in `FORMAT`: 3 for an
+    /// encrypted database), `encrypted_before`, `encrypted_after`, `steps` (each `step` described,
     /// `bytes_rewritten`, `tables_written`, `files_removed`, `seconds`),
     /// `bytes_rewritten`, `seconds`, `warnings` and `backup_dir` (`null` without one).
     pub fn to_json(&self) -> String {
@@ -234,8 +290,10 @@ impl MigrationResult {
             .collect();
         serde_json::json!({
             "path": self.path.display().to_string(),
-            "from": self.from.resolve().number(),
-            "to": self.to.resolve().number(),
+            "from": recorded_number(self.from, self.encrypted_before),
+            "to": recorded_number(self.to, self.encrypted_after),
+            "encrypted_before": self.encrypted_before,
+            "encrypted_after": self.encrypted_after,
             "steps": steps,
             "bytes_rewritten": self.bytes_rewritten,
             "seconds": self.duration.as_secs_f64(),
@@ -243,6 +301,15 @@ impl MigrationResult {
             "backup_dir": self.backup_dir.as_ref().map(|d| d.display().to_string()),
         })
         .to_string()
+    }
+}
+
+/// The format number `FORMAT` records for a database of `version`, encrypted or not.
+fn recorded_number(version: DatabaseVersion, encrypted: bool) -> u32 {
+    if encrypted {
+        crate::storage::format::ENCRYPTED_FORMAT_NUMBER
+    } else {
+        version.resolve().number()
     }
 }
 
@@ -333,6 +400,33 @@ pub enum MigrationError {
         /// Why the rollback failed.
         rollback: Box<DatabaseError>,
     },
+    /// The plan needs the database's key and carries none: the database is encrypted
+    /// (its files are read with the key), or a step turns encryption on (the key wraps
+    /// the new data keys). Nothing was changed.
+    #[error(
+        "{path}: {reason}; give the key with MigrationPlan::with_encryption_key (`--key-file \
+         FILE` or LIGHTNING_KEY on the command line)"
+    )]
+    EncryptionKeyRequired {
+        /// The database.
+        path: PathBuf,
+        /// Why the key is needed.
+        reason: String,
+    },
+    /// A step turns encryption on for a database that is encrypted already (at that
+    /// step). Nothing was changed.
+    #[error("{path} is encrypted already: there is nothing to encrypt")]
+    AlreadyEncrypted {
+        /// The database.
+        path: PathBuf,
+    },
+    /// A step turns encryption off for a database that is not encrypted (at that step).
+    /// Nothing was changed.
+    #[error("{path} is not encrypted: there is nothing to decrypt")]
+    NotEncrypted {
+        /// The database.
+        path: PathBuf,
+    },
     /// Reading the database failed before anything was changed.
     #[error(transparent)]
     Database(#[from] DatabaseError),
@@ -354,11 +448,13 @@ impl MigrationError {
 impl From<MigrationError> for DatabaseError {
     fn from(err: MigrationError) -> Self {
         match err {
-            MigrationError::NoDatabasePath | MigrationError::VersionMismatch { .. } => {
-                DatabaseError::InvalidArgument {
-                    message: err.to_string(),
-                }
-            }
+            MigrationError::NoDatabasePath
+            | MigrationError::VersionMismatch { .. }
+            | MigrationError::EncryptionKeyRequired { .. }
+            | MigrationError::AlreadyEncrypted { .. }
+            | MigrationError::NotEncrypted { .. } => DatabaseError::InvalidArgument {
+                message: err.to_string(),
+            },
             MigrationError::DatabaseInUse { path } => DatabaseError::DatabaseLocked {
                 path: path.display().to_string(),
             },

@@ -9,23 +9,32 @@
 //!    nothing a reader could see changes); each synced, then the directory;
 //! 3. write the new manifest (synced) naming them, with a log number no segment has yet,
 //!    so the database starts a fresh segment in its (possibly new) log format at open;
-//! 4. write `FORMAT.next` naming that manifest;
+//! 4. write `FORMAT.next` naming that manifest (a step turning encryption on first
+//!    writes the new key file as `KEYS.next`);
 //! 5. point `CURRENT` at it: the commit point;
-//! 6. rename `FORMAT.next` over `FORMAT`;
+//! 6. make the key file follow (`KEYS.next` becomes `KEYS` when turning encryption on;
+//!    `KEYS` goes when turning it off), then rename `FORMAT.next` over `FORMAT`;
 //! 7. remove what the step replaced (old segments, manifest, tables).
 //!
 //! Old files are never written to: until step 5 the old database is whole and a rollback
-//! only has to remove new files and put `CURRENT` and `FORMAT` back as they were (the
-//! same bytes), so the directory is exactly as before. A crash anywhere leaves the old
-//! database (before 5: new files are orphans the next open removes) or the new one.
+//! only has to remove new files and put `CURRENT`, `FORMAT` and `KEYS` back as they were
+//! (the same bytes), so the directory is exactly as before. A crash anywhere leaves the
+//! old database (before 5: new files are orphans the next open removes) or the new one
+//! (after 5: the next open finishes step 6, `format::settle_pending_switch`).
+//!
+//! An encrypted database's files are read with its data keys (`StepTarget::read_keys`)
+//! and the new files sealed with `write_keys`: the same ring for a step that keeps the
+//! database encrypted, a new one for encrypting, none for decrypting.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::checksum::ChecksumAlgorithm;
+use crate::config::EncryptionKey;
 use crate::error::DatabaseError;
 use crate::storage::cache::BlockCache;
+use crate::storage::crypto::{self, KeyRing};
 use crate::storage::format::{self, DatabaseVersion, FormatRecord};
 use crate::storage::fs::{write_file_atomic, FileSystem};
 use crate::storage::iter::Cursor;
@@ -33,6 +42,7 @@ use crate::storage::manifest::{self, ManifestWriter, VersionEdit, MANIFEST_MAGIC
 use crate::storage::memtable::MemTable;
 use crate::storage::record::{decode_file_header, FILE_HEADER_LEN};
 use crate::storage::table::builder::{BuildOptions, TableBuilder, TableMeta};
+use crate::storage::table::format::SEALED_TABLE_FORMAT_VERSION;
 use crate::storage::table::reader::{Table, TableCursor};
 use crate::storage::table::table_file_name;
 use crate::storage::wal::{self, WAL_MAGIC};
@@ -45,7 +55,7 @@ const BLOCK_SIZE: usize = 4096;
 const BLOOM_BITS: u32 = 10;
 
 /// What a step changes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct StepTarget {
     /// The database format after the step.
     pub version: DatabaseVersion,
@@ -55,6 +65,13 @@ pub(super) struct StepTarget {
     pub compress: Option<bool>,
     /// Whether every table is rewritten.
     pub rewrite_tables: bool,
+    /// The data keys the database's files are sealed with now (`None`: plain).
+    pub read_keys: Option<Arc<KeyRing>>,
+    /// The data keys the new files are sealed with (`None`: written in the clear).
+    pub write_keys: Option<Arc<KeyRing>>,
+    /// For a step turning encryption on: the key-encryption key that wraps `write_keys`
+    /// in the key file the switch installs.
+    pub new_key_file: Option<EncryptionKey>,
 }
 
 /// The database as a step found it.
@@ -63,6 +80,8 @@ pub(super) struct LiveState {
     current_bytes: Vec<u8>,
     /// `FORMAT`'s bytes, if it had one.
     format_bytes: Option<Vec<u8>>,
+    /// `KEYS`'s bytes, if it had one (an encrypted database).
+    keys_bytes: Option<Vec<u8>>,
     manifest_number: u64,
     manifest_checksum: ChecksumAlgorithm,
     levels: Vec<Vec<TableMeta>>,
@@ -100,8 +119,13 @@ fn number_of(name: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// Reads the live state of the closed database in `dir`.
-pub(super) fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<LiveState, DatabaseError> {
+/// Reads the live state of the closed database in `dir` (an encrypted one's manifest
+/// with its data keys `keys`).
+pub(super) fn read_state(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    keys: Option<&KeyRing>,
+) -> Result<LiveState, DatabaseError> {
     let names = fs
         .list_dir(dir)
         .map_err(|e| DatabaseError::io("list database directory", dir, &e))?;
@@ -126,6 +150,15 @@ pub(super) fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<LiveState, D
     } else {
         None
     };
+    let keys_path = dir.join(crypto::KEY_FILE);
+    let keys_bytes = if fs.exists(&keys_path) {
+        Some(
+            fs.read_all(&keys_path)
+                .map_err(|e| DatabaseError::io("read key file", &keys_path, &e))?,
+        )
+    } else {
+        None
+    };
     let manifest_path = dir.join(manifest::manifest_file_name(manifest_number));
     let head = fs
         .read_all(&manifest_path)
@@ -134,7 +167,7 @@ pub(super) fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<LiveState, D
         decode_file_header(&head[..head.len().min(FILE_HEADER_LEN)], MANIFEST_MAGIC)
             .map(|h| h.checksum)
             .unwrap_or(ChecksumAlgorithm::Xxh64);
-    let edits = manifest::read_manifest(fs, dir, manifest_number)?;
+    let edits = manifest::read_manifest_keyed(fs, dir, manifest_number, keys)?;
     let mut log_number = 0;
     let mut next_file = 1;
     let mut last_seq = 0;
@@ -167,6 +200,7 @@ pub(super) fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<LiveState, D
     Ok(LiveState {
         current_bytes,
         format_bytes,
+        keys_bytes,
         manifest_number,
         manifest_checksum,
         levels,
@@ -205,10 +239,11 @@ pub(super) type StepFailure = Box<(DatabaseError, Option<DatabaseError>)>;
 pub(super) fn run_step(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
-    target: StepTarget,
+    target: &StepTarget,
     progress: Progress<'_>,
 ) -> Result<StepOutcome, StepFailure> {
-    let state = read_state(fs.as_ref(), dir).map_err(|e| Box::new((e, None)))?;
+    let state = read_state(fs.as_ref(), dir, target.read_keys.as_deref())
+        .map_err(|e| Box::new((e, None)))?;
     let mut written = Written::default();
     match write_and_switch(fs, dir, &state, target, &mut written, progress) {
         Ok(mut outcome) => {
@@ -226,14 +261,26 @@ pub(super) fn run_step(
     }
 }
 
-fn build_options(checksum: ChecksumAlgorithm, compress: bool) -> BuildOptions {
+fn build_options(
+    checksum: ChecksumAlgorithm,
+    compress: bool,
+    keys: Option<Arc<KeyRing>>,
+) -> BuildOptions {
     BuildOptions {
         block_size: BLOCK_SIZE,
         compress,
         bloom_bits_per_key: BLOOM_BITS,
         checksum,
         durable: true,
+        keys,
     }
+}
+
+/// Whether a table's blocks are compressed, as far as its files tell: a sealed table
+/// hides it, and counts as compressed (the default, and LZ4 stores a block that does not
+/// shrink plain anyway).
+fn compresses(info: &super::TableInfo) -> bool {
+    info.format_version == SEALED_TABLE_FORMAT_VERSION || info.compressed_blocks > 0
 }
 
 /// Steps 2 to 6 of the protocol.
@@ -241,7 +288,7 @@ fn write_and_switch(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     state: &LiveState,
-    target: StepTarget,
+    target: &StepTarget,
     written: &mut Written,
     progress: Progress<'_>,
 ) -> Result<StepOutcome, DatabaseError> {
@@ -254,6 +301,7 @@ fn write_and_switch(
         next - 1
     };
     let cache = Arc::new(BlockCache::new(8 << 20));
+    cache.set_keys(target.read_keys.clone());
     let mut outcome = StepOutcome::default();
     // Compression of the files the step does not say otherwise about: what the
     // database's tables use (on when it has none, as a new database is).
@@ -262,7 +310,7 @@ fn write_and_switch(
     for meta in state.levels.iter().flatten() {
         let info = table_info(fs, dir, meta.number, &cache)?;
         any_table = true;
-        if info.compressed_blocks > 0 {
+        if compresses(&info) {
             db_compress = true;
             break;
         }
@@ -284,7 +332,8 @@ fn write_and_switch(
             }
         }
         let is_last = i + 1 == state.segments.len();
-        wal::replay_segment_at(fs.as_ref(), &path, is_last, |first_seq, ops, _| {
+        let keys = target.read_keys.as_deref();
+        wal::replay_segment_keyed(fs.as_ref(), &path, is_last, keys, |first_seq, ops, _| {
             if first_seq > last_seq + 1 {
                 return Err(DatabaseError::SequenceGap {
                     expected: last_seq + 1,
@@ -307,6 +356,7 @@ fn write_and_switch(
         let opts = build_options(
             target.checksum.unwrap_or(log_checksum),
             target.compress.unwrap_or(db_compress),
+            target.write_keys.clone(),
         );
         let mut builder = TableBuilder::create(fs.as_ref(), &dir.join(&name), number, opts)?;
         written.files.push(name);
@@ -339,7 +389,8 @@ fn write_and_switch(
                 let name = table_file_name(number);
                 let opts = build_options(
                     target.checksum.unwrap_or(old.checksum),
-                    target.compress.unwrap_or(info.compressed_blocks > 0),
+                    target.compress.unwrap_or(compresses(&info)),
+                    target.write_keys.clone(),
                 );
                 let mut builder =
                     TableBuilder::create(fs.as_ref(), &dir.join(&name), number, opts)?;
@@ -385,12 +436,13 @@ fn write_and_switch(
     let manifest_name = manifest::manifest_file_name(manifest_number);
     written.files.push(manifest_name);
     let checksum = target.checksum.unwrap_or(state.manifest_checksum);
-    drop(ManifestWriter::create_unlinked(
+    drop(ManifestWriter::create_unlinked_keyed(
         fs.as_ref(),
         dir,
         manifest_number,
         checksum,
         &snapshot,
+        target.write_keys.clone(),
     )?);
     fs.sync_dir(dir)
         .map_err(|e| DatabaseError::io("sync directory", dir, &e))?;
@@ -399,11 +451,24 @@ fn write_and_switch(
         .unwrap_or(0);
 
     progress(super::MigrationPhase::Switching, done, total);
+    if let (Some(kek), Some(ring)) = (&target.new_key_file, &target.write_keys) {
+        // Staged under its own name: `KEYS` would make the database count as encrypted
+        // before its manifest is; the switch installs it (`format` module).
+        let staged = dir.join(crypto::KEY_FILE_NEXT);
+        written.files.push(crypto::KEY_FILE_NEXT.to_string());
+        write_file_atomic(fs.as_ref(), &staged, &ring.encode(kek)?)
+            .map_err(|e| DatabaseError::io("write staged key file", &staged, &e))?;
+    }
+    let version = if target.write_keys.is_some() {
+        format::ENCRYPTED_FORMAT_NUMBER
+    } else {
+        target.version.number()
+    };
     format::write_pending_switch(
         fs.as_ref(),
         dir,
         &FormatRecord {
-            version: target.version.number(),
+            version,
             switch_manifest: manifest_number,
         },
     )?;
@@ -420,7 +485,7 @@ fn remove_replaced(
     dir: &Path,
     state: &LiveState,
     written: &Written,
-    target: StepTarget,
+    target: &StepTarget,
     outcome: &mut StepOutcome,
 ) {
     let new: HashSet<&str> = written.files.iter().map(String::as_str).collect();
@@ -457,8 +522,8 @@ fn remove_replaced(
     }
 }
 
-/// Puts the directory back exactly as `state` found it: `CURRENT` and `FORMAT` with
-/// their old bytes, no `FORMAT.next`, none of the new files.
+/// Puts the directory back exactly as `state` found it: `KEYS`, `CURRENT` and `FORMAT`
+/// with their old bytes, no `FORMAT.next` or `KEYS.next`, none of the new files.
 fn roll_back(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -466,6 +531,25 @@ fn roll_back(
     written: &Written,
 ) -> Result<(), DatabaseError> {
     if written.switched_current {
+        // The key file first, while `CURRENT` still names the new manifest: a crash from
+        // here on finds `FORMAT.next` and settles the key file with the switch either way
+        // (a new key file goes back to its staged name, which completing installs and
+        // undoing removes; an old one removed by a decrypting switch comes back, which
+        // completing removes again).
+        let keys = dir.join(crypto::KEY_FILE);
+        let now = fs.read_all(&keys).ok();
+        if now != state.keys_bytes {
+            match &state.keys_bytes {
+                Some(bytes) => write_file_atomic(fs, &keys, bytes)
+                    .map_err(|e| DatabaseError::io("restore KEYS", &keys, &e))?,
+                None => {
+                    let staged = dir.join(crypto::KEY_FILE_NEXT);
+                    fs.rename(&keys, &staged)
+                        .and_then(|()| fs.sync_dir(dir))
+                        .map_err(|e| DatabaseError::io("unstage KEYS", &keys, &e))?;
+                }
+            }
+        }
         let current = dir.join(manifest::CURRENT_FILE);
         let now = fs.read_all(&current).ok();
         if now.as_deref() != Some(state.current_bytes.as_slice()) {

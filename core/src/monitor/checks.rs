@@ -147,7 +147,8 @@ impl DataIntegrityCheck {
     /// verified over and over within one round.
     fn step(&self, inner: &DbInner, c: &mut Cursor) {
         let mut budget = self.blocks_per_round;
-        let mut ck = Checker::new(Arc::clone(&inner.fs), &inner.path, self.validation_level);
+        let mut ck = Checker::new(Arc::clone(&inner.fs), &inner.path, self.validation_level)
+            .with_keys(inner.cache.keys());
         let mut began = false;
         while budget > 0 {
             if !c.in_pass {

@@ -56,6 +56,9 @@ pub struct CompactionJob {
     pub inputs: Vec<(usize, Arc<Table>)>,
     /// Where the output goes.
     pub output_level: usize,
+    /// Rewrite every input even where relabelling would do (a key rotation re-seals
+    /// every table under the new key).
+    pub rewrite: bool,
 }
 
 impl CompactionJob {
@@ -63,7 +66,7 @@ impl CompactionJob {
     /// from the level above it and none overlaps another or anything already there (the
     /// picker adds every overlapping table of the output level to the inputs).
     pub fn is_trivial_move(&self) -> bool {
-        if self.inputs.iter().any(|(l, _)| *l + 1 != self.output_level) {
+        if self.rewrite || self.inputs.iter().any(|(l, _)| *l + 1 != self.output_level) {
             return false;
         }
         let mut ranges: Vec<(&[u8], &[u8])> = self
@@ -92,6 +95,7 @@ pub fn pick(version: &Version, targets: &LevelTargets) -> Option<CompactionJob> 
         return Some(CompactionJob {
             inputs,
             output_level: 1,
+            rewrite: false,
         });
     }
     let mut best: Option<(f64, usize)> = None;
@@ -120,6 +124,7 @@ pub fn pick(version: &Version, targets: &LevelTargets) -> Option<CompactionJob> 
     Some(CompactionJob {
         inputs,
         output_level: level + 1,
+        rewrite: false,
     })
 }
 
@@ -136,6 +141,15 @@ pub fn full(version: &Version) -> Option<CompactionJob> {
     Some(CompactionJob {
         inputs,
         output_level: deepest,
+        rewrite: false,
+    })
+}
+
+/// [`full`], rewriting every table even where a move would do.
+pub fn full_rewrite(version: &Version) -> Option<CompactionJob> {
+    full(version).map(|job| CompactionJob {
+        rewrite: true,
+        ..job
     })
 }
 
@@ -223,7 +237,7 @@ impl<'a> RunWriter<'a> {
                 self.ctx.fs,
                 &path,
                 number,
-                self.ctx.build,
+                self.ctx.build.clone(),
             )?);
         }
         if let Some(b) = self.builder.as_mut() {

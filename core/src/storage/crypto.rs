@@ -28,10 +28,6 @@
 //! authentication (`SecurityError::DecryptionFailed`, naming file and offset) and is
 //! never read as data.
 
-// The engine seals nothing yet (issue 15, next step: tables, log and manifest go through
-// this module); until then only the unit tests use it.
-#![allow(dead_code)]
-
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -46,12 +42,87 @@ use crate::error::{DatabaseError, SecurityError};
 
 /// The file holding the wrapped data keys.
 pub const KEY_FILE: &str = "KEYS";
+/// The key file of a migration that turns encryption on, staged until its format switch
+/// commits: [`format::settle_pending_switch`](super::format::settle_pending_switch) renames
+/// it to [`KEY_FILE`] when the switch happened and removes it when it did not, so `KEYS`
+/// never exists beside a plain manifest.
+pub const KEY_FILE_NEXT: &str = "KEYS.next";
 /// Magic number of the key file ("LKEY").
 pub const KEY_FILE_MAGIC: u32 = 0x5945_4b4c;
 /// Version of the key file's layout.
 pub const KEY_FILE_VERSION: u16 = 1;
 /// Cipher id recorded in the key file: XChaCha20-Poly1305.
 pub const CIPHER_XCHACHA20_POLY1305: u8 = 1;
+/// The error for a file of an encrypted database read without its keys: a
+/// `ConfigurationError` naming `security.encryption_key`, so the caller knows what to
+/// supply (the key file `KEYS` beside it says the database is encrypted).
+pub fn key_needed(path: &Path) -> DatabaseError {
+    DatabaseError::ConfigurationError {
+        field: "security.encryption_key".to_string(),
+        reason: format!(
+            "{} belongs to an encrypted database; open it with its key \
+             (enable_encryption and encryption_key, `--key-file` or LIGHTNING_KEY on the \
+             command line)",
+            path.display()
+        ),
+    }
+}
+
+/// The error for an encrypted database (its `FORMAT` says so) whose key file is gone:
+/// its data keys are stored nowhere else.
+pub fn key_file_missing(dir: &Path) -> DatabaseError {
+    DatabaseError::DataCorruption {
+        component: dir.join(KEY_FILE).display().to_string(),
+        details: "the database is encrypted but its key file is missing; restore it from a \
+                  backup (its data keys are stored nowhere else)"
+            .to_string(),
+        recovery_possible: false,
+    }
+}
+
+/// The current key generation recorded in `dir/KEYS`, read without the key (the header
+/// is not secret; it is checksummed but not authenticated, so it is for display only).
+/// `None` when there is no readable key file.
+pub fn recorded_generation(fs: &dyn FileSystem, dir: &Path) -> Option<u32> {
+    let data = fs.read_all(&dir.join(KEY_FILE)).ok()?;
+    if data.len() < HEADER_LEN + TRAILER_LEN || get_u32(&data, 0) != Some(KEY_FILE_MAGIC) {
+        return None;
+    }
+    let body = &data[..data.len() - TRAILER_LEN];
+    (get_u64(&data, body.len()) == Some(checksum64(KEY_FILE_CHECKSUM, body)))
+        .then(|| get_u32(&data, 24))
+        .flatten()
+}
+
+/// The data keys of the closed database in `dir` for a tool that reads it offline
+/// (validation, repair, migration): `None` for a plain database (`kek` is ignored); for an
+/// encrypted one its ring unwrapped with `kek`, the [`key_needed`] error without a key, and
+/// `SecurityError::WrongKey` with a wrong one. Reads only.
+pub fn offline_ring(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    kek: Option<&EncryptionKey>,
+) -> Result<Option<std::sync::Arc<KeyRing>>, DatabaseError> {
+    if !is_encrypted(fs, dir) {
+        // Without its key file an encrypted database cannot be read at all: a tool that
+        // went on would take every sealed record for damage (and repair would set them
+        // all aside).
+        if super::format::read_format(fs, dir)?
+            .is_some_and(|f| f.version == super::format::ENCRYPTED_FORMAT_NUMBER)
+        {
+            return Err(key_file_missing(dir));
+        }
+        return Ok(None);
+    }
+    let kek = kek.ok_or_else(|| key_needed(dir))?;
+    Ok(KeyRing::read(fs, dir, kek)?.map(std::sync::Arc::new))
+}
+
+/// True when the database in `dir` is encrypted (it has a key file).
+pub fn is_encrypted(fs: &dyn FileSystem, dir: &Path) -> bool {
+    fs.exists(&dir.join(KEY_FILE))
+}
+
 /// A random 56-bit file instance id (see [`SealPlace::instance`]); never zero.
 pub fn random_instance() -> Result<u64, DatabaseError> {
     let bytes = random::<8>()?;
@@ -179,6 +250,20 @@ impl KeyRing {
         })
     }
 
+    /// A copy of the ring (the same database id and data keys), to rotate without
+    /// touching the ring readers hold until the new one is written.
+    pub fn duplicate(&self) -> KeyRing {
+        KeyRing {
+            db_id: self.db_id,
+            current: self.current,
+            keys: self
+                .keys
+                .iter()
+                .map(|k| DataKey::new(k.generation, k.created_secs, k.bytes.clone()))
+                .collect(),
+        }
+    }
+
     /// The generation new units are sealed with.
     pub fn current_generation(&self) -> u32 {
         self.current
@@ -225,11 +310,21 @@ impl KeyRing {
         Ok(generation)
     }
 
-    /// Drops every data key older than the current one: for after every file has been
-    /// rewritten under the current key.
-    pub fn retire_older(&mut self) {
+    /// Moves the current key's creation time `secs` seconds back (tests of the rotation
+    /// schedule).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn backdate_current(&mut self, secs: u64) {
         let current = self.current;
-        self.keys.retain(|k| k.generation == current);
+        if let Some(k) = self.keys.iter_mut().find(|k| k.generation == current) {
+            k.created_secs = k.created_secs.saturating_sub(secs);
+        }
+    }
+
+    /// Drops every data key of a generation below `generation` (never the current one):
+    /// for after every file has been rewritten under `generation` or a later one.
+    pub fn retire_below(&mut self, generation: u32) {
+        let keep = generation.min(self.current);
+        self.keys.retain(|k| k.generation >= keep);
     }
 
     fn ad(&self, place: SealPlace, generation: u32) -> [u8; 53] {
@@ -611,7 +706,7 @@ mod tests {
         ring.rotate(2).expect("rotate");
         let new = ring.seal(place(0), b"y").expect("seal");
         assert_eq!(get_u32(&new, 0), Some(2));
-        ring.retire_older();
+        ring.retire_below(ring.current_generation());
         assert_eq!(ring.generations(), vec![2]);
         let reason = decryption_failed(ring.open(Path::new("t"), place(0), &old));
         assert!(reason.contains("generation 1"), "{reason}");

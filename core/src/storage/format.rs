@@ -27,18 +27,38 @@
 //! `FORMAT`; otherwise it never happened and `FORMAT.next` goes. Releases that predate
 //! these files ignore both, and remove the tables and manifest of an unfinished switch
 //! as orphans, so they still open the database as it was.
+//!
+//! A switch that turns encryption on or off moves the key file with it, since whether
+//! `KEYS` exists is what says a database is encrypted: turning it on stages the new key
+//! file as `KEYS.next` before `FORMAT.next` is written, and completing a switch to
+//! [`ENCRYPTED_FORMAT_NUMBER`] renames `KEYS.next` to `KEYS`; completing a switch to a
+//! plain format removes `KEYS` (its manifest and tables are plain); undoing a switch, or
+//! finding `KEYS.next` with no switch in progress, removes `KEYS.next`. Each of these is
+//! durable (directory synced) before `FORMAT.next` becomes `FORMAT`, so no crash leaves
+//! `KEYS` beside a plain manifest or a sealed manifest without `KEYS`.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
 use super::coding::{get_u32, get_u64};
+use super::crypto;
 use super::fs::{write_file_atomic, FileSystem};
 use super::manifest;
 use super::record::{decode_file_header, FILE_HEADER_LEN};
 use super::wal::{self, WAL_MAGIC};
 use crate::checksum::{checksum64, ChecksumAlgorithm};
 use crate::error::DatabaseError;
+
+/// The database format number an encrypted database records in `FORMAT` (and its log
+/// segments in their headers, log format 3): its files are laid out as in format 2,
+/// with every log record, manifest record and table block sealed (`storage::crypto`).
+/// It is a number of its own so that builds from before encryption refuse such a
+/// database (`UnsupportedFormatVersion`) instead of reading sealed bytes as garbage.
+/// Plain databases stay at format 2.
+pub const ENCRYPTED_FORMAT_NUMBER: u32 = 3;
+/// The plain format whose layout an encrypted database uses.
+pub const ENCRYPTED_LAYOUT: DatabaseVersion = DatabaseVersion::V2;
 
 /// The file that records the database format version.
 pub const FORMAT_FILE: &str = "FORMAT";
@@ -299,19 +319,66 @@ pub fn write_pending_switch(
 }
 
 /// Makes `FORMAT.next` the database's `FORMAT` (rename, directory sync): the last step
-/// of a switch whose `CURRENT` already names its manifest.
+/// of a switch whose `CURRENT` already names its manifest. The key file first follows
+/// the switch (see the [module documentation](self)): a switch to the encrypted format
+/// installs a staged `KEYS.next`, a switch to a plain one removes `KEYS`.
 pub fn complete_pending_switch(fs: &dyn FileSystem, dir: &Path) -> Result<(), DatabaseError> {
     let next = dir.join(FORMAT_NEXT_FILE);
     let format = dir.join(FORMAT_FILE);
+    if let Some(record) = read_record(fs, &next)? {
+        settle_key_file(fs, dir, record.version == ENCRYPTED_FORMAT_NUMBER)?;
+    }
     fs.rename(&next, &format)
         .map_err(|e| DatabaseError::io("install format file", &next, &e))?;
     fs.sync_dir(dir)
         .map_err(|e| DatabaseError::io("sync directory", dir, &e))
 }
 
+/// Makes the key file match a committed switch, durably: with `encrypted`, a staged
+/// `KEYS.next` becomes `KEYS`; without, `KEYS` and any `KEYS.next` go (the switch's
+/// manifest and tables are plain, so nothing needs them).
+fn settle_key_file(fs: &dyn FileSystem, dir: &Path, encrypted: bool) -> Result<(), DatabaseError> {
+    let keys = dir.join(crypto::KEY_FILE);
+    let staged = dir.join(crypto::KEY_FILE_NEXT);
+    let mut changed = false;
+    if encrypted {
+        if fs.exists(&staged) {
+            fs.rename(&staged, &keys)
+                .map_err(|e| DatabaseError::io("install key file", &staged, &e))?;
+            changed = true;
+        }
+    } else {
+        for path in [&staged, &keys] {
+            if fs.exists(path) {
+                fs.remove_file(path)
+                    .map_err(|e| DatabaseError::io("remove key file", path, &e))?;
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        fs.sync_dir(dir)
+            .map_err(|e| DatabaseError::io("sync directory", dir, &e))?;
+    }
+    Ok(())
+}
+
+/// Removes a staged key file `KEYS.next` (durably) that no committed switch installs.
+fn discard_staged_key_file(fs: &dyn FileSystem, dir: &Path) -> Result<(), DatabaseError> {
+    let staged = dir.join(crypto::KEY_FILE_NEXT);
+    if fs.exists(&staged) {
+        fs.remove_file(&staged)
+            .map_err(|e| DatabaseError::io("remove staged key file", &staged, &e))?;
+        fs.sync_dir(dir)
+            .map_err(|e| DatabaseError::io("sync directory", dir, &e))?;
+    }
+    Ok(())
+}
+
 /// Removes `FORMAT.next` (and the directory entry durably): a switch that never reached
-/// its commit point.
+/// its commit point. A key file it staged (`KEYS.next`) goes first.
 pub fn discard_pending_switch(fs: &dyn FileSystem, dir: &Path) -> Result<(), DatabaseError> {
+    discard_staged_key_file(fs, dir)?;
     let next = dir.join(FORMAT_NEXT_FILE);
     if fs.exists(&next) {
         fs.remove_file(&next)
@@ -334,13 +401,17 @@ pub enum SwitchOutcome {
 }
 
 /// Finishes or undoes a format switch that a crash interrupted (see the
-/// [module documentation](self)). Runs before anything reads the directory's files.
+/// [module documentation](self)). Runs before anything reads the directory's files,
+/// even the key file: which way the switch went decides whether the database is
+/// encrypted. A staged key file with no switch in progress (a crash before the switch
+/// record was written) is removed.
 pub fn settle_pending_switch(
     fs: &dyn FileSystem,
     dir: &Path,
 ) -> Result<SwitchOutcome, DatabaseError> {
     let next = dir.join(FORMAT_NEXT_FILE);
     if !fs.exists(&next) {
+        discard_staged_key_file(fs, dir)?;
         return Ok(SwitchOutcome::None);
     }
     let current = manifest::read_current(fs, dir)?;
@@ -436,6 +507,37 @@ pub fn detect_from_files(
     })
 }
 
+/// Refuses a database this build cannot read (a format newer than it knows, or older
+/// than it reads, or a format switch left half done) before an offline tool (validation, repair) reads or changes it: such a
+/// tool would take the unknown records for damage and set them aside. An encrypted
+/// database's format is readable (with its key).
+pub fn check_readable(fs: &dyn FileSystem, dir: &Path) -> Result<(), DatabaseError> {
+    // A format switch a crash interrupted (a migration, encryption turned on or off):
+    // the files of both sides are there, and a tool would take one side for damage.
+    if fs.exists(&dir.join(FORMAT_NEXT_FILE)) {
+        return Err(DatabaseError::InconsistentState {
+            details: format!(
+                "{} holds an interrupted format switch ({FORMAT_NEXT_FILE})",
+                dir.display()
+            ),
+            suggested_action: "open the database once (the open finishes or undoes the \
+                               switch), close it, then check or repair it"
+                .to_string(),
+        });
+    }
+    let names = fs
+        .list_dir(dir)
+        .map_err(|e| DatabaseError::io("list database directory", dir, &e))?;
+    let found = detect_from_files(fs, dir, &names)?;
+    if found.version == ENCRYPTED_FORMAT_NUMBER
+        || DatabaseVersion::from_number(found.version).is_some()
+    {
+        Ok(())
+    } else {
+        Err(unreadable(dir, found.version))
+    }
+}
+
 /// The error for a database whose format version `found` this build does not read:
 /// `UnsupportedFormatVersion` naming both versions when it is newer than this build knows,
 /// `MigrationRequired` naming the command that migrates it when it is older than the
@@ -455,7 +557,8 @@ pub fn unreadable(dir: &Path, found: u32) -> DatabaseError {
         DatabaseError::UnsupportedFormatVersion {
             component: format!("database {}", dir.display()),
             found,
-            supported_max: DatabaseVersion::latest_number(),
+            // The newest number this build reads: the encrypted format's.
+            supported_max: DatabaseVersion::latest_number().max(ENCRYPTED_FORMAT_NUMBER),
         }
     }
 }
@@ -567,6 +670,74 @@ mod tests {
             detect_from_files(&fs, dir.path(), &names(dir.path())),
             Err(DatabaseError::DataCorruption { .. })
         ));
+    }
+
+    #[test]
+    fn the_key_file_follows_the_switch_it_belongs_to() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let d = dir.path();
+        let keys = d.join(crypto::KEY_FILE);
+        let staged = d.join(crypto::KEY_FILE_NEXT);
+        std::fs::write(d.join("MANIFEST-000003"), b"old").expect("manifest");
+        std::fs::write(d.join("MANIFEST-000008"), b"new").expect("manifest");
+        std::fs::write(d.join("CURRENT"), "MANIFEST-000003\n").expect("current");
+        write_format(&fs, d, &FormatRecord::of(DatabaseVersion::V2)).expect("format");
+        let to_encrypted = FormatRecord {
+            version: ENCRYPTED_FORMAT_NUMBER,
+            switch_manifest: 8,
+        };
+
+        // A staged key file with no switch record: a crash before the record; it goes.
+        std::fs::write(&staged, b"staged").expect("stage");
+        assert_eq!(
+            settle_pending_switch(&fs, d).expect("none"),
+            SwitchOutcome::None
+        );
+        assert!(!fs.exists(&staged));
+
+        // Encrypting, interrupted before CURRENT moved: undone, no key file at all.
+        std::fs::write(&staged, b"staged").expect("stage");
+        write_pending_switch(&fs, d, &to_encrypted).expect("next");
+        assert_eq!(
+            settle_pending_switch(&fs, d).expect("undo"),
+            SwitchOutcome::Discarded
+        );
+        assert!(!fs.exists(&staged) && !fs.exists(&keys));
+
+        // Encrypting, interrupted after CURRENT moved: the staged file becomes KEYS.
+        std::fs::write(&staged, b"staged").expect("stage");
+        write_pending_switch(&fs, d, &to_encrypted).expect("next");
+        std::fs::write(d.join("CURRENT"), "MANIFEST-000008\n").expect("current");
+        assert_eq!(
+            settle_pending_switch(&fs, d).expect("finish"),
+            SwitchOutcome::Completed
+        );
+        assert!(!fs.exists(&staged));
+        assert_eq!(std::fs::read(&keys).expect("keys"), b"staged");
+        assert_eq!(read_format(&fs, d).expect("read"), Some(to_encrypted));
+
+        // Decrypting, interrupted before CURRENT moved: KEYS stays.
+        let to_plain = FormatRecord {
+            version: DatabaseVersion::V2.number(),
+            switch_manifest: 3,
+        };
+        std::fs::write(d.join("CURRENT"), "MANIFEST-000008\n").expect("current");
+        write_pending_switch(&fs, d, &to_plain).expect("next");
+        assert_eq!(
+            settle_pending_switch(&fs, d).expect("undo"),
+            SwitchOutcome::Discarded
+        );
+        assert!(fs.exists(&keys));
+        // ... and after: KEYS goes with the switch.
+        write_pending_switch(&fs, d, &to_plain).expect("next");
+        std::fs::write(d.join("CURRENT"), "MANIFEST-000003\n").expect("current");
+        assert_eq!(
+            settle_pending_switch(&fs, d).expect("finish"),
+            SwitchOutcome::Completed
+        );
+        assert!(!fs.exists(&keys) && !fs.exists(&staged));
+        assert_eq!(read_format(&fs, d).expect("read"), Some(to_plain));
     }
 
     #[test]

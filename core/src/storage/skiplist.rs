@@ -71,6 +71,12 @@ mod sync;
 /// Tallest tower. With one node in four promoted per level, twelve levels index
 /// 4^12 (16 million) entries at full speed, more than any write buffer holds.
 const MAX_HEIGHT: usize = 12;
+/// The level a backward chunk's search stops at: with towers growing one level in four,
+/// the last level-2 node before a version lies about 16 versions back, so a cursor
+/// walking backwards searches once per 16 or so steps.
+const REVERSE_CHUNK_LEVEL: usize = 2;
+/// Versions a backward chunk takes from an exact seek index at once.
+const REVERSE_INDEX_CHUNK: usize = 64;
 /// Header bytes before the tower: prefix, seq, key length, value length, height, value
 /// (40; more in the loom build, whose nodes carry a shadow cell).
 const HEADER: usize = std::mem::size_of::<Node>();
@@ -524,7 +530,7 @@ impl SeekIndex {
     /// How many nodes are ordered before `target` (with `inclusive`, not after it).
     fn rank(&self, target: &Target<'_>, inclusive: bool) -> usize {
         self.observe();
-        let p = match self.prefix_of(target.key) {
+        let p = match self.prefix_of(target) {
             Ok(p) => p,
             Err(rank) => return rank,
         };
@@ -564,14 +570,17 @@ impl SeekIndex {
         }
     }
 
-    /// The index prefix of `key` (its 8 bytes after the common ones), or, when `key` does
-    /// not start with the common bytes, its rank: before every entry or after them all.
+    /// The index prefix of `target`'s key (its 8 bytes after the common ones), or, when
+    /// the key does not start with the common bytes, its rank: before every entry or after
+    /// them all.
     #[inline]
-    fn prefix_of(&self, key: &[u8]) -> Result<u64, usize> {
+    fn prefix_of(&self, target: &Target<'_>) -> Result<u64, usize> {
         let skip = self.common.len();
         if skip == 0 {
-            return Ok(key_prefix(key));
+            // No shared bytes: the target's own prefix is the index prefix.
+            return Ok(target.prefix);
         }
+        let key = target.key;
         let n = key.len().min(skip);
         match key[..n].cmp(&self.common[..n]) {
             Ordering::Less => Err(0),
@@ -1018,6 +1027,56 @@ impl SkipList {
         (x, after)
     }
 
+    /// Fills `out` with the versions just before `target`, in order (a few dozen at most on
+    /// average): a run of an exact seek index's entries, or else a search down the towers
+    /// that stops at level [`REVERSE_CHUNK_LEVEL`], then a walk along level 0 up to the
+    /// target. A cursor walking backwards pays one
+    /// such partial search per chunk instead of a full search per step. Versions inserted
+    /// after the fill are not in it: they are newer than any snapshot the cursor serves.
+    fn fill_before(&self, target: &Target<'_>, out: &mut Vec<NodeRef>) {
+        out.clear();
+        // A seek index holding every version is the list in order: the chunk is a run of
+        // its entries.
+        if self.len.load(AtomicOrdering::Relaxed) >= self.index_min_len {
+            let guard = self.index.load();
+            if let Some(index) = guard.as_ref() {
+                if index.is_exact_for(self.len.load(AtomicOrdering::Acquire)) {
+                    let rank = index.rank(target, false);
+                    let from = rank.saturating_sub(REVERSE_INDEX_CHUNK);
+                    out.extend((from..rank).map(|i| NodeRef(index.node_at(i))));
+                    return;
+                }
+            }
+        }
+        let mut x = self.head;
+        let top = self
+            .height
+            .load(AtomicOrdering::Acquire)
+            .clamp(1, MAX_HEIGHT);
+        for level in (REVERSE_CHUNK_LEVEL.min(top)..top).rev() {
+            loop {
+                // SAFETY: `x` is the head or a linked node tall enough for `level`.
+                let n = unsafe { node::next(x, level) };
+                if n.is_null() || !target.has_before(n, false) {
+                    break;
+                }
+                x = n;
+            }
+        }
+        if x != self.head {
+            out.push(NodeRef(x));
+        }
+        loop {
+            // SAFETY: `x` is the head or a linked node; every node has level 0.
+            let n = unsafe { node::next(x, 0) };
+            if n.is_null() || !target.has_before(n, false) {
+                break;
+            }
+            out.push(NodeRef(n));
+            x = n;
+        }
+    }
+
     fn non_head(&self, n: *const Node) -> Option<NodeRef> {
         (!n.is_null() && n != self.head).then_some(NodeRef(n))
     }
@@ -1127,12 +1186,19 @@ impl NodeRef {
 pub struct SkipCursor {
     list: Arc<SkipList>,
     at: Option<NodeRef>,
+    /// While walking backwards: the versions before `at`, in order (the next `prev` pops
+    /// the last). Emptied by every other move.
+    behind: Vec<NodeRef>,
 }
 
 impl SkipCursor {
     /// A cursor over `list`, not yet positioned.
     pub fn new(list: Arc<SkipList>) -> Self {
-        Self { list, at: None }
+        Self {
+            list,
+            at: None,
+            behind: Vec::new(),
+        }
     }
 
     /// True while positioned on a version.
@@ -1155,39 +1221,50 @@ impl SkipCursor {
 
     /// Positions at the first version at or after `(key, seq)`.
     pub fn seek(&mut self, key: &[u8], seq: u64) {
+        self.behind.clear();
         self.at = self.list.seek(key, seq);
     }
 
     /// Positions at the last version at or before `(key, seq)`.
     pub fn seek_for_prev(&mut self, key: &[u8], seq: u64) {
+        self.behind.clear();
         self.at = self.list.seek_for_prev(key, seq);
     }
 
     /// Positions at the first version.
     pub fn seek_to_first(&mut self) {
+        self.behind.clear();
         self.at = self.list.first();
     }
 
     /// Positions at the last version.
     pub fn seek_to_last(&mut self) {
+        self.behind.clear();
         self.at = self.list.last();
     }
 
     /// Moves to the following version.
     #[inline]
     pub fn next(&mut self) {
+        self.behind.clear();
         if let Some(n) = self.at {
             // SAFETY: `n` is a linked node of `self.list`, which the cursor keeps alive.
             self.at = self.list.non_head(unsafe { node::next(n.0, 0) });
         }
     }
 
-    /// Moves to the preceding version (a search: nodes have no back links).
+    /// Moves to the preceding version. Nodes have no back links: the versions before the
+    /// current one are found a chunk at a time (see [`SkipList::fill_before`]) and handed
+    /// out from the chunk until it runs dry.
     pub fn prev(&mut self) {
-        if let Some(n) = self.at {
+        let Some(n) = self.at else {
+            return;
+        };
+        if self.behind.is_empty() {
             let target = Target::new(n.key(), n.seq());
-            self.at = self.list.non_head(self.list.search(&target, false).0);
+            self.list.fill_before(&target, &mut self.behind);
         }
+        self.at = self.behind.pop();
     }
 }
 
@@ -1248,6 +1325,68 @@ mod tests {
         }
         back.reverse();
         assert_eq!(back, model.keys().cloned().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_cursor_turning_back_and_forth_agrees_with_the_model_while_writes_go_on() {
+        let list = Arc::new(SkipList::new());
+        let mut model = Model::new();
+        for i in 0..(INDEX_MIN_LEN as u64 + 3_000) {
+            let key = tie_heavy_key(i);
+            list.insert(&key, i + 1, Some(&key));
+            model.insert(model_key(&key, i + 1), Some(key));
+        }
+        // Exact at first (chunks come from the index), stale once the newer versions
+        // below arrive (chunks come from the towers).
+        list.want_index();
+        assert!(list.build_index_if_wanted(&|| false));
+        let keys: Vec<_> = model.keys().cloned().collect();
+        let mut c = SkipCursor::new(Arc::clone(&list));
+        let mut pos: Option<usize> = Some(keys.len() - 1);
+        c.seek_to_last();
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        for step in 0..20_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Mostly backwards (runs through whole chunks), sometimes a turn or a seek.
+            // A reader skips the versions newer than its snapshot (seq 1,000,000 and up).
+            let newer = |c: &SkipCursor| c.current().is_some_and(|n| n.seq >= 1_000_000);
+            match rng % 16 {
+                0 => {
+                    c.next();
+                    while newer(&c) {
+                        c.next();
+                    }
+                    pos = pos.and_then(|p| (p + 1 < keys.len()).then_some(p + 1));
+                }
+                1 => {
+                    let p = (rng >> 8) as usize % keys.len();
+                    c.seek(&keys[p].0, keys[p].1 .0);
+                    pos = Some(p);
+                }
+                _ => {
+                    c.prev();
+                    while newer(&c) {
+                        c.prev();
+                    }
+                    pos = pos.and_then(|p| p.checked_sub(1));
+                }
+            }
+            if pos.is_none() {
+                assert!(c.current().is_none(), "step {step}");
+                c.seek_to_last();
+                pos = Some(keys.len() - 1);
+            }
+            let got = c.current().map(|n| model_key(n.key, n.seq));
+            assert_eq!(got.as_ref(), pos.map(|p| &keys[p]), "step {step}");
+            // Newer versions land between the ones the walk hands out: a chunk filled
+            // before them goes on without them, one filled after has them (skipped).
+            if step % 7 == 0 {
+                let key = tie_heavy_key(step);
+                list.insert(&key, 1_000_000 + step, Some(b"newer"));
+            }
+        }
     }
 
     #[test]

@@ -28,11 +28,24 @@
 //! never parse as a record (a zero length fails the length check), so a hole of zeros
 //! before intact records is still damage, reported as before. Version 1 segments are read
 //! with the version 1 rules only.
+//!
+//! # Sealed records (format version 3)
+//!
+//! An encrypted database writes version 3 segments: version 2 (pre-extended), with every
+//! record's payload sealed by `storage::crypto` for its segment and the offset of its
+//! record header, so the framing's checksum covers the sealed bytes. A torn or damaged
+//! record is therefore still found by its checksum, without the key, and read as in
+//! version 2 (a torn tail is cut off, damage elsewhere is `WalCorrupted`); a record whose
+//! checksum holds but which fails authentication was tampered with (moved, swapped,
+//! rolled back, forged with a recomputed checksum) and stops replay with
+//! `SecurityError::DecryptionFailed` naming the segment and offset, whatever
+//! `corruption_action` says: it is never cut off as a torn tail.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::coding::{put_len_prefixed, Reader};
+use super::crypto::{key_needed, FileKind, KeyRing, SealPlace};
 use super::fs::{FileSystem, WritableFile};
 #[cfg(test)]
 use super::record::encode_record;
@@ -43,10 +56,26 @@ use super::record::{
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
 
+/// Where the record at `offset` of log segment `number` is sealed for.
+pub(crate) fn log_place(number: u64, offset: u64) -> SealPlace {
+    SealPlace {
+        kind: FileKind::Log,
+        file: number,
+        offset,
+        format_version: u32::from(WAL_SEALED_VERSION),
+        // Segment numbers are never reused, so the number alone names the file.
+        instance: 0,
+    }
+}
+
 /// Magic number of log segments ("LWAL").
 pub const WAL_MAGIC: u32 = 0x4c41_574c;
 /// Current log format version (see the [module documentation](self) for what 2 adds).
 pub const WAL_FORMAT_VERSION: u16 = 2;
+/// The log format version of an encrypted database: version 2 with sealed records.
+pub const WAL_SEALED_VERSION: u16 = 3;
+/// The newest log format version this build reads.
+pub const NEWEST_WAL_VERSION: u16 = WAL_SEALED_VERSION;
 /// The first log format version whose segments may end in pre-extension zeros.
 pub const WAL_PREEXTENDED_VERSION: u16 = 2;
 /// Pre-extended segment files always end on a multiple of this many bytes; a zero tail
@@ -226,6 +255,8 @@ pub struct WalWriter {
     /// Whether zeros are laid down ahead of the records (format 2 and later): a format 1
     /// segment, which a database keeps writing until it is migrated, grows with each write.
     preextend: bool,
+    /// The data keys of an encrypted database: every record is sealed (version 3).
+    keys: Option<Arc<KeyRing>>,
 }
 
 impl WalWriter {
@@ -246,6 +277,7 @@ impl WalWriter {
 
     /// [`create`](Self::create) in log format `version` (1 or 2): a database of an older
     /// format keeps its segments readable by the releases that wrote it.
+    #[cfg(test)]
     pub fn create_with_version(
         fs: &dyn FileSystem,
         dir: &Path,
@@ -253,7 +285,27 @@ impl WalWriter {
         checksum: ChecksumAlgorithm,
         version: u16,
     ) -> Result<Self, DatabaseError> {
+        Self::create_keyed(fs, dir, number, checksum, version, None)
+    }
+
+    /// Creates segment `number` in log format `version` (1 or 2: a database of an older
+    /// format keeps its segments readable by the releases that wrote it); with `keys` (an
+    /// encrypted database) it is a version 3 segment whose records are sealed, whatever
+    /// `version` says.
+    pub fn create_keyed(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        number: u64,
+        checksum: ChecksumAlgorithm,
+        version: u16,
+        keys: Option<Arc<KeyRing>>,
+    ) -> Result<Self, DatabaseError> {
         debug_assert!((1..=WAL_FORMAT_VERSION).contains(&version));
+        let version = if keys.is_some() {
+            WAL_SEALED_VERSION
+        } else {
+            version
+        };
         let path = dir.join(wal_file_name(number));
         let mut file = fs
             .create(&path)
@@ -279,6 +331,7 @@ impl WalWriter {
             extended_to: FILE_HEADER_LEN as u64,
             extent: None,
             preextend: version >= WAL_PREEXTENDED_VERSION,
+            keys,
         })
     }
 
@@ -295,11 +348,33 @@ impl WalWriter {
         encode_record(out, self.checksum, payload);
     }
 
-    /// Frames an encoded batch into `out`, stamping `first_seq` into the copy.
-    pub fn frame_batch(&self, out: &mut Vec<u8>, payload: &[u8], first_seq: u64) {
-        encode_record_patched(out, self.checksum, payload, |body| {
-            set_batch_seq(body, first_seq)
-        });
+    /// Frames an encoded batch into `out`, stamping `first_seq` into the copy. In an
+    /// encrypted database the batch is sealed for the place the record will land at:
+    /// `out` must be appended at the segment's current end (as the write group does), and
+    /// sealing can fail (`EncryptionFailed`) before anything is written.
+    pub fn frame_batch(
+        &self,
+        out: &mut Vec<u8>,
+        payload: &[u8],
+        first_seq: u64,
+    ) -> Result<(), DatabaseError> {
+        match &self.keys {
+            None => {
+                encode_record_patched(out, self.checksum, payload, |body| {
+                    set_batch_seq(body, first_seq)
+                });
+                Ok(())
+            }
+            Some(keys) => {
+                // `out` is appended at the segment's end, so this record starts there.
+                let offset = self.written + out.len() as u64;
+                let mut body = payload.to_vec();
+                set_batch_seq(&mut body, first_seq);
+                let sealed = keys.seal(log_place(self.number, offset), &body)?;
+                encode_record_patched(out, self.checksum, &sealed, |_| {});
+                Ok(())
+            }
+        }
     }
 
     /// Writes already-framed records after the last one. They go over the zeros laid
@@ -358,6 +433,14 @@ impl WalWriter {
 
     /// Bytes of the header and the records written: what the segment holds, not counting
     /// the zeros laid down ahead (see [`file_len`](Self::file_len)).
+    /// Seals the records framed from now on with `keys` (a rotated ring, already written
+    /// to `KEYS`, holding every generation of the old one). Plain segments stay plain.
+    pub fn set_keys(&mut self, keys: Arc<KeyRing>) {
+        if self.keys.is_some() {
+            self.keys = Some(keys);
+        }
+    }
+
     pub fn len(&self) -> u64 {
         self.written
     }
@@ -409,10 +492,36 @@ pub fn replay_segment(
 
 /// [`replay_segment`], also telling `apply` the offset just past each record (so a
 /// caller can report how far a long replay has come).
+#[cfg(any(test, feature = "testing"))]
 pub fn replay_segment_at(
     fs: &dyn FileSystem,
     path: &Path,
     is_last: bool,
+    apply: impl FnMut(u64, &[OpRef<'_>], u64) -> Result<(), DatabaseError>,
+) -> Result<SegmentReplay, DatabaseError> {
+    replay_segment_keyed(fs, path, is_last, None, apply)
+}
+
+/// The error for a plain (unsealed) file found in an encrypted database.
+pub(crate) fn unsealed_in_encrypted(path: &Path, what: &str) -> DatabaseError {
+    DatabaseError::SecurityError(crate::error::SecurityError::DecryptionFailed {
+        reason: format!(
+            "{} is an unencrypted {what} in an encrypted database (only someone without the \
+             key writes one)",
+            path.display()
+        ),
+    })
+}
+
+/// [`replay_segment_at`] with the data keys of an encrypted database: version 3
+/// segments' records are opened with `keys` (without them such a segment is refused
+/// with the `key_needed` error), and a record that fails authentication is
+/// `DecryptionFailed` naming the segment and offset.
+pub fn replay_segment_keyed(
+    fs: &dyn FileSystem,
+    path: &Path,
+    is_last: bool,
+    keys: Option<&KeyRing>,
     mut apply: impl FnMut(u64, &[OpRef<'_>], u64) -> Result<(), DatabaseError>,
 ) -> Result<SegmentReplay, DatabaseError> {
     let data = fs
@@ -435,19 +544,44 @@ pub fn replay_segment_at(
             ))
         }
     };
-    if header.version == 0 || header.version > WAL_FORMAT_VERSION {
+    if header.version == 0 || header.version > NEWEST_WAL_VERSION {
         return Err(DatabaseError::UnsupportedFormatVersion {
             component: format!("log segment {}", path.display()),
             found: u32::from(header.version),
-            supported_max: u32::from(WAL_FORMAT_VERSION),
+            supported_max: u32::from(NEWEST_WAL_VERSION),
         });
     }
+    let keys = match (header.version == WAL_SEALED_VERSION, keys) {
+        (true, None) => return Err(key_needed(path)),
+        (true, Some(k)) => Some(k),
+        // An encrypted database writes only sealed segments: a plain one was put there by
+        // someone without the key (its checksums are not keyed), and replaying it would
+        // let them write data.
+        (false, Some(_)) => return Err(unsealed_in_encrypted(path, "log segment")),
+        (false, None) => None,
+    };
+    // The number in the file's name, not the header's (which a copy would keep): a
+    // segment copied under another number fails authentication.
+    let number = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".log"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(header.number);
     let mut out = SegmentReplay::default();
     let mut pos = FILE_HEADER_LEN;
     loop {
         match read_record(&data, pos, header.checksum) {
             RecordRead::End => break,
             RecordRead::Ok(payload, next) => {
+                let opened;
+                let payload = match keys {
+                    Some(k) => {
+                        opened = k.open(path, log_place(number, pos as u64), payload)?;
+                        &opened[..]
+                    }
+                    None => payload,
+                };
                 let (first_seq, ops) = decode_batch(payload).ok_or_else(|| {
                     wal_corrupted(path, pos, "record checksum ok but batch malformed")
                 })?;
@@ -794,7 +928,7 @@ mod tests {
         // And a version this build does not know is refused, not guessed at.
         let mut future = encode_file_header(&FileHeader {
             magic: WAL_MAGIC,
-            version: WAL_FORMAT_VERSION + 1,
+            version: NEWEST_WAL_VERSION + 1,
             checksum: algo,
             number: 3,
         });
@@ -803,6 +937,94 @@ mod tests {
         assert!(matches!(
             replay(&fs, &path, true),
             Err(DatabaseError::UnsupportedFormatVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn sealed_segments_replay_with_the_keys_and_refuse_forgeries() {
+        use crate::error::SecurityError;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = StdFileSystem;
+        let keys = Arc::new(KeyRing::create(1).expect("ring"));
+        let algo = ChecksumAlgorithm::Crc32;
+        let mut w = WalWriter::create_keyed(
+            &fs,
+            dir.path(),
+            9,
+            algo,
+            WAL_FORMAT_VERSION,
+            Some(Arc::clone(&keys)),
+        )
+        .expect("create");
+        let mut buf = Vec::new();
+        for seq in 1..=3u64 {
+            let payload = encode_batch(
+                0,
+                [OpRef {
+                    key: b"secret-key",
+                    value: Some(b"secret-value"),
+                }]
+                .into_iter(),
+            );
+            w.frame_batch(&mut buf, &payload, seq).expect("seal");
+        }
+        w.append(&buf).expect("append");
+        w.seal().expect("seal");
+        let path = w.path.clone();
+        let data = fs.read_all(&path).expect("read");
+        assert_eq!(
+            decode_file_header(&data, WAL_MAGIC)
+                .expect("header")
+                .version,
+            WAL_SEALED_VERSION
+        );
+        assert!(!data.windows(6).any(|x| x == b"secret"));
+        let replay = |keys: Option<&KeyRing>, is_last: bool| {
+            let mut seqs = Vec::new();
+            replay_segment_keyed(&fs, &path, is_last, keys, |seq, ops, _| {
+                assert_eq!(ops[0].key, b"secret-key");
+                seqs.push(seq);
+                Ok(())
+            })
+            .map(|_| seqs)
+        };
+        assert_eq!(replay(Some(&keys), true).expect("replay"), vec![1, 2, 3]);
+        assert!(matches!(
+            replay(None, true),
+            Err(DatabaseError::ConfigurationError { ref field, .. }) if field == "security.encryption_key"
+        ));
+        // A torn tail is still a torn tail (the checksum covers the sealed bytes).
+        std::fs::write(&path, &data[..data.len() - 5]).expect("write");
+        assert_eq!(replay(Some(&keys), true).expect("torn"), vec![1, 2]);
+        // A record forged with a recomputed checksum fails authentication, even last.
+        let len = u32::from_le_bytes(
+            data[FILE_HEADER_LEN..FILE_HEADER_LEN + 4]
+                .try_into()
+                .expect("4"),
+        ) as usize;
+        let second = FILE_HEADER_LEN + RECORD_HEADER_LEN + len;
+        let mut forged = data.clone();
+        forged[second + RECORD_HEADER_LEN + 10] ^= 1;
+        let body = second + RECORD_HEADER_LEN;
+        let len_bytes: [u8; 4] = forged[second..second + 4].try_into().expect("4");
+        let sum = crate::checksum::checksum64_parts(algo, &[&len_bytes, &forged[body..body + len]]);
+        forged[second + 8..second + 16].copy_from_slice(&sum.to_le_bytes());
+        std::fs::write(&path, &forged).expect("write");
+        match replay(Some(&keys), true) {
+            Err(DatabaseError::SecurityError(SecurityError::DecryptionFailed { reason })) => {
+                assert!(reason.contains(&format!("offset {second}")), "{reason}")
+            }
+            other => panic!("expected DecryptionFailed, got {other:?}"),
+        }
+        // The same segment under another number: every record fails.
+        std::fs::write(&path, &data).expect("write");
+        let copy = dir.path().join(wal_file_name(10));
+        std::fs::copy(&path, &copy).expect("copy");
+        assert!(matches!(
+            replay_segment_keyed(&fs, &copy, true, Some(&keys), |_, _, _| Ok(())),
+            Err(DatabaseError::SecurityError(
+                SecurityError::DecryptionFailed { .. }
+            ))
         ));
     }
 

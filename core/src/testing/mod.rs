@@ -32,3 +32,21 @@ pub mod internals {
 pub use simfs::{
     CutMode, FaultError, FaultPlan, Fill, OpKind, PowerCutPolicy, PowerCutReport, SimFileSystem,
 };
+
+/// Rewrites the key file of the encrypted database in `dir` with its current data key
+/// made `secs` seconds earlier than recorded, so a test can make `key_rotation_days` due
+/// without waiting. False when the database has no key file.
+pub fn backdate_key_file(
+    dir: &std::path::Path,
+    kek: &crate::EncryptionKey,
+    secs: u64,
+) -> Result<bool, crate::DatabaseError> {
+    use crate::storage::crypto::KeyRing;
+    use crate::storage::fs::StdFileSystem;
+    let Some(mut ring) = KeyRing::read(&StdFileSystem, dir, kek)? else {
+        return Ok(false);
+    };
+    ring.backdate_current(secs);
+    ring.write(&StdFileSystem, dir, kek)?;
+    Ok(true)
+}

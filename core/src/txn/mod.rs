@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::batch::{check_key, check_value};
 use crate::engine::{ConflictCheck, DbInner, WriteRequest};
 use crate::error::DatabaseError;
-use crate::iter::{owned_bounds, prefix_bounds, DbIterator, KvPair};
+use crate::iter::{owned_bounds, prefix_bounds, BorrowedPair, DbIterator, KvPair};
 use lock_manager::LockManager;
 
 /// How a transaction protects itself from concurrent writers.
@@ -230,12 +230,7 @@ impl Transaction {
                 .collect()
         };
         let base = DbIterator::new(self.inner.super_version(), self.start_seq, lo, hi);
-        TransactionIterator {
-            base,
-            own,
-            base_front: None,
-            base_back: None,
-        }
+        TransactionIterator::new(base, own)
     }
 
     /// Applies every buffered write atomically, or none of them.
@@ -306,73 +301,173 @@ impl Drop for Transaction {
 }
 
 /// Iterates a transaction's view: its snapshot with its own writes laid over it.
+///
+/// Besides the owning [`Iterator`] and [`DoubleEndedIterator`] forms it lends its pairs
+/// ([`next_borrowed`](Self::next_borrowed), [`next_back_borrowed`](Self::next_back_borrowed)),
+/// which allocate nothing per step: the snapshot's pairs are staged in buffers the
+/// iterator reuses.
 pub struct TransactionIterator {
     base: DbIterator,
     own: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
-    base_front: Option<KvPair>,
-    base_back: Option<KvPair>,
+    /// The snapshot's next pair from the front, and from the back, once read.
+    front: Staged,
+    back: Staged,
+    /// The own write a lending step handed out last.
+    lent: KvPair,
+}
+
+/// A snapshot pair read ahead of the merge, in buffers kept across steps.
+#[derive(Default)]
+struct Staged {
+    pair: KvPair,
+    full: bool,
+}
+
+impl Staged {
+    fn key(&self) -> Option<&[u8]> {
+        self.full.then_some(&self.pair.0[..])
+    }
+
+    fn set(&mut self, key: &[u8], value: &[u8]) {
+        self.pair.0.clear();
+        self.pair.0.extend_from_slice(key);
+        self.pair.1.clear();
+        self.pair.1.extend_from_slice(value);
+        self.full = true;
+    }
+}
+
+/// Where a step's pair is.
+enum Stepped {
+    /// The transaction's own write.
+    Own(KvPair),
+    /// The snapshot's pair, in the staged slot of the step's end (now free again).
+    Base,
+}
+
+impl TransactionIterator {
+    fn new(base: DbIterator, own: VecDeque<(Vec<u8>, Option<Vec<u8>>)>) -> Self {
+        TransactionIterator {
+            base,
+            own,
+            front: Staged::default(),
+            back: Staged::default(),
+            lent: KvPair::default(),
+        }
+    }
+
+    /// One merge step from the front (or with `back` the back): the smaller (larger) of
+    /// the next own write and the next snapshot pair, an own write shadowing the
+    /// snapshot's version of its key and a deleting one hiding it.
+    fn step(&mut self, back: bool) -> Option<Result<Stepped, DatabaseError>> {
+        loop {
+            let (near, far) = if back {
+                (&mut self.back, &mut self.front)
+            } else {
+                (&mut self.front, &mut self.back)
+            };
+            if !near.full {
+                let read = if back {
+                    self.base.next_back_borrowed()
+                } else {
+                    self.base.next_borrowed()
+                };
+                match read {
+                    Some(Ok((k, v))) => near.set(k, v),
+                    Some(Err(e)) => return Some(Err(e)),
+                    // The two ends met: what the other end read ahead is the last pair.
+                    None if far.full => {
+                        std::mem::swap(near, far);
+                        far.full = false;
+                    }
+                    None => {}
+                }
+            }
+            let own = if back {
+                self.own.back()
+            } else {
+                self.own.front()
+            };
+            let (take_own, same_key) = match (own, near.key()) {
+                (None, None) => return None,
+                (Some(_), None) => (true, false),
+                (None, Some(_)) => (false, false),
+                (Some((ok, _)), Some(bk)) => (
+                    if back {
+                        ok.as_slice() >= bk
+                    } else {
+                        ok.as_slice() <= bk
+                    },
+                    ok.as_slice() == bk,
+                ),
+            };
+            if same_key {
+                // The transaction's own write shadows the snapshot's version.
+                near.full = false;
+            }
+            if take_own {
+                let popped = if back {
+                    self.own.pop_back()
+                } else {
+                    self.own.pop_front()
+                };
+                if let Some((k, Some(v))) = popped {
+                    return Some(Ok(Stepped::Own((k, v))));
+                }
+            } else {
+                near.full = false;
+                return Some(Ok(Stepped::Base));
+            }
+        }
+    }
+
+    fn take(&mut self, back: bool, stepped: Stepped) -> KvPair {
+        match stepped {
+            Stepped::Own(pair) => pair,
+            Stepped::Base if back => std::mem::take(&mut self.back.pair),
+            Stepped::Base => std::mem::take(&mut self.front.pair),
+        }
+    }
+
+    fn lend(&mut self, back: bool, stepped: Stepped) -> BorrowedPair<'_> {
+        let pair = match stepped {
+            Stepped::Own(pair) => {
+                self.lent = pair;
+                &self.lent
+            }
+            Stepped::Base if back => &self.back.pair,
+            Stepped::Base => &self.front.pair,
+        };
+        (&pair.0, &pair.1)
+    }
+
+    /// The next pair, lent until the next step (no allocation per step).
+    pub fn next_borrowed(&mut self) -> Option<Result<BorrowedPair<'_>, DatabaseError>> {
+        match self.step(false)? {
+            Ok(stepped) => Some(Ok(self.lend(false, stepped))),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// The next pair from the back, lent until the next step (no allocation per step).
+    pub fn next_back_borrowed(&mut self) -> Option<Result<BorrowedPair<'_>, DatabaseError>> {
+        match self.step(true)? {
+            Ok(stepped) => Some(Ok(self.lend(true, stepped))),
+            Err(e) => Some(Err(e)),
+        }
+    }
 }
 
 impl Iterator for TransactionIterator {
     type Item = Result<KvPair, DatabaseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.base_front.is_none() {
-                match self.base.next() {
-                    Some(Ok(kv)) => self.base_front = Some(kv),
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => self.base_front = self.base_back.take(),
-                }
-            }
-            let (take_own, same_key) = match (self.own.front(), &self.base_front) {
-                (None, None) => return None,
-                (Some(_), None) => (true, false),
-                (None, Some(_)) => (false, false),
-                (Some((ok, _)), Some((bk, _))) => (ok <= bk, ok == bk),
-            };
-            if same_key {
-                // The transaction's own write shadows the snapshot's version.
-                self.base_front = None;
-            }
-            if take_own {
-                if let Some((k, Some(v))) = self.own.pop_front() {
-                    return Some(Ok((k, v)));
-                }
-            } else if let Some(kv) = self.base_front.take() {
-                return Some(Ok(kv));
-            }
-        }
+        Some(self.step(false)?.map(|s| self.take(false, s)))
     }
 }
 
 impl DoubleEndedIterator for TransactionIterator {
     fn next_back(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.base_back.is_none() {
-                match self.base.next_back() {
-                    Some(Ok(kv)) => self.base_back = Some(kv),
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => self.base_back = self.base_front.take(),
-                }
-            }
-            let (take_own, same_key) = match (self.own.back(), &self.base_back) {
-                (None, None) => return None,
-                (Some(_), None) => (true, false),
-                (None, Some(_)) => (false, false),
-                (Some((ok, _)), Some((bk, _))) => (ok >= bk, ok == bk),
-            };
-            if same_key {
-                // The transaction's own write shadows the snapshot's version.
-                self.base_back = None;
-            }
-            if take_own {
-                if let Some((k, Some(v))) = self.own.pop_back() {
-                    return Some(Ok((k, v)));
-                }
-            } else if let Some(kv) = self.base_back.take() {
-                return Some(Ok(kv));
-            }
-        }
+        Some(self.step(true)?.map(|s| self.take(true, s)))
     }
 }

@@ -22,6 +22,10 @@ import {
   needsMigration,
   migrate,
   migrateSync,
+  encryptDatabase,
+  encryptDatabaseSync,
+  decryptDatabase,
+  decryptDatabaseSync,
 } from 'lightning-db'
 
 async function main(): Promise<void> {
@@ -123,6 +127,16 @@ async function main(): Promise<void> {
   const opened = new Database('/tmp/old', { upgradeFormatOnOpen: true })
   const format: FormatVersion = opened.formatVersion
   console.log(version, old, estimate, done.from, done.steps.length, back.to, format)
+  const sealed: MigrationReport = await encryptDatabase('/tmp/old', Buffer.alloc(32, 1))
+  const opened2: MigrationReport = await decryptDatabase('/tmp/old', new Uint8Array(32))
+  const syncSealed: MigrationReport = encryptDatabaseSync('/tmp/old', Buffer.alloc(32, 1))
+  const syncOpened: MigrationReport = decryptDatabaseSync('/tmp/old', Buffer.alloc(32, 1))
+  const now: boolean | undefined = sealed.encryptedAfter
+  const rewritten: MigrationReport = await migrate('/tmp/old', { checksum: 'crc32', key: Buffer.alloc(32, 1) })
+  console.log(rewritten.encryptedAfter)
+  console.log(opened2.encryptedBefore, syncSealed.to, syncOpened.to, now)
+  // @ts-expect-error the key is bytes
+  encryptDatabase('/tmp/old', 'a string')
   // @ts-expect-error migrateSync takes no onProgress
   migrateSync('/tmp/old', { onProgress: () => {} })
   // @ts-expect-error unknown checksum algorithm

@@ -13,6 +13,8 @@ Keys and values are ``bytes``, ``bytearray`` or ``memoryview``; values come back
 
 Format versions: :func:`detect_version`, :func:`needs_migration` and :func:`migrate`
 (a closed database, as ``lightning migrate`` does); ``Database.format_version``.
+Encryption at rest turned on or off later: :func:`encrypt_database` and
+:func:`decrypt_database`.
 """
 
 from . import _lightning
@@ -27,7 +29,9 @@ from ._lightning import (
     WriteBatch,
     __version__,
     audit_verify,
+    decrypt_database,
     detect_version,
+    encrypt_database,
     migrate,
     needs_migration,
 )
@@ -63,7 +67,9 @@ __all__ = [
     "WriteBatch",
     "__version__",
     "audit_verify",
+    "decrypt_database",
     "detect_version",
+    "encrypt_database",
     "migrate",
     "needs_migration",
     *sorted(_EXCEPTIONS),

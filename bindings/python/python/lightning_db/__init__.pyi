@@ -24,7 +24,9 @@ __all__ = [
     "WriteBatch",
     "__version__",
     "audit_verify",
+    "decrypt_database",
     "detect_version",
+    "encrypt_database",
     "migrate",
     "needs_migration",
     "AccessDenied",
@@ -99,8 +101,8 @@ _EventKind: TypeAlias = Literal[
 #: snake case (as the engine's ``Event.to_json()``), durations as ``*_ms`` floats.
 _OnEvent: TypeAlias = Callable[[_EventKind, Dict[str, Any]], object]
 #: ``on_progress(info)`` while a database opens: ``info`` has ``stage`` (``"lock"``,
-#: ``"manifest"``, ``"log_replay"``, ``"flush_recovered"``, ``"cleanup"``, ``"start"``, or
-#: ``None`` between stages), ``progress`` (percent, never falling), ``eta_seconds`` (or
+#: ``"manifest"``, ``"log_replay"``, ``"flush_recovered"``, ``"verification"``,
+#: ``"cleanup"``, ``"start"``, or ``None`` between stages), ``progress`` (percent, never falling), ``eta_seconds`` (or
 #: ``None``), ``completed_stages``, ``complete`` and ``failed``.
 _OnRecoveryProgress: TypeAlias = Callable[[Dict[str, Any]], object]
 
@@ -134,6 +136,7 @@ class _Config(TypedDict, total=False):
     retry_max_attempts: int
     enable_self_healing: bool
     auto_remediation_enabled: bool
+    encryption_key: Optional[bytes]
 
 class _Sla(TypedDict):
     max_read_latency_p99: float
@@ -222,6 +225,9 @@ class RangeIterator(Iterator[Any]):
 
     def __iter__(self) -> RangeIterator: ...
     def __next__(self) -> Any: ...
+    def seek(self, key: _Bytes) -> None:
+        """Moves to the first key at or after `key` (reverse: the last at or before it),
+        within the iterator's bounds and view. Not on a transaction's iterator."""
 
 @final
 class Database:
@@ -246,7 +252,17 @@ class Database:
     def format_version(self) -> str:
         """The database format the open database reads and writes ("v1", "v2")."""
     @property
+    def encrypted(self) -> bool:
+        """True when the database is encrypted at rest (opened with ``encryption_key=``)."""
+    @property
+    def key_generation(self) -> Optional[int]:
+        """The current data key's generation (1 for a new encrypted database); ``None`` for a
+        plain one."""
+    @property
     def closed(self) -> bool: ...
+    def recovery_state(self) -> Dict[str, Any]:
+        """How this handle's open recovered (the keys ``on_progress`` gets, with
+        ``failed_stages``, ``replayed_segments``, ``can_rollback``, ``elapsed_seconds``)."""
     def close(self) -> None: ...
     def __enter__(self) -> Database: ...
     def __exit__(
@@ -295,6 +311,14 @@ class Database:
     ) -> Transaction: ...
     def snapshot(self) -> Snapshot: ...
     def config(self) -> Dict[str, Any]: ...
+    def rotate_key(self) -> int:
+        """Rotates the data key of an encrypted database; returns the new generation."""
+    def rotate_key_now(self) -> Dict[str, Any]:
+        """Rotates and re-seals every file: ``generation``, ``tables_rewritten``,
+        ``retired_generations``."""
+    def rewrap_key(self, new_key: bytes) -> None:
+        """Re-wraps the data keys under ``new_key`` (32 bytes); it alone opens the database
+        from then on."""
     def flush(self) -> None: ...
     def compact(self) -> None: ...
     def sync(self) -> None: ...
@@ -442,6 +466,7 @@ def migrate(
     compression: Optional[bool] = None,
     backup: Optional[_Path] = None,
     on_progress: Optional[_OnProgress] = None,
+    key: Optional[bytes] = None,
 ) -> Dict[str, Any]:
     """Migrates the closed database in ``path`` to format ``to`` ("v1", "v2", "latest" or
     a number; default the newest), as ``lightning migrate`` does, and returns the report:
@@ -451,7 +476,26 @@ def migrate(
     report holds the plan's ``steps``, ``estimated_bytes`` and ``estimated_seconds`` after
     the safety check passed. ``checksum`` and ``compression`` add steps rewriting every
     table; ``backup`` copies the database into that (new) directory first. A failed step
-    is rolled back (``MigrationFailed``; the database is exactly as before)."""
+    is rolled back (``MigrationFailed``; the database is exactly as before). ``key`` (32
+    bytes) is an encrypted database's key: with it the ``checksum`` and ``compression``
+    steps rewrite it and keep it encrypted (``to`` must then be the newest); without it an
+    encrypted database raises ``InvalidArgument``."""
+
+def encrypt_database(path: _Path, key: bytes) -> Dict[str, Any]:
+    """Turns encryption at rest on for the closed, plain database in ``path``, as
+    ``lightning migrate PATH --encrypt`` does: every table, the log and the manifest are
+    rewritten sealed under a new key file wrapped by ``key`` (32 bytes; otherwise
+    ``InvalidKeyMaterial``), switched atomically. From then on the database opens only
+    with ``encryption_key=key``. Returns the report as :func:`migrate` does, with
+    ``encrypted_before`` false and ``encrypted_after`` true. An encrypted database raises
+    ``InvalidArgument``; any failure leaves the database as it was."""
+
+def decrypt_database(path: _Path, key: bytes) -> Dict[str, Any]:
+    """Turns encryption at rest off for the closed, encrypted database in ``path`` whose
+    key is ``key``, as ``lightning migrate PATH --decrypt`` does: every file is read with
+    the key and rewritten in the clear, and the key file removed, switched atomically. A
+    wrong key raises ``WrongKey`` and changes nothing; a plain database raises
+    ``InvalidArgument``. Returns the report (``encrypted_after`` false)."""
 
 # ----- the audit log -----
 

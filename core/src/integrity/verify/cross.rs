@@ -127,6 +127,11 @@ pub(crate) fn live_numbers(m: &ManifestState) -> BTreeSet<u64> {
 
 /// Turns the first problem of a report into the error a failed read or open returns.
 pub(crate) fn problem_error(p: &IntegrityProblem) -> DatabaseError {
+    if p.check == CheckKind::Authentication {
+        return DatabaseError::SecurityError(crate::error::SecurityError::DecryptionFailed {
+            reason: p.to_string(),
+        });
+    }
     match p.component {
         Component::Wal => DatabaseError::WalCorrupted {
             details: p.to_string(),
@@ -154,6 +159,7 @@ pub(crate) fn lost_manifest_edit(
     fs: &dyn FileSystem,
     dir: &Path,
     m: &ManifestState,
+    keys: Option<&KeyRing>,
 ) -> Option<(PathBuf, Option<u64>, String)> {
     let segments: Vec<u64> = wal_numbers_on_disk(fs, dir)
         .into_iter()
@@ -179,9 +185,24 @@ pub(crate) fn lost_manifest_edit(
         let Ok(header) = decode_file_header(&data, WAL_MAGIC) else {
             continue;
         };
+        let sealed = header.version == wal::WAL_SEALED_VERSION;
         let mut pos = FILE_HEADER_LEN;
         while let RecordRead::Ok(payload, next) = read_record(&data, pos, header.checksum) {
-            if let Some((first, ops)) = wal::decode_batch(payload) {
+            // Sealed records are opened with the keys.
+            let opened = match (sealed, keys) {
+                (false, _) => Some(std::borrow::Cow::Borrowed(payload)),
+                (true, Some(k)) => k
+                    .open(&path, wal::log_place(n, pos as u64), payload)
+                    .ok()
+                    .map(std::borrow::Cow::Owned),
+                (true, None) => None,
+            };
+            let Some(opened) = opened else {
+                // Not this check's finding (the log check reports it), and no gap can be
+                // judged past it.
+                return None;
+            };
+            if let Some((first, ops)) = wal::decode_batch(&opened) {
                 if first > last + 1 {
                     return Some((
                         path,

@@ -13,6 +13,8 @@ pub(crate) struct TableBlocks {
     file: Arc<dyn RandomAccessFile>,
     entries: Vec<IndexEntry>,
     checksum: ChecksumAlgorithm,
+    /// How its blocks are opened (sealed ones with the file's instance id).
+    seal: TableSeal,
     /// The next data block to verify.
     pub next: usize,
     prev_last: Option<(Vec<u8>, u64)>,
@@ -45,6 +47,7 @@ pub(crate) fn open_table_blocks(ck: &mut Checker, number: u64) -> Option<TableBl
         file,
         entries: index?,
         checksum: footer.0.checksum,
+        seal: TableSeal::of(number, Some(&footer.0), ck.keys.is_some()),
         next: 0,
         prev_last: None,
     })
@@ -65,9 +68,7 @@ pub(crate) fn verify_next_blocks(ck: &mut Checker, t: &mut TableBlocks, max: usi
             .file
             .read_exact_at(&mut raw, e.offset)
             .map_err(|err| (CheckKind::Io, format!("reading the block: {err}")))
-            .and_then(|()| {
-                decode_from_disk(raw, t.checksum, e.offset).map_err(|err| block_error(err, "data"))
-            })
+            .and_then(|()| ck.open_block(raw, t.checksum, e.offset, t.seal, "data"))
             .and_then(|payload| Block::decode(payload).map_err(|err| block_error(err, "data")));
         let block = match result {
             Ok(b) => b,

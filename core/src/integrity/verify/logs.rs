@@ -92,7 +92,7 @@ pub(crate) fn scan_wal(
             return out;
         }
     };
-    if header.version == 0 || header.version > wal::WAL_FORMAT_VERSION {
+    if header.version == 0 || header.version > wal::NEWEST_WAL_VERSION {
         ck.problem(
             Component::Wal,
             path,
@@ -105,6 +105,21 @@ pub(crate) fn scan_wal(
         return out;
     }
     let algo = header.checksum;
+    let sealed = header.version == wal::WAL_SEALED_VERSION;
+    if ck.keys.is_some() && !sealed {
+        // An encrypted database writes only sealed segments (the engine refuses this one).
+        ck.problem(
+            Component::Wal,
+            path,
+            Some(4),
+            CheckKind::Authentication,
+            "an unencrypted log segment in an encrypted database",
+            false,
+        );
+        out.damaged = true;
+        return out;
+    }
+    let number = file_number(path, ".log").unwrap_or(header.number);
     let mut pos = FILE_HEADER_LEN;
     let mut in_damage = false;
     loop {
@@ -115,23 +130,29 @@ pub(crate) fn scan_wal(
             RecordRead::End => break,
             RecordRead::Ok(payload, next) => {
                 ck.report.records_checked += 1;
-                match wal::decode_batch(payload) {
-                    None => {
-                        ck.problem(
-                            Component::Wal,
-                            path,
-                            Some(pos as u64),
-                            CheckKind::Structure,
-                            "record checksum ok but batch malformed",
-                            false,
-                        );
+                let place = wal::log_place(number, pos as u64);
+                let opened = ck.open_record(path, sealed, place, payload);
+                let batch = match &opened {
+                    Ok(p) => wal::decode_batch(p).ok_or((
+                        CheckKind::Structure,
+                        "record checksum ok but batch malformed",
+                    )),
+                    Err((kind, _)) => Err((*kind, "")),
+                };
+                match batch {
+                    Err((kind, what)) => {
+                        let what = match &opened {
+                            Err((_, why)) => why.clone(),
+                            Ok(_) => what.to_string(),
+                        };
+                        ck.problem(Component::Wal, path, Some(pos as u64), kind, what, false);
                         if !in_damage {
                             out.valid_len = pos as u64;
                         }
                         in_damage = true;
                         out.damaged = true;
                     }
-                    Some((first, ops)) => {
+                    Ok((first, ops)) => {
                         ck.report.entries_checked += ops.len() as u64;
                         let end = first.saturating_add(ops.len() as u64);
                         if in_damage {

@@ -110,6 +110,19 @@ pub(super) fn scan_manifest_inner(
         number,
         ..Default::default()
     };
+    let sealed = header.version == manifest::MANIFEST_SEALED_VERSION;
+    if ck.keys.is_some() && !sealed {
+        // An encrypted database writes only sealed manifests (the engine refuses this one).
+        ck.problem(
+            Component::Manifest,
+            &path,
+            Some(4),
+            CheckKind::Authentication,
+            "an unencrypted manifest in an encrypted database",
+            true,
+        );
+        return None;
+    }
     let mut pos = FILE_HEADER_LEN;
     let mut edits = 0u64;
     loop {
@@ -117,19 +130,27 @@ pub(super) fn scan_manifest_inner(
             RecordRead::End => break,
             RecordRead::Ok(payload, next) => {
                 ck.report.records_checked += 1;
-                match VersionEdit::decode(payload) {
-                    Some(edit) if !st.damaged => {
+                let place = manifest::manifest_place(number, pos as u64);
+                let edit = match ck.open_record(&path, sealed, place, payload) {
+                    Ok(p) => VersionEdit::decode(&p)
+                        .ok_or((CheckKind::Structure, "malformed version edit".to_string())),
+                    Err(e) => Err(e),
+                };
+                match edit {
+                    Ok(edit) if !st.damaged => {
                         edits += 1;
                         apply_checked(ck, &path, pos as u64, &mut st, &edit);
                     }
-                    Some(_) => {}
-                    None => {
+                    Ok(_) => {}
+                    Err((kind, what)) => {
+                        // A manifest record that fails authentication was tampered
+                        // with: the manifest is rebuilt from the tables, like a damaged one.
                         ck.problem(
                             Component::Manifest,
                             &path,
                             Some(pos as u64),
-                            CheckKind::Structure,
-                            "malformed version edit",
+                            kind,
+                            what,
                             true,
                         );
                         st.damaged = true;

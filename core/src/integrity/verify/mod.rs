@@ -28,12 +28,15 @@ use crate::config::{ChecksumAlgorithm, ValidationLevel};
 use crate::error::DatabaseError;
 use crate::storage::cache::BlockCache;
 use crate::storage::coding::get_u64;
+use crate::storage::crypto::KeyRing;
 use crate::storage::fs::FileSystem;
 use crate::storage::manifest::{self, VersionEdit, MANIFEST_MAGIC};
 use crate::storage::record::{
     decode_file_header, read_record, FinishedExtent, RecordRead, FILE_HEADER_LEN,
 };
-use crate::storage::table::block::{decode_from_disk, Block, BlockError, BLOCK_TRAILER_LEN};
+use crate::storage::table::block::{
+    decode_from_disk, decode_sealed, Block, BlockError, SealedBlockError, BLOCK_TRAILER_LEN,
+};
 use crate::storage::table::bloom;
 use crate::storage::table::builder::TableMeta;
 use crate::storage::table::format::{
@@ -52,6 +55,35 @@ pub(crate) struct Checker {
     /// Stop at the first problem.
     pub fail_fast: bool,
     pub report: IntegrityReport,
+    /// The data keys of an encrypted database: sealed blocks and records are opened (and
+    /// authenticated) with them, and keys in findings are shown by length only, since
+    /// reports are written beside the data in the clear.
+    pub keys: Option<Arc<KeyRing>>,
+}
+
+/// What opens the sealed blocks of one table: its number and its file's instance id (from
+/// its footer; without the footer its sealed blocks cannot be opened), and whether its
+/// blocks must be sealed (its footer says table format 2; without the footer, whenever the
+/// database is encrypted).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableSeal {
+    pub number: u64,
+    pub instance: Option<u64>,
+    pub sealed: bool,
+}
+
+impl TableSeal {
+    /// Table `number` as its footer `f` (if usable) describes it, in a database that is
+    /// encrypted when `encrypted`.
+    pub fn of(number: u64, f: Option<&Footer>, encrypted: bool) -> Self {
+        TableSeal {
+            number,
+            instance: f.map(|f| f.instance),
+            sealed: f.map_or(encrypted, |f| {
+                f.format_version == crate::storage::table::format::SEALED_TABLE_FORMAT_VERSION
+            }),
+        }
+    }
 }
 
 impl Checker {
@@ -61,12 +93,114 @@ impl Checker {
             dir: dir.to_path_buf(),
             level,
             fail_fast: false,
+            keys: None,
             report: IntegrityReport {
                 path: dir.display().to_string(),
                 level,
                 ..Default::default()
             },
         }
+    }
+
+    /// The same checker, opening sealed blocks and records with `keys` (an encrypted
+    /// database).
+    pub fn with_keys(mut self, keys: Option<Arc<KeyRing>>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// A key for a finding: [`show_key`], or only its length in an encrypted database.
+    pub fn show_key(&self, key: &[u8]) -> String {
+        show_key_sealed(key, self.keys.is_some())
+    }
+
+    /// Verifies block bytes read from `offset` of table `table` (checksum first, so
+    /// damage is found the same way with or without keys), opens them when sealed, and
+    /// returns the uncompressed payload. A sealed block whose checksum holds but which
+    /// fails authentication (tampered with, moved, or sealed for another place) is an
+    /// `Authentication` finding.
+    pub fn open_block(
+        &self,
+        raw: Vec<u8>,
+        algorithm: ChecksumAlgorithm,
+        offset: u64,
+        table: TableSeal,
+        what: &str,
+    ) -> Result<Vec<u8>, (CheckKind, String)> {
+        let framing = crate::storage::table::block::verify_frame(&raw, algorithm, offset)
+            .map_err(|e| block_error(e, what))?
+            .0;
+        let sealed = framing == crate::storage::table::block::Framing::Sealed;
+        if sealed != table.sealed {
+            // A plain block in a sealed table passes its (unkeyed) checksum, but only a
+            // forger without the key writes one; a sealed block in a plain table is damage.
+            return Err(if table.sealed {
+                (
+                    CheckKind::Authentication,
+                    format!("{what} block of an encrypted table is stored unencrypted"),
+                )
+            } else {
+                (
+                    CheckKind::Structure,
+                    format!("{what} block of a plain table is stored encrypted"),
+                )
+            });
+        }
+        if !sealed {
+            return decode_from_disk(raw, algorithm, offset).map_err(|e| block_error(e, what));
+        }
+        let Some(keys) = self.keys.as_deref() else {
+            return Err((
+                CheckKind::Structure,
+                format!("{what} block is encrypted and no key was given to open it"),
+            ));
+        };
+        let Some(instance) = table.instance else {
+            return Err((
+                CheckKind::Structure,
+                format!(
+                    "{what} block is encrypted and the table's footer (which names the file \
+                     instance it is sealed for) is unusable"
+                ),
+            ));
+        };
+        let path = self.dir.join(table_file_name(table.number));
+        let place = crate::storage::table::reader::table_place(table.number, instance, offset);
+        decode_sealed(&raw, algorithm, keys, &path, place).map_err(|e| match e {
+            SealedBlockError::Block(e) => block_error(e, what),
+            SealedBlockError::Security(e) => (
+                CheckKind::Authentication,
+                format!("{what} block failed authentication: {e}"),
+            ),
+        })
+    }
+
+    /// Opens the payload of a record of a sealed log segment or manifest (`sealed`: its
+    /// header's version says so) at `place`; a plain file's payload is returned as it is.
+    pub fn open_record<'a>(
+        &self,
+        path: &Path,
+        sealed: bool,
+        place: crate::storage::crypto::SealPlace,
+        payload: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, (CheckKind, String)> {
+        if !sealed {
+            return Ok(std::borrow::Cow::Borrowed(payload));
+        }
+        let Some(keys) = self.keys.as_deref() else {
+            return Err((
+                CheckKind::Structure,
+                "the record is encrypted and no key was given to open it".to_string(),
+            ));
+        };
+        keys.open(path, place, payload)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| {
+                (
+                    CheckKind::Authentication,
+                    format!("record failed authentication: {e}"),
+                )
+            })
     }
 
     /// Records a problem.
@@ -111,6 +245,27 @@ pub(super) fn io_check(e: &io::Error) -> CheckKind {
     } else {
         CheckKind::Io
     }
+}
+
+/// A key for a message; with `sealed` (an encrypted database, whose findings are written
+/// beside its data in the clear) only its length.
+pub(crate) fn show_key_sealed(key: &[u8], sealed: bool) -> String {
+    if sealed {
+        format!("<{} bytes>", key.len())
+    } else {
+        show_key(key)
+    }
+}
+
+/// The number in a file name such as `000012.log`, for the place its sealed units are
+/// bound to (the name, not a header a copy would keep: a file copied under another
+/// number fails authentication).
+pub(crate) fn file_number(path: &Path, suffix: &str) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_suffix(suffix)?
+        .parse()
+        .ok()
 }
 
 /// A key for a message: text when printable, else hex, cut at 64 bytes.

@@ -119,14 +119,11 @@ pub(crate) fn scan_table(
     scan.data_read = true;
     // For "every indexed key reachable": the table as the engine opens it.
     let lookup = if ck.at_least(ValidationLevel::Comprehensive) && !scan.meta_damaged() {
-        Table::open(
-            Arc::clone(&ck.fs),
-            &ck.dir,
-            number,
-            Arc::new(BlockCache::new(1 << 20)),
-        )
-        .ok()
-        .map(Arc::new)
+        let cache = BlockCache::new(1 << 20);
+        cache.set_keys(ck.keys.clone());
+        Table::open(Arc::clone(&ck.fs), &ck.dir, number, Arc::new(cache))
+            .ok()
+            .map(Arc::new)
     } else {
         None
     };
@@ -312,11 +309,14 @@ pub(super) fn read_meta_blocks(
                 return None;
             }
             ck.report.blocks_checked += 1;
-            match decode_from_disk(raw, f.checksum, off) {
+            let seal = TableSeal::of(scan.number, Some(&f), ck.keys.is_some());
+            match ck.open_block(raw, f.checksum, off, seal, what) {
                 Ok(payload) => Some(payload),
-                Err(e) => {
-                    let (kind, what) = block_error(e, what);
-                    ck.problem(Component::Index, path, Some(off), kind, what, true);
+                Err((kind, what)) => {
+                    // A sealed block that fails authentication is not rebuilt from the
+                    // data: it was tampered with.
+                    let repairable = kind != CheckKind::Authentication;
+                    ck.problem(Component::Index, path, Some(off), kind, what, repairable);
                     None
                 }
             }
@@ -405,7 +405,8 @@ fn walk_indexed_blocks(
             .read_exact_at(&mut raw, e.offset)
             .map_err(|err| (CheckKind::Io, format!("reading the block: {err}")))
             .and_then(|()| {
-                decode_from_disk(raw, f.checksum, e.offset).map_err(|err| block_error(err, "data"))
+                let seal = TableSeal::of(scan.number, Some(&f), ck.keys.is_some());
+                ck.open_block(raw, f.checksum, e.offset, seal, "data")
             });
         let after = i.checked_sub(1).map(|p| entries[p].last_key.clone());
         check_data_block(
@@ -513,8 +514,35 @@ fn walk_blocks_without_index(
             );
             break;
         };
-        let result = decode_from_disk(buf[start..end].to_vec(), algo, start as u64)
-            .map_err(|err| block_error(err, "data"));
+        let seal = TableSeal::of(
+            scan.number,
+            footer.as_ref().map(|(f, _)| f),
+            ck.keys.is_some(),
+        );
+        if seal.sealed && seal.instance.is_none() {
+            // Sealed blocks are bound to the file instance only the footer names: without
+            // it none of them opens, and the filter and index cannot be told from data.
+            let after = state.prev_last.as_ref().map(|(k, _)| k.clone());
+            let reason = "encrypted data that cannot be opened without the table's footer \
+                          (the file instance its blocks are sealed for)";
+            scan.bad_blocks.push(BadBlock {
+                offset: start as u64,
+                len: (limit - start) as u64,
+                after_key: after,
+                up_to_key: None,
+                reason: reason.into(),
+            });
+            ck.problem(
+                walk.component,
+                &path,
+                Some(start as u64),
+                CheckKind::Structure,
+                reason,
+                false,
+            );
+            break;
+        }
+        let result = ck.open_block(buf[start..end].to_vec(), algo, start as u64, seal, "data");
         // Without the footer the end of the data is unknown: an intact block that is
         // not a data block is the filter, where the table's own index blocks begin.
         if footer.is_none() {
@@ -741,7 +769,7 @@ pub(super) fn check_data_block(
                             CheckKind::Logical,
                             format!(
                                 "key {} is not reachable through the index (lookup gave {})",
-                                show_key(key),
+                                ck.show_key(key),
                                 match other {
                                     Ok(Some(_)) => "another version".to_string(),
                                     Ok(None) => "nothing".to_string(),

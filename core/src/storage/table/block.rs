@@ -632,8 +632,16 @@ pub fn decode_sealed(
     let (framing, stored) =
         verify_frame(raw, algorithm, place.offset).map_err(SealedBlockError::Block)?;
     if framing != Framing::Sealed {
-        return Err(SealedBlockError::Block(BlockError::Malformed(
-            "a block of an encrypted table is stored unencrypted".into(),
+        // Its checksum holds (it is not keyed), so this is not damage: only someone
+        // without the key writes a plain block into a sealed table.
+        return Err(SealedBlockError::Security(DatabaseError::SecurityError(
+            crate::error::SecurityError::DecryptionFailed {
+                reason: format!(
+                    "{} at offset {}: a block of an encrypted table is stored unencrypted",
+                    path.display(),
+                    place.offset
+                ),
+            },
         )));
     }
     let mut inner = keys

@@ -36,7 +36,7 @@ pub struct TableMeta {
 }
 
 /// Knobs for building tables.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// Target uncompressed data block size.
     pub block_size: usize,
@@ -49,6 +49,11 @@ pub struct BuildOptions {
     /// Sync the finished file (and, for a run, its directory). Only scratch files that
     /// are deleted before anything names them (a bulk load's spilled runs) skip it.
     pub durable: bool,
+    /// The data keys of an encrypted database: when set, every block is sealed with the
+    /// current one (table format 2). Every writer of an encrypted database's tables
+    /// (flush, compaction, ingestion, recovery, repair) passes them, so no table of such
+    /// a database is ever written in the clear.
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 /// Streams versions into a new table under a temporary name.
@@ -81,13 +86,19 @@ impl TableBuilder {
         opts: BuildOptions,
     ) -> Result<Self, DatabaseError> {
         let tmp = temp_path(path);
+        // The instance id is drawn before the file exists, so a failing random number
+        // generator leaves nothing behind.
+        let instance = match opts.keys {
+            Some(_) => random_instance()?,
+            None => 0,
+        };
         let file = fs
             .create(&tmp)
             .map_err(|e| DatabaseError::io("create table", &tmp, &e))?;
         Ok(Self {
+            keys: opts.keys.clone(),
             opts,
-            keys: None,
-            instance: 0,
+            instance,
             file,
             tmp,
             path: path.to_path_buf(),
@@ -110,22 +121,6 @@ impl TableBuilder {
             raw_key_bytes: 0,
             raw_value_bytes: 0,
         })
-    }
-
-    /// Starts table `number` of an encrypted database: [`create`](Self::create), with
-    /// every block sealed by the current key of `keys` (table format 2).
-    #[allow(dead_code)] // the engine's table writers switch to it when encryption is wired
-    pub fn create_sealed(
-        fs: &dyn FileSystem,
-        path: &Path,
-        number: u64,
-        opts: BuildOptions,
-        keys: Arc<KeyRing>,
-    ) -> Result<Self, DatabaseError> {
-        let mut builder = Self::create(fs, path, number, opts)?;
-        builder.keys = Some(keys);
-        builder.instance = random_instance()?;
-        Ok(builder)
     }
 
     /// Adds the next version; callers keep internal order.

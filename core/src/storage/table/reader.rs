@@ -139,7 +139,7 @@ fn sealed_error(
 }
 
 /// Where block `offset` of encrypted table `number` (instance `instance`) is sealed for.
-fn table_place(number: u64, instance: u64, offset: u64) -> SealPlace {
+pub(crate) fn table_place(number: u64, instance: u64, offset: u64) -> SealPlace {
     SealPlace {
         kind: FileKind::Table,
         file: number,

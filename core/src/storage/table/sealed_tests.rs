@@ -33,6 +33,7 @@ fn opts(compress: bool) -> BuildOptions {
         bloom_bits_per_key: 10,
         checksum: ChecksumAlgorithm::Xxh64,
         durable: true,
+        keys: None,
     }
 }
 
@@ -49,14 +50,11 @@ fn build(
     value_of: impl Fn(usize) -> Vec<u8>,
 ) {
     let path = dir.join(table_file_name(number));
-    let mut b = TableBuilder::create_sealed(
-        &StdFileSystem,
-        &path,
-        number,
-        opts(compress),
-        Arc::clone(keys),
-    )
-    .expect("create");
+    let sealed = BuildOptions {
+        keys: Some(Arc::clone(keys)),
+        ..opts(compress)
+    };
+    let mut b = TableBuilder::create(&StdFileSystem, &path, number, sealed).expect("create");
     for i in 0..N {
         b.add(&key(i), i as u64 + 1, Some(&value_of(i)))
             .expect("add");
