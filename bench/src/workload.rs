@@ -418,7 +418,7 @@ fn read_keys(
 ) -> Result<()> {
     let mut reader = engine.reader(threads)?;
     for i in range {
-        if !reader.get(data.key(i), &data.value(i))? {
+        if !probe::get(&mut *reader, data.key(i), &data.value(i))? {
             return Err(format!("key #{i} is missing or holds a wrong value").into());
         }
     }
@@ -490,7 +490,7 @@ pub fn run(
                 let mut reader = engine.reader(1)?;
                 let mut total = 0u64;
                 for i in 0..n / 2 {
-                    let (count, sum) = reader.range(data.key(i), RANGE_LEN)?;
+                    let (count, sum) = probe::range(&mut *reader, data.key(i), RANGE_LEN)?;
                     if count == 0 {
                         return Err(format!("range read from key #{i} found nothing").into());
                     }
@@ -734,7 +734,12 @@ fn scans(
         let phase = SCAN_PHASES[usize::from(reverse)];
         time_phase(emit, phase, &mut || {
             let mut reader = engine.reader(1)?;
-            check(phase, reader.scan(reverse)?)
+            let found = if reverse {
+                probe::scan_reverse(&mut *reader)?
+            } else {
+                probe::scan_forward(&mut *reader)?
+            };
+            check(phase, found)
         })?;
     }
     for reverse in [false, true] {
@@ -749,9 +754,9 @@ fn scans(
             let mut total = (0usize, 0u64);
             for &i in &expect.starts {
                 let (count, sum) = if reverse {
-                    reader.range_rev(data.key(i), RANGE_LEN)?
+                    probe::range_rev(&mut *reader, data.key(i), RANGE_LEN)?
                 } else {
-                    reader.range(data.key(i), RANGE_LEN)?
+                    probe::range(&mut *reader, data.key(i), RANGE_LEN)?
                 };
                 total.0 += count;
                 total.1 += sum;
@@ -908,7 +913,7 @@ pub fn run_value_sizes(
             time_phase(emit, reads, &mut || {
                 let mut reader = engine.reader(1)?;
                 for (i, &digest) in digests.iter().enumerate() {
-                    if reader.get_digest(data.key(i))? != Some(digest) {
+                    if probe::get_digest(&mut *reader, data.key(i))? != Some(digest) {
                         return Err(format!(
                             "{size}-byte values: key #{i} is missing or holds a wrong value"
                         )
@@ -922,7 +927,7 @@ pub fn run_value_sizes(
             let mut reader = engine.reader(1)?;
             let mut total = 0u64;
             for i in 0..(m / 2).max(1) {
-                let (count, sum) = reader.range(data.key(i), RANGE_LEN)?;
+                let (count, sum) = probe::range(&mut *reader, data.key(i), RANGE_LEN)?;
                 if count == 0 {
                     return Err(format!("range read from key #{i} found nothing").into());
                 }
@@ -1019,5 +1024,51 @@ mod tests {
             assert_eq!(g.name().parse::<PhaseGroup>(), Ok(g));
             assert!(!PhaseGroup::ALL.contains(&g));
         }
+    }
+}
+
+/// The timed read operations, each behind a function of its own that is never inlined,
+/// so `scripts/cpu-per-op.sh` can count the instructions and simulated cache misses of
+/// exactly these calls under callgrind (`--toggle-collect`), the same way for every
+/// engine. The extra call costs a few instructions beside a dynamic call into the engine.
+/// `black_box` keeps the compiler from hoisting the method lookup into the callers, which
+/// makes `range` and `range_rev` the same code and folds them into one symbol.
+pub mod probe {
+    use crate::engines::{Reader, Result};
+
+    /// One point read, checking the value.
+    #[inline(never)]
+    pub fn get(reader: &mut dyn Reader, key: &[u8], expected: &[u8]) -> Result<bool> {
+        std::hint::black_box(reader).get(key, expected)
+    }
+
+    /// One point read, returning a digest of the whole value.
+    #[inline(never)]
+    pub fn get_digest(reader: &mut dyn Reader, key: &[u8]) -> Result<Option<u64>> {
+        std::hint::black_box(reader).get_digest(key)
+    }
+
+    /// One range read of `n` pairs upwards from `start`.
+    #[inline(never)]
+    pub fn range(reader: &mut dyn Reader, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        std::hint::black_box(reader).range(start, n)
+    }
+
+    /// One range read of `n` pairs downwards from `start`.
+    #[inline(never)]
+    pub fn range_rev(reader: &mut dyn Reader, start: &[u8], n: usize) -> Result<(usize, u64)> {
+        std::hint::black_box(reader).range_rev(start, n)
+    }
+
+    /// A timed full scan in ascending key order.
+    #[inline(never)]
+    pub fn scan_forward(reader: &mut dyn Reader) -> Result<(usize, u64)> {
+        std::hint::black_box(reader).scan(false)
+    }
+
+    /// A timed full scan in descending key order.
+    #[inline(never)]
+    pub fn scan_reverse(reader: &mut dyn Reader) -> Result<(usize, u64)> {
+        std::hint::black_box(reader).scan(true)
     }
 }

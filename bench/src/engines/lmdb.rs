@@ -12,6 +12,15 @@ use super::{entry_checksum, value_digest, Engine, Op, Options, Reader, Result};
 /// Largest size the memory map may grow to (address space only, not memory).
 const MAP_SIZE: usize = 64 << 30;
 
+/// The map size: [`MAP_SIZE`], or `LIGHTNING_BENCH_LMDB_MAP_GIB` GiB (valgrind, which
+/// `scripts/cpu-per-op.sh` runs the engines under, cannot reserve 64 GiB of address space).
+fn map_size() -> usize {
+    std::env::var("LIGHTNING_BENCH_LMDB_MAP_GIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(MAP_SIZE, |gib| gib << 30)
+}
+
 /// LMDB under test.
 pub struct Lmdb {
     dir: PathBuf,
@@ -24,7 +33,7 @@ impl Lmdb {
     pub fn open(dir: &Path, _options: &Options) -> Result<Self> {
         // SAFETY: the benchmark opens each environment once, in its own directory, from one
         // process, which is what heed's `open` asks callers to ensure.
-        let env = unsafe { EnvOpenOptions::new().map_size(MAP_SIZE).open(dir)? };
+        let env = unsafe { EnvOpenOptions::new().map_size(map_size()).open(dir)? };
         let wtxn = env.write_txn()?;
         let db = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {

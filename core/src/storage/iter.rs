@@ -43,7 +43,17 @@ pub trait Cursor: Send {
             prefix: key_prefix(self.key()),
         })
     }
+    /// [`Current::prefix`] and [`Current::seq`] alone; sources that keep them override it
+    /// to skip finding the key and value bytes.
+    #[inline]
+    fn head(&self) -> HeadKey {
+        self.current().map(|c| (c.prefix, c.seq))
+    }
 }
+
+/// The prefix and sequence number of the version a cursor rests on: what a merge
+/// compares (`None` when not valid).
+pub type HeadKey = Option<(u64, u64)>;
 
 /// The version a cursor rests on.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +116,10 @@ impl Cursor for Source {
     fn current(&self) -> Option<Current<'_>> {
         each_source!(self, c => c.current())
     }
+    #[inline]
+    fn head(&self) -> HeadKey {
+        each_source!(self, c => c.head())
+    }
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
         each_source!(self, c => c.seek(key))
     }
@@ -139,11 +153,11 @@ struct Head {
 impl Head {
     #[inline]
     fn of(c: &Source) -> Self {
-        match c.current() {
-            Some(cur) => Head {
+        match c.head() {
+            Some((prefix, seq)) => Head {
                 valid: true,
-                prefix: cur.prefix,
-                seq: cur.seq,
+                prefix,
+                seq,
             },
             None => Head {
                 valid: false,

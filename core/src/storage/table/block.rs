@@ -20,7 +20,7 @@ use std::path::Path;
 use crate::checksum::checksum64_parts;
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::DatabaseError;
-use crate::storage::coding::{get_u32, key_prefix, put_varint, Reader};
+use crate::storage::coding::{get_u32, get_varint, key_prefix, put_varint, Reader};
 use crate::storage::crypto::{KeyRing, SealPlace, SEAL_OVERHEAD};
 
 /// Bytes after every on-disk block: compression type and checksum.
@@ -66,6 +66,12 @@ impl EntryPos {
     #[inline]
     pub(crate) fn key_start(&self) -> usize {
         self.key_start as usize
+    }
+
+    /// [`key_prefix`] of the entry's key.
+    #[inline]
+    pub(crate) fn prefix(&self) -> u64 {
+        self.prefix
     }
 
     /// The entry's sequence number.
@@ -223,8 +229,30 @@ impl BlockLayout {
 fn entry_at(body: &[u8], starts: &[u32], i: usize) -> EntryPos {
     starts
         .get(i)
-        .and_then(|&s| parse_entry(body, s as usize).ok())
-        .map_or_else(EntryPos::default, |(p, _)| p)
+        .and_then(|&s| parse_checked_entry(body, s as usize))
+        .unwrap_or_default()
+}
+
+/// [`parse_entry`] for an entry of a payload [`walk_entries`] has checked (every layout
+/// and view is built by that walk): the same parts, without re-proving what the walk
+/// proved, which is most of a scan step's decoding. Bounds are still checked, so a
+/// payload that was not checked gives an empty entry, never a read outside it.
+#[inline]
+fn parse_checked_entry(body: &[u8], start: usize) -> Option<EntryPos> {
+    let (&kind, rest) = body.get(start..)?.split_first()?;
+    let (seq, a) = get_varint(rest)?;
+    let (key_len, b) = get_varint(rest.get(a..)?)?;
+    let (value_len, c) = get_varint(rest.get(a + b..)?)?;
+    let key_start = start + 1 + a + b + c;
+    let key = body.get(key_start..key_start + key_len as usize)?;
+    Some(EntryPos {
+        prefix: key_prefix(key),
+        key_start: key_start as u32,
+        key_len: key_len as u32,
+        value_len: value_len as u32,
+        is_value: kind == 1,
+        seq,
+    })
 }
 
 /// The run `lo..hi` of sorted prefixes (given as high and low halves) equal to `key_pre`
@@ -690,6 +718,37 @@ mod tests {
         b.add(b"banana", 5, Some(b""));
         b.add(b"cherry", 1, Some(&[0xff; 40]));
         b.finish()
+    }
+
+    #[test]
+    fn checked_entries_decode_as_the_full_parser_does() {
+        // Sequence numbers and lengths of every varint width, tombstones included.
+        let mut b = BlockBuilder::default();
+        let long = vec![7u8; 20_000];
+        let mut keys: Vec<Vec<u8>> = (0..40u32).map(|i| i.to_be_bytes().repeat(3)).collect();
+        keys.sort();
+        for (i, k) in keys.iter().enumerate() {
+            let seq = 1u64 << (i % 57);
+            let value = (i % 3 != 0).then(|| &long[..(i * 997) % long.len()]);
+            b.add(k, seq, value);
+        }
+        let payload = b.finish();
+        let layout = BlockLayout::build(&payload).expect("valid");
+        let body = &payload[..payload.len() - 4];
+        for (i, &start) in layout.starts().iter().enumerate() {
+            let (full, _) = parse_entry(body, start as usize).expect("valid entry");
+            let fast = layout.pos(body, i);
+            assert_eq!(fast.current(body).key, full.current(body).key);
+            assert_eq!(fast.current(body).value, full.current(body).value);
+            assert_eq!((fast.seq(), fast.prefix()), (full.seq(), full.prefix()));
+        }
+        // Past the end and on a cut payload: an empty entry, never a panic.
+        assert_eq!(layout.pos(body, keys.len()).current(body).key, b"");
+        for cut in [0, 1, 5, body.len() / 2] {
+            let _ = layout
+                .pos(&body[..cut], keys.len() - 1)
+                .current(&body[..cut]);
+        }
     }
 
     #[test]

@@ -695,6 +695,55 @@ enum Loaded {
     Mapped,
 }
 
+/// A byte slice kept as a pointer and a length, for a cursor that owns (through an `Arc`)
+/// the memory it points into: a safe field could not borrow from a sibling field.
+#[derive(Clone, Copy)]
+struct RawBytes {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl RawBytes {
+    const EMPTY: RawBytes = RawBytes {
+        ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+        len: 0,
+    };
+
+    #[inline]
+    fn of(bytes: &[u8]) -> Self {
+        Self {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// The bytes. Callers keep the memory alive and unchanged for as long as `self` is
+    /// theirs (see [`TableCursor::payload`]).
+    #[inline]
+    #[expect(
+        unsafe_code,
+        reason = "a scan step reads the loaded block's bytes without re-deriving them (measured in bench/results/cpu-per-op.md)"
+    )]
+    fn get(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` was a live `&[u8]` when this was made (or is the empty
+        // dangling slice). The only holder, `TableCursor`, takes it from memory it owns
+        // through an `Arc` (a cached block's bytes, or its table's map, which is never
+        // unmapped or written while the table lives) and replaces or empties it whenever
+        // it lets that memory go (`load`, `unload`), so the memory outlives every borrow
+        // of the cursor that reaches here.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+// SAFETY: `RawBytes` is a shared, read-only view of bytes; the memory it points into is
+// immutable and owned (through `Arc`s, which are `Send` and `Sync`) by the same cursor, so
+// moving the cursor to another thread or sharing it moves or shares those owners too.
+#[expect(unsafe_code, reason = "a raw pointer is not Send by default")]
+unsafe impl Send for RawBytes {}
+// SAFETY: as for `Send`: only reads through `&self`, of immutable memory.
+#[expect(unsafe_code, reason = "a raw pointer is not Sync by default")]
+unsafe impl Sync for RawBytes {}
+
 /// A two-way cursor over one table.
 pub struct TableCursor {
     table: Arc<Table>,
@@ -704,6 +753,11 @@ pub struct TableCursor {
     len: usize,
     /// Where a mapped block's entries lie in the file (`start..end`).
     body: (usize, usize),
+    /// The loaded block's payload (what [`TableCursor::data`] returns), found once per
+    /// block rather than once per look: every step of a scan reads it two or three times.
+    /// It points into the `Arc<Block>` of `block` or into the map of `table`, both held
+    /// by this cursor; it is set only by `load` and emptied with `block`.
+    payload: RawBytes,
     pos: usize,
     /// Where the entry at `pos` lies, found once per move rather than once per look.
     cur: EntryPos,
@@ -720,6 +774,7 @@ impl TableCursor {
             block: None,
             len: 0,
             body: (0, 0),
+            payload: RawBytes::EMPTY,
             pos: 0,
             cur: EntryPos::default(),
             recheck: false,
@@ -738,13 +793,15 @@ impl TableCursor {
     /// The loaded block's payload bytes, which `cur` points into.
     #[inline]
     fn data(&self) -> &[u8] {
-        match &self.block {
-            Some(Loaded::Cached(b)) => b.data(),
-            Some(Loaded::Mapped) => self
-                .table
-                .mapped_bytes(self.body.0, self.body.1 - self.body.0),
-            None => &[],
-        }
+        self.payload.get()
+    }
+
+    /// Leaves no block loaded (the payload goes with it).
+    #[inline]
+    fn unload(&mut self) {
+        self.payload = RawBytes::EMPTY;
+        self.block = None;
+        self.len = 0;
     }
 
     /// Rests on entry `pos` of the loaded block.
@@ -786,8 +843,7 @@ impl TableCursor {
     }
 
     fn load(&mut self, i: usize) -> Result<bool, DatabaseError> {
-        self.block = None;
-        self.len = 0;
+        self.unload();
         if i >= self.table.index.len() {
             return Ok(false);
         }
@@ -797,9 +853,11 @@ impl TableCursor {
             let start = self.table.index[i].offset as usize;
             self.body = (start, start + view.data().len());
             self.block = Some(Loaded::Mapped);
+            self.payload = RawBytes::of(self.table.mapped_bytes(start, view.data().len()));
         } else {
             let b = self.table.block(i)?;
             self.len = b.len();
+            self.payload = RawBytes::of(b.data());
             self.block = Some(Loaded::Cached(b));
         }
         Ok(true)
@@ -826,7 +884,7 @@ impl TableCursor {
                 return Ok(());
             }
             if i == 0 {
-                self.block = None;
+                self.unload();
                 return Ok(());
             }
             i -= 1;
@@ -855,6 +913,11 @@ impl Cursor for TableCursor {
     #[inline]
     fn current(&self) -> Option<Current<'_>> {
         self.valid().then(|| self.cur.current(self.data()))
+    }
+
+    #[inline]
+    fn head(&self) -> crate::storage::iter::HeadKey {
+        self.valid().then(|| (self.cur.prefix(), self.cur.seq()))
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
@@ -907,7 +970,7 @@ impl Cursor for TableCursor {
         } else if bi > 0 {
             self.last_of(bi - 1)
         } else {
-            self.block = None;
+            self.unload();
             Ok(())
         }
     }
@@ -919,7 +982,7 @@ impl Cursor for TableCursor {
     fn seek_to_last(&mut self) -> Result<(), DatabaseError> {
         match self.table.index.len() {
             0 => {
-                self.block = None;
+                self.unload();
                 Ok(())
             }
             n => self.last_of(n - 1),
@@ -949,7 +1012,7 @@ impl Cursor for TableCursor {
         } else if self.block_idx > 0 {
             self.last_of(self.block_idx - 1)
         } else {
-            self.block = None;
+            self.unload();
             Ok(())
         }
     }
@@ -1043,6 +1106,11 @@ impl Cursor for LevelCursor {
     #[inline]
     fn current(&self) -> Option<Current<'_>> {
         self.current.as_ref()?.current()
+    }
+
+    #[inline]
+    fn head(&self) -> crate::storage::iter::HeadKey {
+        self.current.as_ref()?.head()
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
