@@ -80,10 +80,7 @@ impl DbInner {
         };
         // Durable in KEYS: the writers may seal with it now. Readers get the new ring
         // through the cache (it still opens every older generation).
-        let ring = Arc::new(ring);
-        self.cache.set_keys(Some(Arc::clone(&ring)));
-        self.wal.lock().set_keys(Arc::clone(&ring));
-        self.versions.lock().manifest.set_keys(ring);
+        self.install_ring(ring);
         let _ = self.audit_record(
             SecurityEventType::KeyRotation,
             "rotate_key",
@@ -179,10 +176,7 @@ impl DbInner {
                         ),
                     })
                 })?;
-                let ring = Arc::new(ring);
-                self.cache.set_keys(Some(Arc::clone(&ring)));
-                self.wal.lock().set_keys(Arc::clone(&ring));
-                self.versions.lock().manifest.set_keys(ring);
+                self.install_ring(ring);
             }
         }
         let _ = self.audit_record(
@@ -285,5 +279,14 @@ impl DbInner {
             self.report_compaction(info);
             Ok(rewritten)
         })
+    }
+
+    /// Makes `ring` the database's keys: readers get it through the block cache (it still
+    /// opens every older generation), and the log and manifest writers seal with it.
+    fn install_ring(&self, ring: crate::storage::crypto::KeyRing) {
+        let ring = Arc::new(ring);
+        self.cache.set_keys(Some(Arc::clone(&ring)));
+        self.wal.lock().set_keys(Arc::clone(&ring));
+        self.versions.lock().manifest.set_keys(ring);
     }
 }
