@@ -317,10 +317,7 @@ pub fn encrypt_database_sync<'e>(
     path: PathArg<'_>,
     key: Uint8Array,
 ) -> Result<Unknown<'e>> {
-    let path = path_arg(env, path)?;
-    let key = key_arg(env, &key)?;
-    let json = run(env, || switch_encryption(&path, &key, true))?;
-    report_to_js(env, &json)
+    switch_encryption_now(env, path, &key, true)
 }
 
 /// `decryptDatabase`, blocking the JS thread until it is done.
@@ -333,10 +330,7 @@ pub fn decrypt_database_sync<'e>(
     path: PathArg<'_>,
     key: Uint8Array,
 ) -> Result<Unknown<'e>> {
-    let path = path_arg(env, path)?;
-    let key = key_arg(env, &key)?;
-    let json = run(env, || switch_encryption(&path, &key, false))?;
-    report_to_js(env, &json)
+    switch_encryption_now(env, path, &key, false)
 }
 
 /// Turns encryption at rest on for the closed, plain database in `path` on the thread
@@ -352,13 +346,7 @@ pub fn encrypt_database(
     path: PathArg<'_>,
     key: Uint8Array,
 ) -> Result<AsyncTask<EncryptionTask>> {
-    let path = path_arg(&env, path)?;
-    let key = key_arg(&env, &key)?;
-    Ok(AsyncTask::new(EncryptionTask {
-        path,
-        key,
-        encrypt: true,
-    }))
+    EncryptionTask::start(&env, path, &key, true)
 }
 
 /// Turns encryption at rest off for the closed, encrypted database in `path` whose key is
@@ -374,13 +362,21 @@ pub fn decrypt_database(
     path: PathArg<'_>,
     key: Uint8Array,
 ) -> Result<AsyncTask<EncryptionTask>> {
-    let path = path_arg(&env, path)?;
-    let key = key_arg(&env, &key)?;
-    Ok(AsyncTask::new(EncryptionTask {
-        path,
-        key,
-        encrypt: false,
-    }))
+    EncryptionTask::start(&env, path, &key, false)
+}
+
+/// `encryptDatabaseSync` (`encrypt`) or `decryptDatabaseSync`: checks the arguments, then
+/// switches on the JS thread.
+fn switch_encryption_now<'e>(
+    env: &'e Env,
+    path: PathArg<'_>,
+    key: &Uint8Array,
+    encrypt: bool,
+) -> Result<Unknown<'e>> {
+    let path = path_arg(env, path)?;
+    let key = key_arg(env, key)?;
+    let json = run(env, || switch_encryption(&path, &key, encrypt))?;
+    report_to_js(env, &json)
 }
 
 /// An encryption migration on the thread pool.
@@ -388,6 +384,22 @@ pub struct EncryptionTask {
     path: String,
     key: EncryptionKey,
     encrypt: bool,
+}
+
+impl EncryptionTask {
+    /// Checks the arguments on the JS thread and queues the switch.
+    fn start(
+        env: &Env,
+        path: PathArg<'_>,
+        key: &Uint8Array,
+        encrypt: bool,
+    ) -> Result<AsyncTask<EncryptionTask>> {
+        Ok(AsyncTask::new(EncryptionTask {
+            path: path_arg(env, path)?,
+            key: key_arg(env, key)?,
+            encrypt,
+        }))
+    }
 }
 
 impl<'t> ScopedTask<'t> for EncryptionTask {
