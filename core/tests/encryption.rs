@@ -5,8 +5,11 @@
 //! copy of itself and a forged manifest record all fail as `DecryptionFailed`, never as
 //! wrong data.
 
-use std::collections::BTreeMap;
+mod files_support;
+
 use std::path::Path;
+
+use files_support::snapshot;
 
 use lightning_db::{Database, DatabaseError, EncryptionKey, LightningDbConfig, SecurityError};
 
@@ -38,24 +41,6 @@ fn key(i: u32) -> Vec<u8> {
 
 fn value(i: u32, round: u32) -> Vec<u8> {
     format!("plainvalue{i:06}r{round}").into_bytes()
-}
-
-/// Every file in `dir` (recursively) with its bytes, by relative name.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let p = entry.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let name = p.strip_prefix(dir).expect("prefix").display().to_string();
-                out.insert(name, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
 }
 
 /// Writes `n` keys over three rounds with flushes and a compaction between, leaving the

@@ -9,8 +9,12 @@
 //! that opens either as before or as after, with all its data, its key file present
 //! exactly when it is encrypted.
 
+mod files_support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use files_support::snapshot;
 
 use lightning_db::testing::{FaultPlan, SimFileSystem};
 use lightning_db::{
@@ -71,24 +75,6 @@ fn contents(db: &Database) -> Model {
         .map(|r| r.expect("scan"))
         .map(|(k, v)| (k.to_vec(), v.to_vec()))
         .collect()
-}
-
-/// Every file in `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let p = entry.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let name = p.strip_prefix(dir).expect("prefix").display().to_string();
-                out.insert(name, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
 }
 
 /// The first file and needle of `model` found in plain text in `files`, if any (needles
