@@ -29,7 +29,6 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent
 BINARY = BENCH / "target" / "release" / "lightning-bench"
 PROBE = "lightning_bench::workload::probe::"
-EVENTS_WANTED = ("Ir", "D1mr", "D1mw", "DLmr", "DLmw")
 
 
 def parse_callgrind(path):
@@ -65,15 +64,14 @@ def parse_callgrind(path):
                 continue
             costs = [int(x) for x in line.split()[1:]]
             costs += [0] * (len(events) - len(costs))
+            # A call's cost line is the callee's inclusive cost, charged to the caller as
+            # its own lines are: the sum is the caller's inclusive cost.
             if pending_call is not None:
                 callee, count = pending_call
                 pending_call = None
                 calls[callee] = calls.get(callee, 0) + count
-                target = current
-            else:
-                target = current
-            if target is not None:
-                acc = inclusive.setdefault(target, [0] * len(events))
+            if current is not None:
+                acc = inclusive.setdefault(current, [0] * len(events))
                 for i, c in enumerate(costs):
                     acc[i] += c
     out = {}
@@ -195,21 +193,19 @@ def main():
         f"{e}/lightning instr" for e in engines if e != "lightning") + " |"
     lines.append(header)
     lines.append("|---|" + "---:|" * (3 * len(engines) + len([e for e in engines if e != "lightning"])))
-    for i, name in enumerate(names):
+    by_engine = {e: dict(results[e]) for e in engines}
+    for name in names:
         cells = []
-        base = None
         for e in engines:
-            rows = dict(results[e])
-            c = rows.get(name)
-            if e == "lightning" and c:
-                base = c["Ir"]
+            c = by_engine[e].get(name)
             cells += [fmt(c["Ir"]), fmt(c["D1"]), fmt(c["LL"])] if c else ["-"] * 3
+        base = by_engine.get("lightning", {}).get(name)
         ratios = []
         for e in engines:
             if e == "lightning":
                 continue
-            c = dict(results[e]).get(name)
-            ratios.append(f"{c['Ir'] / base:.2f}" if c and base else "-")
+            c = by_engine[e].get(name)
+            ratios.append(f"{c['Ir'] / base['Ir']:.2f}" if c and base else "-")
         lines.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text, encoding="utf-8")
