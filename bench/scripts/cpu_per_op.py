@@ -90,9 +90,11 @@ def parse_callgrind(path):
 
 def run_engine(engine, args, phases, extra, workdir):
     """Runs one engine's child under callgrind; returns the probes' costs."""
-    db = Path(workdir) / f"{engine}-{phases.replace(',', '-')}"
+    # One folder and output per run: the value-size runs share their phase names.
+    tag = "-".join([engine, phases.replace(",", "-"), *(e.lstrip("-") for e in extra)])
+    db = Path(workdir) / tag
     db.mkdir(parents=True)
-    out = Path(workdir) / f"{engine}-{phases.replace(',', '-')}.callgrind"
+    out = Path(workdir) / f"{tag}.callgrind"
     cmd = [
         "valgrind", "--tool=callgrind", "--cache-sim=yes",
         f"--callgrind-out-file={out}",

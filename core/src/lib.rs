@@ -29,9 +29,10 @@
 
 // Layers, bottom to top (a module imports only from layers below its own; the
 // `layering` test in core/tests checks it):
-//   leaves      checksum, error, config, events, recovery_state, clock (the Clock
-//               the operational layer runs on), breaker (the circuit breaker's state
-//               machine: the engine guards its own I/O with it, `ops` re-exports it)
+//   leaves      checksum, error, striped (per-thread counters), config, events,
+//               recovery_state, clock (the Clock the operational layer runs on),
+//               breaker (the circuit breaker's state machine: the engine guards its
+//               own I/O with it, `ops` re-exports it)
 //   storage     files, log, memtable, tables, manifest, versions, compaction, cache
 //   audit       the tamper-evident audit log (`AuditLogger`) and a database's own trail of
 //               it, written through the storage layer's file system; below the engine so
@@ -71,6 +72,7 @@ mod recovery_state;
 mod snapshot;
 mod stats;
 mod storage;
+mod striped;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod txn;

@@ -24,7 +24,7 @@
 //! `enable_statistics` off nothing is timed.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,9 @@ use serde::Serialize;
 use crate::error::DatabaseError;
 use crate::events::{BackgroundErrorInfo, CorruptionInfo, EventListener};
 
-/// Copies of each histogram's buckets; a thread records into one of them.
-pub(crate) const SHARDS: usize = 4;
+/// Copies of each histogram's buckets; a thread records into one of them (the one its
+/// striped counters use).
+pub(crate) const SHARDS: usize = crate::striped::STRIPES;
 /// One point read in this many (per thread) is timed.
 pub(crate) const READ_SAMPLE_EVERY: u32 = 16;
 
@@ -71,6 +72,9 @@ fn bucket_range(i: usize) -> (u64, u64) {
     ((1u64 << power) + sub * width, width)
 }
 
+/// One thread group's copy of a histogram; its own sum and maximum sit on their own cache
+/// line, not beside the next shard's.
+#[repr(align(128))]
 struct Shard {
     buckets: Box<[AtomicU64]>,
     sum_nanos: AtomicU64,
@@ -93,11 +97,6 @@ pub(crate) struct LatencyHistogram {
 }
 
 thread_local! {
-    /// This thread's shard, assigned round-robin on first use.
-    static SHARD: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
-    };
     /// Counts this thread's point reads, to time one in `READ_SAMPLE_EVERY`.
     static READ_TICK: Cell<u32> = const { Cell::new(0) };
 }
@@ -112,7 +111,7 @@ impl LatencyHistogram {
     /// Records one value.
     pub(crate) fn record(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let shard = &self.shards[SHARD.with(|s| *s)];
+        let shard = &self.shards[crate::striped::stripe()];
         shard.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
         shard.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
         shard.max_nanos.fetch_max(nanos, Ordering::Relaxed);

@@ -15,6 +15,7 @@ const RANKS: &[(&str, u32)] = &[
     ("checksum", 0),
     ("error", 0),
     ("clock", 0),
+    ("striped", 0),
     ("config", 1),
     ("events", 1),
     ("recovery_state", 2),
@@ -243,7 +244,7 @@ fn storage_knows_nothing_above_it() {
     for (from, to, file) in edges() {
         if from == "storage" {
             assert!(
-                ["checksum", "error", "config"].contains(&to.as_str()),
+                ["checksum", "error", "config", "striped"].contains(&to.as_str()),
                 "{}: storage imports `{to}`",
                 file.display()
             );

@@ -265,7 +265,8 @@ struct VersionSet {
 pub(crate) struct Counters {
     pub puts: AtomicU64,
     pub deletes: AtomicU64,
-    pub gets: AtomicU64,
+    /// Point reads: striped, as every reader thread adds to it.
+    pub gets: crate::striped::StripedCounter,
     pub batches: AtomicU64,
     pub bytes_written: AtomicU64,
     pub wal_syncs: AtomicU64,

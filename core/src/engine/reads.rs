@@ -8,7 +8,7 @@ impl DbInner {
     /// The value of `key` as of `snapshot`.
     pub fn get_at(&self, key: &[u8], snapshot: u64) -> Result<Option<Vec<u8>>, DatabaseError> {
         self.check_open()?;
-        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        self.counters.gets.add(1);
         let sv = self.super_version.load();
         Ok(self
             .read_entry(&sv, key, snapshot)?
@@ -24,7 +24,7 @@ impl DbInner {
     /// The newest value of `key`, left in its cached block when it comes from a table.
     pub fn get_latest_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>, DatabaseError> {
         self.check_open()?;
-        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        self.counters.gets.add(1);
         let (sv, seq) = self.read_view();
         Ok(self.read_entry(&sv, key, seq)?.and_then(|(_, v)| v))
     }
@@ -60,7 +60,7 @@ impl DbInner {
         let (sv, seq) = self.read_view();
         let found = sv.get_entry_cached(key, seq)?;
         if found.is_ok() {
-            self.counters.gets.fetch_add(1, Ordering::Relaxed);
+            self.counters.gets.add(1);
         }
         Ok(found.map(|f| f.and_then(|(_, v)| v)))
     }

@@ -57,7 +57,7 @@ impl DbInner {
             cache_misses,
             puts: c.puts.load(Ordering::Relaxed),
             deletes: c.deletes.load(Ordering::Relaxed),
-            gets: c.gets.load(Ordering::Relaxed),
+            gets: c.gets.get(),
             batches: c.batches.load(Ordering::Relaxed),
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
             write_groups: c.write_groups.load(Ordering::Relaxed),

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+
+use crate::striped::StripedCounter;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
@@ -23,8 +25,8 @@ impl Weighter<(u64, u64), Arc<Block>> for BlockWeighter {
 /// A sharded, byte-bounded cache of decoded blocks keyed by (table number, offset).
 pub struct BlockCache {
     cache: Cache<(u64, u64), Arc<Block>, BlockWeighter>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: StripedCounter,
+    misses: StripedCounter,
     /// The bound in bytes: the configured one, lower after self-healing shrank it.
     capacity: AtomicU64,
     /// Tables opened through this cache read their files through memory maps.
@@ -46,8 +48,8 @@ impl BlockCache {
         let items = (capacity / 4096).clamp(16, 1 << 24) as usize;
         Self {
             cache: Cache::with_weighter(items, capacity, BlockWeighter),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: StripedCounter::default(),
+            misses: StripedCounter::default(),
             capacity: AtomicU64::new(capacity),
             maps_tables: false,
             closed: AtomicBool::new(false),
@@ -106,9 +108,9 @@ impl BlockCache {
     pub fn get(&self, table: u64, offset: u64) -> Option<Arc<Block>> {
         let found = self.cache.get(&(table, offset));
         if found.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hits.add(1);
         } else {
-            self.misses.fetch_add(1, Ordering::Relaxed);
+            self.misses.add(1);
         }
         found
     }
@@ -120,10 +122,7 @@ impl BlockCache {
 
     /// (hits, misses) since open.
     pub fn hit_miss(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        (self.hits.get(), self.misses.get())
     }
 
     /// Bytes currently held.
