@@ -141,3 +141,70 @@ fn one_large_batch_is_ingested_and_read_back() {
     let db = Database::open(dir.path(), small_config()).expect("reopen");
     check(&db, &model, "reopened");
 }
+
+/// Pairs of keys that share their 8-byte prefix, in blocks of about two entries, so a
+/// prefix is often shared by exactly one block's last key while the key sought lies in
+/// the next block: point reads and seeks search that one block first without reading its
+/// last key from the index, and must move on to the next block when it ends too early.
+/// Every key's older version is kept for a snapshot, so a key's versions are split
+/// across two blocks too.
+#[test]
+fn keys_past_the_one_block_ending_in_their_prefix_are_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LightningDbConfig {
+        block_size: 512,
+        compression_enabled: false,
+        ..small_config()
+    };
+    let db = Database::open(dir.path(), config.clone()).expect("open");
+    let keys: Vec<Vec<u8>> = (0..600u32)
+        .flat_map(|i| [format!("{i:08}a"), format!("{i:08}b")])
+        .map(String::into_bytes)
+        .collect();
+    let value = |k: &[u8], version: u8| {
+        let mut v = vec![version; 150 + k[7] as usize % 90];
+        v[..k.len()].copy_from_slice(k);
+        v
+    };
+    for k in &keys {
+        db.put(k, &value(k, 1)).expect("put");
+    }
+    let old = db.snapshot();
+    for k in &keys {
+        db.put(k, &value(k, 2)).expect("put");
+    }
+    db.compact().expect("compact");
+    let tables: u64 = db.stats().levels.iter().map(|l| l.files as u64).sum();
+    assert!(tables >= 1, "the data is in tables");
+    for (n, k) in keys.iter().enumerate() {
+        assert_eq!(db.get(k).expect("get"), Some(value(k, 2)), "new {k:?}");
+        assert_eq!(old.get(k).expect("get"), Some(value(k, 1)), "old {k:?}");
+        // Absent keys beside it: before, between and after the pair, and longer.
+        let mut after = k.clone();
+        after.push(0);
+        let mut past = k[..8].to_vec();
+        past.push(b'c');
+        for absent in [&k[..8], &after[..], &past[..]] {
+            assert_eq!(db.get(absent).expect("get"), None, "absent {absent:?}");
+        }
+        // A seek to each key, to its prefix and to just past it lands where a model would.
+        for (start, want) in [
+            (k.as_slice(), Some(k)),
+            (&k[..8], Some(&keys[n - n % 2])),
+            (&after[..], keys.get(n + 1)),
+            (&past[..], keys.get(n - n % 2 + 2)),
+        ] {
+            let first = db.range(start..).next().transpose().expect("range");
+            assert_eq!(first.map(|(k, _)| k).as_ref(), want, "seek {start:?}");
+            let first_old = old.range(start..).next().transpose().expect("range");
+            assert_eq!(
+                first_old.map(|(k, v)| {
+                    let version = v[k.len()];
+                    (k, version)
+                }),
+                want.map(|k| (k.clone(), 1)),
+                "old seek {start:?}"
+            );
+        }
+    }
+}

@@ -88,6 +88,17 @@ impl EntryPos {
             .then(|| start..start + self.value_len as usize)
     }
 
+    /// Bytes of the entry's key and value together.
+    #[inline]
+    pub(crate) fn key_and_value_len(&self) -> usize {
+        self.key_len as usize
+            + if self.is_value {
+                self.value_len as usize
+            } else {
+                0
+            }
+    }
+
     /// True when this entry sorts before `(key, seq)` in internal order.
     #[inline]
     fn before(&self, data: &[u8], key: &[u8], key_pre: u64, seq: u64) -> bool {
@@ -793,9 +804,22 @@ mod tests {
         b.finish()
     }
 
+    /// A block of one entry, as every block of a table of large values is.
+    fn single(key: &[u8], value: Option<&[u8]>) -> Vec<u8> {
+        let mut b = BlockBuilder::default();
+        b.add(key, 6, value);
+        b.finish()
+    }
+
     #[test]
     fn mapped_layout_answers_as_the_decoded_block_does() {
-        for payload in [sample(), tricky()] {
+        for payload in [
+            sample(),
+            tricky(),
+            single(b"abcdefgh", Some(&[9; 5000])),
+            single(b"abcdefghij", None),
+            single(b"", Some(b"v")),
+        ] {
             let block = Block::decode(payload.clone()).expect("decode");
             let layout = BlockLayout::build(&payload).expect("layout");
             let mapped = MappedBlock::new(&payload, &layout);

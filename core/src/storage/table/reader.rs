@@ -23,11 +23,14 @@ use crate::storage::value::PinnedValue;
 use crate::storage::version::Version;
 use crate::storage::{FoundVersion, NeedsIo};
 
-/// The part of an index entry a point read needs before it has found its block.
+/// The part of an index entry a read needs to find its block and the block's bytes: a
+/// point read whose block is mapped touches nothing else of the index.
 #[derive(Debug, Clone, Copy)]
 struct IndexHead {
     prefix: u64,
     offset: u64,
+    /// The block's length on disk (payload and trailer).
+    len: u64,
 }
 
 /// An open table file with its index, filter and properties pinned in memory.
@@ -291,6 +294,7 @@ impl Table {
                 .map(|e| IndexHead {
                     prefix: key_prefix(&e.last_key),
                     offset: e.offset,
+                    len: e.len,
                 })
                 .collect(),
             index,
@@ -321,7 +325,15 @@ impl Table {
     /// prefix equals `key`'s.
     #[inline]
     fn index_partition(&self, key: &[u8], before: impl Fn(&IndexEntry) -> bool) -> usize {
-        let key_pre = key_prefix(key);
+        let (lo, hi) = self.index_prefix_run(key_prefix(key));
+        lo + self.index[lo..hi].partition_point(before)
+    }
+
+    /// The run `lo..hi` of index entries whose last key's prefix equals `key_pre` (empty
+    /// at the place it would be): every entry before it ends below any key with that
+    /// prefix, every entry after it above.
+    #[inline]
+    fn index_prefix_run(&self, key_pre: u64) -> (usize, usize) {
         let heads = &self.index_heads;
         // The first head whose prefix is not below the key's lies after the last sampled
         // head below it and at or before the first sampled head not below it.
@@ -347,7 +359,30 @@ impl Table {
         }
         let end = probe.min(heads.len());
         let hi = known + heads[known..end].partition_point(|h| h.prefix == key_pre);
-        lo + self.index[lo..hi].partition_point(before)
+        (lo, hi)
+    }
+
+    /// The block a point read of `key` at `snapshot` looks in first, and whether the
+    /// answer may instead lie in the block after it. When exactly one block's last key
+    /// shares `key`'s prefix (a present key that ends its block, as every key of a table
+    /// of large values does), that block is searched without comparing its last key in
+    /// the index first: the index entry and the key it owns are two more cache misses,
+    /// and the block is read anyway. If the block turns out to end before the key, the
+    /// next block (whose last key has a larger prefix) holds the answer. Longer runs of
+    /// one prefix (keys sharing their first eight bytes) are settled in the index.
+    #[inline]
+    fn point_block(&self, key: &[u8], snapshot: u64) -> (usize, bool) {
+        let (lo, hi) = self.index_prefix_run(key_prefix(key));
+        if hi - lo == 1 {
+            return (lo, true);
+        }
+        let bi = lo
+            + self.index[lo..hi].partition_point(|e| match e.last_key.as_slice().cmp(key) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => e.last_seq > snapshot,
+                std::cmp::Ordering::Greater => false,
+            });
+        (bi, false)
     }
 
     /// Reads, verifies and decodes block `i` without consulting or filling the cache.
@@ -391,9 +426,10 @@ impl Table {
     #[inline]
     fn mapped_frame(&self, i: usize) -> Option<&[u8]> {
         let map = self.map.as_deref()?;
-        let e = self.index.get(i)?;
-        let start = usize::try_from(e.offset).ok()?;
-        map.bytes().get(start..start + e.len as usize)
+        let h = self.index_heads.get(i)?;
+        let start = usize::try_from(h.offset).ok()?;
+        map.bytes()
+            .get(start..start.checked_add(usize::try_from(h.len).ok()?)?)
     }
 
     /// Block `i` read in place from the mapped file, its checksum and structure verified
@@ -582,69 +618,108 @@ impl Table {
         if !self.may_contain(hash) {
             return Ok(Ok(None));
         }
-        let bi = self.index_partition(key, |e| match e.last_key.as_slice().cmp(key) {
-            std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Equal => e.last_seq > snapshot,
-            std::cmp::Ordering::Greater => false,
-        });
-        if bi == self.index.len() {
-            return Ok(Ok(None));
+        let (mut bi, mut may_be_next) = self.point_block(key, snapshot);
+        loop {
+            match self.lookup_in_block::<NO_IO>(bi, key, snapshot)? {
+                BlockAnswer::Answer(found) => return Ok(found),
+                BlockAnswer::EndsBefore if may_be_next => {
+                    bi += 1;
+                    may_be_next = false;
+                }
+                BlockAnswer::EndsBefore => return Ok(Ok(None)),
+            }
+        }
+    }
+
+    /// A point read's search of block `bi`: its answer, or that every entry in the block
+    /// comes before `key` at `snapshot`.
+    #[inline]
+    fn lookup_in_block<const NO_IO: bool>(
+        self: &Arc<Self>,
+        bi: usize,
+        key: &[u8],
+        snapshot: u64,
+    ) -> Result<BlockAnswer, DatabaseError> {
+        use BlockAnswer::{Answer, EndsBefore};
+        if bi >= self.index.len() {
+            return Ok(Answer(Ok(None)));
         }
         // A mapped block is read in place (or, compressed, decoded from the map): its
         // bytes must be resident. An unmapped one must be in the block cache.
         let resident = NO_IO && self.frame_resident(bi);
         if NO_IO && !resident && self.map.is_some() {
-            return Ok(Err(NeedsIo));
+            return Ok(Answer(Err(NeedsIo)));
         }
         if let Some(block) = self.mapped_block(bi)? {
             let pos = block.lower_bound(key, snapshot);
             if pos >= block.len() {
-                return Ok(Ok(None));
+                return Ok(EndsBefore);
             }
             let entry = block.pos(pos);
             if entry.current(block.data()).key != key {
-                return Ok(Ok(None));
+                return Ok(Answer(Ok(None)));
             }
-            // The payload starts at the block's offset in the file.
-            let base = self.index[bi].offset as usize;
+            // The payload starts at the block's offset in the file (read from the heads,
+            // which the search has just touched, not from the index entry).
+            let base = self.index_heads.get(bi).map_or(0, |h| h.offset) as usize;
             let value = entry
                 .value_range()
                 .map(|r| PinnedValue::mapped(Arc::clone(self), base + r.start, r.len()));
-            return Ok(Ok(Some((entry.seq(), value))));
+            return Ok(Answer(Ok(Some((entry.seq(), value)))));
         }
         let block = if NO_IO && !resident {
             let offset = self.index_heads.get(bi).map_or(0, |h| h.offset);
             let gate = self.cache.gate();
             gate.check()?;
             if gate.verify_every_read() {
-                return Ok(Err(NeedsIo));
+                return Ok(Answer(Err(NeedsIo)));
             }
             match self.cache.get(self.number, offset) {
                 Some(block) => block,
-                None => return Ok(Err(NeedsIo)),
+                None => return Ok(Answer(Err(NeedsIo))),
             }
         } else {
             self.block(bi)?
         };
         let pos = block.lower_bound(key, snapshot);
-        if pos < block.len() && block.key(pos) == key {
+        if pos >= block.len() {
+            return Ok(EndsBefore);
+        }
+        if block.key(pos) == key {
             let seq = block.seq(pos);
             let value = block
                 .value(pos)
                 .is_some()
                 .then(|| PinnedValue::in_block(Arc::clone(&block), pos));
-            Ok(Ok(Some((seq, value))))
+            Ok(Answer(Ok(Some((seq, value)))))
         } else {
-            Ok(Ok(None))
+            Ok(Answer(Ok(None)))
+        }
+    }
+
+    /// Asks the CPU to load the first [`ENTRY_HEAD_BYTES`] of each block in `blocks`
+    /// of the mapped file (nothing when unmapped): a hint for a scan about to walk them.
+    fn prefetch_block_heads(&self, blocks: std::ops::Range<usize>) {
+        let Some(heads) = self
+            .index_heads
+            .get(blocks.start..blocks.end.min(self.index_heads.len()))
+        else {
+            return;
+        };
+        for h in heads {
+            crate::storage::prefetch::prefetch_slice(
+                self.mapped_range(h.offset as usize..),
+                ENTRY_HEAD_BYTES,
+            );
         }
     }
 
     /// Whether block `i` of a mapped file is in memory (every page of its frame).
     fn frame_resident(&self, i: usize) -> bool {
-        let (Some(map), Some(e)) = (self.map.as_deref(), self.index.get(i)) else {
+        let (Some(map), Some(h)) = (self.map.as_deref(), self.index_heads.get(i)) else {
             return false;
         };
-        usize::try_from(e.offset).is_ok_and(|start| map.is_resident(start, e.len as usize))
+        usize::try_from(h.offset).is_ok_and(|start| map.is_resident(start, h.len as usize))
     }
 
     /// `len` bytes at `start` of the mapped file (empty when out of range or unmapped).
@@ -672,6 +747,15 @@ impl Table {
     }
 }
 
+/// What a point read learned from one block.
+enum BlockAnswer {
+    /// The read's answer (`Err(NeedsIo)`: the block is not in memory).
+    Answer(Result<Option<FoundVersion>, NeedsIo>),
+    /// Every entry of the block comes before the version sought: the next block holds
+    /// it, if any does.
+    EndsBefore,
+}
+
 impl Drop for Table {
     fn drop(&mut self) {
         if self.obsolete.load(Ordering::Acquire) && !self.cache.is_closed() {
@@ -683,6 +767,15 @@ impl Drop for Table {
 
 /// Bytes of a mapped block a seek asks the CPU to load ahead of the scan that follows.
 const SEEK_PREFETCH_BYTES: usize = 2048;
+/// An entry of at least this many bytes of key and value counts as large for a seek's
+/// prefetch: the entries a scan reads next lie in the following blocks, so the seek asks
+/// for the start of each of [`SEEK_PREFETCH_BLOCKS`] blocks instead of a run of bytes.
+const LARGE_ENTRY_BYTES: usize = 1024;
+/// Blocks whose starts a seek that landed on a large entry asks the CPU to load.
+const SEEK_PREFETCH_BLOCKS: usize = 8;
+/// Bytes at the start of an entry (its header, key and the value's first bytes) such a
+/// seek asks for.
+const ENTRY_HEAD_BYTES: usize = 128;
 
 /// Index heads per entry of [`Table::head_summary`].
 const HEAD_STRIDE: usize = 16;
@@ -850,7 +943,8 @@ impl TableCursor {
         self.block_idx = i;
         if let Some(view) = self.table.mapped_block_checked(i, self.recheck)? {
             self.len = view.len();
-            let start = self.table.index[i].offset as usize;
+            // From the heads, which finding the block touched, not the index entry.
+            let start = self.table.index_heads.get(i).map_or(0, |h| h.offset) as usize;
             self.body = (start, start + view.data().len());
             self.block = Some(Loaded::Mapped);
             self.payload = RawBytes::of(self.table.mapped_bytes(start, view.data().len()));
@@ -921,9 +1015,15 @@ impl Cursor for TableCursor {
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        let bi = self
-            .table
-            .index_partition(key, |e| e.last_key.as_slice() < key);
+        // With one block ending in the key's prefix, that block is sought without reading
+        // its last key from the index (see `Table::point_block`): if it ends before the
+        // key, the seek below moves on to the next block.
+        let (lo, hi) = self.table.index_prefix_run(key_prefix(key));
+        let bi = if hi - lo <= 1 {
+            lo
+        } else {
+            lo + self.table.index[lo..hi].partition_point(|e| e.last_key.as_slice() < key)
+        };
         if !self.load(bi)? {
             return Ok(());
         }
@@ -934,10 +1034,21 @@ impl Cursor for TableCursor {
             // running on into the following block (which follows in the file).
             if matches!(self.block, Some(Loaded::Mapped)) {
                 let from = self.body.0 + self.cur.key_start();
-                crate::storage::prefetch::prefetch_slice(
-                    self.table.mapped_range(from..),
-                    SEEK_PREFETCH_BYTES,
-                );
+                if self.cur.key_and_value_len() < LARGE_ENTRY_BYTES {
+                    crate::storage::prefetch::prefetch_slice(
+                        self.table.mapped_range(from..),
+                        SEEK_PREFETCH_BYTES,
+                    );
+                } else {
+                    // Large values: the next entries start in the next blocks, each
+                    // further on than the bytes above would reach.
+                    crate::storage::prefetch::prefetch_slice(
+                        self.table.mapped_range(from..),
+                        ENTRY_HEAD_BYTES,
+                    );
+                    self.table
+                        .prefetch_block_heads(bi + 1..bi + 1 + SEEK_PREFETCH_BLOCKS);
+                }
             }
             Ok(())
         } else {
@@ -960,11 +1071,18 @@ impl Cursor for TableCursor {
             // one it landed on (running back into the preceding block) in parallel.
             if matches!(self.block, Some(Loaded::Mapped)) {
                 let to = self.body.0 + self.cur.key_start();
-                crate::storage::prefetch::prefetch_slice(
+                if self.cur.key_and_value_len() < LARGE_ENTRY_BYTES {
+                    crate::storage::prefetch::prefetch_slice(
+                        self.table
+                            .mapped_range(to.saturating_sub(SEEK_PREFETCH_BYTES)..to),
+                        SEEK_PREFETCH_BYTES,
+                    );
+                } else {
+                    // Large values fill their blocks: a block before this one most
+                    // likely holds one entry, which starts at its start.
                     self.table
-                        .mapped_range(to.saturating_sub(SEEK_PREFETCH_BYTES)..to),
-                    SEEK_PREFETCH_BYTES,
-                );
+                        .prefetch_block_heads(bi.saturating_sub(SEEK_PREFETCH_BLOCKS)..bi);
+                }
             }
             Ok(())
         } else if bi > 0 {
