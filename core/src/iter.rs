@@ -55,6 +55,23 @@ pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     (Bound::Included(prefix.to_vec()), upper)
 }
 
+/// Capacity a walk's key buffer starts with: room for most keys, so it is allocated once
+/// per iterator rather than grown.
+const KEY_BUFFER_MIN: usize = 64;
+/// Capacity the backward walk's value buffer starts with.
+const VALUE_BUFFER_MIN: usize = 256;
+
+/// Replaces `buf`'s contents with `bytes`; an empty buffer is first given room for at
+/// least `min` bytes in one allocation (growing it from nothing takes a slower path).
+#[inline]
+fn copy_into(buf: &mut Vec<u8>, bytes: &[u8], min: usize) {
+    if buf.capacity() < bytes.len() {
+        *buf = Vec::with_capacity(bytes.len().max(min));
+    }
+    buf.clear();
+    buf.extend_from_slice(bytes);
+}
+
 fn above(upper: &Bound<Vec<u8>>, key: &[u8]) -> bool {
     match upper {
         Bound::Included(u) => key > u.as_slice(),
@@ -180,8 +197,7 @@ impl DbIterator {
             if !skip {
                 // Reuse the buffer: this runs once per key walked.
                 let mut pos = self.front_pos.take().unwrap_or_default();
-                pos.clear();
-                pos.extend_from_slice(key);
+                copy_into(&mut pos, key, KEY_BUFFER_MIN);
                 self.front_pos = Some(pos);
                 self.front_pos_prefix = cur.prefix;
                 if cur.value.is_some() {
@@ -360,31 +376,35 @@ impl DbIterator {
                 return Ok(false);
             }
             let prefix = first.prefix;
-            self.back_scratch.clear();
-            self.back_scratch.extend_from_slice(first.key);
+            copy_into(&mut self.back_scratch, first.key, KEY_BUFFER_MIN);
             // Walking backwards meets a key's versions oldest first: the last one at or
             // below the snapshot is the one this view sees (`Some(false)`: a tombstone).
             let mut visible: Option<bool> = None;
+            let mut v = first;
             loop {
-                let Some(v) = back.current() else {
-                    cur = None;
-                    break;
-                };
-                if v.prefix != prefix || v.key != self.back_scratch.as_slice() {
-                    cur = Some(v);
-                    break;
-                }
                 if v.seq <= snapshot {
                     visible = Some(match v.value {
                         Some(value) => {
-                            self.back_value.clear();
-                            self.back_value.extend_from_slice(value);
+                            copy_into(&mut self.back_value, value, VALUE_BUFFER_MIN);
                             true
                         }
                         None => false,
                     });
                 }
                 back.advance()?;
+                // The version after it either is an older one of the same key or starts
+                // the next key (whose look here serves the outer loop's next turn).
+                match back.current() {
+                    Some(next)
+                        if next.prefix == prefix && next.key == self.back_scratch.as_slice() =>
+                    {
+                        v = next;
+                    }
+                    next => {
+                        cur = next;
+                        break;
+                    }
+                }
             }
             if above(&self.upper, &self.back_scratch) {
                 continue;
