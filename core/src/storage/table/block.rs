@@ -525,57 +525,64 @@ impl BlockBuilder {
 
 /// Frames a payload for disk at `offset`: optionally LZ4-compressed (kept only when it
 /// saves at least an eighth), then the compression byte and checksum.
+#[cfg(any(test, feature = "testing"))]
 pub fn encode_for_disk(
     payload: &[u8],
     compress: bool,
     algorithm: ChecksumAlgorithm,
     offset: u64,
 ) -> Vec<u8> {
-    let mut out = compressed_with_type(payload, compress);
+    encode_for_disk_reporting(payload, compress, algorithm, offset).0
+}
+
+/// [`encode_for_disk`], also telling whether the block was stored compressed.
+pub(crate) fn encode_for_disk_reporting(
+    payload: &[u8],
+    compress: bool,
+    algorithm: ChecksumAlgorithm,
+    offset: u64,
+) -> (Vec<u8>, bool) {
+    let (mut out, compressed) = compressed_with_type(payload, compress);
     let sum = checksum64_parts(algorithm, &[&out, &offset.to_le_bytes()]);
     out.extend_from_slice(&sum.to_le_bytes());
-    out
+    (out, compressed)
 }
 
 /// Frames a payload of an encrypted table for disk at `offset`: compressed as
-/// [`encode_for_disk`] would, then sealed for `place` (whose offset is `offset`), then the
-/// sealed compression byte and the checksum of the sealed bytes.
-pub fn encode_sealed_for_disk(
+/// [`encode_for_disk_reporting`] would, then sealed for `place` (whose offset is
+/// `offset`), then the sealed compression byte and the checksum of the sealed bytes; and
+/// whether the block was compressed before it was sealed.
+pub(crate) fn encode_sealed_for_disk_reporting(
     payload: &[u8],
     compress: bool,
     algorithm: ChecksumAlgorithm,
     keys: &KeyRing,
     place: SealPlace,
-) -> Result<Vec<u8>, DatabaseError> {
-    let inner = compressed_with_type(payload, compress);
+) -> Result<(Vec<u8>, bool), DatabaseError> {
+    let (inner, compressed) = compressed_with_type(payload, compress);
     let mut out = Vec::with_capacity(inner.len() + SEAL_OVERHEAD + BLOCK_TRAILER_LEN);
     keys.seal_into(place, &inner, &mut out)?;
     out.push(COMPRESSION_SEALED);
     let sum = checksum64_parts(algorithm, &[&out, &place.offset.to_le_bytes()]);
     out.extend_from_slice(&sum.to_le_bytes());
-    Ok(out)
+    Ok((out, compressed))
 }
 
 /// The payload, LZ4-compressed when that saves at least an eighth, followed by the
-/// compression byte saying which.
-fn compressed_with_type(payload: &[u8], compress: bool) -> Vec<u8> {
+/// compression byte saying which; and whether it was compressed.
+fn compressed_with_type(payload: &[u8], compress: bool) -> (Vec<u8>, bool) {
     if compress {
         let c = lz4_flex::compress_prepend_size(payload);
         if c.len() < payload.len() - payload.len() / 8 {
             let mut v = c;
             v.push(COMPRESSION_LZ4);
-            v
-        } else {
-            let mut v = payload.to_vec();
-            v.push(COMPRESSION_NONE);
-            v
+            return (v, true);
         }
-    } else {
-        let mut v = Vec::with_capacity(payload.len() + BLOCK_TRAILER_LEN);
-        v.extend_from_slice(payload);
-        v.push(COMPRESSION_NONE);
-        v
     }
+    let mut v = Vec::with_capacity(payload.len() + BLOCK_TRAILER_LEN);
+    v.extend_from_slice(payload);
+    v.push(COMPRESSION_NONE);
+    (v, false)
 }
 
 /// How an on-disk block's payload is stored.

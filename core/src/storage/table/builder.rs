@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::block::{encode_for_disk, encode_sealed_for_disk, BlockBuilder};
+use super::block::{encode_for_disk_reporting, encode_sealed_for_disk_reporting, BlockBuilder};
 use super::bloom;
 use super::format::{
     encode_index, encode_index_entry, BlockHandle, Footer, TableProperties,
@@ -75,6 +75,49 @@ pub struct TableBuilder {
     meta: TableMeta,
     raw_key_bytes: u64,
     raw_value_bytes: u64,
+    compression: CompressionGate,
+}
+
+/// Blocks in a row that did not compress before a table stops trying every block.
+const INCOMPRESSIBLE_STREAK: u32 = 8;
+/// Once it has stopped, a table still tries one block in this many, so data that turns
+/// compressible again is compressed again within that many blocks.
+const RETRY_EVERY: u32 = 32;
+
+/// Whether a table tries to compress its next block. Random or already-compressed values
+/// do not shrink, and trying costs an LZ4 pass over every block written (a large share
+/// of a bulk load of such values), so after [`INCOMPRESSIBLE_STREAK`] blocks in a row that
+/// stayed plain the builder tries only one block in [`RETRY_EVERY`], and every block again
+/// as soon as one compresses.
+#[derive(Debug, Default)]
+struct CompressionGate {
+    streak: u32,
+    skipped: u32,
+}
+
+impl CompressionGate {
+    /// Whether to try compressing the next block.
+    fn try_next(&mut self) -> bool {
+        if self.streak < INCOMPRESSIBLE_STREAK {
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped >= RETRY_EVERY {
+            self.skipped = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Records whether a block that was tried compressed.
+    fn learn(&mut self, compressed: bool) {
+        if compressed {
+            self.streak = 0;
+            self.skipped = 0;
+        } else {
+            self.streak = self.streak.saturating_add(1);
+        }
+    }
 }
 
 impl TableBuilder {
@@ -120,6 +163,7 @@ impl TableBuilder {
             },
             raw_key_bytes: 0,
             raw_value_bytes: 0,
+            compression: CompressionGate::default(),
         })
     }
 
@@ -156,8 +200,9 @@ impl TableBuilder {
 
     fn write_block(&mut self, payload: &[u8], compress: bool) -> Result<(u64, u64), DatabaseError> {
         let offset = self.file.len();
-        let disk = match &self.keys {
-            None => encode_for_disk(payload, compress, self.opts.checksum, offset),
+        let compress = compress && self.compression.try_next();
+        let (disk, compressed) = match &self.keys {
+            None => encode_for_disk_reporting(payload, compress, self.opts.checksum, offset),
             Some(keys) => {
                 let place = SealPlace {
                     kind: FileKind::Table,
@@ -166,9 +211,18 @@ impl TableBuilder {
                     format_version: SEALED_TABLE_FORMAT_VERSION,
                     instance: self.instance,
                 };
-                encode_sealed_for_disk(payload, compress, self.opts.checksum, keys, place)?
+                encode_sealed_for_disk_reporting(
+                    payload,
+                    compress,
+                    self.opts.checksum,
+                    keys,
+                    place,
+                )?
             }
         };
+        if compress {
+            self.compression.learn(compressed);
+        }
         self.file
             .append(&disk)
             .map_err(|e| DatabaseError::io("write table", &self.tmp, &e))?;
@@ -248,5 +302,56 @@ impl TableBuilder {
     pub fn abandon(self, fs: &dyn FileSystem) {
         drop(self.file);
         let _ = fs.remove_file(&self.tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_tries_every_block_until_a_streak_of_failures() {
+        let mut gate = CompressionGate::default();
+        for _ in 0..INCOMPRESSIBLE_STREAK {
+            assert!(gate.try_next());
+            gate.learn(false);
+        }
+        // Now one block in RETRY_EVERY is tried.
+        let tried: Vec<bool> = (0..3 * RETRY_EVERY)
+            .map(|_| {
+                let t = gate.try_next();
+                if t {
+                    gate.learn(false);
+                }
+                t
+            })
+            .collect();
+        assert_eq!(tried.iter().filter(|&&t| t).count(), 3);
+        assert!(tried[RETRY_EVERY as usize - 1]);
+    }
+
+    #[test]
+    fn one_block_that_compresses_reopens_the_gate() {
+        let mut gate = CompressionGate::default();
+        for _ in 0..INCOMPRESSIBLE_STREAK {
+            gate.try_next();
+            gate.learn(false);
+        }
+        while !gate.try_next() {}
+        gate.learn(true);
+        for _ in 0..INCOMPRESSIBLE_STREAK {
+            assert!(gate.try_next(), "every block is tried again");
+            gate.learn(false);
+        }
+        assert!(!gate.try_next());
+    }
+
+    #[test]
+    fn blocks_that_compress_are_all_tried() {
+        let mut gate = CompressionGate::default();
+        for _ in 0..1000 {
+            assert!(gate.try_next());
+            gate.learn(true);
+        }
     }
 }
