@@ -362,6 +362,13 @@ impl Table {
         (lo, hi)
     }
 
+    /// Where block `i` starts in the file (0 past the end), read from the index heads,
+    /// which finding the block has just touched, not from its index entry.
+    #[inline]
+    fn block_offset(&self, i: usize) -> u64 {
+        self.index_heads.get(i).map_or(0, |h| h.offset)
+    }
+
     /// The block a point read of `key` at `snapshot` looks in first, and whether the
     /// answer may instead lie in the block after it. When exactly one block's last key
     /// shares `key`'s prefix (a present key that ends its block, as every key of a table
@@ -516,7 +523,7 @@ impl Table {
     /// Verifies the checksum of block `i` of the mapped file: how it is stored, its stored
     /// payload, and its offset.
     fn check_mapped_frame(&self, i: usize) -> Result<(Framing, &[u8], u64), DatabaseError> {
-        let offset = self.index.get(i).map_or(0, |e| e.offset);
+        let offset = self.block_offset(i);
         let frame = self
             .mapped_frame(i)
             .ok_or_else(|| damage(&self.path, offset, "block outside the mapped file", false))?;
@@ -562,7 +569,7 @@ impl Table {
         if gate.verify_every_read() {
             return uncached().map(Arc::new);
         }
-        let offset = self.index_heads.get(i).map_or(0, |h| h.offset);
+        let offset = self.block_offset(i);
         if let Some(b) = self.cache.get(self.number, offset) {
             return Ok(b);
         }
@@ -659,16 +666,15 @@ impl Table {
             if entry.current(block.data()).key != key {
                 return Ok(Answer(Ok(None)));
             }
-            // The payload starts at the block's offset in the file (read from the heads,
-            // which the search has just touched, not from the index entry).
-            let base = self.index_heads.get(bi).map_or(0, |h| h.offset) as usize;
+            // The payload starts at the block's offset in the file.
+            let base = self.block_offset(bi) as usize;
             let value = entry
                 .value_range()
                 .map(|r| PinnedValue::mapped(Arc::clone(self), base + r.start, r.len()));
             return Ok(Answer(Ok(Some((entry.seq(), value)))));
         }
         let block = if NO_IO && !resident {
-            let offset = self.index_heads.get(bi).map_or(0, |h| h.offset);
+            let offset = self.block_offset(bi);
             let gate = self.cache.gate();
             gate.check()?;
             if gate.verify_every_read() {
@@ -943,8 +949,7 @@ impl TableCursor {
         self.block_idx = i;
         if let Some(view) = self.table.mapped_block_checked(i, self.recheck)? {
             self.len = view.len();
-            // From the heads, which finding the block touched, not the index entry.
-            let start = self.table.index_heads.get(i).map_or(0, |h| h.offset) as usize;
+            let start = self.table.block_offset(i) as usize;
             self.body = (start, start + view.data().len());
             self.block = Some(Loaded::Mapped);
             self.payload = RawBytes::of(self.table.mapped_bytes(start, view.data().len()));
@@ -1015,15 +1020,10 @@ impl Cursor for TableCursor {
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<(), DatabaseError> {
-        // With one block ending in the key's prefix, that block is sought without reading
-        // its last key from the index (see `Table::point_block`): if it ends before the
-        // key, the seek below moves on to the next block.
-        let (lo, hi) = self.table.index_prefix_run(key_prefix(key));
-        let bi = if hi - lo <= 1 {
-            lo
-        } else {
-            lo + self.table.index[lo..hi].partition_point(|e| e.last_key.as_slice() < key)
-        };
+        // The first block that may hold `key` in any version (`Table::point_block` with
+        // every version visible): when that block ends before the key after all, the seek
+        // below moves on to the next block.
+        let (bi, _) = self.table.point_block(key, u64::MAX);
         if !self.load(bi)? {
             return Ok(());
         }
