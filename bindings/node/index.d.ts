@@ -457,21 +457,14 @@ export declare class Database {
    */
   getSync(key: Key): Buffer | undefined
   /**
-   * The fast path behind the JS layer's `getSync`: copies the value of `key` into `target`
-   * when it fits and returns its length; returns the length without copying when it does not
-   * fit (the JS layer then calls the native `getSync`), and -1 when the key is missing.
+   * The raw functions behind the JS layer's `getSync` and `get` (see the `fast` module):
+   * `[getInto, getCached, keyBuffer, valueBuffer]`, each function taking the length of
+   * the key written at the start of `keyBuffer`.
    */
-  _getInto(key: Key, target: Uint8Array): number
-  /**
-   * The fast path behind the JS layer's `get`: `_getInto` answered only from memory
-   * (memtables, the block cache, mapped table pages the OS holds), so the JS thread never
-   * waits for the disk. Returns -2 when the answer needs a disk read (nothing was read;
-   * the JS layer then reads on the thread pool).
-   */
-  _getCached(key: Key, target: Uint8Array): number
+  _fastReads(): [(keyLength: number) => number, (keyLength: number) => number, ArrayBuffer, ArrayBuffer]
   /**
    * The value of `key`, or `undefined`. The JS layer answers in place when the value is in
-   * memory (see `_getCached`); this native method reads on the thread pool.
+   * memory (see `_fastReads`); this native method reads on the thread pool.
    */
   get(key: Key): Promise<Buffer | undefined>
   /** The values of `keys` (each a `Buffer` or `undefined`), in order. */
@@ -599,9 +592,21 @@ export declare class NativeIterator {
    * the range's last pair the length `0xFFFFFFFF`. The JS layer hands out views into it, so
    * a chunk costs one native call and one allocation however many pairs it holds. Once the
    * range is exhausted (or the iterator closed) the chunk is just the end mark. Throws
-   * `LIGHTNING_DATABASE_CLOSED` once the database is closed.
+   * `LIGHTNING_DATABASE_CLOSED` once the database is closed. Hands over the chunk
+   * `nextChunkInto` left waiting, if any, instead of reading on.
    */
   nextChunk(max: number, mode: number): Buffer
+  /**
+   * The buffer `nextChunkInto` writes chunks into (made on the first call, the same one
+   * after), as an `ArrayBuffer`.
+   */
+  _chunkBuffer(): ArrayBuffer
+  /**
+   * `nextChunk` without a new `Buffer`: writes the chunk at the start of the buffer
+   * `_chunkBuffer` returned and answers its length; or, when the chunk does not fit (or
+   * that buffer was never asked for), keeps it for the next `nextChunk` and answers -1.
+   */
+  nextChunkInto(max: number, mode: number): number
   /** Releases the view (its files and versions); later chunks are empty. */
   close(): void
 }

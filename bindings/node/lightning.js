@@ -16,6 +16,23 @@ const MAX_CHUNK = 1024
 // Stands in for an item's length after the last item of the range.
 const END_MARK = 0xffffffff
 
+// The next chunk of `raw`: written by native code into the iterator's lent buffer and copied
+// out into a pooled Buffer (no native Buffer and backing store per chunk), or, when it does
+// not fit there, handed over by nextChunk as a Buffer of its own.
+const LENT = Symbol('chunkBuffer')
+function readChunk(raw, size, mode) {
+  let lent = raw[LENT]
+  if (lent === undefined) {
+    lent = Buffer.from(raw._chunkBuffer())
+    Object.defineProperty(raw, LENT, { value: lent })
+  }
+  const n = raw.nextChunkInto(size, mode)
+  if (n < 0) return raw.nextChunk(size, mode)
+  const chunk = Buffer.allocUnsafe(n)
+  lent.copy(chunk, 0, 0, n)
+  return chunk
+}
+
 class RangeIterator {
   // `owner`: the Database whose spare native iterator `raw` becomes once this iterator has
   // ended (null for snapshots and transactions, whose ranges are not pooled).
@@ -40,7 +57,7 @@ class RangeIterator {
   next() {
     if (this._chunk === null || this._pos >= this._chunk.length) {
       if (this._done) return { value: undefined, done: true }
-      this._chunk = this._raw.nextChunk(this._size, this._mode)
+      this._chunk = readChunk(this._raw, this._size, this._mode)
       this._pos = 0
       if (this._size < MAX_CHUNK) this._size *= 2
     }
@@ -149,29 +166,78 @@ addRanges(Database, true)
 addRanges(Snapshot, false)
 addRanges(Transaction, false)
 
-// getSync copies the value into a shared scratch buffer and returns a pooled copy of it, as
-// lmdb-js does: cheaper than a native Buffer allocation per read. Values larger than the
-// scratch buffer take the native path, which allocates a Buffer of the right size.
-const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
+// getSync and get(key) take a fast path for keys that are a Buffer, a Uint8Array or a short
+// string, as lmdb-js does: the key is written into a key buffer and a raw native function is
+// called with its length alone (no argument conversion, no check of `this`); the value comes
+// back in a value buffer, and a copy of it is returned. The buffers and the two functions
+// belong to the database (see src/fast.rs), made on its first read. Anything else (other key
+// types, which then get the native TypeError, and long keys or values) takes the napi
+// methods.
+const FAST = Symbol('fastReads')
+const MISSING = -1
+const NEEDS_IO = -2
+function fastReads(db) {
+  let fast = db[FAST]
+  if (fast === undefined) {
+    const [getInto, getCached, keyBuffer, valueBuffer] = db._fastReads()
+    fast = { getInto, getCached, key: Buffer.from(keyBuffer), value: Buffer.from(valueBuffer) }
+    Object.defineProperty(db, FAST, { value: fast })
+  }
+  return fast
+}
+// The key's length in the key buffer after writing it there, or -1 when the key must take
+// the napi methods. A string is written only when it surely fits (3 bytes per UTF-16 unit).
+function writeKey(fast, key) {
+  if (key instanceof Uint8Array) {
+    if (key.length > fast.key.length) return -1
+    fast.key.set(key)
+    return key.length
+  }
+  if (typeof key === 'string' && key.length * 3 <= fast.key.length) {
+    return fast.key.utf8Write(key, 0)
+  }
+  return -1
+}
+function copyValue(fast, n) {
+  const out = Buffer.allocUnsafe(n)
+  fast.value.copy(out, 0, 0, n)
+  return out
+}
+
 const nativeGetSync = Database.prototype.getSync
 Database.prototype.getSync = function getSync(key) {
-  const n = this._getInto(key, SCRATCH)
-  if (n < 0) return undefined
-  if (n > SCRATCH.length) return nativeGetSync.call(this, key)
-  return Buffer.from(SCRATCH.subarray(0, n))
+  const fast = fastReads(this)
+  const len = writeKey(fast, key)
+  if (len <= 0) return nativeGetSync.call(this, key)
+  const n = fast.getInto(len)
+  if (n === MISSING) return undefined
+  if (n > fast.value.length) return nativeGetSync.call(this, key)
+  return copyValue(fast, n)
 }
 
 // get(key) answers in place when the value is in memory (the memtable, the block cache, or
 // mapped table pages the OS holds): a resolved promise, no trip to the thread pool. Only a
 // read that needs the disk goes to the pool, so the event loop never waits for I/O. Values
-// larger than the scratch buffer also take the pool path.
-const NEEDS_IO = -2
+// larger than the value buffer also take the pool path.
 const nativeGet = Database.prototype.get
 Database.prototype.get = function get(key) {
-  const n = this._getCached(key, SCRATCH)
-  if (n === -1) return Promise.resolve(undefined)
-  if (n === NEEDS_IO || n > SCRATCH.length) return nativeGet.call(this, key)
-  return Promise.resolve(Buffer.from(SCRATCH.subarray(0, n)))
+  let fast
+  try {
+    fast = fastReads(this)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  const len = writeKey(fast, key)
+  if (len <= 0) return nativeGet.call(this, key)
+  let n
+  try {
+    n = fast.getCached(len)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  if (n === MISSING) return Promise.resolve(undefined)
+  if (n === NEEDS_IO || n > fast.value.length) return nativeGet.call(this, key)
+  return Promise.resolve(copyValue(fast, n))
 }
 
 // batch(ops) packs the operations into one buffer (a tag byte, then the key and, for a put,

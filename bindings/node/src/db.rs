@@ -3,8 +3,7 @@
 use std::sync::{Arc, Weak};
 
 use lightning_db::{
-    CachedRead, Database as CoreDb, DatabaseError, TransactionMode, TransactionOptions,
-    ValidationLevel,
+    Database as CoreDb, DatabaseError, TransactionMode, TransactionOptions, ValidationLevel,
 };
 use napi::bindgen_prelude::*;
 use napi::ScopedTask;
@@ -471,54 +470,19 @@ impl Database {
         }
     }
 
-    /// The fast path behind the JS layer's `getSync`: copies the value of `key` into `target`
-    /// when it fits and returns its length; returns the length without copying when it does not
-    /// fit (the JS layer then calls the native `getSync`), and -1 when the key is missing.
-    #[napi(js_name = "_getInto", ts_args_type = "key: Key, target: Uint8Array")]
-    pub fn get_into(
-        &self,
-        env: Env,
-        key: BytesArg<'_>,
-        // `Option` because napi-derive reads a bare `&mut` argument as a class instance.
-        target: Option<&mut [u8]>,
-    ) -> Result<f64> {
-        let Some(target) = target else {
-            return Err(type_error(&env, "target must be a Uint8Array"));
-        };
-        let key = bytes(&env, &key, "key")?;
-        let pinned = run(&env, || self.shared.with(|db| db.get_pinned(&key)))?;
-        Ok(match pinned {
-            None => -1.0,
-            Some(v) => copy_answer(target, &v),
-        })
-    }
-
-    /// The fast path behind the JS layer's `get`: `_getInto` answered only from memory
-    /// (memtables, the block cache, mapped table pages the OS holds), so the JS thread never
-    /// waits for the disk. Returns -2 when the answer needs a disk read (nothing was read;
-    /// the JS layer then reads on the thread pool).
-    #[napi(js_name = "_getCached", ts_args_type = "key: Key, target: Uint8Array")]
-    pub fn get_cached(
-        &self,
-        env: Env,
-        key: BytesArg<'_>,
-        // `Option` because napi-derive reads a bare `&mut` argument as a class instance.
-        target: Option<&mut [u8]>,
-    ) -> Result<f64> {
-        let Some(target) = target else {
-            return Err(type_error(&env, "target must be a Uint8Array"));
-        };
-        let key = bytes(&env, &key, "key")?;
-        let read = run(&env, || self.shared.with(|db| db.get_if_cached(&key)))?;
-        Ok(match read {
-            CachedRead::NeedsIo => -2.0,
-            CachedRead::Missing => -1.0,
-            CachedRead::Found(v) => copy_answer(target, &v),
-        })
+    /// The raw functions behind the JS layer's `getSync` and `get` (see the `fast` module):
+    /// `[getInto, getCached, keyBuffer, valueBuffer]`, each function taking the length of
+    /// the key written at the start of `keyBuffer`.
+    #[napi(
+        js_name = "_fastReads",
+        ts_return_type = "[(keyLength: number) => number, (keyLength: number) => number, ArrayBuffer, ArrayBuffer]"
+    )]
+    pub fn fast_reads<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        crate::fast::make(env, &self.shared)
     }
 
     /// The value of `key`, or `undefined`. The JS layer answers in place when the value is in
-    /// memory (see `_getCached`); this native method reads on the thread pool.
+    /// memory (see `_fastReads`); this native method reads on the thread pool.
     #[napi(
         ts_args_type = "key: Key",
         ts_return_type = "Promise<Buffer | undefined>"
@@ -936,13 +900,4 @@ pub(crate) fn as_ref(b: &std::ops::Bound<Vec<u8>>) -> std::ops::Bound<&[u8]> {
         std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_slice()),
         std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
     }
-}
-
-/// The answer of `_getInto` and `_getCached` for a found value: copies it into `target`
-/// when it fits, and returns its length either way (the JS layer compares the two).
-fn copy_answer(target: &mut [u8], value: &[u8]) -> f64 {
-    if let Some(dst) = target.get_mut(..value.len()) {
-        dst.copy_from_slice(value);
-    }
-    value.len() as f64
 }

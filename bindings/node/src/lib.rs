@@ -10,6 +10,7 @@ mod convert;
 mod db;
 mod errors;
 mod events;
+mod fast;
 mod iter;
 mod migrate;
 mod shared;

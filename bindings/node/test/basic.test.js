@@ -25,40 +25,112 @@ test('sync and async point operations', async (t) => {
   assert.equal(db.isOpen, false)
 })
 
+// The raw read functions behind getSync and get: the key goes in the key buffer, the call
+// takes its length, the value comes back in the value buffer.
+function fastRead(db, key, cachedOnly) {
+  const [getInto, getCached, keyBuffer, valueBuffer] = db._fastReads()
+  const k = Buffer.from(key)
+  Buffer.from(keyBuffer).set(k)
+  const n = (cachedOnly ? getCached : getInto)(k.length)
+  return { n, value: Buffer.from(valueBuffer), keyBuffer, valueBuffer }
+}
+
 test('await get answers from memory in place and goes to the pool only for the disk', async (t) => {
   // Tables read with pread (mmapReads off): a block is in memory once a read cached it.
   const db = new Database(tmpdir(t), { mmapReads: false, writeBufferSize: 1 << 20 })
-  const scratch = Buffer.alloc(64)
   db.putSync('mem', 'in the memtable')
-  assert.equal(db._getCached('mem', scratch), 15)
-  assert.equal(scratch.subarray(0, 15).toString(), 'in the memtable')
-  assert.equal(db._getCached('absent', scratch), -1)
+  const mem = fastRead(db, 'mem', true)
+  assert.equal(mem.n, 15)
+  assert.equal(mem.value.subarray(0, 15).toString(), 'in the memtable')
+  assert.equal(fastRead(db, 'absent', true).n, -1)
   const ops = []
   for (let i = 0; i < 500; i++) ops.push({ type: 'put', key: `t${String(i).padStart(5, '0')}`, value: `v${i}` })
   db.batchSync(ops)
   await db.flush()
   // On disk only: -2, nothing read; `get` then reads on the pool and caches the block.
-  assert.equal(db._getCached('t00321', scratch), -2)
+  assert.equal(fastRead(db, 't00321', true).n, -2)
   const p = db.get('t00321')
   assert.ok(p instanceof Promise)
   assert.equal((await p).toString(), 'v321')
-  assert.equal(db._getCached('t00321', scratch), 4)
+  assert.equal(fastRead(db, 't00321', true).n, 4)
+  // getSync's function reads the disk itself.
+  assert.equal(fastRead(db, 't00400', false).n, 4)
   assert.equal((await db.get('t00322')).toString(), 'v322')
   assert.equal(await db.get('t99999'), undefined)
-  // A value larger than the scratch buffer: found in memory, read again on the pool.
+  // A value larger than the value buffer: its length, nothing copied; read again on the pool.
   const big = Buffer.alloc(100 * 1024, 7)
   db.putSync('big', big)
-  assert.equal(db._getCached('big', scratch), big.length)
+  const answer = fastRead(db, 'big', true)
+  assert.equal(answer.n, big.length)
+  assert.ok(answer.valueBuffer.byteLength < big.length)
   assert.deepEqual(await db.get('big'), big)
-  // Each answer is a fresh Buffer, not a view of the shared scratch buffer.
+  assert.deepEqual(db.getSync('big'), big)
+  // Each answer is a fresh Buffer, not a view of the shared value buffer.
   const a = await db.get('mem')
+  const s = db.getSync('mem')
   db.putSync('mem', 'changed!')
   assert.equal(a.toString(), 'in the memtable')
+  assert.equal(s.toString(), 'in the memtable')
   assert.equal((await db.get('mem')).toString(), 'changed!')
-  assert.throws(() => db._getCached('mem', 'not bytes'))
+  assert.equal(db.getSync('mem').toString(), 'changed!')
   await rejectsWith(assert, () => db.get(''), 'LIGHTNING_EMPTY_KEY')
+  assert.throws(() => db.getSync(''), { code: 'LIGHTNING_EMPTY_KEY' })
   db.close()
   await rejectsWith(assert, () => db.get('mem'), 'LIGHTNING_DATABASE_CLOSED')
+  assert.throws(() => db.getSync('mem'), { code: 'LIGHTNING_DATABASE_CLOSED' })
+})
+
+test('the raw read functions refuse bad calls with errors, never a crash', (t) => {
+  const db = new Database(tmpdir(t))
+  db.putSync('k', 'v')
+  const [getInto, getCached, keyBuffer] = db._fastReads()
+  Buffer.from(keyBuffer).write('k')
+  assert.equal(getInto(1), 1)
+  for (const f of [getInto, getCached]) {
+    assert.throws(() => f(), { code: 'LIGHTNING_INVALID_ARGUMENT' })
+    assert.throws(() => f('1'), { code: 'LIGHTNING_INVALID_ARGUMENT' })
+    assert.throws(() => f(keyBuffer.byteLength + 1), { code: 'LIGHTNING_INVALID_ARGUMENT' })
+    assert.throws(() => f(0), { code: 'LIGHTNING_EMPTY_KEY' })
+  }
+  // The functions hold the database, not the other way round: closing it makes them throw.
+  db.close()
+  assert.throws(() => getInto(1), { code: 'LIGHTNING_DATABASE_CLOSED' })
+  assert.throws(() => getCached(1), { code: 'LIGHTNING_DATABASE_CLOSED' })
+})
+
+test('getSync and get take every key shape: long keys, offsets, strings, wrong types', async (t) => {
+  const db = new Database(tmpdir(t))
+  // Keys longer than the key buffer (4 KiB) take the napi methods.
+  const long = Buffer.alloc(10 * 1024, 'x')
+  db.putSync(long, 'long key')
+  assert.equal(db.getSync(long).toString(), 'long key')
+  assert.equal((await db.get(long)).toString(), 'long key')
+  const longString = 'y'.repeat(3000) // 9,000 bytes at worst: too long to write unchecked
+  db.putSync(longString, 'long string key')
+  assert.equal(db.getSync(longString).toString(), 'long string key')
+  assert.equal((await db.get(longString)).toString(), 'long string key')
+  // A view into a larger buffer: only its own bytes are the key.
+  const backing = Buffer.from('__abc__')
+  db.putSync('abc', 'viewed')
+  assert.equal(db.getSync(backing.subarray(2, 5)).toString(), 'viewed')
+  assert.equal(db.getSync(new Uint8Array(backing.buffer, backing.byteOffset + 2, 3)).toString(), 'viewed')
+  assert.equal((await db.get(backing.subarray(2, 5))).toString(), 'viewed')
+  // Multi-byte UTF-8 and a shorter key after a longer one (no stale bytes from the buffer).
+  db.putSync('ключ-🔑', 'utf8')
+  assert.equal(db.getSync('ключ-🔑').toString(), 'utf8')
+  assert.equal(db.getSync('abcd'), undefined)
+  assert.equal(db.getSync('ab'), undefined)
+  for (const bad of [42, null, undefined, {}, [1, 2], true]) {
+    assert.throws(() => db.getSync(bad), TypeError)
+    await assert.rejects(() => db.get(bad), TypeError)
+  }
+  // Many databases at once each read their own data.
+  const other = new Database(tmpdir(t))
+  other.putSync('abc', 'other')
+  assert.equal(db.getSync('abc').toString(), 'viewed')
+  assert.equal(other.getSync('abc').toString(), 'other')
+  other.close()
+  db.close()
 })
 
 test('getMany and getManySync keep order and report missing keys', async (t) => {
@@ -269,4 +341,28 @@ test('errorCodes and errorTable come from the engine table', () => {
     assert.equal(typeof row.description, 'string')
   }
   assert.ok(Object.isFrozen(errorCodes))
+})
+
+test('ranges whose chunks outgrow the lent chunk buffer hand them over whole', (t) => {
+  const db = new Database(tmpdir(t))
+  const want = []
+  for (let i = 0; i < 6; i++) {
+    const v = Buffer.alloc(40 * 1024 + i, 0x41 + i) // two or more per chunk exceed 64 KiB
+    db.putSync(`big${i}`, v)
+    want.push([Buffer.from(`big${i}`), v])
+  }
+  db.putSync('small', 'x')
+  const all = [...db.iterator({ prefix: 'big' })]
+  assert.deepEqual(all, want)
+  assert.deepEqual([...db.iterator({ prefix: 'big', reverse: true })], [...want].reverse())
+  assert.deepEqual([...db.values({ gte: 'big4' })].map((v) => v.length), [40 * 1024 + 4, 40 * 1024 + 5, 1])
+  // A short range after the large ones reuses the iterator and its buffer.
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual([...db.keys({ gte: 'big5', limit: 2 })].map(String), ['big5', 'small'])
+  }
+  // Pairs handed out earlier are not overwritten by later chunks.
+  const first = [...db.iterator({ limit: 1 })][0]
+  for (const _ of db.iterator()) { /* walk everything again */ }
+  assert.deepEqual(first, want[0])
+  db.close()
 })
