@@ -221,22 +221,16 @@ Database.prototype.getSync = function getSync(key) {
 // larger than the value buffer also take the pool path.
 const nativeGet = Database.prototype.get
 Database.prototype.get = function get(key) {
-  let fast
+  let fast, len, n
   try {
     fast = fastReads(this)
+    len = writeKey(fast, key)
+    if (len > 0) n = fast.getCached(len)
   } catch (err) {
     return Promise.reject(err)
   }
-  const len = writeKey(fast, key)
-  if (len <= 0) return nativeGet.call(this, key)
-  let n
-  try {
-    n = fast.getCached(len)
-  } catch (err) {
-    return Promise.reject(err)
-  }
+  if (len <= 0 || n === NEEDS_IO || n > fast.value.length) return nativeGet.call(this, key)
   if (n === MISSING) return Promise.resolve(undefined)
-  if (n === NEEDS_IO || n > fast.value.length) return nativeGet.call(this, key)
   return Promise.resolve(copyValue(fast, n))
 }
 

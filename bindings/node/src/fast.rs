@@ -85,9 +85,9 @@ struct FastReads {
 }
 
 impl FastReads {
-    /// Reads the key of `key_len` bytes from the key buffer and answers as `_getInto` or
-    /// `_getCached` do: the value's length (copied into the value buffer when it fits),
-    /// -1 when missing, -2 (cached reads only) when a disk read is needed.
+    /// Reads the key of `key_len` bytes from the key buffer and answers: the value's length
+    /// (the value copied into the value buffer when it fits), -1 when missing, and for
+    /// `cached_only` reads -2 when the answer needs a disk read (nothing was read).
     fn answer(&self, env: &Env, key_len: u32, cached_only: bool) -> Result<f64> {
         let key_len = key_len as usize;
         if key_len > self.key.len {
@@ -100,23 +100,20 @@ impl FastReads {
             self.value.write(v);
             v.len() as f64
         };
-        if cached_only {
-            run(env, || {
-                self.shared
-                    .with(|db| db.get_if_cached(key))
-                    .map(|read| match read {
+        run(env, || {
+            self.shared.with(|db| {
+                if cached_only {
+                    db.get_if_cached(key).map(|read| match read {
                         CachedRead::Found(v) => copy(&v),
                         CachedRead::Missing => MISSING,
                         CachedRead::NeedsIo => NEEDS_IO,
                     })
+                } else {
+                    db.get_pinned(key)
+                        .map(|read| read.map_or(MISSING, |v| copy(&v)))
+                }
             })
-        } else {
-            run(env, || {
-                self.shared
-                    .with(|db| db.get_pinned(key))
-                    .map(|read| read.map_or(MISSING, |v| copy(&v)))
-            })
-        }
+        })
     }
 }
 
@@ -296,7 +293,8 @@ fn lend_raw(env: sys::napi_env, buf: &Rc<Scratch>) -> Result<sys::napi_value> {
 
 /// `[getInto, getCached, keyBuffer, valueBuffer]` for `shared`: `getInto(keyLength)` and
 /// `getCached(keyLength)` read the key from `keyBuffer` (an `ArrayBuffer` of [`KEY_BYTES`])
-/// and answer as `_getInto` and `_getCached`, with the value in `valueBuffer`.
+/// and answer as [`FastReads::answer`] does (`getCached` the cached-only read), with the
+/// value in `valueBuffer`.
 pub(crate) fn make<'e>(env: &'e Env, shared: &Arc<Shared>) -> Result<Unknown<'e>> {
     let raw = env.raw();
     let key = Scratch::new(KEY_BYTES);
