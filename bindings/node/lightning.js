@@ -221,17 +221,20 @@ Database.prototype.getSync = function getSync(key) {
 // larger than the value buffer also take the pool path.
 const nativeGet = Database.prototype.get
 Database.prototype.get = function get(key) {
-  let fast, len, n
+  // Rejects instead of throwing, as the methods rejectInsteadOfThrow wraps below; this one
+  // does it itself so the common read pays for no rest-arguments wrapper.
   try {
-    fast = fastReads(this)
-    len = writeKey(fast, key)
-    if (len > 0) n = fast.getCached(len)
+    const fast = fastReads(this)
+    const len = writeKey(fast, key)
+    if (len > 0) {
+      const n = fast.getCached(len)
+      if (n === MISSING) return Promise.resolve(undefined)
+      if (n !== NEEDS_IO && n <= fast.value.length) return Promise.resolve(copyValue(fast, n))
+    }
+    return nativeGet.call(this, key)
   } catch (err) {
     return Promise.reject(err)
   }
-  if (len <= 0 || n === NEEDS_IO || n > fast.value.length) return nativeGet.call(this, key)
-  if (n === MISSING) return Promise.resolve(undefined)
-  return Promise.resolve(copyValue(fast, n))
 }
 
 // batch(ops) packs the operations into one buffer (a tag byte, then the key and, for a put,
@@ -343,7 +346,7 @@ function rejectInsteadOfThrow(target, names) {
   }
 }
 // (Database.open is a non-writable static; it reports bad options as rejections natively.)
-rejectInsteadOfThrow(Database.prototype, ['get', 'getMany', 'put', 'del', 'batch', 'flush', 'compact', 'sync', 'check'])
+rejectInsteadOfThrow(Database.prototype, ['getMany', 'put', 'del', 'batch', 'flush', 'compact', 'sync', 'check'])
 rejectInsteadOfThrow(Transaction.prototype, ['commit'])
 
 // migrate(path, options) rejects (never throws) on bad arguments, as the methods above.

@@ -328,8 +328,9 @@ impl Database {
     /// [`Self::get_pinned`] for a caller that must not wait for the disk, such as an event
     /// loop thread deciding whether to answer in place or hand the read to a worker: the
     /// answer comes from the memtables, the block cache and, for memory-mapped tables,
-    /// pages the OS has in memory (`mincore`), or is [`CachedRead::NeedsIo`] without
-    /// reading anything. The Node binding's `await db.get(key)` resolves this way in place
+    /// pages the OS has in memory (`mincore`; a block seen resident is trusted for a
+    /// quarter of a second before the kernel is asked again), or is
+    /// [`CachedRead::NeedsIo`] without reading anything. The Node binding's `await db.get(key)` resolves this way in place
     /// and goes to the thread pool only on `NeedsIo` (RocksDB's `kBlockCacheTier` reads
     /// follow the same idea).
     ///

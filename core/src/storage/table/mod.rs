@@ -7,6 +7,7 @@ pub mod bloom;
 pub mod builder;
 pub mod format;
 pub mod reader;
+pub mod residency;
 
 pub use format::FOOTER_LEN;
 

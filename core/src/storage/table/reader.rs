@@ -11,6 +11,7 @@ use super::block::{
 pub use super::format::IndexEntry;
 use super::format::{decode_index, Footer, FooterProblem, TableProperties};
 use super::format::{NEWEST_TABLE_FORMAT_VERSION, SEALED_TABLE_FORMAT_VERSION};
+use super::residency::ResidencyMemo;
 use super::{bloom, table_file_name, FOOTER_LEN};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{DatabaseError, SecurityError};
@@ -61,6 +62,9 @@ pub struct Table {
     /// the block: its entry offsets when it can be read in place, or a note that it is
     /// compressed and goes through the block cache. Empty when the file is not mapped.
     layouts: Box<[OnceLock<MappedLayout>]>,
+    /// For a mapped file, which blocks were lately seen in the page cache (see
+    /// [`ResidencyMemo`]); empty when the file is not mapped.
+    residency: ResidencyMemo,
     /// The file's memory map, when reads go through one.
     map: Option<Arc<MappedFile>>,
     /// Bytes held by the index, filter and layout slots, fixed at open.
@@ -258,10 +262,11 @@ impl Table {
         let map = file
             .mapped()
             .filter(|m| keys.is_none() && m.bytes().len() as u64 == file_size);
-        let layouts = if map.is_some() {
-            (0..index.len()).map(|_| OnceLock::new()).collect()
+        let (layouts, residency) = if map.is_some() {
+            let layouts = (0..index.len()).map(|_| OnceLock::new()).collect();
+            (layouts, ResidencyMemo::new(index.len()))
         } else {
-            Box::default()
+            (Box::default(), ResidencyMemo::default())
         };
         let head_summary: Vec<u64> = index
             .iter()
@@ -275,10 +280,11 @@ impl Table {
             + index.len() * std::mem::size_of::<IndexHead>()
             + head_summary.len() * 8
             + filter.len()
-            + layouts.len() * std::mem::size_of::<OnceLock<MappedLayout>>())
-            as u64;
+            + layouts.len() * std::mem::size_of::<OnceLock<MappedLayout>>()
+            + residency.memory()) as u64;
         Ok(Table {
             layouts,
+            residency,
             map,
             fixed_memory,
             layout_memory: std::sync::atomic::AtomicU64::new(0),
@@ -651,41 +657,44 @@ impl Table {
         if bi >= self.index.len() {
             return Ok(Answer(Ok(None)));
         }
-        // A mapped block is read in place (or, compressed, decoded from the map): its
-        // bytes must be resident. An unmapped one must be in the block cache.
-        let resident = NO_IO && self.frame_resident(bi);
-        if NO_IO && !resident && self.map.is_some() {
-            return Ok(Answer(Err(NeedsIo)));
-        }
-        if let Some(block) = self.mapped_block(bi)? {
-            let pos = block.lower_bound(key, snapshot);
-            if pos >= block.len() {
-                return Ok(EndsBefore);
-            }
-            let entry = block.pos(pos);
-            if entry.current(block.data()).key != key {
-                return Ok(Answer(Ok(None)));
-            }
-            // The payload starts at the block's offset in the file.
-            let base = self.block_offset(bi) as usize;
-            let value = entry
-                .value_range()
-                .map(|r| PinnedValue::mapped(Arc::clone(self), base + r.start, r.len()));
-            return Ok(Answer(Ok(Some((entry.seq(), value)))));
-        }
-        let block = if NO_IO && !resident {
-            let offset = self.block_offset(bi);
+        // A read that may not wait needs the block in memory: in the block cache (an
+        // unmapped file's block, or a mapped one stored compressed and decoded before), or
+        // the pages of a mapped file's block in the page cache. The cache is asked first:
+        // it answers without the system call a page check costs.
+        let mut cached = None;
+        if NO_IO {
             let gate = self.cache.gate();
             gate.check()?;
-            if gate.verify_every_read() {
+            let may_be_cached = self.map.is_none()
+                || matches!(self.layouts[bi].get(), Some(MappedLayout::Compressed));
+            if may_be_cached && !gate.verify_every_read() {
+                cached = self.cache.get(self.number, self.block_offset(bi));
+            }
+            if cached.is_none() && !(self.map.is_some() && self.frame_resident(bi)) {
                 return Ok(Answer(Err(NeedsIo)));
             }
-            match self.cache.get(self.number, offset) {
-                Some(block) => block,
-                None => return Ok(Answer(Err(NeedsIo))),
+        }
+        if cached.is_none() {
+            if let Some(block) = self.mapped_block(bi)? {
+                let pos = block.lower_bound(key, snapshot);
+                if pos >= block.len() {
+                    return Ok(EndsBefore);
+                }
+                let entry = block.pos(pos);
+                if entry.current(block.data()).key != key {
+                    return Ok(Answer(Ok(None)));
+                }
+                // The payload starts at the block's offset in the file.
+                let base = self.block_offset(bi) as usize;
+                let value = entry
+                    .value_range()
+                    .map(|r| PinnedValue::mapped(Arc::clone(self), base + r.start, r.len()));
+                return Ok(Answer(Ok(Some((entry.seq(), value)))));
             }
-        } else {
-            self.block(bi)?
+        }
+        let block = match cached {
+            Some(block) => block,
+            None => self.block(bi)?,
         };
         let pos = block.lower_bound(key, snapshot);
         if pos >= block.len() {
@@ -720,12 +729,15 @@ impl Table {
         }
     }
 
-    /// Whether block `i` of a mapped file is in memory (every page of its frame).
+    /// Whether block `i` of a mapped file is in memory (every page of its frame), as
+    /// the kernel said lately (see [`ResidencyMemo`]).
     fn frame_resident(&self, i: usize) -> bool {
         let (Some(map), Some(h)) = (self.map.as_deref(), self.index_heads.get(i)) else {
             return false;
         };
-        usize::try_from(h.offset).is_ok_and(|start| map.is_resident(start, h.len as usize))
+        self.residency.is_resident(i, || {
+            usize::try_from(h.offset).is_ok_and(|start| map.is_resident(start, h.len as usize))
+        })
     }
 
     /// `len` bytes at `start` of the mapped file (empty when out of range or unmapped).
