@@ -330,9 +330,9 @@ impl Database {
     /// answer comes from the memtables, the block cache and, for memory-mapped tables,
     /// pages the OS has in memory (`mincore`; a block seen resident is trusted for a
     /// quarter of a second before the kernel is asked again), or is
-    /// [`CachedRead::NeedsIo`] without reading anything. The Node binding's `await db.get(key)` resolves this way in place
-    /// and goes to the thread pool only on `NeedsIo` (RocksDB's `kBlockCacheTier` reads
-    /// follow the same idea).
+    /// [`CachedRead::NeedsIo`] without reading anything. The Node binding's
+    /// `await db.get(key)` resolves this way in place and goes to the thread pool only on
+    /// `NeedsIo` (RocksDB's `kBlockCacheTier` reads follow the same idea).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();

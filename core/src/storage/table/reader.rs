@@ -666,7 +666,10 @@ impl Table {
             let gate = self.cache.gate();
             gate.check()?;
             let may_be_cached = self.map.is_none()
-                || matches!(self.layouts[bi].get(), Some(MappedLayout::Compressed));
+                || matches!(
+                    self.layouts.get(bi).and_then(OnceLock::get),
+                    Some(MappedLayout::Compressed)
+                );
             if may_be_cached && !gate.verify_every_read() {
                 cached = self.cache.get(self.number, self.block_offset(bi));
             }
